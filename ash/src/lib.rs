@@ -1,0 +1,1 @@
+//! gpu-alloc backend for ash (in progress).

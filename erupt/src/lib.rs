@@ -1,0 +1,1 @@
+//! gpu-alloc backend for erupt (in progress).

@@ -1,0 +1,1 @@
+//! gpu-alloc (in progress).

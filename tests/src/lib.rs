@@ -1,0 +1,1 @@
+//! Simulated devices for gpu-alloc tests (in progress).

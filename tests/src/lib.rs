@@ -1,1 +1,3 @@
-//! Simulated devices for gpu-alloc tests (in progress).
+//! Simulated devices and shared test support for gpu-alloc.
+
+pub mod vulkan_gate;

@@ -283,3 +283,25 @@ pub trait MemoryDevice<M> {
         false
     }
 }
+
+impl ExtendedProperties<'_> {
+    /// Builds the [`DeviceProperties`] these extended properties describe, with the
+    /// given limits. Every backend derives its `DeviceProperties` through here, so
+    /// the mapping from raw API values lives in one place.
+    pub fn device_properties(
+        &self,
+        max_memory_allocation_count: u32,
+        max_memory_allocation_size: u64,
+        non_coherent_atom_size: u64,
+        buffer_device_address: bool,
+    ) -> DeviceProperties<'static> {
+        DeviceProperties {
+            memory_types: Cow::Owned(self.memory_types.iter().map(|t| t.memory_type()).collect()),
+            memory_heaps: Cow::Owned(self.memory_heaps.iter().map(|h| h.memory_heap()).collect()),
+            max_memory_allocation_count,
+            max_memory_allocation_size,
+            non_coherent_atom_size,
+            buffer_device_address,
+        }
+    }
+}

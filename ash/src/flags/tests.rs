@@ -1,0 +1,142 @@
+use super::*;
+
+#[test]
+fn memory_property_table_pairs_equal_bits() {
+    let mut seen = 0u32;
+    for (ours, theirs) in MEMORY_PROPERTY_TABLE {
+        assert_eq!(
+            u32::from(ours.bits()),
+            theirs.as_raw(),
+            "{ours:?} vs {theirs:?}"
+        );
+        assert_eq!(ours.bits().count_ones(), 1, "{ours:?} is one bit");
+        assert_eq!(seen & theirs.as_raw(), 0, "{ours:?} listed twice");
+        seen |= theirs.as_raw();
+        assert_eq!(memory_properties_from_ash(theirs), ours);
+        assert_eq!(memory_properties_to_ash(ours), theirs);
+    }
+    // The table names every flag MemoryPropertyFlags has.
+    assert_eq!(seen, u32::from(MemoryPropertyFlags::all().bits()));
+}
+
+#[test]
+fn memory_properties_round_trip_every_bit() {
+    for bit in 0..8 {
+        let ours = MemoryPropertyFlags::from_bits_retain(1 << bit);
+        assert_eq!(
+            memory_properties_from_ash(memory_properties_to_ash(ours)),
+            ours
+        );
+    }
+    for bit in 0..32 {
+        let theirs = vk::MemoryPropertyFlags::from_raw(1 << bit);
+        let back = memory_properties_to_ash(memory_properties_from_ash(theirs));
+        if bit < 8 {
+            assert_eq!(back, theirs, "bit {bit}");
+        } else {
+            // Does not fit MemoryPropertyFlags: dropped here, kept by MemoryTypeInfo.
+            assert_eq!(back, vk::MemoryPropertyFlags::empty(), "bit {bit}");
+        }
+    }
+}
+
+#[test]
+fn memory_type_info_keeps_every_bit() {
+    for bit in 0..32 {
+        let raw = vk::MemoryPropertyFlags::from_raw(1 << bit);
+        let info = memory_type_info_from_ash(&vk::MemoryType {
+            property_flags: raw,
+            heap_index: bit,
+        });
+        assert_eq!(info.raw_flags, raw.as_raw(), "bit {bit}");
+        assert_eq!(info.heap, bit);
+        assert_eq!(info.props(), memory_properties_from_ash(raw));
+        assert_eq!(info.unknown_bits() != 0, bit >= 8, "bit {bit}");
+    }
+    // The bits the core must refuse are all preserved.
+    let refused = vk::MemoryPropertyFlags::PROTECTED
+        | vk::MemoryPropertyFlags::DEVICE_COHERENT_AMD
+        | vk::MemoryPropertyFlags::DEVICE_UNCACHED_AMD
+        | vk::MemoryPropertyFlags::RDMA_CAPABLE_NV;
+    let info = memory_type_info_from_ash(&vk::MemoryType {
+        property_flags: refused | vk::MemoryPropertyFlags::DEVICE_LOCAL,
+        heap_index: 0,
+    });
+    assert_eq!(
+        info.props(),
+        MemoryPropertyFlags::DEVICE_LOCAL
+            | MemoryPropertyFlags::PROTECTED
+            | MemoryPropertyFlags::DEVICE_COHERENT_AMD
+            | MemoryPropertyFlags::DEVICE_UNCACHED_AMD
+    );
+    assert_eq!(
+        info.unknown_bits(),
+        vk::MemoryPropertyFlags::RDMA_CAPABLE_NV.as_raw()
+    );
+}
+
+#[test]
+fn memory_heap_table_and_every_bit() {
+    let mut seen = 0u32;
+    for (ours, theirs) in MEMORY_HEAP_TABLE {
+        assert_eq!(ours.bits(), theirs.as_raw(), "{ours:?} vs {theirs:?}");
+        assert_eq!(seen & ours.bits(), 0);
+        seen |= ours.bits();
+        assert_eq!(memory_heap_flags_from_ash(theirs), ours);
+        assert_eq!(memory_heap_flags_to_ash(ours), theirs);
+    }
+    assert_eq!(seen, MemoryHeapFlags::all().bits());
+    for bit in 0..32 {
+        let theirs = vk::MemoryHeapFlags::from_raw(1 << bit);
+        assert_eq!(
+            memory_heap_flags_to_ash(memory_heap_flags_from_ash(theirs)),
+            theirs
+        );
+        let ours = MemoryHeapFlags::from_bits_retain(1 << bit);
+        assert_eq!(
+            memory_heap_flags_from_ash(memory_heap_flags_to_ash(ours)),
+            ours
+        );
+    }
+    let info = memory_heap_info_from_ash(&vk::MemoryHeap {
+        size: 12345,
+        flags: vk::MemoryHeapFlags::DEVICE_LOCAL,
+    });
+    assert_eq!(info.size, 12345);
+    assert_eq!(info.flags, MemoryHeapFlags::DEVICE_LOCAL);
+}
+
+#[test]
+fn allocation_flags_round_trip_every_bit() {
+    let mut seen = AllocationFlags::empty();
+    for (ours, theirs) in ALLOCATION_TABLE {
+        assert!(!seen.intersects(ours));
+        seen |= ours;
+        assert_eq!(allocation_flags_to_ash(ours), theirs);
+        assert_eq!(allocation_flags_from_ash(theirs), ours);
+    }
+    assert_eq!(seen, AllocationFlags::all());
+    for bit in 0..8 {
+        let ours = AllocationFlags::from_bits_retain(1 << bit);
+        let expected = ours & AllocationFlags::all();
+        assert_eq!(
+            allocation_flags_from_ash(allocation_flags_to_ash(ours)),
+            expected
+        );
+    }
+    for bit in 0..32 {
+        let theirs = vk::MemoryAllocateFlags::from_raw(1 << bit);
+        let back = allocation_flags_to_ash(allocation_flags_from_ash(theirs));
+        if theirs == vk::MemoryAllocateFlags::DEVICE_ADDRESS {
+            assert_eq!(back, theirs);
+        } else {
+            // DEVICE_MASK, DEVICE_ADDRESS_CAPTURE_REPLAY and unnamed bits: the
+            // allocator never asks for them.
+            assert_eq!(back, vk::MemoryAllocateFlags::empty(), "bit {bit}");
+        }
+    }
+    assert_eq!(
+        allocation_flags_to_ash(AllocationFlags::empty()),
+        vk::MemoryAllocateFlags::empty()
+    );
+}

@@ -1,0 +1,441 @@
+//! Reading device properties and memory budgets through ash.
+
+use {
+    crate::flags::{memory_heap_info_from_ash, memory_type_info_from_ash},
+    ash::{ext, khr, vk},
+    gpu_alloc_types::{DeviceProperties, ExtendedProperties, HeapBudget},
+    std::{borrow::Cow, ffi::CStr, fmt, vec::Vec},
+};
+
+/// Which entry points read `VkPhysicalDeviceProperties2`,
+/// `VkPhysicalDeviceMemoryProperties2` and `VkPhysicalDeviceFeatures2`: they give
+/// `maxMemoryAllocationSize` (maintenance3), the memory budget and whether buffer
+/// device address is supported.
+#[derive(Clone, Copy, Default)]
+pub enum Properties2<'a> {
+    /// Core Vulkan 1.1: the instance was created with `apiVersion` 1.1 or later.
+    /// Used only for physical devices that report 1.1 or later too; older ones
+    /// are read as with [`Properties2::Unavailable`].
+    Core,
+    /// `VK_KHR_get_physical_device_properties2`, enabled on a Vulkan 1.0
+    /// instance.
+    Khr(&'a khr::get_physical_device_properties2::Instance),
+    /// Neither: only Vulkan 1.0 queries are made. `maxMemoryAllocationSize` is
+    /// then the size of the largest heap (see
+    /// [`AshProperties::max_memory_allocation_size_reported`]), buffer device
+    /// address counts as unsupported and no budget can be read.
+    #[default]
+    Unavailable,
+}
+
+impl Properties2<'_> {
+    /// [`Properties2::Core`] when `instance_api_version` (the `apiVersion` the
+    /// instance was created with) is 1.1 or later, else
+    /// [`Properties2::Unavailable`].
+    pub fn for_version(instance_api_version: u32) -> Self {
+        if instance_api_version >= vk::API_VERSION_1_1 {
+            Properties2::Core
+        } else {
+            Properties2::Unavailable
+        }
+    }
+
+    /// `self`, or `Unavailable` when core 1.1 queries may not be used with a
+    /// physical device of `device_api_version`.
+    fn usable_with(self, device_api_version: u32) -> Self {
+        match self {
+            Properties2::Core if device_api_version < vk::API_VERSION_1_1 => {
+                Properties2::Unavailable
+            }
+            other => other,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `physical_device` comes from `instance`, `self` is not `Unavailable` and
+    /// was made for `instance`, and `out`'s chain holds only structures of
+    /// versions or extensions the physical device supports.
+    unsafe fn properties(
+        self,
+        instance: &ash::Instance,
+        physical_device: vk::PhysicalDevice,
+        out: &mut vk::PhysicalDeviceProperties2<'_>,
+    ) {
+        match self {
+            // SAFETY: the caller's contract; Core means the instance has 1.1.
+            Properties2::Core => unsafe {
+                instance.get_physical_device_properties2(physical_device, out)
+            },
+            // SAFETY: the caller's contract; the loader was made for `instance`.
+            Properties2::Khr(khr) => unsafe {
+                khr.get_physical_device_properties2(physical_device, out)
+            },
+            Properties2::Unavailable => unreachable!("checked by the callers"),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// As for [`Properties2::properties`].
+    unsafe fn memory_properties(
+        self,
+        instance: &ash::Instance,
+        physical_device: vk::PhysicalDevice,
+        out: &mut vk::PhysicalDeviceMemoryProperties2<'_>,
+    ) {
+        match self {
+            // SAFETY: the caller's contract; Core means the instance has 1.1.
+            Properties2::Core => unsafe {
+                instance.get_physical_device_memory_properties2(physical_device, out)
+            },
+            // SAFETY: the caller's contract; the loader was made for `instance`.
+            Properties2::Khr(khr) => unsafe {
+                khr.get_physical_device_memory_properties2(physical_device, out)
+            },
+            Properties2::Unavailable => unreachable!("checked by the callers"),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// As for [`Properties2::properties`].
+    unsafe fn features(
+        self,
+        instance: &ash::Instance,
+        physical_device: vk::PhysicalDevice,
+        out: &mut vk::PhysicalDeviceFeatures2<'_>,
+    ) {
+        match self {
+            // SAFETY: the caller's contract; Core means the instance has 1.1.
+            Properties2::Core => unsafe {
+                instance.get_physical_device_features2(physical_device, out)
+            },
+            // SAFETY: the caller's contract; the loader was made for `instance`.
+            Properties2::Khr(khr) => unsafe {
+                khr.get_physical_device_features2(physical_device, out)
+            },
+            Properties2::Unavailable => unreachable!("checked by the callers"),
+        }
+    }
+}
+
+impl fmt::Debug for Properties2<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Properties2::Core => "Core",
+            Properties2::Khr(_) => "Khr",
+            Properties2::Unavailable => "Unavailable",
+        })
+    }
+}
+
+/// Everything this crate reads about a physical device's memory, in one query.
+///
+/// Build the allocator's inputs from it with
+/// [`device_properties`](AshProperties::device_properties) and
+/// [`extended`](AshProperties::extended).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct AshProperties {
+    /// Every memory type and heap with all its bits, and
+    /// `bufferImageGranularity`.
+    pub extended: ExtendedProperties<'static>,
+
+    /// `maxMemoryAllocationCount`.
+    pub max_memory_allocation_count: u32,
+
+    /// `maxMemoryAllocationSize` from `VkPhysicalDeviceMaintenance3Properties`
+    /// when the device has maintenance3 (Vulkan 1.1 or `VK_KHR_maintenance3`)
+    /// and [`Properties2`] is available; otherwise the size of the largest heap,
+    /// which no single allocation can exceed.
+    pub max_memory_allocation_size: u64,
+
+    /// Whether [`max_memory_allocation_size`](Self::max_memory_allocation_size)
+    /// is the device's `maxMemoryAllocationSize` (`true`) or the largest-heap
+    /// fallback (`false`).
+    pub max_memory_allocation_size_reported: bool,
+
+    /// `nonCoherentAtomSize`.
+    pub non_coherent_atom_size: u64,
+
+    /// Whether the device *supports* the `bufferDeviceAddress` feature (Vulkan
+    /// 1.2 or `VK_KHR_buffer_device_address`). Supported is not enabled: tell
+    /// [`device_properties`](AshProperties::device_properties) what you enabled.
+    pub buffer_device_address_supported: bool,
+
+    /// Whether the device supports `VK_EXT_memory_budget` and [`Properties2`]
+    /// is available, so budgets can be read.
+    pub memory_budget_supported: bool,
+
+    /// The budget of each heap at the time of the query, when
+    /// [`memory_budget_supported`](Self::memory_budget_supported).
+    pub memory_budget: Option<Vec<HeapBudget>>,
+
+    /// The physical device's `apiVersion`.
+    pub device_api_version: u32,
+}
+
+impl AshProperties {
+    /// The [`DeviceProperties`] for the allocator, built through
+    /// [`ExtendedProperties::device_properties`].
+    ///
+    /// `enabled_buffer_device_address` says whether the application enabled the
+    /// `bufferDeviceAddress` feature on the `VkDevice` it will allocate from
+    /// (`VkPhysicalDeviceVulkan12Features` or
+    /// `VkPhysicalDeviceBufferDeviceAddressFeatures`). When `true`, the
+    /// allocator may allocate with `VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT`, so it
+    /// must really be enabled.
+    pub fn device_properties(
+        &self,
+        enabled_buffer_device_address: bool,
+    ) -> DeviceProperties<'static> {
+        self.extended.device_properties(
+            self.max_memory_allocation_count,
+            self.max_memory_allocation_size,
+            self.non_coherent_atom_size,
+            enabled_buffer_device_address,
+        )
+    }
+}
+
+/// Whether `name` is in `extensions`.
+fn has_extension(extensions: &[vk::ExtensionProperties], name: &CStr) -> bool {
+    extensions
+        .iter()
+        .any(|e| e.extension_name_as_c_str() == Ok(name))
+}
+
+/// Reads the budget of the first `heap_count` heaps.
+///
+/// # Safety
+///
+/// `physical_device` comes from `instance`, `properties2` is usable with it and was
+/// made for `instance`, and the physical device supports `VK_EXT_memory_budget`.
+pub(crate) unsafe fn read_budget(
+    instance: &ash::Instance,
+    properties2: Properties2<'_>,
+    physical_device: vk::PhysicalDevice,
+    out: &mut [HeapBudget],
+) -> usize {
+    let mut budget = vk::PhysicalDeviceMemoryBudgetPropertiesEXT::default();
+    let mut memory = vk::PhysicalDeviceMemoryProperties2::default().push_next(&mut budget);
+    // SAFETY: the caller's contract; the only chained structure is that of
+    // VK_EXT_memory_budget, which the physical device supports.
+    unsafe { properties2.memory_properties(instance, physical_device, &mut memory) };
+    let heap_count =
+        (memory.memory_properties.memory_heap_count as usize).min(vk::MAX_MEMORY_HEAPS);
+    let n = heap_count.min(out.len());
+    for (i, slot) in out[..n].iter_mut().enumerate() {
+        *slot = HeapBudget {
+            budget: budget.heap_budget[i],
+            usage: budget.heap_usage[i],
+        };
+    }
+    n
+}
+
+/// Reads everything this crate knows about the memory of `physical_device`.
+///
+/// Returns an error only when `vkEnumerateDeviceExtensionProperties` fails
+/// (out of host or device memory).
+///
+/// # Safety
+///
+/// - `instance` is a live instance and `physical_device` one of its physical
+///   devices.
+/// - `properties2` fits the instance: [`Properties2::Core`] only if the instance
+///   was created with `apiVersion` 1.1 or later, [`Properties2::Khr`] only with a
+///   loader made for this instance with the extension enabled.
+pub unsafe fn query_properties(
+    instance: &ash::Instance,
+    properties2: Properties2<'_>,
+    physical_device: vk::PhysicalDevice,
+) -> Result<AshProperties, vk::Result> {
+    // SAFETY: the caller guarantees the instance is live and owns the device.
+    let base = unsafe { instance.get_physical_device_properties(physical_device) };
+    // SAFETY: as above.
+    let extensions = unsafe { instance.enumerate_device_extension_properties(physical_device) }?;
+    let device_api_version = base.api_version;
+    let properties2 = properties2.usable_with(device_api_version);
+    let v11 = device_api_version >= vk::API_VERSION_1_1;
+    let v12 = device_api_version >= vk::API_VERSION_1_2;
+    let has_maintenance3 = v11 || has_extension(&extensions, khr::maintenance3::NAME);
+    let has_budget = has_extension(&extensions, ext::memory_budget::NAME);
+    let has_bda = v12 || has_extension(&extensions, khr::buffer_device_address::NAME);
+
+    // SAFETY: the caller guarantees the instance is live and owns the device.
+    let memory = unsafe { instance.get_physical_device_memory_properties(physical_device) };
+    let type_count = (memory.memory_type_count as usize).min(vk::MAX_MEMORY_TYPES);
+    let heap_count = (memory.memory_heap_count as usize).min(vk::MAX_MEMORY_HEAPS);
+    let memory_types: Vec<_> = memory.memory_types[..type_count]
+        .iter()
+        .map(memory_type_info_from_ash)
+        .collect();
+    let memory_heaps: Vec<_> = memory.memory_heaps[..heap_count]
+        .iter()
+        .map(memory_heap_info_from_ash)
+        .collect();
+    let largest_heap = memory_heaps.iter().map(|h| h.size).max().unwrap_or(0);
+
+    let mut max_memory_allocation_size = None;
+    let mut buffer_device_address_supported = false;
+    let mut memory_budget = None;
+    if !matches!(properties2, Properties2::Unavailable) {
+        if has_maintenance3 {
+            let mut maintenance3 = vk::PhysicalDeviceMaintenance3Properties::default();
+            let mut props = vk::PhysicalDeviceProperties2::default().push_next(&mut maintenance3);
+            // SAFETY: the caller's contract; maintenance3's structure is chained
+            // only when the device has 1.1 or VK_KHR_maintenance3.
+            unsafe { properties2.properties(instance, physical_device, &mut props) };
+            // A driver that reports 0 reports nothing usable.
+            max_memory_allocation_size =
+                Some(maintenance3.max_memory_allocation_size).filter(|&size| size != 0);
+        }
+        if has_bda {
+            let mut bda = vk::PhysicalDeviceBufferDeviceAddressFeatures::default();
+            let mut features = vk::PhysicalDeviceFeatures2::default().push_next(&mut bda);
+            // SAFETY: the caller's contract; the structure is chained only when
+            // the device has 1.2 or VK_KHR_buffer_device_address.
+            unsafe { properties2.features(instance, physical_device, &mut features) };
+            buffer_device_address_supported = bda.buffer_device_address == vk::TRUE;
+        }
+        if has_budget {
+            let mut budgets = vec![HeapBudget::default(); heap_count];
+            // SAFETY: the caller's contract; the device supports the extension.
+            let n = unsafe { read_budget(instance, properties2, physical_device, &mut budgets) };
+            budgets.truncate(n);
+            memory_budget = Some(budgets);
+        }
+    }
+
+    Ok(AshProperties {
+        extended: ExtendedProperties::new(
+            Cow::Owned(memory_types),
+            Cow::Owned(memory_heaps),
+            base.limits.buffer_image_granularity,
+        ),
+        max_memory_allocation_count: base.limits.max_memory_allocation_count,
+        max_memory_allocation_size_reported: max_memory_allocation_size.is_some(),
+        max_memory_allocation_size: max_memory_allocation_size.unwrap_or(largest_heap),
+        non_coherent_atom_size: base.limits.non_coherent_atom_size,
+        buffer_device_address_supported,
+        memory_budget_supported: memory_budget.is_some(),
+        memory_budget,
+        device_api_version,
+    })
+}
+
+/// The [`DeviceProperties`] of `physical_device`, with the signature of
+/// gpu-alloc-ash 0.7.
+///
+/// `version` is the `apiVersion` the instance was created with; from 1.1 on,
+/// `maxMemoryAllocationSize` comes from maintenance3 (see
+/// [`AshProperties::max_memory_allocation_size`]).
+///
+/// `buffer_device_address` is always `false` here: this function cannot know
+/// whether the feature was enabled on the device, and claiming it when it is not
+/// would make the allocator pass an invalid flag to Vulkan. (gpu-alloc-ash 0.7
+/// reported whether the device *supported* it.) Use
+/// [`device_properties_enabled`] to say what you enabled.
+///
+/// # Safety
+///
+/// - `instance` is a live instance created with `apiVersion` `version`, and
+///   `physical_device` one of its physical devices.
+pub unsafe fn device_properties(
+    instance: &ash::Instance,
+    version: u32,
+    physical_device: vk::PhysicalDevice,
+) -> Result<DeviceProperties<'static>, vk::Result> {
+    // SAFETY: the caller's contract is that of `device_properties_enabled`.
+    unsafe { device_properties_enabled(instance, version, physical_device, false) }
+}
+
+/// The [`DeviceProperties`] of `physical_device`, with `buffer_device_address`
+/// set to `enabled_buffer_device_address`: whether the application enabled the
+/// `bufferDeviceAddress` feature on the device it will allocate from.
+///
+/// # Safety
+///
+/// - `instance` is a live instance created with `apiVersion` `version`, and
+///   `physical_device` one of its physical devices.
+/// - If `enabled_buffer_device_address` is `true`, the feature is enabled on
+///   every device the allocator will use with these properties.
+pub unsafe fn device_properties_enabled(
+    instance: &ash::Instance,
+    version: u32,
+    physical_device: vk::PhysicalDevice,
+    enabled_buffer_device_address: bool,
+) -> Result<DeviceProperties<'static>, vk::Result> {
+    // SAFETY: the caller guarantees the instance and physical device are live and
+    // that the instance has `version`, which is what `for_version` relies on.
+    let props =
+        unsafe { query_properties(instance, Properties2::for_version(version), physical_device) }?;
+    Ok(props.device_properties(enabled_buffer_device_address))
+}
+
+/// The [`ExtendedProperties`] of `physical_device`: every memory type with all its
+/// property bits, every heap with its flags, and `bufferImageGranularity`.
+///
+/// # Safety
+///
+/// - `instance` is a live instance created with `apiVersion` `version`, and
+///   `physical_device` one of its physical devices.
+pub unsafe fn extended_properties(
+    instance: &ash::Instance,
+    version: u32,
+    physical_device: vk::PhysicalDevice,
+) -> Result<ExtendedProperties<'static>, vk::Result> {
+    // SAFETY: as for `device_properties_enabled`.
+    let props =
+        unsafe { query_properties(instance, Properties2::for_version(version), physical_device) }?;
+    Ok(props.extended)
+}
+
+/// The current budget and usage of every heap, in heap order, or `None` when
+/// the device does not support `VK_EXT_memory_budget`, the instance has no
+/// Vulkan 1.1 (`version`), or extensions cannot be listed.
+///
+/// Pass the result to the allocator's heap budget
+/// (`GpuAllocator::set_heap_budgets`). To read budgets repeatedly without listing
+/// extensions each time, use [`AshBudgetDevice`](crate::AshBudgetDevice).
+///
+/// # Safety
+///
+/// - `instance` is a live instance created with `apiVersion` `version`, and
+///   `physical_device` one of its physical devices.
+pub unsafe fn memory_budget(
+    instance: &ash::Instance,
+    version: u32,
+    physical_device: vk::PhysicalDevice,
+) -> Option<Vec<HeapBudget>> {
+    // SAFETY: as for `device_properties_enabled`.
+    let props =
+        unsafe { query_properties(instance, Properties2::for_version(version), physical_device) };
+    props.ok()?.memory_budget
+}
+
+/// Whether budgets can be read from `physical_device` through `properties2`.
+///
+/// # Safety
+///
+/// As for [`query_properties`].
+pub(crate) unsafe fn budget_supported<'p>(
+    instance: &ash::Instance,
+    properties2: Properties2<'p>,
+    physical_device: vk::PhysicalDevice,
+) -> Result<(Properties2<'p>, bool), vk::Result> {
+    // SAFETY: the caller's contract.
+    let base = unsafe { instance.get_physical_device_properties(physical_device) };
+    let properties2 = properties2.usable_with(base.api_version);
+    if matches!(properties2, Properties2::Unavailable) {
+        return Ok((properties2, false));
+    }
+    // SAFETY: the caller's contract.
+    let extensions = unsafe { instance.enumerate_device_extension_properties(physical_device) }?;
+    Ok((
+        properties2,
+        has_extension(&extensions, ext::memory_budget::NAME),
+    ))
+}

@@ -1,1 +1,130 @@
-//! gpu-alloc (in progress).
+//! Implementation-agnostic memory allocator for Vulkan-like APIs.
+//!
+//! [`GpuAllocator`] hands out [`MemoryBlock`]s: ranges of device memory objects it
+//! allocates through a [`MemoryDevice`], which a backend implements for its API
+//! (`gpu-alloc-ash`, `gpu-alloc-erupt`, `gpu-alloc-gfx`, or your own).
+//!
+//! ```
+//! use gpu_alloc::{Config, GpuAllocator, MemoryDevice, Request, UsageFlags};
+//! use gpu_alloc_types::DeviceProperties;
+//!
+//! /// Uploads `data` into a fresh host-visible block; returns it for the caller to
+//! /// bind and later `dealloc`.
+//! unsafe fn upload<M: std::fmt::Debug + 'static>(
+//!     allocator: &mut GpuAllocator<M>,
+//!     device: &impl MemoryDevice<M>,
+//!     data: &[u8],
+//! ) -> Result<gpu_alloc::MemoryBlock<M>, Box<dyn std::error::Error>> {
+//!     let mut block = unsafe {
+//!         allocator.alloc(
+//!             device,
+//!             Request {
+//!                 size: data.len() as u64,
+//!                 align_mask: 255,
+//!                 usage: UsageFlags::UPLOAD,
+//!                 memory_types: !0,
+//!             },
+//!         )
+//!     }?;
+//!     unsafe { block.write_bytes(device, 0, data) }?;
+//!     Ok(block)
+//! }
+//!
+//! fn make_allocator<M: std::fmt::Debug + 'static>(props: DeviceProperties<'_>) -> GpuAllocator<M> {
+//!     GpuAllocator::new(Config::i_am_prototyping(), props)
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! # Choosing a memory type
+//!
+//! The request's [`UsageFlags`] and its `memory_types` mask pick an ordered list of
+//! eligible memory types; when a heap is full the next type is tried. The rules are
+//! in the docs of [`UsageFlags`]' module, repeated here:
+//!
+//! - Eligible: in the mask; `HOST_VISIBLE` if host access is wanted; `PROTECTED`
+//!   exactly when [`UsageFlags::PROTECTED`] is asked; `LAZILY_ALLOCATED` only for
+//!   [`UsageFlags::TRANSIENT_ATTACHMENT`] without host access; no AMD
+//!   device-coherent/uncached or unknown property bits unless allowed with
+//!   [`GpuAllocator::allow_memory_properties`].
+//! - Ranked, first difference deciding: lazily allocated for transient
+//!   attachments; host-cached for `DOWNLOAD`; device-local when fast device access
+//!   is wanted (the default without host access), otherwise not device-local;
+//!   host-coherent for host access; not host-visible without host access; not
+//!   host-cached for write-only host access; fewer property bits; lower index.
+//!
+//! # Strategies
+//!
+//! - **Dedicated**: a memory object of its own, for large requests (see [`Config`])
+//!   or when [`Dedicated::Required`] is passed.
+//! - **General**: best-fit sub-allocation in shared memory objects; freed ranges
+//!   merge and are reused.
+//! - **Transient**: bump allocation for [`UsageFlags::TRANSIENT`] requests, reset
+//!   when a memory object empties.
+//!
+//! Shared memory objects of host-visible types are mapped once, when created, and
+//! blocks are handed out at their offsets. Empty shared memory objects are kept for
+//! reuse (one per memory type and strategy); [`GpuAllocator::cleanup`] frees them
+//! all, and so does memory pressure.
+//!
+//! # Limits the allocator keeps
+//!
+//! - never more memory objects than `max_memory_allocation_count`;
+//! - never more bytes in a heap than its size, or its budget once one is set with
+//!   [`GpuAllocator::set_heap_budgets`] or [`GpuAllocator::update_budget`];
+//! - no memory object larger than `max_memory_allocation_size`;
+//! - blocks of host-visible non-coherent memory start and end on
+//!   `non_coherent_atom_size` boundaries, so flushes and invalidations stay inside
+//!   the block.
+//!
+//! # Features
+//!
+//! - `std` (default): `std::error::Error` is implemented either way (through
+//!   `core::error::Error`); `std` adds reports of leaks on stderr.
+//! - `serde`: `Serialize`/`Deserialize` for the plain data types.
+//! - `tracing`: reports and device allocations go through `tracing`.
+//! - `check-invariants`: [`GpuAllocator::check_invariants`] in release builds.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+mod allocator;
+mod block;
+mod config;
+mod error;
+mod pool;
+mod report;
+mod strategy;
+mod usage;
+
+pub use {
+    self::{
+        allocator::{Dedicated, GpuAllocator},
+        block::MemoryBlock,
+        config::Config,
+        error::{AllocationError, MapError, TryAllocError},
+        report::reported_problems,
+        usage::UsageFlags,
+    },
+    gpu_alloc_types::*,
+};
+
+/// A memory request.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Request {
+    /// Size in bytes. Non-zero.
+    pub size: u64,
+
+    /// Alignment minus one: the block's offset is a multiple of `align_mask + 1`.
+    /// Must be `2^n - 1`.
+    pub align_mask: u64,
+
+    /// What the memory is for; picks the memory type.
+    pub usage: UsageFlags,
+
+    /// Bit `i` set allows memory type `i` (for Vulkan, `memoryTypeBits` from the
+    /// resource's memory requirements).
+    pub memory_types: u32,
+}

@@ -1,0 +1,980 @@
+//! The allocator: picks memory types and strategies, and accounts for every
+//! memory object it holds.
+
+use {
+    crate::{
+        block::{Flavor, MappedPtr, MemoryBlock, Strategy},
+        config::Config,
+        error::{AllocationError, TryAllocError},
+        pool::{Chunk, Pool},
+        report::report,
+        strategy::{align_up, is_align_mask, FreeList, Linear, SubAllocator},
+        usage::{MemoryForUsage, UsageFlags},
+        Request,
+    },
+    alloc::{sync::Arc, vec::Vec},
+    core::{
+        fmt::Debug,
+        sync::atomic::{AtomicUsize, Ordering},
+    },
+    gpu_alloc_types::{
+        AllocationFlags, DeviceProperties, ExtendedProperties, HeapBudget, MemoryDevice,
+        MemoryPropertyFlags, MemoryTypeInfo,
+    },
+};
+
+/// Source of allocator ids, so blocks can name the allocator that made them.
+static NEXT_ALLOCATOR_ID: AtomicUsize = AtomicUsize::new(1);
+
+/// Hints for the allocator to decide on the allocation strategy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Dedicated {
+    /// The block must have a memory object of its own (for example, the resource
+    /// requires a dedicated allocation). Memory objects are slow to create and
+    /// limited in number: use with care.
+    Required,
+
+    /// A memory object of its own is preferred (the driver said it may be faster).
+    /// The allocator gives one when the request is at least
+    /// `Config::preferred_dedicated_threshold` bytes.
+    Preferred,
+}
+
+/// Accounting of one memory heap.
+#[derive(Debug)]
+struct Heap {
+    /// Size of the heap.
+    size: u64,
+    /// Bytes of memory objects this allocator holds in the heap:
+    /// `used == dedicated + sum of chunk sizes in the heap`.
+    used: u64,
+    /// Bytes of dedicated and imported memory objects in the heap.
+    dedicated: u64,
+    /// Most bytes this allocator may hold in the heap by the last budget reading;
+    /// `None` before any reading.
+    budget: Option<u64>,
+}
+
+impl Heap {
+    /// Most bytes this allocator may hold in the heap.
+    fn limit(&self) -> u64 {
+        self.budget.map_or(self.size, |b| b.min(self.size))
+    }
+
+    fn fits(&self, size: u64) -> bool {
+        self.used
+            .checked_add(size)
+            .is_some_and(|end| end <= self.limit())
+    }
+}
+
+/// Memory object accounting shared by every strategy.
+#[derive(Debug)]
+struct Accounts {
+    heaps: Vec<Heap>,
+    /// Memory objects this allocator may still create (`max_memory_allocation_count`
+    /// minus the objects it holds, unless changed by `set_remaining_allocations`).
+    remaining: u32,
+    /// Memory objects held: chunks plus dedicated and imported blocks.
+    objects: u32,
+    /// Dedicated and imported memory objects held.
+    dedicated_objects: u32,
+    /// Flags for every `allocate_memory` call.
+    flags: AllocationFlags,
+}
+
+impl Accounts {
+    /// Allocates a memory object of `size` bytes from memory type `ty` in `heap`,
+    /// unless the object count or the heap's limit forbids it.
+    unsafe fn allocate<M>(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        ty: u32,
+        heap: u32,
+        size: u64,
+    ) -> Result<M, TryAllocError> {
+        if self.remaining == 0 {
+            return Err(TryAllocError::TooManyObjects);
+        }
+        if !self.heaps[heap as usize].fits(size) {
+            return Err(TryAllocError::OutOfDeviceMemory);
+        }
+        // SAFETY: `ty` is a valid type index, `size` is non-zero and at most
+        // `max_memory_allocation_size` (checked by the callers), `flags` only holds
+        // DEVICE_ADDRESS when the properties say the feature is enabled, and
+        // `remaining > 0` keeps the object count under the device's limit.
+        let memory = unsafe { device.allocate_memory(size, ty, self.flags) }?;
+        #[cfg(feature = "tracing")]
+        tracing::debug!(memory_type = ty, size, "allocated device memory");
+        self.heaps[heap as usize].used += size;
+        self.remaining -= 1;
+        self.objects += 1;
+        Ok(memory)
+    }
+
+    /// Frees a memory object of `size` bytes in `heap`, unmapping it first.
+    unsafe fn free<M>(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        heap: u32,
+        size: u64,
+        mut memory: M,
+        mapped: bool,
+    ) {
+        if mapped {
+            // SAFETY: the object is mapped and no block that could use the mapping
+            // is alive.
+            unsafe { device.unmap_memory(&mut memory) };
+        }
+        // SAFETY: the object came from this device, no block references it, and the
+        // allocator holds no clone of the handle.
+        unsafe { device.deallocate_memory(memory) };
+        #[cfg(feature = "tracing")]
+        tracing::debug!(heap, size, "freed device memory");
+        self.heaps[heap as usize].used -= size;
+        self.remaining = self.remaining.saturating_add(1);
+        self.objects -= 1;
+    }
+}
+
+/// Per memory type state.
+#[derive(Debug)]
+struct TypeState<M> {
+    info: MemoryTypeInfo,
+    /// `non_coherent_atom_size - 1` for host-visible non-coherent types, else 0.
+    atom_mask: u64,
+    /// Largest object this type can have: `min(heap size, max_memory_allocation_size)`.
+    max_object: u64,
+    general: Pool<M, FreeList>,
+    transient: Pool<M, Linear>,
+}
+
+/// Memory allocator for Vulkan-like APIs.
+///
+/// See the [crate docs](crate) for an overview and an example.
+#[derive(Debug)]
+pub struct GpuAllocator<M> {
+    /// Unique id, stored in every block this allocator makes.
+    id: usize,
+    config: Config,
+    types: Vec<TypeState<M>>,
+    accounts: Accounts,
+    usage: MemoryForUsage,
+    /// Property bits outside the general-use set that the caller allowed.
+    allowed_exotic: u32,
+    max_memory_allocation_size: u64,
+    buffer_device_address: bool,
+    buffer_image_granularity: u64,
+    /// Blocks handed out and not yet returned.
+    live_blocks: u64,
+}
+
+/// Largest power of two not above `value` (`value > 0`).
+fn pow2_floor(value: u64) -> u64 {
+    1 << (63 - value.leading_zeros())
+}
+
+impl<M> GpuAllocator<M>
+where
+    M: Debug + 'static,
+{
+    /// Creates an allocator for a device with the given properties.
+    ///
+    /// The properties must describe the device later passed to every method.
+    /// Property bits that [`MemoryPropertyFlags`] cannot hold are unknown here: use
+    /// [`with_extended_properties`](Self::with_extended_properties) to pass them.
+    pub fn new(config: Config, props: DeviceProperties<'_>) -> Self {
+        let ext = ExtendedProperties::from_properties(&props, 1);
+        Self::with_extended_properties(config, props, ext)
+    }
+
+    /// Creates an allocator with everything a backend can tell about the device,
+    /// including property bits [`MemoryPropertyFlags`] cannot hold, heap flags and
+    /// `bufferImageGranularity`. Where `ext` and `props` disagree on the memory
+    /// types or heaps, `ext` wins.
+    pub fn with_extended_properties(
+        config: Config,
+        props: DeviceProperties<'_>,
+        ext: ExtendedProperties<'_>,
+    ) -> Self {
+        let ext = if ext.memory_types.len() == props.memory_types.len()
+            && ext.memory_heaps.len() == props.memory_heaps.len()
+        {
+            ext
+        } else {
+            let granularity = ext.buffer_image_granularity;
+            ExtendedProperties::from_properties(&props, granularity)
+        };
+        let atom_mask = props.non_coherent_atom_size.max(1).next_power_of_two() - 1;
+        let max_size = props.max_memory_allocation_size;
+        let heaps: Vec<Heap> = ext
+            .memory_heaps
+            .iter()
+            .map(|h| Heap {
+                size: h.size,
+                used: 0,
+                dedicated: 0,
+                budget: None,
+            })
+            .collect();
+        let general_start = config
+            .initial_buddy_dedicated_size
+            .max(config.minimal_buddy_size)
+            .max(1);
+        let transient_start = config.starting_free_list_chunk.max(1);
+        let types = ext
+            .memory_types
+            .iter()
+            .map(|&info| {
+                let props = info.props();
+                let non_coherent = props.contains(MemoryPropertyFlags::HOST_VISIBLE)
+                    && !props.contains(MemoryPropertyFlags::HOST_COHERENT);
+                let heap_size = heaps.get(info.heap as usize).map_or(0, |h| h.size);
+                TypeState {
+                    info,
+                    atom_mask: if non_coherent { atom_mask } else { 0 },
+                    max_object: heap_size.min(max_size),
+                    general: Pool::new(general_start),
+                    transient: Pool::new(transient_start),
+                }
+            })
+            .collect();
+        let allowed_exotic = 0;
+        GpuAllocator {
+            id: NEXT_ALLOCATOR_ID.fetch_add(1, Ordering::Relaxed),
+            config,
+            usage: MemoryForUsage::new(&ext.memory_types, allowed_exotic),
+            types,
+            accounts: Accounts {
+                heaps,
+                remaining: props.max_memory_allocation_count,
+                objects: 0,
+                dedicated_objects: 0,
+                flags: if props.buffer_device_address {
+                    AllocationFlags::DEVICE_ADDRESS
+                } else {
+                    AllocationFlags::empty()
+                },
+            },
+            allowed_exotic,
+            max_memory_allocation_size: max_size,
+            buffer_device_address: props.buffer_device_address,
+            buffer_image_granularity: ext.buffer_image_granularity.max(1),
+            live_blocks: 0,
+        }
+    }
+
+    /// Makes memory types with these property bits eligible (as raw
+    /// `VkMemoryPropertyFlags` bits: `DEVICE_COHERENT_AMD` `0x40`,
+    /// `DEVICE_UNCACHED_AMD` `0x80`, `RDMA_CAPABLE_NV` `0x100`, or bits unknown to
+    /// this crate). Such types are never chosen otherwise. Replaces the previous
+    /// setting; `0` restores the default.
+    pub fn allow_memory_properties(&mut self, raw_bits: u32) {
+        self.allowed_exotic = raw_bits & crate::usage::EXOTIC_BITS;
+        let infos: Vec<MemoryTypeInfo> = self.types.iter().map(|t| t.info).collect();
+        self.usage = MemoryForUsage::new(&infos, self.allowed_exotic);
+    }
+
+    /// Allocates a memory block.
+    ///
+    /// # Errors
+    ///
+    /// See [`AllocationError`]; [`try_alloc`](Self::try_alloc) tells precisely why.
+    ///
+    /// # Safety
+    ///
+    /// - `device` is the device whose properties created this allocator, and the
+    ///   same device is passed to every call of this allocator and its blocks.
+    pub unsafe fn alloc(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        request: Request,
+    ) -> Result<MemoryBlock<M>, AllocationError> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.alloc_internal(device, request, None) }.map_err(Into::into)
+    }
+
+    /// Allocates a memory block, with a hint about dedicated memory objects.
+    ///
+    /// # Errors
+    ///
+    /// See [`AllocationError`]; [`try_alloc_with_dedicated`](Self::try_alloc_with_dedicated)
+    /// tells precisely why.
+    ///
+    /// # Safety
+    ///
+    /// As for [`alloc`](Self::alloc).
+    pub unsafe fn alloc_with_dedicated(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        request: Request,
+        dedicated: Dedicated,
+    ) -> Result<MemoryBlock<M>, AllocationError> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.alloc_internal(device, request, Some(dedicated)) }.map_err(Into::into)
+    }
+
+    /// Allocates a memory block, returning a precise error.
+    ///
+    /// # Errors
+    ///
+    /// See [`TryAllocError`]: each variant says how to recover.
+    ///
+    /// # Safety
+    ///
+    /// As for [`alloc`](Self::alloc).
+    pub unsafe fn try_alloc(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        request: Request,
+    ) -> Result<MemoryBlock<M>, TryAllocError> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.alloc_internal(device, request, None) }
+    }
+
+    /// Allocates a memory block with a hint about dedicated memory objects,
+    /// returning a precise error.
+    ///
+    /// # Errors
+    ///
+    /// See [`TryAllocError`]: each variant says how to recover.
+    ///
+    /// # Safety
+    ///
+    /// As for [`alloc`](Self::alloc).
+    pub unsafe fn try_alloc_with_dedicated(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        request: Request,
+        dedicated: Dedicated,
+    ) -> Result<MemoryBlock<M>, TryAllocError> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.alloc_internal(device, request, Some(dedicated)) }
+    }
+
+    /// Checks a request and returns the candidate memory types, best first.
+    fn candidates(&self, request: &Request) -> Result<Vec<u32>, TryAllocError> {
+        if request.size == 0 {
+            return Err(TryAllocError::ZeroSize);
+        }
+        if !is_align_mask(request.align_mask) {
+            return Err(TryAllocError::InvalidAlignMask {
+                align_mask: request.align_mask,
+            });
+        }
+        if request.usage.contains(UsageFlags::DEVICE_ADDRESS) && !self.buffer_device_address {
+            return Err(TryAllocError::DeviceAddressNotEnabled);
+        }
+        let eligible: Vec<u32> = self
+            .usage
+            .types(request.usage)
+            .iter()
+            .map(|&ty| u32::from(ty))
+            .filter(|&ty| request.memory_types & (1 << ty) != 0)
+            .collect();
+        if eligible.is_empty() {
+            return Err(TryAllocError::NoCompatibleMemoryTypes);
+        }
+        let mut max = 0;
+        let mut size = request.size;
+        let fitting: Vec<u32> = eligible
+            .into_iter()
+            .filter(|&ty| {
+                let state = &self.types[ty as usize];
+                max = max.max(state.max_object);
+                match align_up(request.size, state.atom_mask) {
+                    Some(rounded) => {
+                        size = size.max(rounded);
+                        rounded <= state.max_object
+                    }
+                    None => {
+                        size = u64::MAX;
+                        false
+                    }
+                }
+            })
+            .collect();
+        if fitting.is_empty() {
+            return Err(TryAllocError::TooLarge { size, max });
+        }
+        Ok(fitting)
+    }
+
+    unsafe fn alloc_internal(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        request: Request,
+        dedicated: Option<Dedicated>,
+    ) -> Result<MemoryBlock<M>, TryAllocError> {
+        let candidates = self.candidates(&request)?;
+        let mut error = TryAllocError::OutOfDeviceMemory;
+        for ty in candidates {
+            let heap = self.types[ty as usize].info.heap;
+            let mut released = false;
+            loop {
+                // SAFETY: forwarded from the caller.
+                match unsafe { self.alloc_from_type(device, ty, &request, dedicated) } {
+                    Ok(block) => {
+                        self.live_blocks += 1;
+                        return Ok(block);
+                    }
+                    // Under memory pressure, empty memory objects of the heap (or,
+                    // at the object limit, of any heap) go back once, then retry.
+                    Err(err @ TryAllocError::OutOfDeviceMemory) => {
+                        error = err;
+                        // SAFETY: forwarded from the caller.
+                        if released || !unsafe { self.release_empty(device, Some(heap)) } {
+                            break;
+                        }
+                        released = true;
+                    }
+                    Err(err @ TryAllocError::TooManyObjects) => {
+                        // SAFETY: forwarded from the caller.
+                        if released || !unsafe { self.release_empty(device, None) } {
+                            return Err(err);
+                        }
+                        released = true;
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        Err(error)
+    }
+
+    /// Allocates from memory type `ty`, choosing the strategy.
+    unsafe fn alloc_from_type(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        ty: u32,
+        request: &Request,
+        dedicated: Option<Dedicated>,
+    ) -> Result<MemoryBlock<M>, TryAllocError> {
+        let state = &self.types[ty as usize];
+        let atom_mask = state.atom_mask;
+        // `candidates` checked that the rounded size fits.
+        let size = align_up(request.size, atom_mask).ok_or(TryAllocError::OutOfDeviceMemory)?;
+        let align_mask = request.align_mask | atom_mask;
+        let config = &self.config;
+        let transient = request.usage.contains(UsageFlags::TRANSIENT);
+        let wants_dedicated = match dedicated {
+            Some(Dedicated::Required) => true,
+            Some(Dedicated::Preferred) if size >= config.preferred_dedicated_threshold => true,
+            _ if transient => size >= config.transient_dedicated_threshold,
+            _ => size >= config.dedicated_threshold,
+        };
+        if !wants_dedicated {
+            let result = if transient {
+                let cap = config
+                    .final_free_list_chunk
+                    .max(config.starting_free_list_chunk);
+                // SAFETY: forwarded from the caller.
+                unsafe { self.alloc_shared(device, ty, size, align_mask, cap, Strategy::Transient) }
+            } else {
+                let cap = config
+                    .final_free_list_chunk
+                    .max(config.initial_buddy_dedicated_size)
+                    .max(config.minimal_buddy_size);
+                let size = size.max(align_up(config.minimal_buddy_size, atom_mask).unwrap_or(size));
+                // SAFETY: forwarded from the caller.
+                unsafe { self.alloc_shared(device, ty, size, align_mask, cap, Strategy::General) }
+            };
+            match result {
+                Ok(Some(block)) => return Ok(block),
+                Ok(None) => {} // Too large for this strategy's memory objects.
+                Err(err) => return Err(err),
+            }
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.alloc_dedicated(device, ty, size) }
+    }
+
+    unsafe fn alloc_dedicated(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        ty: u32,
+        size: u64,
+    ) -> Result<MemoryBlock<M>, TryAllocError> {
+        let state = &self.types[ty as usize];
+        let heap = state.info.heap;
+        // SAFETY: `size` is non-zero and at most `max_object`, checked by `candidates`.
+        let memory = unsafe { self.accounts.allocate(device, ty, heap, size) }?;
+        self.accounts.heaps[heap as usize].dedicated += size;
+        self.accounts.dedicated_objects += 1;
+        Ok(MemoryBlock::new(
+            self.id,
+            ty,
+            state.info.props(),
+            0,
+            size,
+            state.atom_mask,
+            Flavor::Dedicated {
+                memory,
+                mapping: None,
+                accounted: true,
+            },
+        ))
+    }
+
+    /// Sub-allocates from a shared memory object of type `ty`, creating one if
+    /// needed. Returns `Ok(None)` when the request is too large for the strategy's
+    /// memory objects, so it should get a dedicated one.
+    unsafe fn alloc_shared(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        ty: u32,
+        size: u64,
+        align_mask: u64,
+        cap: u64,
+        strategy: Strategy,
+    ) -> Result<Option<MemoryBlock<M>>, TryAllocError> {
+        let id = self.id;
+        let state = &mut self.types[ty as usize];
+        let props = state.info.props();
+        let atom_mask = state.atom_mask;
+        let heap_size = self.accounts.heaps[state.info.heap as usize].size;
+        let max_object = state.max_object;
+        let make = |slot: u32, offset: u64, chunk_memory: &Arc<M>, base: Option<MappedPtr>| {
+            MemoryBlock::new(
+                id,
+                ty,
+                props,
+                offset,
+                size,
+                atom_mask,
+                Flavor::Shared {
+                    memory: chunk_memory.clone(),
+                    base,
+                    strategy,
+                    chunk: slot,
+                },
+            )
+        };
+        macro_rules! place {
+            ($pool:expr) => {{
+                let pool = $pool;
+                if let Some((slot, offset)) = pool.alloc(size, align_mask) {
+                    let chunk = pool.get_mut(slot);
+                    return Ok(Some(make(slot, offset, &chunk.memory, chunk.base)));
+                }
+                pool.next_size
+            }};
+        }
+        let next_size = match strategy {
+            Strategy::General => place!(&mut state.general),
+            Strategy::Transient => place!(&mut state.transient),
+        };
+        // A new memory object: the pool's next size, capped by the strategy, an
+        // eighth of the heap and the object limit, but never below the request.
+        if size > cap || size > max_object {
+            return Ok(None);
+        }
+        let limit = cap.min(pow2_floor((heap_size / 8).max(1))).min(max_object);
+        let mut chunk_size = next_size.min(limit).max(size);
+        chunk_size = align_up(chunk_size, atom_mask)
+            .unwrap_or(chunk_size)
+            .min(max_object);
+        let heap = state.info.heap;
+        let host_visible = props.contains(MemoryPropertyFlags::HOST_VISIBLE);
+        let mut memory = loop {
+            // SAFETY: `chunk_size` is non-zero and at most `max_object`.
+            match unsafe { self.accounts.allocate(device, ty, heap, chunk_size) } {
+                Ok(memory) => break memory,
+                // Under pressure, try smaller objects down to the request's size.
+                Err(TryAllocError::OutOfDeviceMemory) if chunk_size / 2 >= size => {
+                    chunk_size = align_up(chunk_size / 2, atom_mask).unwrap_or(chunk_size);
+                }
+                Err(err) => return Err(err),
+            }
+        };
+        let base = if host_visible {
+            // SAFETY: the object is new, host-visible and unmapped; the range is the
+            // whole object.
+            match unsafe { device.map_memory(&mut memory, 0, chunk_size) } {
+                Ok(ptr) => Some(MappedPtr(ptr)),
+                Err(err) => {
+                    // SAFETY: the object is unused and unmapped.
+                    unsafe { self.accounts.free(device, heap, chunk_size, memory, false) };
+                    return Err(err.into());
+                }
+            }
+        } else {
+            None
+        };
+        let state = &mut self.types[ty as usize];
+        macro_rules! grow {
+            ($pool:expr, $sub:ty) => {{
+                let pool = $pool;
+                let mut sub = <$sub>::new(chunk_size);
+                let offset = sub
+                    .alloc(size, align_mask)
+                    .expect("a new memory object holds the request");
+                pool.next_size = pool.next_size.saturating_mul(2).min(cap);
+                let memory = Arc::new(memory);
+                let block = make(u32::MAX, offset, &memory, base);
+                let slot = pool.insert(Chunk {
+                    memory,
+                    base,
+                    size: chunk_size,
+                    sub,
+                });
+                block_with_slot(block, slot)
+            }};
+        }
+        let block = match strategy {
+            Strategy::General => grow!(&mut state.general, FreeList),
+            Strategy::Transient => grow!(&mut state.transient, Linear),
+        };
+        Ok(Some(block))
+    }
+
+    /// Frees empty shared memory objects of `heap` (every heap for `None`).
+    /// Returns whether any was freed.
+    unsafe fn release_empty(&mut self, device: &impl MemoryDevice<M>, heap: Option<u32>) -> bool {
+        let mut freed = false;
+        for state in &mut self.types {
+            if heap.is_some_and(|h| h != state.info.heap) {
+                continue;
+            }
+            let heap = state.info.heap;
+            for slot in state.general.empty_slots() {
+                // SAFETY: forwarded from the caller.
+                freed |= unsafe {
+                    free_chunk(&mut self.accounts, device, &mut state.general, heap, slot)
+                };
+            }
+            for slot in state.transient.empty_slots() {
+                // SAFETY: forwarded from the caller.
+                freed |= unsafe {
+                    free_chunk(&mut self.accounts, device, &mut state.transient, heap, slot)
+                };
+            }
+        }
+        freed
+    }
+
+    /// Returns a block to the allocator.
+    ///
+    /// A block this allocator did not make is reported and dropped without any
+    /// device call (its memory leaks); use [`try_dealloc`](Self::try_dealloc) to
+    /// get it back instead.
+    ///
+    /// # Safety
+    ///
+    /// - `device` is the device this allocator is used with.
+    /// - The device no longer uses the block's memory, and no pointer into a
+    ///   mapping of it is used afterwards.
+    pub unsafe fn dealloc(&mut self, device: &impl MemoryDevice<M>, block: MemoryBlock<M>) {
+        // SAFETY: forwarded from the caller.
+        if let Err(block) = unsafe { self.try_dealloc(device, block) } {
+            report(format_args!(
+                "GpuAllocator::dealloc was given a MemoryBlock from another allocator; it is \
+                 dropped without freeing its memory"
+            ));
+            drop(block.into_flavor());
+        }
+    }
+
+    /// Returns a block to the allocator, or gives it back as `Err` if this allocator
+    /// did not make it (nothing else happens then).
+    ///
+    /// Empty shared memory objects are kept for reuse, at most one per memory type
+    /// and strategy; [`cleanup`](Self::cleanup) and memory pressure free them.
+    ///
+    /// # Errors
+    ///
+    /// The block itself, when another allocator made it.
+    ///
+    /// # Safety
+    ///
+    /// As for [`dealloc`](Self::dealloc).
+    #[allow(clippy::result_large_err)]
+    pub unsafe fn try_dealloc(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        mut block: MemoryBlock<M>,
+    ) -> Result<(), MemoryBlock<M>> {
+        if block.allocator != self.id {
+            return Err(block);
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { block.unmap(device) };
+        let ty = block.memory_type;
+        let (offset, size) = (block.offset, block.size);
+        self.live_blocks -= 1;
+        match block.into_flavor() {
+            Flavor::Dedicated {
+                memory, accounted, ..
+            } => {
+                if accounted {
+                    let heap = self.types[ty as usize].info.heap;
+                    self.accounts.heaps[heap as usize].dedicated -= size;
+                    self.accounts.dedicated_objects -= 1;
+                    // SAFETY: the block owned the object, which `unmap` unmapped.
+                    unsafe { self.accounts.free(device, heap, size, memory, false) };
+                } else {
+                    // SAFETY: the block owned the object, which `unmap` unmapped.
+                    unsafe { device.deallocate_memory(memory) };
+                }
+            }
+            Flavor::Shared {
+                memory,
+                strategy,
+                chunk,
+                ..
+            } => {
+                drop(memory);
+                let state = &mut self.types[ty as usize];
+                let heap = state.info.heap;
+                macro_rules! release {
+                    ($pool:expr) => {{
+                        let pool = $pool;
+                        let sub = &mut pool.get_mut(chunk).sub;
+                        sub.free(offset, size);
+                        // Keep one empty memory object per pool for reuse.
+                        if sub.is_empty() && pool.empty_chunks() > 1 {
+                            // SAFETY: forwarded from the caller.
+                            unsafe { free_chunk(&mut self.accounts, device, pool, heap, chunk) };
+                        }
+                    }};
+                }
+                match strategy {
+                    Strategy::General => release!(&mut state.general),
+                    Strategy::Transient => release!(&mut state.transient),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Wraps memory allocated outside the allocator in a block, so it can be
+    /// handled like the others and freed with [`dealloc`](Self::dealloc). The memory
+    /// counts in the heap usage and the object count.
+    ///
+    /// An invalid `memory_type` is reported, and the memory is then not accounted.
+    ///
+    /// # Safety
+    ///
+    /// - `memory` was allocated from the allocator's device, with `memory_type`,
+    ///   and `props` are that type's properties.
+    /// - The memory object spans exactly `offset..offset + size` as far as the
+    ///   block is concerned; for non-coherent memory, `offset` is a multiple of
+    ///   `non_coherent_atom_size`.
+    /// - The memory is not owned by any other block, and is freed only through the
+    ///   returned block.
+    pub unsafe fn import_memory(
+        &mut self,
+        memory: M,
+        memory_type: u32,
+        props: MemoryPropertyFlags,
+        offset: u64,
+        size: u64,
+    ) -> MemoryBlock<M> {
+        let state = self.types.get(memory_type as usize);
+        let accounted = state.is_some();
+        let atom_mask = state.map_or(0, |s| s.atom_mask);
+        match state {
+            Some(state) => {
+                let heap = &mut self.accounts.heaps[state.info.heap as usize];
+                heap.used += size;
+                heap.dedicated += size;
+                self.accounts.objects += 1;
+                self.accounts.dedicated_objects += 1;
+                self.accounts.remaining = self.accounts.remaining.saturating_sub(1);
+            }
+            None => report(format_args!(
+                "GpuAllocator::import_memory: memory type {memory_type} does not exist; \
+                 the memory is not accounted"
+            )),
+        }
+        self.live_blocks += 1;
+        MemoryBlock::new(
+            self.id,
+            memory_type,
+            props,
+            offset,
+            size,
+            atom_mask,
+            Flavor::Dedicated {
+                memory,
+                mapping: None,
+                accounted,
+            },
+        )
+    }
+
+    /// Frees every shared memory object that holds no block.
+    ///
+    /// # Safety
+    ///
+    /// `device` is the device this allocator is used with.
+    pub unsafe fn cleanup(&mut self, device: &impl MemoryDevice<M>) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.release_empty(device, None) };
+    }
+
+    /// Largest size of one memory object (`max_memory_allocation_size`).
+    pub fn max_allocation_size(&self) -> u64 {
+        self.max_memory_allocation_size
+    }
+
+    /// How many more memory objects the allocator may create.
+    pub fn remaining_allocations(&self) -> u32 {
+        self.accounts.remaining
+    }
+
+    /// Sets how many more memory objects the allocator may create, for example
+    /// when other code allocates memory objects from the same device.
+    ///
+    /// # Safety
+    ///
+    /// Together with the objects others hold, the allocator's objects must stay
+    /// within the device's `maxMemoryAllocationCount`.
+    pub unsafe fn set_remaining_allocations(&mut self, remaining: u32) {
+        self.accounts.remaining = remaining;
+    }
+
+    /// Bytes of device memory this allocator holds in `heap` (0 for a heap that
+    /// does not exist).
+    pub fn heap_usage(&self, heap: u32) -> u64 {
+        self.accounts.heaps.get(heap as usize).map_or(0, |h| h.used)
+    }
+
+    /// Most bytes this allocator will hold in `heap`: the heap size, or less after a
+    /// budget reading (0 for a heap that does not exist).
+    pub fn heap_budget(&self, heap: u32) -> u64 {
+        self.accounts
+            .heaps
+            .get(heap as usize)
+            .map_or(0, Heap::limit)
+    }
+
+    /// Sets the heaps' budgets from a reading of `VK_EXT_memory_budget` (one entry
+    /// per heap, in order; extra entries are ignored). The allocator then keeps its
+    /// own usage of each heap within `budget - (usage - its own usage)`.
+    pub fn set_heap_budgets(&mut self, budgets: &[HeapBudget]) {
+        for (heap, reading) in self.accounts.heaps.iter_mut().zip(budgets) {
+            let others = reading.usage.saturating_sub(heap.used);
+            heap.budget = Some(reading.budget.saturating_sub(others));
+        }
+    }
+
+    /// Reads the heap budgets from the device ([`MemoryDevice::memory_budget`]) and
+    /// applies them with [`set_heap_budgets`](Self::set_heap_budgets). Returns
+    /// whether the device could tell.
+    pub fn update_budget(&mut self, device: &impl MemoryDevice<M>) -> bool {
+        let mut budgets = alloc::vec![HeapBudget::default(); self.accounts.heaps.len()];
+        let known = device.memory_budget(&mut budgets);
+        if known {
+            self.set_heap_budgets(&budgets);
+        }
+        known
+    }
+
+    /// `bufferImageGranularity` the allocator was created with (1 if unknown).
+    pub fn buffer_image_granularity(&self) -> u64 {
+        self.buffer_image_granularity
+    }
+
+    /// Number of blocks handed out and not yet returned.
+    pub fn live_blocks(&self) -> u64 {
+        self.live_blocks
+    }
+
+    /// Number of device memory objects the allocator holds (shared ones, and
+    /// dedicated and imported blocks).
+    pub fn memory_objects(&self) -> u32 {
+        self.accounts.objects
+    }
+
+    /// Walks every internal structure and panics if an invariant does not hold.
+    /// For tests; available in debug builds and with the `check-invariants` feature.
+    #[cfg(any(debug_assertions, feature = "check-invariants"))]
+    pub fn check_invariants(&self) {
+        let mut chunk_bytes = alloc::vec![0u64; self.accounts.heaps.len()];
+        let mut chunks = 0u32;
+        for state in &self.types {
+            state.general.check_invariants();
+            state.transient.check_invariants();
+            let sizes = state
+                .general
+                .iter()
+                .map(|c| (c.size, c.base.is_some()))
+                .chain(state.transient.iter().map(|c| (c.size, c.base.is_some())));
+            for (size, mapped) in sizes {
+                chunk_bytes[state.info.heap as usize] += size;
+                chunks += 1;
+                assert!(
+                    size <= state.max_object,
+                    "memory object over the size limit"
+                );
+                assert_eq!(size & state.atom_mask, 0, "memory object not atom-aligned");
+                assert_eq!(
+                    mapped,
+                    state
+                        .info
+                        .props()
+                        .contains(MemoryPropertyFlags::HOST_VISIBLE),
+                    "host-visible memory objects are mapped, others not"
+                );
+            }
+        }
+        for (index, heap) in self.accounts.heaps.iter().enumerate() {
+            assert_eq!(
+                heap.used,
+                heap.dedicated + chunk_bytes[index],
+                "heap {index}: usage differs from the sum of its memory objects"
+            );
+        }
+        assert_eq!(
+            self.accounts.objects,
+            chunks + self.accounts.dedicated_objects,
+            "object count differs from the memory objects held"
+        );
+    }
+}
+
+/// Sets the chunk slot of a block made before its chunk was inserted.
+fn block_with_slot<M>(mut block: MemoryBlock<M>, slot: u32) -> MemoryBlock<M> {
+    if let Flavor::Shared { chunk, .. } = &mut block.flavor {
+        *chunk = slot;
+    }
+    block
+}
+
+/// Frees the chunk at `slot` of `pool` if no block uses it. Returns whether it did.
+unsafe fn free_chunk<M, S: SubAllocator>(
+    accounts: &mut Accounts,
+    device: &impl MemoryDevice<M>,
+    pool: &mut Pool<M, S>,
+    heap: u32,
+    slot: u32,
+) -> bool {
+    match pool.take_if_unused(slot) {
+        Some((memory, base, size)) => {
+            // SAFETY: the chunk held no block, and it is mapped iff `base` is set.
+            unsafe { accounts.free(device, heap, size, memory, base.is_some()) };
+            true
+        }
+        None => false,
+    }
+}
+
+impl<M> Drop for GpuAllocator<M> {
+    fn drop(&mut self) {
+        if self.live_blocks > 0 {
+            report(format_args!(
+                "GpuAllocator dropped with {} live blocks: their memory is leaked",
+                self.live_blocks
+            ));
+        }
+        let held = self.accounts.objects - self.accounts.dedicated_objects;
+        if held > 0 {
+            report(format_args!(
+                "GpuAllocator dropped holding {held} shared memory objects: call cleanup \
+                 (after freeing every block) before dropping it"
+            ));
+        }
+    }
+}

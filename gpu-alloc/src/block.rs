@@ -1,0 +1,397 @@
+//! Memory blocks: what the allocator hands out.
+
+use {
+    crate::{
+        error::MapError,
+        report::report,
+        strategy::{align_down, align_up},
+    },
+    alloc::sync::Arc,
+    core::{mem, ptr::NonNull},
+    gpu_alloc_types::{MappedMemoryRange, MemoryDevice, MemoryPropertyFlags},
+};
+
+/// Host address of a mapped memory object.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MappedPtr(pub(crate) NonNull<u8>);
+
+// SAFETY: the pointer addresses device memory mapped into the process, which no
+// thread owns; every access through it goes through `&mut MemoryBlock` methods or
+// raw pointers the caller synchronises, so moving the address between threads is sound.
+unsafe impl Send for MappedPtr {}
+// SAFETY: as above; `&MappedPtr` only allows copying the address.
+unsafe impl Sync for MappedPtr {}
+
+/// Which strategy placed a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Strategy {
+    General,
+    Transient,
+}
+
+#[derive(Debug)]
+pub(crate) enum Flavor<M> {
+    /// The block owns its memory object.
+    Dedicated {
+        memory: M,
+        /// Host address of the mapped range, which starts at `map_start`.
+        mapping: Option<MappedPtr>,
+        /// Whether the memory object is counted in the allocator's heap usage and
+        /// object count (false only for imported memory of an invalid type).
+        accounted: bool,
+    },
+    /// The block is a range of a shared memory object.
+    Shared {
+        memory: Arc<M>,
+        /// Host address of the whole memory object, mapped once when it was created.
+        base: Option<MappedPtr>,
+        strategy: Strategy,
+        /// Slot of the memory object in its pool.
+        chunk: u32,
+    },
+}
+
+/// Reports a block dropped without `GpuAllocator::dealloc`.
+#[derive(Debug)]
+pub(crate) struct LeakGuard {
+    memory_type: u32,
+    offset: u64,
+    size: u64,
+}
+
+impl Drop for LeakGuard {
+    fn drop(&mut self) {
+        report(format_args!(
+            "MemoryBlock (memory type {}, offset {}, size {}) dropped without \
+             GpuAllocator::dealloc: its memory is leaked until the allocator is dropped",
+            self.memory_type, self.offset, self.size
+        ));
+    }
+}
+
+/// A range of device memory handed out by [`GpuAllocator`](crate::GpuAllocator).
+///
+/// Return it with [`GpuAllocator::dealloc`](crate::GpuAllocator::dealloc); a block
+/// dropped any other way is reported, and its memory stays in use.
+#[derive(Debug)]
+pub struct MemoryBlock<M> {
+    /// Id of the allocator that made the block.
+    pub(crate) allocator: usize,
+    pub(crate) memory_type: u32,
+    pub(crate) props: MemoryPropertyFlags,
+    /// Offset of the block in its memory object. For host-visible non-coherent
+    /// types, a multiple of the non-coherent atom size (imported blocks aside).
+    pub(crate) offset: u64,
+    /// Size of the block. For host-visible non-coherent types, a multiple of the
+    /// non-coherent atom size, or reaching the end of the memory object.
+    pub(crate) size: u64,
+    /// `non_coherent_atom_size - 1` for host-visible non-coherent types, else 0.
+    pub(crate) atom_mask: u64,
+    /// Whether the block is mapped through [`MemoryBlock::map`].
+    pub(crate) mapped: bool,
+    pub(crate) flavor: Flavor<M>,
+    pub(crate) guard: LeakGuard,
+}
+
+impl<M> MemoryBlock<M> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        allocator: usize,
+        memory_type: u32,
+        props: MemoryPropertyFlags,
+        offset: u64,
+        size: u64,
+        atom_mask: u64,
+        flavor: Flavor<M>,
+    ) -> Self {
+        MemoryBlock {
+            allocator,
+            memory_type,
+            props,
+            offset,
+            size,
+            atom_mask,
+            mapped: false,
+            flavor,
+            guard: LeakGuard {
+                memory_type,
+                offset,
+                size,
+            },
+        }
+    }
+
+    /// Takes the block apart without reporting a leak.
+    pub(crate) fn into_flavor(self) -> Flavor<M> {
+        let MemoryBlock { guard, flavor, .. } = self;
+        mem::forget(guard);
+        flavor
+    }
+
+    /// The memory object the block lives in.
+    pub fn memory(&self) -> &M {
+        match &self.flavor {
+            Flavor::Dedicated { memory, .. } => memory,
+            Flavor::Shared { memory, .. } => memory,
+        }
+    }
+
+    /// Offset of the block in its memory object, in bytes.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Size of the block in bytes: at least the requested size.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Properties of the block's memory type.
+    pub fn props(&self) -> MemoryPropertyFlags {
+        self.props
+    }
+
+    /// Index of the block's memory type.
+    pub fn memory_type(&self) -> u32 {
+        self.memory_type
+    }
+
+    /// Whether the block has its own memory object (dedicated or imported).
+    pub fn is_dedicated(&self) -> bool {
+        matches!(self.flavor, Flavor::Dedicated { .. })
+    }
+
+    /// Whether the block is mapped through [`map`](Self::map).
+    pub fn is_mapped(&self) -> bool {
+        self.mapped
+    }
+
+    fn check_range(&self, offset: u64, size: u64) -> Result<(), MapError> {
+        match offset.checked_add(size) {
+            Some(end) if end <= self.size => Ok(()),
+            _ => Err(MapError::MapFailed),
+        }
+    }
+
+    /// Maps `size` bytes of the block starting at `offset` (relative to the block)
+    /// and returns their host address.
+    ///
+    /// Shared memory objects stay mapped for their whole life, so this is cheap for
+    /// them; a dedicated memory object is mapped now and unmapped by
+    /// [`unmap`](Self::unmap).
+    ///
+    /// # Errors
+    ///
+    /// [`MapError::NonHostVisible`] if the memory type is not host-visible,
+    /// [`MapError::AlreadyMapped`] if the block is mapped, [`MapError::MapFailed`]
+    /// if `offset + size` exceeds the block, or the device's mapping error.
+    ///
+    /// # Safety
+    ///
+    /// - `device` is the device the block was allocated from.
+    /// - Host accesses through the pointer do not race with device accesses, and
+    ///   stay inside the `size` bytes mapped.
+    /// - For memory without `HOST_COHERENT`, writes are flushed and reads
+    ///   invalidated with [`flush_range`](Self::flush_range) and
+    ///   [`invalidate_range`](Self::invalidate_range).
+    pub unsafe fn map(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        offset: u64,
+        size: usize,
+    ) -> Result<NonNull<u8>, MapError> {
+        if !self.props.contains(MemoryPropertyFlags::HOST_VISIBLE) {
+            return Err(MapError::NonHostVisible);
+        }
+        if self.mapped {
+            return Err(MapError::AlreadyMapped);
+        }
+        self.check_range(offset, size as u64)?;
+        let block_ptr = match &mut self.flavor {
+            Flavor::Shared { base, .. } => {
+                let base = base.ok_or(MapError::NonHostVisible)?;
+                // SAFETY: `base` maps the whole memory object and the block lies inside it.
+                unsafe { base.0.add(self.offset as usize) }
+            }
+            Flavor::Dedicated {
+                memory, mapping, ..
+            } => {
+                let map_start = align_down(self.offset, self.atom_mask);
+                let map_len = self.offset + self.size - map_start;
+                // SAFETY: the caller passes the block's device; the memory type is
+                // host-visible, the object is unmapped (`mapping` is only set while
+                // `mapped`), and the range is inside the object.
+                let ptr = unsafe { device.map_memory(memory, map_start, map_len) }?;
+                *mapping = Some(MappedPtr(ptr));
+                // SAFETY: the mapping starts at `map_start <= offset` and covers the block.
+                unsafe { ptr.add((self.offset - map_start) as usize) }
+            }
+        };
+        self.mapped = true;
+        // SAFETY: `offset + size <= self.size` was checked, so this stays in the block.
+        Ok(unsafe { block_ptr.add(offset as usize) })
+    }
+
+    /// Unmaps the block. Returns whether it was mapped.
+    ///
+    /// # Safety
+    ///
+    /// - `device` is the device the block was allocated from.
+    /// - No pointer returned by [`map`](Self::map) is used afterwards.
+    pub unsafe fn unmap(&mut self, device: &impl MemoryDevice<M>) -> bool {
+        if !self.mapped {
+            return false;
+        }
+        self.mapped = false;
+        if let Flavor::Dedicated {
+            memory, mapping, ..
+        } = &mut self.flavor
+        {
+            if mapping.take().is_some() {
+                // SAFETY: the object is mapped (`mapping` was set) from this device.
+                unsafe { device.unmap_memory(memory) };
+            }
+        }
+        true
+    }
+
+    /// The atom-aligned range of the memory object covering `offset..offset + size`
+    /// of the block, or `None` when the memory is coherent and nothing needs doing.
+    fn device_range(&self, offset: u64, size: u64) -> Result<Option<(u64, u64)>, MapError> {
+        if !self.props.contains(MemoryPropertyFlags::HOST_VISIBLE) {
+            return Err(MapError::NonHostVisible);
+        }
+        self.check_range(offset, size)?;
+        if self.props.contains(MemoryPropertyFlags::HOST_COHERENT) || size == 0 {
+            return Ok(None);
+        }
+        match &self.flavor {
+            Flavor::Dedicated { mapping: None, .. } => return Err(MapError::MapFailed),
+            Flavor::Shared { base: None, .. } => return Err(MapError::NonHostVisible),
+            _ => {}
+        }
+        let start = align_down(self.offset + offset, self.atom_mask);
+        let block_end = self.offset + self.size;
+        let end = align_up(self.offset + offset + size, self.atom_mask)
+            .map_or(block_end, |end| end.min(block_end));
+        Ok(Some((start, end - start)))
+    }
+
+    /// Makes host writes to `offset..offset + size` of the block visible to the
+    /// device. A no-op for `HOST_COHERENT` memory. The range is widened to whole
+    /// non-coherent atoms, which never leaves the block.
+    ///
+    /// # Errors
+    ///
+    /// [`MapError::NonHostVisible`] for memory that is not host-visible,
+    /// [`MapError::MapFailed`] if the range exceeds the block or a dedicated block
+    /// is not mapped, or the device's error.
+    ///
+    /// # Safety
+    ///
+    /// `device` is the device the block was allocated from.
+    pub unsafe fn flush_range(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        offset: u64,
+        size: u64,
+    ) -> Result<(), MapError> {
+        if let Some((offset, size)) = self.device_range(offset, size)? {
+            let range = MappedMemoryRange {
+                memory: self.memory(),
+                offset,
+                size,
+            };
+            // SAFETY: the range is atom-aligned (or reaches the block's end, which is
+            // the object's end or atom-aligned) and inside the current mapping.
+            unsafe { device.flush_memory_ranges(&[range]) }?;
+        }
+        Ok(())
+    }
+
+    /// Makes device writes to `offset..offset + size` of the block visible to host
+    /// reads. A no-op for `HOST_COHERENT` memory. The range is widened to whole
+    /// non-coherent atoms, which never leaves the block.
+    ///
+    /// # Errors
+    ///
+    /// As for [`flush_range`](Self::flush_range).
+    ///
+    /// # Safety
+    ///
+    /// `device` is the device the block was allocated from.
+    pub unsafe fn invalidate_range(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        offset: u64,
+        size: u64,
+    ) -> Result<(), MapError> {
+        if let Some((offset, size)) = self.device_range(offset, size)? {
+            let range = MappedMemoryRange {
+                memory: self.memory(),
+                offset,
+                size,
+            };
+            // SAFETY: as in `flush_range`.
+            unsafe { device.invalidate_memory_ranges(&[range]) }?;
+        }
+        Ok(())
+    }
+
+    /// Copies `data` into the block at `offset`: maps, writes, flushes and unmaps.
+    ///
+    /// # Errors
+    ///
+    /// As for [`map`](Self::map) and [`flush_range`](Self::flush_range).
+    ///
+    /// # Safety
+    ///
+    /// - `device` is the device the block was allocated from.
+    /// - The device does not access the range while it is written.
+    pub unsafe fn write_bytes(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), MapError> {
+        // SAFETY: forwarded from the caller.
+        let ptr = unsafe { self.map(device, offset, data.len()) }?;
+        // SAFETY: `map` returned `data.len()` writable bytes that `data` cannot overlap.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), ptr.as_ptr(), data.len()) };
+        // SAFETY: forwarded from the caller.
+        let result = unsafe { self.flush_range(device, offset, data.len() as u64) };
+        // SAFETY: forwarded from the caller; `ptr` is not used again.
+        unsafe { self.unmap(device) };
+        result
+    }
+
+    /// Copies bytes of the block at `offset` into `data`: maps, invalidates, reads
+    /// and unmaps. Prefer `HOST_CACHED` memory (`UsageFlags::DOWNLOAD`) for reads.
+    ///
+    /// # Errors
+    ///
+    /// As for [`map`](Self::map) and [`invalidate_range`](Self::invalidate_range).
+    ///
+    /// # Safety
+    ///
+    /// - `device` is the device the block was allocated from.
+    /// - The device does not write the range while it is read.
+    pub unsafe fn read_bytes(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        offset: u64,
+        data: &mut [u8],
+    ) -> Result<(), MapError> {
+        // SAFETY: forwarded from the caller.
+        let ptr = unsafe { self.map(device, offset, data.len()) }?;
+        // SAFETY: forwarded from the caller.
+        let result = unsafe { self.invalidate_range(device, offset, data.len() as u64) };
+        if result.is_ok() {
+            // SAFETY: `map` returned `data.len()` readable bytes that `data` cannot overlap.
+            unsafe { core::ptr::copy_nonoverlapping(ptr.as_ptr(), data.as_mut_ptr(), data.len()) };
+        }
+        // SAFETY: forwarded from the caller; `ptr` is not used again.
+        unsafe { self.unmap(device) };
+        result
+    }
+}

@@ -1,0 +1,81 @@
+//! Allocator configuration.
+
+/// Thresholds and sizes that steer the allocator's strategies.
+///
+/// How each field is used:
+/// - A request goes to its own **dedicated** memory object when
+///   `size >= dedicated_threshold`, when it is `TRANSIENT` and
+///   `size >= transient_dedicated_threshold`, when the caller passes
+///   [`Dedicated::Preferred`](crate::Dedicated::Preferred) and
+///   `size >= preferred_dedicated_threshold`, when the caller passes
+///   [`Dedicated::Required`](crate::Dedicated::Required), or when it would not fit
+///   the largest memory object its strategy creates.
+/// - Other **`TRANSIENT`** requests are bump-allocated in memory objects that start
+///   at `starting_free_list_chunk` bytes and double per new object up to
+///   `final_free_list_chunk`.
+/// - All other requests are **general** sub-allocations (best fit, freed ranges
+///   merge and are reused) in memory objects that start at
+///   `initial_buddy_dedicated_size` bytes (at least `minimal_buddy_size`) and double
+///   per new object up to the larger of `final_free_list_chunk` and the starting
+///   size. No general block is smaller than `minimal_buddy_size`.
+///
+/// Memory objects are also capped at `max_memory_allocation_size` and at an eighth
+/// of their heap (unless one request needs more), and are at least as large as the
+/// request they are created for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Config {
+    /// Requests of at least this many bytes get a dedicated memory object.
+    pub dedicated_threshold: u64,
+
+    /// Requests of at least this many bytes get a dedicated memory object when the
+    /// caller prefers one ([`Dedicated::Preferred`](crate::Dedicated::Preferred)).
+    pub preferred_dedicated_threshold: u64,
+
+    /// `TRANSIENT` requests of at least this many bytes get a dedicated memory object.
+    pub transient_dedicated_threshold: u64,
+
+    /// Size of the first memory object for `TRANSIENT` sub-allocation.
+    pub starting_free_list_chunk: u64,
+
+    /// Largest memory object created for sub-allocation (transient and general).
+    pub final_free_list_chunk: u64,
+
+    /// Smallest block handed out by general sub-allocation.
+    pub minimal_buddy_size: u64,
+
+    /// Size of the first memory object for general sub-allocation.
+    pub initial_buddy_dedicated_size: u64,
+}
+
+impl Config {
+    /// A configuration for prototyping on a desktop GPU with gigabytes of memory.
+    ///
+    /// It is not `Default` on purpose: the right values depend on the hardware and
+    /// the workload.
+    pub fn i_am_prototyping() -> Self {
+        let potato = Config::i_am_potato();
+        Config {
+            dedicated_threshold: potato.dedicated_threshold * 1024,
+            preferred_dedicated_threshold: potato.preferred_dedicated_threshold * 1024,
+            transient_dedicated_threshold: potato.transient_dedicated_threshold * 1024,
+            starting_free_list_chunk: potato.starting_free_list_chunk * 1024,
+            final_free_list_chunk: potato.final_free_list_chunk * 1024,
+            minimal_buddy_size: potato.minimal_buddy_size * 1024,
+            initial_buddy_dedicated_size: potato.initial_buddy_dedicated_size * 1024,
+        }
+    }
+
+    /// A configuration for a small device with megabytes of memory.
+    pub fn i_am_potato() -> Self {
+        Config {
+            dedicated_threshold: 32 * 1024,
+            preferred_dedicated_threshold: 1024,
+            transient_dedicated_threshold: 128 * 1024,
+            starting_free_list_chunk: 8 * 1024,
+            final_free_list_chunk: 128 * 1024,
+            minimal_buddy_size: 1,
+            initial_buddy_dedicated_size: 8 * 1024,
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Shared memory objects of one memory type and one strategy.
+
+use {
+    crate::{block::MappedPtr, strategy::SubAllocator},
+    alloc::{sync::Arc, vec::Vec},
+};
+
+/// One shared memory object and the sub-allocator that places blocks in it.
+#[derive(Debug)]
+pub(crate) struct Chunk<M, S> {
+    /// The memory object. Every live block placed in it holds a clone.
+    pub(crate) memory: Arc<M>,
+    /// Mapping of the whole object, made once at creation for host-visible types.
+    pub(crate) base: Option<MappedPtr>,
+    /// Size of the memory object in bytes; the sub-allocator's capacity.
+    pub(crate) size: u64,
+    pub(crate) sub: S,
+}
+
+/// The shared memory objects of one memory type for one strategy.
+#[derive(Debug)]
+pub(crate) struct Pool<M, S> {
+    /// Blocks name their chunk by index here. `chunks[i]` is `None` iff `i` is in
+    /// `free_slots`.
+    pub(crate) chunks: Vec<Option<Chunk<M, S>>>,
+    /// Indices of `None` entries of `chunks`, reused before `chunks` grows.
+    free_slots: Vec<u32>,
+    /// Size of the next memory object to create; between the strategy's starting
+    /// and final sizes.
+    pub(crate) next_size: u64,
+}
+
+impl<M, S: SubAllocator> Pool<M, S> {
+    pub(crate) fn new(start_size: u64) -> Self {
+        Pool {
+            chunks: Vec::new(),
+            free_slots: Vec::new(),
+            next_size: start_size,
+        }
+    }
+
+    /// Places `size` bytes in an existing chunk, newest first. Returns the chunk's
+    /// slot and the offset.
+    pub(crate) fn alloc(&mut self, size: u64, align_mask: u64) -> Option<(u32, u64)> {
+        self.chunks
+            .iter_mut()
+            .enumerate()
+            .rev()
+            .filter_map(|(slot, chunk)| Some((slot, chunk.as_mut()?)))
+            .filter(|(_, chunk)| chunk.size >= size)
+            .find_map(|(slot, chunk)| Some((slot as u32, chunk.sub.alloc(size, align_mask)?)))
+    }
+
+    /// Adds a chunk and returns its slot.
+    pub(crate) fn insert(&mut self, chunk: Chunk<M, S>) -> u32 {
+        match self.free_slots.pop() {
+            Some(slot) => {
+                self.chunks[slot as usize] = Some(chunk);
+                slot
+            }
+            None => {
+                self.chunks.push(Some(chunk));
+                (self.chunks.len() - 1) as u32
+            }
+        }
+    }
+
+    pub(crate) fn get_mut(&mut self, slot: u32) -> &mut Chunk<M, S> {
+        self.chunks[slot as usize]
+            .as_mut()
+            .expect("block names a chunk slot that is empty")
+    }
+
+    /// Number of chunks with no live block.
+    pub(crate) fn empty_chunks(&self) -> usize {
+        self.chunks
+            .iter()
+            .flatten()
+            .filter(|c| c.sub.is_empty())
+            .count()
+    }
+
+    /// Takes out the chunk at `slot` if it has no live block, returning its memory
+    /// object, mapping and size.
+    pub(crate) fn take_if_unused(&mut self, slot: u32) -> Option<(M, Option<MappedPtr>, u64)> {
+        // Every live block holds a clone of the memory (a leaked block's range stays
+        // used in `sub`), so an empty sub-allocator means this is the only reference.
+        let entry = &mut self.chunks[slot as usize];
+        let chunk = entry.take_if(|c| c.sub.is_empty() && Arc::strong_count(&c.memory) == 1)?;
+        self.free_slots.push(slot);
+        let memory = Arc::into_inner(chunk.memory).expect("sole reference checked above");
+        Some((memory, chunk.base, chunk.size))
+    }
+
+    /// Slots of every empty chunk.
+    pub(crate) fn empty_slots(&self) -> Vec<u32> {
+        self.chunks
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.as_ref().is_some_and(|c| c.sub.is_empty()))
+            .map(|(slot, _)| slot as u32)
+            .collect()
+    }
+
+    /// Live chunks.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Chunk<M, S>> {
+        self.chunks.iter().flatten()
+    }
+
+    #[cfg(any(debug_assertions, feature = "check-invariants"))]
+    pub(crate) fn check_invariants(&self) {
+        for (slot, chunk) in self.chunks.iter().enumerate() {
+            assert_eq!(
+                chunk.is_none(),
+                self.free_slots.contains(&(slot as u32)),
+                "slot {slot}: free-slot list disagrees with the chunk table"
+            );
+            if let Some(chunk) = chunk {
+                assert!(chunk.size > 0, "empty memory object in slot {slot}");
+                chunk.sub.check_invariants();
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Sub-allocation strategies.
+//!
+//! Every strategy places ranges inside one memory object of a fixed size and works
+//! on integer offsets only: it never touches memory, handles or pointers. They all
+//! answer the crate-private [`SubAllocator`] trait, so a new strategy is a new file
+//! here plus one line where the allocator picks strategies.
+
+#![deny(unsafe_code)]
+
+use core::fmt::Debug;
+
+mod free_list;
+mod linear;
+
+pub(crate) use self::{free_list::FreeList, linear::Linear};
+
+/// Places ranges inside one memory object of `capacity` bytes.
+pub(crate) trait SubAllocator: Debug {
+    /// Creates a sub-allocator for a memory object of `capacity` bytes.
+    fn new(capacity: u64) -> Self
+    where
+        Self: Sized;
+
+    /// Finds a free range of `size` bytes (non-zero) whose offset is a multiple of
+    /// `align_mask + 1` (`align_mask` is `2^n - 1`), marks it used and returns its
+    /// offset, or returns `None` when no such range is free.
+    fn alloc(&mut self, size: u64, align_mask: u64) -> Option<u64>;
+
+    /// Marks the range at `offset` of `size` bytes free again. The pair must be one
+    /// that [`alloc`](SubAllocator::alloc) returned and that was not freed since.
+    fn free(&mut self, offset: u64, size: u64);
+
+    /// Whether no range is in use.
+    fn is_empty(&self) -> bool;
+
+    /// Bytes in live ranges.
+    #[allow(dead_code)] // read by the statistics of issue 4
+    fn used(&self) -> u64;
+
+    /// Size of the largest range that could be allocated with alignment 1.
+    #[allow(dead_code)] // read by the statistics of issue 4
+    fn largest_free(&self) -> u64;
+
+    /// Walks every internal structure and panics if an invariant does not hold.
+    #[cfg(any(test, debug_assertions, feature = "check-invariants"))]
+    fn check_invariants(&self);
+}
+
+/// Rounds `value` up to a multiple of `align_mask + 1`, or `None` on overflow.
+pub(crate) fn align_up(value: u64, align_mask: u64) -> Option<u64> {
+    Some(value.checked_add(align_mask)? & !align_mask)
+}
+
+/// Rounds `value` down to a multiple of `align_mask + 1`.
+pub(crate) fn align_down(value: u64, align_mask: u64) -> u64 {
+    value & !align_mask
+}
+
+/// Whether `mask` has the form `2^n - 1`.
+pub(crate) fn is_align_mask(mask: u64) -> bool {
+    mask & mask.wrapping_add(1) == 0
+}

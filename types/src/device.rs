@@ -10,7 +10,7 @@ use {
 
 /// Memory exhausted error.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum OutOfMemory {
     /// Device memory exhausted. Free device memory (of the same heap) and retry,
     /// or pick another memory type.
@@ -24,7 +24,7 @@ pub enum OutOfMemory {
 
 /// Memory mapping error.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum DeviceMapError {
     /// Device memory exhausted. Free device memory and retry.
     #[error("device memory exhausted while mapping")]

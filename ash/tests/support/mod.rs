@@ -1,0 +1,497 @@
+//! Instance, device and command helpers for the lavapipe tests, with the Khronos
+//! validation layer and a messenger that records every message.
+
+use {
+    ash::{ext, vk},
+    gpu_alloc_ash::{query_properties, AshProperties, Properties2},
+    gpu_alloc_tests::vulkan_gate::{no_vulkan, vulkan_required},
+    gpu_alloc_types::{
+        AllocationFlags, DeviceMapError, HeapBudget, MappedMemoryRange, MemoryDevice, OutOfMemory,
+    },
+    std::{
+        cell::Cell,
+        ffi::{c_void, CStr},
+        ptr::NonNull,
+        sync::Mutex,
+    },
+};
+
+const VALIDATION_LAYER: &CStr = c"VK_LAYER_KHRONOS_validation";
+
+/// Set to 1 to run without the validation layer where it is not installed even
+/// when `GPU_ALLOC_REQUIRE_VULKAN=1` (the GPU machine has no layer).
+const ALLOW_NO_VALIDATION_VAR: &str = "GPU_ALLOC_ALLOW_NO_VALIDATION";
+
+/// One message from the debug-utils messenger.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub severity: vk::DebugUtilsMessageSeverityFlagsEXT,
+    pub types: vk::DebugUtilsMessageTypeFlagsEXT,
+    pub text: String,
+}
+
+impl Message {
+    /// Every warning or error fails a test, whatever its type: the validation
+    /// layer reports each valid-usage violation as an error and undefined
+    /// behaviour it suspects as a warning. Info messages are recorded and printed
+    /// but pass: they are status notes (the layer announcing itself, its shader
+    /// cache file, the loader's chatter), not findings.
+    pub fn fails(&self) -> bool {
+        self.severity.intersects(
+            vk::DebugUtilsMessageSeverityFlagsEXT::WARNING
+                | vk::DebugUtilsMessageSeverityFlagsEXT::ERROR,
+        )
+    }
+}
+
+/// Where the messenger callback records messages. Boxed so that its address
+/// stays put while Vulkan holds it as user data.
+type Messages = Mutex<Vec<Message>>;
+
+unsafe extern "system" fn record_message(
+    severity: vk::DebugUtilsMessageSeverityFlagsEXT,
+    types: vk::DebugUtilsMessageTypeFlagsEXT,
+    data: *const vk::DebugUtilsMessengerCallbackDataEXT<'_>,
+    user: *mut c_void,
+) -> vk::Bool32 {
+    // SAFETY: Vulkan passes a valid callback data pointer, or null, for the
+    // duration of the call.
+    let text = unsafe { data.as_ref() }
+        // SAFETY: `message` is null or a NUL-terminated string, per the spec.
+        .and_then(|d| unsafe { d.message_as_c_str() })
+        .map(|m| m.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // SAFETY: `user` is the `Messages` box that `Vk` keeps alive until after the
+    // messenger and instance are destroyed.
+    let messages = unsafe { &*user.cast::<Messages>() };
+    if let Ok(mut messages) = messages.lock() {
+        messages.push(Message {
+            severity,
+            types,
+            text,
+        });
+    }
+    vk::FALSE
+}
+
+fn messenger_info(messages: &Messages) -> vk::DebugUtilsMessengerCreateInfoEXT<'static> {
+    vk::DebugUtilsMessengerCreateInfoEXT::default()
+        .message_severity(
+            vk::DebugUtilsMessageSeverityFlagsEXT::INFO
+                | vk::DebugUtilsMessageSeverityFlagsEXT::WARNING
+                | vk::DebugUtilsMessageSeverityFlagsEXT::ERROR,
+        )
+        .message_type(
+            vk::DebugUtilsMessageTypeFlagsEXT::GENERAL
+                | vk::DebugUtilsMessageTypeFlagsEXT::VALIDATION
+                | vk::DebugUtilsMessageTypeFlagsEXT::PERFORMANCE,
+        )
+        .pfn_user_callback(Some(record_message))
+        .user_data((messages as *const Messages).cast_mut().cast())
+}
+
+/// A Vulkan instance and device set up for the tests.
+pub struct Vk {
+    _entry: ash::Entry,
+    pub instance: ash::Instance,
+    pub instance_version: u32,
+    debug_utils: Option<(ext::debug_utils::Instance, vk::DebugUtilsMessengerEXT)>,
+    /// Read by the messenger callback through a raw pointer until `Drop`.
+    messages: Box<Messages>,
+    pub validation: bool,
+    pub physical_device: vk::PhysicalDevice,
+    pub device_name: String,
+    pub device: ash::Device,
+    pub queue: vk::Queue,
+    pub command_pool: vk::CommandPool,
+    /// `bufferDeviceAddress` enabled on `device`.
+    pub buffer_device_address: bool,
+    /// `VK_EXT_memory_budget` enabled on `device`.
+    pub memory_budget_ext: bool,
+    pub props: AshProperties,
+}
+
+impl Vk {
+    /// Sets everything up, or returns `None` after `no_vulkan` when there is no
+    /// driver or no device (which panics under `GPU_ALLOC_REQUIRE_VULKAN=1`).
+    pub fn new(test: &str) -> Option<Vk> {
+        // SAFETY: loading the Vulkan library runs its initialisers; the system
+        // loader is trusted.
+        let entry = match unsafe { ash::Entry::load() } {
+            Ok(entry) => entry,
+            Err(err) => {
+                no_vulkan(test, &err);
+                return None;
+            }
+        };
+        // SAFETY: a plain query of a loaded entry.
+        let loader_version = match unsafe { entry.try_enumerate_instance_version() } {
+            Ok(v) => v.unwrap_or(vk::API_VERSION_1_0),
+            Err(err) => {
+                no_vulkan(test, &err);
+                return None;
+            }
+        };
+        let instance_version = loader_version.min(vk::API_VERSION_1_3);
+
+        // SAFETY: a plain query of a loaded entry.
+        let layers = unsafe { entry.enumerate_instance_layer_properties() }.unwrap_or_default();
+        let validation = layers
+            .iter()
+            .any(|l| l.layer_name_as_c_str() == Ok(VALIDATION_LAYER));
+        if !validation {
+            let allowed = std::env::var(ALLOW_NO_VALIDATION_VAR).is_ok_and(|v| v == "1");
+            assert!(
+                !vulkan_required() || allowed,
+                "{test}: the Khronos validation layer is not installed \
+                 (set {ALLOW_NO_VALIDATION_VAR}=1 to run without it)"
+            );
+            println!("{test}: validation layer absent: running without it");
+        }
+        // SAFETY: a plain query of a loaded entry.
+        let extensions =
+            unsafe { entry.enumerate_instance_extension_properties(None) }.unwrap_or_default();
+        let has_debug_utils = extensions
+            .iter()
+            .any(|e| e.extension_name_as_c_str() == Ok(ext::debug_utils::NAME));
+        let mut layer_names = Vec::new();
+        if validation {
+            layer_names.push(VALIDATION_LAYER.as_ptr());
+        }
+        let mut extension_names = Vec::new();
+        if has_debug_utils {
+            extension_names.push(ext::debug_utils::NAME.as_ptr());
+        }
+
+        let messages: Box<Messages> = Box::default();
+        let app = vk::ApplicationInfo::default()
+            .application_name(c"gpu-alloc-ash tests")
+            .api_version(instance_version);
+        let mut instance_messenger = messenger_info(&messages);
+        let mut info = vk::InstanceCreateInfo::default()
+            .application_info(&app)
+            .enabled_layer_names(&layer_names)
+            .enabled_extension_names(&extension_names);
+        if has_debug_utils {
+            info = info.push_next(&mut instance_messenger);
+        }
+        // SAFETY: `info` and everything it points to outlive the call; the
+        // messenger's user data is `messages`, kept alive by `Vk`.
+        let instance = match unsafe { entry.create_instance(&info, None) } {
+            Ok(instance) => instance,
+            Err(err) => {
+                no_vulkan(test, &err);
+                return None;
+            }
+        };
+        let debug_utils = has_debug_utils.then(|| {
+            let loader = ext::debug_utils::Instance::new(&entry, &instance);
+            // SAFETY: the instance has VK_EXT_debug_utils; the user data outlives
+            // the messenger, destroyed in `Drop` before `messages` is dropped.
+            let messenger =
+                unsafe { loader.create_debug_utils_messenger(&messenger_info(&messages), None) }
+                    .expect("create debug messenger");
+            (loader, messenger)
+        });
+
+        let mut partial = VkPartial {
+            entry: Some(entry),
+            instance: Some(instance),
+            debug_utils,
+            messages: Some(messages),
+        };
+        let instance = partial.instance.as_ref().unwrap();
+        // SAFETY: a query of a live instance.
+        let physical_devices = unsafe { instance.enumerate_physical_devices() }.unwrap_or_default();
+        let Some((physical_device, queue_family)) = physical_devices.iter().find_map(|&pd| {
+            // SAFETY: `pd` comes from `instance`.
+            let families = unsafe { instance.get_physical_device_queue_family_properties(pd) };
+            families
+                .iter()
+                .position(|f| {
+                    f.queue_flags.intersects(
+                        vk::QueueFlags::GRAPHICS
+                            | vk::QueueFlags::COMPUTE
+                            | vk::QueueFlags::TRANSFER,
+                    )
+                })
+                .map(|i| (pd, i as u32))
+        }) else {
+            no_vulkan(test, &"no physical device with a transfer queue");
+            return None;
+        };
+        // SAFETY: `physical_device` comes from `instance`, created with
+        // `instance_version`.
+        let props = unsafe {
+            query_properties(
+                instance,
+                Properties2::for_version(instance_version),
+                physical_device,
+            )
+        }
+        .expect("query properties");
+        // SAFETY: as above.
+        let base = unsafe { instance.get_physical_device_properties(physical_device) };
+        let device_name = base
+            .device_name_as_c_str()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+
+        let buffer_device_address = props.buffer_device_address_supported;
+        let memory_budget_ext = props.memory_budget_supported;
+        let mut device_extensions = Vec::new();
+        if memory_budget_ext {
+            device_extensions.push(ext::memory_budget::NAME.as_ptr());
+        }
+        if buffer_device_address && props.device_api_version < vk::API_VERSION_1_2 {
+            device_extensions.push(ash::khr::buffer_device_address::NAME.as_ptr());
+        }
+        let priorities = [1.0];
+        let queue_info = vk::DeviceQueueCreateInfo::default()
+            .queue_family_index(queue_family)
+            .queue_priorities(&priorities);
+        let mut bda_features =
+            vk::PhysicalDeviceBufferDeviceAddressFeatures::default().buffer_device_address(true);
+        let mut device_info = vk::DeviceCreateInfo::default()
+            .queue_create_infos(std::slice::from_ref(&queue_info))
+            .enabled_extension_names(&device_extensions);
+        if buffer_device_address {
+            device_info = device_info.push_next(&mut bda_features);
+        }
+        // SAFETY: `device_info` is valid for `physical_device`: the queue family
+        // exists, the extensions and the feature are supported.
+        let device = unsafe { instance.create_device(physical_device, &device_info, None) }
+            .expect("create device");
+        // SAFETY: the device was created with one queue in `queue_family`.
+        let queue = unsafe { device.get_device_queue(queue_family, 0) };
+        let pool_info = vk::CommandPoolCreateInfo::default()
+            .queue_family_index(queue_family)
+            .flags(vk::CommandPoolCreateFlags::RESET_COMMAND_BUFFER);
+        // SAFETY: a valid create info for a live device.
+        let command_pool =
+            unsafe { device.create_command_pool(&pool_info, None) }.expect("command pool");
+
+        Some(Vk {
+            _entry: partial.entry.take().unwrap(),
+            instance: partial.instance.take().unwrap(),
+            instance_version,
+            debug_utils: partial.debug_utils.take(),
+            messages: partial.messages.take().unwrap(),
+            validation,
+            physical_device,
+            device_name,
+            device,
+            queue,
+            command_pool,
+            buffer_device_address,
+            memory_budget_ext,
+            props,
+        })
+    }
+
+    /// Every message recorded so far.
+    pub fn messages(&self) -> Vec<Message> {
+        self.messages.lock().unwrap().clone()
+    }
+
+    /// Panics if a message that fails tests was recorded.
+    pub fn assert_no_validation_messages(&self) {
+        let failing: Vec<_> = self.messages().into_iter().filter(Message::fails).collect();
+        assert!(
+            failing.is_empty(),
+            "{} validation message(s):\n{}",
+            failing.len(),
+            failing
+                .iter()
+                .map(|m| format!("[{:?} {:?}] {}", m.severity, m.types, m.text))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
+    /// Records commands with `record`, submits them and waits.
+    pub fn submit(&self, record: impl FnOnce(vk::CommandBuffer)) {
+        let info = vk::CommandBufferAllocateInfo::default()
+            .command_pool(self.command_pool)
+            .level(vk::CommandBufferLevel::PRIMARY)
+            .command_buffer_count(1);
+        // SAFETY: the pool belongs to the device; used from one thread at a time.
+        let cmd = unsafe { self.device.allocate_command_buffers(&info) }.expect("cmd")[0];
+        let begin = vk::CommandBufferBeginInfo::default()
+            .flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
+        // SAFETY: `cmd` is a new command buffer of this device.
+        unsafe { self.device.begin_command_buffer(cmd, &begin) }.expect("begin");
+        record(cmd);
+        // SAFETY: `cmd` is recording, then submitted once and waited for before
+        // it is freed; nothing else uses the queue.
+        unsafe {
+            self.device.end_command_buffer(cmd).expect("end");
+            let submit = vk::SubmitInfo::default().command_buffers(std::slice::from_ref(&cmd));
+            self.device
+                .queue_submit(self.queue, &[submit], vk::Fence::null())
+                .expect("submit");
+            self.device.queue_wait_idle(self.queue).expect("wait");
+            self.device.free_command_buffers(self.command_pool, &[cmd]);
+        }
+    }
+}
+
+impl Drop for Vk {
+    fn drop(&mut self) {
+        // SAFETY: the tests destroy their own buffers, images and memory before
+        // dropping `Vk`; everything here is destroyed once, children first, and
+        // `messages` outlives the messenger and the instance.
+        unsafe {
+            let _ = self.device.device_wait_idle();
+            self.device.destroy_command_pool(self.command_pool, None);
+            self.device.destroy_device(None);
+            if let Some((loader, messenger)) = self.debug_utils.take() {
+                loader.destroy_debug_utils_messenger(messenger, None);
+            }
+            self.instance.destroy_instance(None);
+        }
+    }
+}
+
+/// Owns what `Vk::new` made so far, so an early return cleans it up.
+struct VkPartial {
+    entry: Option<ash::Entry>,
+    instance: Option<ash::Instance>,
+    debug_utils: Option<(ext::debug_utils::Instance, vk::DebugUtilsMessengerEXT)>,
+    messages: Option<Box<Messages>>,
+}
+
+impl Drop for VkPartial {
+    fn drop(&mut self) {
+        // SAFETY: whatever is left was not moved into `Vk`: destroy the
+        // messenger, then the instance (which has no devices yet), then drop the
+        // messages box that both used.
+        unsafe {
+            if let Some((loader, messenger)) = self.debug_utils.take() {
+                loader.destroy_debug_utils_messenger(messenger, None);
+            }
+            if let Some(instance) = self.instance.take() {
+                instance.destroy_instance(None);
+            }
+        }
+        drop(self.messages.take());
+        drop(self.entry.take());
+    }
+}
+
+/// A [`MemoryDevice`] that counts the memory objects alive through it.
+pub struct Counting<'a, D> {
+    pub inner: &'a D,
+    /// Objects allocated and not yet freed through this wrapper.
+    pub live: Cell<u64>,
+    pub allocations: Cell<u64>,
+    pub frees: Cell<u64>,
+    pub maps: Cell<u64>,
+    pub flushes: Cell<u64>,
+    pub invalidates: Cell<u64>,
+}
+
+impl<'a, D> Counting<'a, D> {
+    pub fn new(inner: &'a D) -> Self {
+        Counting {
+            inner,
+            live: Cell::new(0),
+            allocations: Cell::new(0),
+            frees: Cell::new(0),
+            maps: Cell::new(0),
+            flushes: Cell::new(0),
+            invalidates: Cell::new(0),
+        }
+    }
+}
+
+fn bump(cell: &Cell<u64>) {
+    cell.set(cell.get() + 1);
+}
+
+impl<D: MemoryDevice<vk::DeviceMemory>> MemoryDevice<vk::DeviceMemory> for Counting<'_, D> {
+    unsafe fn allocate_memory(
+        &self,
+        size: u64,
+        memory_type: u32,
+        flags: AllocationFlags,
+    ) -> Result<vk::DeviceMemory, OutOfMemory> {
+        // SAFETY: forwarded with the caller's contract.
+        let memory = unsafe { self.inner.allocate_memory(size, memory_type, flags) }?;
+        bump(&self.live);
+        bump(&self.allocations);
+        Ok(memory)
+    }
+
+    unsafe fn deallocate_memory(&self, memory: vk::DeviceMemory) {
+        // SAFETY: forwarded with the caller's contract.
+        unsafe { self.inner.deallocate_memory(memory) };
+        self.live.set(self.live.get() - 1);
+        bump(&self.frees);
+    }
+
+    unsafe fn map_memory(
+        &self,
+        memory: &mut vk::DeviceMemory,
+        offset: u64,
+        size: u64,
+    ) -> Result<NonNull<u8>, DeviceMapError> {
+        bump(&self.maps);
+        // SAFETY: forwarded with the caller's contract.
+        unsafe { self.inner.map_memory(memory, offset, size) }
+    }
+
+    unsafe fn unmap_memory(&self, memory: &mut vk::DeviceMemory) {
+        // SAFETY: forwarded with the caller's contract.
+        unsafe { self.inner.unmap_memory(memory) }
+    }
+
+    unsafe fn invalidate_memory_ranges(
+        &self,
+        ranges: &[MappedMemoryRange<'_, vk::DeviceMemory>],
+    ) -> Result<(), OutOfMemory> {
+        bump(&self.invalidates);
+        // SAFETY: forwarded with the caller's contract.
+        unsafe { self.inner.invalidate_memory_ranges(ranges) }
+    }
+
+    unsafe fn flush_memory_ranges(
+        &self,
+        ranges: &[MappedMemoryRange<'_, vk::DeviceMemory>],
+    ) -> Result<(), OutOfMemory> {
+        bump(&self.flushes);
+        // SAFETY: forwarded with the caller's contract.
+        unsafe { self.inner.flush_memory_ranges(ranges) }
+    }
+
+    fn memory_budget(&self, budgets: &mut [HeapBudget]) -> bool {
+        self.inner.memory_budget(budgets)
+    }
+}
+
+/// A small deterministic generator (xorshift64*), so runs are reproducible.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A value in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// The byte pattern written at `index` of test number `seed`.
+pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut rng = Rng::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    (0..len).map(|_| rng.next() as u8).collect()
+}

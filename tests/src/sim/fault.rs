@@ -110,17 +110,17 @@ impl Faults {
     pub(crate) fn alloc_fails(&mut self) -> Option<OutOfMemory> {
         if self.fail_next_allocs > 0 {
             self.fail_next_allocs -= 1;
-            return Some(self.alloc_error);
+            return Some(self.alloc_error.clone());
         }
-        self.rng.chance(self.alloc_rate).then_some(self.alloc_error)
+        self.rng.chance(self.alloc_rate).then(|| self.alloc_error.clone())
     }
 
     /// Decides whether this `map_memory` call fails.
     pub(crate) fn map_fails(&mut self) -> Option<DeviceMapError> {
         if self.fail_next_maps > 0 {
             self.fail_next_maps -= 1;
-            return Some(self.map_error);
+            return Some(self.map_error.clone());
         }
-        self.rng.chance(self.map_rate).then_some(self.map_error)
+        self.rng.chance(self.map_rate).then(|| self.map_error.clone())
     }
 }

@@ -8,7 +8,7 @@ use {
         error::{AllocationError, TryAllocError},
         pool::{Chunk, Pool},
         report::report,
-        strategy::{align_up, is_align_mask, FreeList, Linear, SubAllocator},
+        strategy::{align_down, align_up, is_align_mask, FreeList, Linear, SubAllocator},
         usage::{MemoryForUsage, UsageFlags},
         Request,
     },
@@ -572,9 +572,10 @@ where
         }
         let limit = cap.min(pow2_floor((heap_size / 8).max(1))).min(max_object);
         let mut chunk_size = next_size.min(limit).max(size);
+        // `size` is atom-aligned and at most `max_object`, so this stays >= `size`.
         chunk_size = align_up(chunk_size, atom_mask)
             .unwrap_or(chunk_size)
-            .min(max_object);
+            .min(align_down(max_object, atom_mask));
         let heap = state.info.heap;
         let host_visible = props.contains(MemoryPropertyFlags::HOST_VISIBLE);
         let mut memory = loop {
@@ -976,5 +977,21 @@ impl<M> Drop for GpuAllocator<M> {
                  (after freeing every block) before dropping it"
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    /// The allocator and its blocks move between threads and can be shared behind
+    /// a lock: every field is plain data, `Arc<M>`, or a `MappedPtr` whose Send/Sync
+    /// impls say why they are sound.
+    #[test]
+    fn allocator_and_blocks_are_send_and_sync() {
+        assert_send_sync::<GpuAllocator<u64>>();
+        assert_send_sync::<MemoryBlock<u64>>();
     }
 }

@@ -8,11 +8,15 @@ use {
         error::{AllocationError, TryAllocError},
         pool::{Chunk, Pool},
         report::report,
+        stats::{
+            fragmentation, AllocatorStats, HeapStats, MapRange, MemoryMap, MemoryObjectMap,
+            MemoryTypeStats, ObjectKind,
+        },
         strategy::{align_down, align_up, is_align_mask, FreeList, Linear, SubAllocator},
         usage::{MemoryForUsage, UsageFlags},
         Request,
     },
-    alloc::{sync::Arc, vec::Vec},
+    alloc::{collections::BTreeMap, sync::Arc, vec::Vec},
     core::{
         fmt::Debug,
         sync::atomic::{AtomicUsize, Ordering},
@@ -54,6 +58,8 @@ struct Heap {
     /// Most bytes this allocator may hold in the heap by the last budget reading;
     /// `None` before any reading.
     budget: Option<u64>,
+    /// The last budget reading.
+    reading: Option<HeapBudget>,
 }
 
 impl Heap {
@@ -148,6 +154,31 @@ struct TypeState<M> {
     max_object: u64,
     general: Pool<M, FreeList>,
     transient: Pool<M, Linear>,
+    /// Live blocks of this type.
+    blocks: u64,
+    /// Bytes of live blocks of this type.
+    block_bytes: u64,
+    /// Dedicated and imported memory objects of this type, as
+    /// `(size, imported) -> count`; their sizes add up to the heap's share of
+    /// `Heap::dedicated` from this type.
+    dedicated: BTreeMap<(u64, bool), u32>,
+}
+
+impl<M> TypeState<M> {
+    fn add_dedicated(&mut self, size: u64, imported: bool) {
+        *self.dedicated.entry((size, imported)).or_insert(0) += 1;
+    }
+
+    fn remove_dedicated(&mut self, size: u64, imported: bool) {
+        let key = (size, imported);
+        match self.dedicated.get_mut(&key) {
+            Some(count) if *count > 1 => *count -= 1,
+            Some(_) => {
+                self.dedicated.remove(&key);
+            }
+            None => unreachable!("a dedicated object that was never added"),
+        }
+    }
 }
 
 /// Memory allocator for Vulkan-like APIs.
@@ -216,6 +247,7 @@ where
                 used: 0,
                 dedicated: 0,
                 budget: None,
+                reading: None,
             })
             .collect();
         let general_start = config
@@ -237,6 +269,9 @@ where
                     max_object: heap_size.min(max_size),
                     general: Pool::new(general_start),
                     transient: Pool::new(transient_start),
+                    blocks: 0,
+                    block_bytes: 0,
+                    dedicated: BTreeMap::new(),
                 }
             })
             .collect();
@@ -417,6 +452,9 @@ where
                 match unsafe { self.alloc_from_type(device, ty, &request, dedicated) } {
                     Ok(block) => {
                         self.live_blocks += 1;
+                        let state = &mut self.types[ty as usize];
+                        state.blocks += 1;
+                        state.block_bytes += block.size;
                         return Ok(block);
                     }
                     // Under memory pressure, empty memory objects of the heap (or,
@@ -496,12 +534,13 @@ where
         ty: u32,
         size: u64,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
-        let state = &self.types[ty as usize];
+        let state = &mut self.types[ty as usize];
         let heap = state.info.heap;
         // SAFETY: `size` is non-zero and at most `max_object`, checked by `candidates`.
         let memory = unsafe { self.accounts.allocate(device, ty, heap, size) }?;
         self.accounts.heaps[heap as usize].dedicated += size;
         self.accounts.dedicated_objects += 1;
+        state.add_dedicated(size, false);
         Ok(MemoryBlock::new(
             self.id,
             ty,
@@ -513,6 +552,7 @@ where
                 memory,
                 mapping: None,
                 accounted: true,
+                imported: false,
             },
         ))
     }
@@ -706,10 +746,17 @@ where
         self.live_blocks -= 1;
         match block.into_flavor() {
             Flavor::Dedicated {
-                memory, accounted, ..
+                memory,
+                accounted,
+                imported,
+                ..
             } => {
                 if accounted {
-                    let heap = self.types[ty as usize].info.heap;
+                    let state = &mut self.types[ty as usize];
+                    state.blocks -= 1;
+                    state.block_bytes -= size;
+                    state.remove_dedicated(size, imported);
+                    let heap = state.info.heap;
                     self.accounts.heaps[heap as usize].dedicated -= size;
                     self.accounts.dedicated_objects -= 1;
                     // SAFETY: the block owned the object, which `unmap` unmapped.
@@ -727,6 +774,8 @@ where
             } => {
                 drop(memory);
                 let state = &mut self.types[ty as usize];
+                state.blocks -= 1;
+                state.block_bytes -= size;
                 let heap = state.info.heap;
                 macro_rules! release {
                     ($pool:expr) => {{
@@ -772,11 +821,14 @@ where
         offset: u64,
         size: u64,
     ) -> MemoryBlock<M> {
-        let state = self.types.get(memory_type as usize);
+        let state = self.types.get_mut(memory_type as usize);
         let accounted = state.is_some();
-        let atom_mask = state.map_or(0, |s| s.atom_mask);
+        let atom_mask = state.as_ref().map_or(0, |s| s.atom_mask);
         match state {
             Some(state) => {
+                state.blocks += 1;
+                state.block_bytes += size;
+                state.add_dedicated(size, true);
                 let heap = &mut self.accounts.heaps[state.info.heap as usize];
                 heap.used += size;
                 heap.dedicated += size;
@@ -801,6 +853,7 @@ where
                 memory,
                 mapping: None,
                 accounted,
+                imported: true,
             },
         )
     }
@@ -858,6 +911,7 @@ where
         for (heap, reading) in self.accounts.heaps.iter_mut().zip(budgets) {
             let others = reading.usage.saturating_sub(heap.used);
             heap.budget = Some(reading.budget.saturating_sub(others));
+            heap.reading = Some(*reading);
         }
     }
 
@@ -887,6 +941,137 @@ where
     /// dedicated and imported blocks).
     pub fn memory_objects(&self) -> u32 {
         self.accounts.objects
+    }
+
+    /// Statistics per heap and memory type. Cheap: counters plus one pass over the
+    /// memory objects, never over the blocks.
+    pub fn stats(&self) -> AllocatorStats {
+        let mut heaps: Vec<HeapStats> = self
+            .accounts
+            .heaps
+            .iter()
+            .enumerate()
+            .map(|(index, heap)| HeapStats {
+                heap: index as u32,
+                size: heap.size,
+                limit: heap.limit(),
+                budget: heap.reading,
+                memory_objects: 0,
+                reserved: heap.used,
+                used: 0,
+                blocks: 0,
+                free: 0,
+                largest_free: 0,
+                fragmentation: 0.0,
+            })
+            .collect();
+        let memory_types: Vec<MemoryTypeStats> = self
+            .types
+            .iter()
+            .enumerate()
+            .map(|(index, state)| {
+                let dedicated_objects: u32 = state.dedicated.values().sum();
+                let dedicated_bytes: u64 = state
+                    .dedicated
+                    .iter()
+                    .map(|(&(size, _), &count)| size * u64::from(count))
+                    .sum();
+                let mut stats = MemoryTypeStats {
+                    memory_type: index as u32,
+                    heap: state.info.heap,
+                    props: state.info.props(),
+                    memory_objects: dedicated_objects,
+                    dedicated_objects,
+                    reserved: dedicated_bytes,
+                    used: state.block_bytes,
+                    blocks: state.blocks,
+                    free: 0,
+                    largest_free: 0,
+                    fragmentation: 0.0,
+                };
+                let shared = state
+                    .general
+                    .iter()
+                    .map(|c| (c.size, c.sub.used(), c.sub.largest_free()))
+                    .chain(
+                        state
+                            .transient
+                            .iter()
+                            .map(|c| (c.size, c.sub.used(), c.sub.largest_free())),
+                    );
+                for (size, used, largest) in shared {
+                    stats.memory_objects += 1;
+                    stats.reserved += size;
+                    stats.free += size - used;
+                    stats.largest_free = stats.largest_free.max(largest);
+                }
+                stats.fragmentation = fragmentation(stats.largest_free, stats.free);
+                if let Some(heap) = heaps.get_mut(state.info.heap as usize) {
+                    heap.memory_objects += stats.memory_objects;
+                    heap.used += stats.used;
+                    heap.blocks += stats.blocks;
+                    heap.free += stats.free;
+                    heap.largest_free = heap.largest_free.max(stats.largest_free);
+                }
+                stats
+            })
+            .collect();
+        for heap in &mut heaps {
+            heap.fragmentation = fragmentation(heap.largest_free, heap.free);
+        }
+        AllocatorStats {
+            memory_objects: self.accounts.objects,
+            reserved: heaps.iter().map(|h| h.reserved).sum(),
+            used: heaps.iter().map(|h| h.used).sum(),
+            blocks: self.live_blocks,
+            remaining_allocations: self.accounts.remaining,
+            heaps,
+            memory_types,
+        }
+    }
+
+    /// Every memory object with its used and free ranges, plus the statistics:
+    /// what a memory map picture is drawn from. Walks every free range.
+    pub fn memory_map(&self) -> MemoryMap {
+        let mut objects = Vec::new();
+        let mut dedicated = Vec::new();
+        for (index, state) in self.types.iter().enumerate() {
+            let (ty, heap) = (index as u32, state.info.heap);
+            let general = state
+                .general
+                .iter()
+                .map(|c| (c.size, &c.sub as &dyn SubAllocator, ObjectKind::General));
+            let transient = state
+                .transient
+                .iter()
+                .map(|c| (c.size, &c.sub as &dyn SubAllocator, ObjectKind::Transient));
+            for (size, sub, kind) in general.chain(transient) {
+                let mut ranges = Vec::new();
+                sub.for_each_range(&mut |offset, size, used| {
+                    ranges.push(MapRange { offset, size, used })
+                });
+                objects.push(MemoryObjectMap {
+                    memory_type: ty,
+                    heap,
+                    kind,
+                    size,
+                    ranges,
+                });
+            }
+            for (&(size, imported), &count) in &state.dedicated {
+                let kind = if imported {
+                    ObjectKind::Imported
+                } else {
+                    ObjectKind::Dedicated
+                };
+                dedicated.extend((0..count).map(|_| (ty, heap, size, kind)));
+            }
+        }
+        MemoryMap {
+            stats: self.stats(),
+            objects,
+            dedicated,
+        }
     }
 
     /// Walks every internal structure and panics if an invariant does not hold.
@@ -921,7 +1106,45 @@ where
                 );
             }
         }
+        let mut dedicated_bytes = alloc::vec![0u64; self.accounts.heaps.len()];
+        let mut dedicated_objects = 0u32;
+        let mut blocks = 0u64;
+        for state in &self.types {
+            for (&(size, _), &count) in &state.dedicated {
+                dedicated_bytes[state.info.heap as usize] += size * u64::from(count);
+                dedicated_objects += count;
+            }
+            let shared_used: u64 = state
+                .general
+                .iter()
+                .map(|c| c.sub.used())
+                .chain(state.transient.iter().map(|c| c.sub.used()))
+                .sum();
+            let dedicated_used: u64 = state
+                .dedicated
+                .iter()
+                .map(|(&(size, _), &count)| size * u64::from(count))
+                .sum();
+            assert_eq!(
+                state.block_bytes,
+                shared_used + dedicated_used,
+                "block bytes differ from the used bytes of the memory objects"
+            );
+            blocks += state.blocks;
+        }
+        assert!(
+            blocks <= self.live_blocks,
+            "more blocks per type than live blocks"
+        );
+        assert!(
+            dedicated_objects <= self.accounts.dedicated_objects,
+            "dedicated objects per type exceed the total"
+        );
         for (index, heap) in self.accounts.heaps.iter().enumerate() {
+            assert!(
+                heap.dedicated >= dedicated_bytes[index],
+                "heap {index}: dedicated bytes per type exceed the heap's"
+            );
             assert_eq!(
                 heap.used,
                 heap.dedicated + chunk_bytes[index],

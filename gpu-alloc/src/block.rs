@@ -39,6 +39,8 @@ pub(crate) enum Flavor<M> {
         /// Whether the memory object is counted in the allocator's heap usage and
         /// object count (false only for imported memory of an invalid type).
         accounted: bool,
+        /// Whether the memory was imported rather than allocated by the allocator.
+        imported: bool,
     },
     /// The block is a range of a shared memory object.
     Shared {

@@ -95,6 +95,7 @@ mod config;
 mod error;
 mod pool;
 mod report;
+mod stats;
 mod strategy;
 mod usage;
 
@@ -105,6 +106,10 @@ pub use {
         config::Config,
         error::{AllocationError, MapError, TryAllocError},
         report::reported_problems,
+        stats::{
+            AllocatorStats, HeapStats, MapRange, MemoryMap, MemoryObjectMap, MemoryTypeStats,
+            ObjectKind,
+        },
         usage::UsageFlags,
     },
     gpu_alloc_types::*,

@@ -105,6 +105,20 @@ impl SubAllocator for FreeList {
         self.by_size.last().map_or(0, |&(size, _)| size)
     }
 
+    fn for_each_range(&self, f: &mut dyn FnMut(u64, u64, bool)) {
+        let mut cursor = 0;
+        for (&offset, &size) in &self.by_offset {
+            if offset > cursor {
+                f(cursor, offset - cursor, true);
+            }
+            f(offset, size, false);
+            cursor = offset + size;
+        }
+        if cursor < self.capacity {
+            f(cursor, self.capacity - cursor, true);
+        }
+    }
+
     #[cfg(any(test, debug_assertions, feature = "check-invariants"))]
     fn check_invariants(&self) {
         assert_eq!(

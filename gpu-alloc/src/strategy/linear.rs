@@ -66,6 +66,15 @@ impl SubAllocator for Linear {
         self.capacity - self.head
     }
 
+    fn for_each_range(&self, f: &mut dyn FnMut(u64, u64, bool)) {
+        if self.head > 0 {
+            f(0, self.head, true);
+        }
+        if self.head < self.capacity {
+            f(self.head, self.capacity - self.head, false);
+        }
+    }
+
     #[cfg(any(test, debug_assertions, feature = "check-invariants"))]
     fn check_invariants(&self) {
         assert!(self.head <= self.capacity, "head past capacity");

@@ -34,12 +34,14 @@ pub(crate) trait SubAllocator: Debug {
     fn is_empty(&self) -> bool;
 
     /// Bytes in live ranges.
-    #[allow(dead_code)] // read by the statistics of issue 4
     fn used(&self) -> u64;
 
     /// Size of the largest range that could be allocated with alignment 1.
-    #[allow(dead_code)] // read by the statistics of issue 4
     fn largest_free(&self) -> u64;
+
+    /// Calls `f(offset, size, used)` for consecutive ranges covering the whole
+    /// capacity in offset order. Used ranges may merge adjacent live blocks.
+    fn for_each_range(&self, f: &mut dyn FnMut(u64, u64, bool));
 
     /// Walks every internal structure and panics if an invariant does not hold.
     #[cfg(any(test, debug_assertions, feature = "check-invariants"))]

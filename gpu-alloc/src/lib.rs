@@ -133,3 +133,8 @@ pub struct Request {
     /// resource's memory requirements).
     pub memory_types: u32,
 }
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -8,12 +8,19 @@ mod support;
 
 use {
     ash::vk,
+    gpu_alloc::{Config, GpuAllocator, MemoryBlock, Request, UsageFlags},
     gpu_alloc_ash::{
         device_properties, device_properties_enabled, extended_properties, memory_budget,
         AshBudgetDevice, AshMemoryDevice, Properties2,
     },
     gpu_alloc_types::{AllocationFlags, MappedMemoryRange, MemoryDevice, MemoryPropertyFlags},
-    support::{pattern, Counting, Vk},
+    support::{
+        pattern,
+        resources::{
+            image_copy, image_layout, request, transfer_write_barrier, Buffer, Image, TEXEL,
+        },
+        Counting, Rng, Vk,
+    },
 };
 
 #[test]
@@ -239,4 +246,614 @@ impl<'a> ForTest<'a> for AshBudgetDevice<'a> {
         }
         .expect("budget device")
     }
+}
+
+/// Writes `data` at the start of a host-visible block: with `write_bytes`, or by
+/// hand with `map`, `flush_range` (whole and partial) and `unmap`.
+fn upload(
+    device: &impl MemoryDevice<vk::DeviceMemory>,
+    block: &mut MemoryBlock<vk::DeviceMemory>,
+    data: &[u8],
+    by_hand: bool,
+) {
+    let len = data.len() as u64;
+    // SAFETY: `device` is the allocator's device; the GPU does not use the block
+    // while the host writes it.
+    unsafe {
+        if by_hand {
+            let ptr = block.map(device, 0, data.len()).expect("map");
+            std::ptr::copy_nonoverlapping(data.as_ptr(), ptr.as_ptr(), data.len());
+            if len > 2 {
+                block.flush_range(device, 1, len - 2).expect("flush part");
+            }
+            block.flush_range(device, 0, len).expect("flush");
+            assert!(block.unmap(device));
+        } else {
+            block.write_bytes(device, 0, data).expect("write_bytes");
+        }
+    }
+}
+
+/// Reads `len` bytes from the start of a host-visible block: with `read_bytes`,
+/// or by hand with `map`, `invalidate_range` and `unmap`.
+fn download(
+    device: &impl MemoryDevice<vk::DeviceMemory>,
+    block: &mut MemoryBlock<vk::DeviceMemory>,
+    len: usize,
+    by_hand: bool,
+) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    // SAFETY: `device` is the allocator's device; the GPU finished writing.
+    unsafe {
+        if by_hand {
+            let ptr = block.map(device, 0, len).expect("map");
+            block
+                .invalidate_range(device, 0, len as u64)
+                .expect("invalidate");
+            std::ptr::copy_nonoverlapping(ptr.as_ptr(), out.as_mut_ptr(), len);
+            assert!(block.unmap(device));
+        } else {
+            block.read_bytes(device, 0, &mut out).expect("read_bytes");
+        }
+    }
+    out
+}
+
+/// Buffers and optimal-tiling images of many sizes, with their real memory
+/// requirements, through `GpuAllocator`: write through mapped memory, copy on the
+/// GPU (buffer to buffer through device-local memory, buffer to image to buffer),
+/// read back and compare byte for byte. Then everything is freed and `cleanup`
+/// leaves no memory object alive.
+#[test]
+fn buffers_and_images_copy_on_the_gpu() {
+    let Some(vk) = Vk::new("buffers_and_images_copy_on_the_gpu") else {
+        return;
+    };
+    let budget_device = AshBudgetDevice::new_for_test(&vk);
+    let device = Counting::new(&budget_device);
+    // Small chunks and a low dedicated threshold: shared and dedicated blocks both.
+    let mut alloc = vk.allocator(Config::i_am_potato());
+    assert_eq!(
+        alloc.update_budget(&device),
+        vk.props.memory_budget_supported
+    );
+    let sizes = [
+        1u64, 3, 64, 255, 1000, 4096, 4097, 20_000, 33_000, 65_548, 300_001,
+    ];
+    let src_usage = vk::BufferUsageFlags::TRANSFER_SRC;
+    let dst_usage = vk::BufferUsageFlags::TRANSFER_DST;
+    for (i, &size) in sizes.iter().enumerate() {
+        let by_hand = i % 2 == 1;
+        // Buffer -> device-local buffer -> host-readable buffer.
+        let data = pattern(i as u64, size as usize);
+        let mut src = Buffer::new(
+            &vk,
+            &mut alloc,
+            &device,
+            size,
+            src_usage,
+            UsageFlags::UPLOAD,
+        );
+        let mid = Buffer::new(
+            &vk,
+            &mut alloc,
+            &device,
+            size,
+            src_usage | dst_usage,
+            UsageFlags::FAST_DEVICE_ACCESS,
+        );
+        let mut dst = Buffer::new(
+            &vk,
+            &mut alloc,
+            &device,
+            size,
+            dst_usage,
+            UsageFlags::DOWNLOAD,
+        );
+        upload(&device, &mut src.block, &data, by_hand);
+        vk.submit(|cmd| {
+            let region = [vk::BufferCopy {
+                src_offset: 0,
+                dst_offset: 0,
+                size,
+            }];
+            // SAFETY: `cmd` is recording; the buffers are live, bound, large
+            // enough, with transfer usages; a barrier orders the two copies.
+            unsafe {
+                vk.device
+                    .cmd_copy_buffer(cmd, src.buffer, mid.buffer, &region);
+                transfer_write_barrier(
+                    &vk,
+                    cmd,
+                    vk::PipelineStageFlags::TRANSFER,
+                    vk::AccessFlags::TRANSFER_READ,
+                );
+                vk.device
+                    .cmd_copy_buffer(cmd, mid.buffer, dst.buffer, &region);
+            }
+            transfer_write_barrier(
+                &vk,
+                cmd,
+                vk::PipelineStageFlags::HOST,
+                vk::AccessFlags::HOST_READ,
+            );
+        });
+        let back = download(&device, &mut dst.block, size as usize, !by_hand);
+        assert!(back == data, "buffer copy of {size} bytes differs");
+
+        // Buffer -> optimal-tiling image -> buffer.
+        let texels = size.div_ceil(TEXEL);
+        let width = texels.min(61) as u32;
+        let height = texels.div_ceil(u64::from(width)) as u32;
+        let image = Image::new(&vk, &mut alloc, &device, width, height);
+        let bytes = image.bytes();
+        let image_data = pattern(1000 + i as u64, bytes as usize);
+        let mut staging = Buffer::new(
+            &vk,
+            &mut alloc,
+            &device,
+            bytes,
+            src_usage,
+            UsageFlags::UPLOAD,
+        );
+        let mut readback = Buffer::new(
+            &vk,
+            &mut alloc,
+            &device,
+            bytes,
+            dst_usage,
+            UsageFlags::DOWNLOAD,
+        );
+        upload(&device, &mut staging.block, &image_data, !by_hand);
+        vk.submit(|cmd| {
+            let region = [image_copy(image.extent)];
+            image_layout(
+                &vk,
+                cmd,
+                image.image,
+                (vk::ImageLayout::UNDEFINED, vk::AccessFlags::empty()),
+                (
+                    vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                    vk::AccessFlags::TRANSFER_WRITE,
+                ),
+            );
+            // SAFETY: `cmd` is recording; the image is in TRANSFER_DST_OPTIMAL and
+            // the staging buffer holds exactly its texels.
+            unsafe {
+                vk.device.cmd_copy_buffer_to_image(
+                    cmd,
+                    staging.buffer,
+                    image.image,
+                    vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                    &region,
+                )
+            };
+            image_layout(
+                &vk,
+                cmd,
+                image.image,
+                (
+                    vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                    vk::AccessFlags::TRANSFER_WRITE,
+                ),
+                (
+                    vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+                    vk::AccessFlags::TRANSFER_READ,
+                ),
+            );
+            // SAFETY: the image is in TRANSFER_SRC_OPTIMAL, after the barrier.
+            unsafe {
+                vk.device.cmd_copy_image_to_buffer(
+                    cmd,
+                    image.image,
+                    vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+                    readback.buffer,
+                    &region,
+                )
+            };
+            transfer_write_barrier(
+                &vk,
+                cmd,
+                vk::PipelineStageFlags::HOST,
+                vk::AccessFlags::HOST_READ,
+            );
+        });
+        let back = download(&device, &mut readback.block, bytes as usize, by_hand);
+        assert!(
+            back == image_data,
+            "image copy of {width}x{height} texels differs"
+        );
+
+        for buffer in [src, mid, dst, staging, readback] {
+            buffer.free(&vk, &mut alloc, &device);
+        }
+        image.free(&vk, &mut alloc, &device);
+        alloc.check_invariants();
+    }
+    assert_eq!(alloc.live_blocks(), 0);
+    // SAFETY: the same device as every allocation.
+    unsafe { alloc.cleanup(&device) };
+    alloc.check_invariants();
+    assert_eq!(alloc.memory_objects(), 0);
+    assert_eq!(device.live.get(), 0, "memory objects left alive");
+    assert_eq!(device.allocations.get(), device.frees.get());
+    println!(
+        "buffers_and_images_copy_on_the_gpu: {} memory objects allocated and freed, {} maps, {} flushes, {} invalidates",
+        device.allocations.get(),
+        device.maps.get(),
+        device.flushes.get(),
+        device.invalidates.get()
+    );
+    vk.assert_no_validation_messages();
+}
+
+/// Thousands of allocations and frees of random sizes, alignments and usages,
+/// with the memory type masks of real resources (and a real buffer bound to
+/// every eighth block); host-visible blocks carry tags that must survive until
+/// they are freed. Then everything is freed, `cleanup` runs, and no memory
+/// object is left alive.
+#[test]
+fn churn_thousands_then_cleanup() {
+    let Some(vk) = Vk::new("churn_thousands_then_cleanup") else {
+        return;
+    };
+    let device = Counting::new(AshMemoryDevice::wrap(&vk.device));
+    let mut alloc = vk.allocator(Config::i_am_potato());
+    let granularity = alloc.buffer_image_granularity();
+
+    let buffer_usage = vk::BufferUsageFlags::TRANSFER_SRC
+        | vk::BufferUsageFlags::TRANSFER_DST
+        | vk::BufferUsageFlags::UNIFORM_BUFFER
+        | vk::BufferUsageFlags::STORAGE_BUFFER;
+    // Memory type masks of a real buffer and a real optimal-tiling image.
+    let probe = vk::BufferCreateInfo::default()
+        .size(4096)
+        .usage(buffer_usage);
+    // SAFETY: valid create infos; the probes are destroyed right away.
+    let (buffer_types, image_types) = unsafe {
+        let buffer = vk.device.create_buffer(&probe, None).unwrap();
+        let buffer_types = vk
+            .device
+            .get_buffer_memory_requirements(buffer)
+            .memory_type_bits;
+        vk.device.destroy_buffer(buffer, None);
+        let image = Image::new(&vk, &mut alloc, &device, 16, 16);
+        let image_types = vk
+            .device
+            .get_image_memory_requirements(image.image)
+            .memory_type_bits;
+        image.free(&vk, &mut alloc, &device);
+        (buffer_types, image_types)
+    };
+    let mut buffer_usages = vec![
+        UsageFlags::empty(),
+        UsageFlags::FAST_DEVICE_ACCESS,
+        UsageFlags::HOST_ACCESS,
+        UsageFlags::UPLOAD,
+        UsageFlags::DOWNLOAD,
+        UsageFlags::TRANSIENT,
+        UsageFlags::UPLOAD | UsageFlags::TRANSIENT,
+        UsageFlags::HOST_ACCESS | UsageFlags::FAST_DEVICE_ACCESS,
+    ];
+    if vk.buffer_device_address {
+        buffer_usages.push(UsageFlags::DEVICE_ADDRESS | UsageFlags::FAST_DEVICE_ACCESS);
+    }
+    let image_usages = [UsageFlags::FAST_DEVICE_ACCESS, UsageFlags::TRANSIENT];
+
+    struct Live {
+        block: MemoryBlock<vk::DeviceMemory>,
+        tag: u64,
+        buffer: Option<vk::Buffer>,
+    }
+    let tag_len = 8;
+    let check_tag = |device: &Counting<'_, AshMemoryDevice>, live: &mut Live| {
+        if !live
+            .block
+            .props()
+            .contains(MemoryPropertyFlags::HOST_VISIBLE)
+        {
+            return;
+        }
+        let mut got = [0u8; 8];
+        let len = live.block.size().min(tag_len) as usize;
+        // SAFETY: a host-visible block of this allocator; nothing else uses it.
+        unsafe { live.block.read_bytes(device, 0, &mut got[..len]) }.expect("read tag");
+        assert_eq!(
+            got[..len],
+            live.tag.to_le_bytes()[..len],
+            "tag of block {}",
+            live.tag
+        );
+    };
+    let free = |alloc: &mut GpuAllocator<vk::DeviceMemory>,
+                device: &Counting<'_, AshMemoryDevice>,
+                mut live: Live| {
+        check_tag(device, &mut live);
+        // SAFETY: the buffer is unused and destroyed before its block is freed.
+        unsafe {
+            if let Some(buffer) = live.buffer {
+                vk.device.destroy_buffer(buffer, None);
+            }
+            alloc.dealloc(device, live.block);
+        }
+    };
+
+    let mut rng = Rng::new(0x5eed);
+    let mut live: Vec<Live> = Vec::new();
+    let steps = 10_000;
+    let mut peak_objects = 0;
+    for step in 0..steps {
+        if live.is_empty() || rng.below(10) < 6 {
+            let size = match rng.below(8) {
+                0 => 1 + rng.below(16),
+                1..=4 => 1 + rng.below(4096),
+                5 | 6 => 1 + rng.below(64 * 1024),
+                _ => 1 + rng.below(512 * 1024),
+            };
+            let is_image = rng.below(4) == 0;
+            let (types, usage) = if is_image {
+                (image_types, image_usages[rng.below(2) as usize])
+            } else {
+                let usage = buffer_usages[rng.below(buffer_usages.len() as u64) as usize];
+                (buffer_types, usage)
+            };
+            let real_buffer = !is_image && step % 8 == 0;
+            let (buffer, request) = if real_buffer {
+                let info = vk::BufferCreateInfo::default().size(size).usage(
+                    buffer_usage
+                        | if usage.contains(UsageFlags::DEVICE_ADDRESS) {
+                            vk::BufferUsageFlags::SHADER_DEVICE_ADDRESS
+                        } else {
+                            vk::BufferUsageFlags::empty()
+                        },
+                );
+                // SAFETY: a valid create info for a live device.
+                let buffer = unsafe { vk.device.create_buffer(&info, None) }.unwrap();
+                // SAFETY: a live buffer of this device.
+                let req = unsafe { vk.device.get_buffer_memory_requirements(buffer) };
+                (Some(buffer), request(&alloc, req, usage))
+            } else {
+                let align = (1u64 << rng.below(13)).max(granularity);
+                let request = Request {
+                    size,
+                    align_mask: align - 1,
+                    usage,
+                    memory_types: types,
+                };
+                (None, request)
+            };
+            // SAFETY: the allocator's device.
+            let mut block = unsafe { alloc.alloc(&device, request) }
+                .unwrap_or_else(|e| panic!("step {step}: {request:?}: {e}"));
+            assert_eq!(block.offset() & request.align_mask, 0);
+            assert!(block.size() >= request.size);
+            if let Some(buffer) = buffer {
+                // SAFETY: a fresh block of a type the buffer accepts, aligned.
+                unsafe {
+                    vk.device
+                        .bind_buffer_memory(buffer, *block.memory(), block.offset())
+                }
+                .expect("bind");
+            }
+            let tag = step as u64;
+            if block.props().contains(MemoryPropertyFlags::HOST_VISIBLE) {
+                let len = block.size().min(tag_len) as usize;
+                // SAFETY: a host-visible block of this allocator.
+                unsafe { block.write_bytes(&device, 0, &tag.to_le_bytes()[..len]) }
+                    .expect("write tag");
+            }
+            live.push(Live { block, tag, buffer });
+        } else {
+            let index = rng.below(live.len() as u64) as usize;
+            let victim = live.swap_remove(index);
+            free(&mut alloc, &device, victim);
+        }
+        peak_objects = peak_objects.max(device.live.get());
+        if step % 500 == 0 {
+            alloc.check_invariants();
+            assert_eq!(u64::from(alloc.memory_objects()), device.live.get());
+        }
+    }
+    // Blocks never overlap inside a memory object.
+    let mut ranges: Vec<_> = live
+        .iter()
+        .map(|l| (*l.block.memory(), l.block.offset(), l.block.size()))
+        .collect();
+    ranges.sort_by_key(|&(memory, offset, _)| (ash::vk::Handle::as_raw(memory), offset));
+    for pair in ranges.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            assert!(pair[0].1 + pair[0].2 <= pair[1].1, "overlap: {pair:?}");
+        }
+    }
+    let left = live.len();
+    for l in live.drain(..) {
+        free(&mut alloc, &device, l);
+    }
+    alloc.check_invariants();
+    // SAFETY: the allocator's device.
+    unsafe { alloc.cleanup(&device) };
+    alloc.check_invariants();
+    assert_eq!(alloc.live_blocks(), 0);
+    assert_eq!(alloc.memory_objects(), 0);
+    assert_eq!(device.live.get(), 0, "memory objects left alive");
+    assert_eq!(device.allocations.get(), device.frees.get());
+    println!(
+        "churn_thousands_then_cleanup: {steps} steps, {left} blocks live at the end, \
+         {} memory objects allocated (peak {peak_objects} alive), 0 left after cleanup",
+        device.allocations.get()
+    );
+    vk.assert_no_validation_messages();
+}
+
+/// Prints which memory type each usage gets, the heap budgets read, and every
+/// message the messenger recorded.
+#[test]
+fn report_memory_types_and_budget() {
+    let Some(vk) = Vk::new("report_memory_types_and_budget") else {
+        return;
+    };
+    let budget_device = AshBudgetDevice::new_for_test(&vk);
+    let device = Counting::new(&budget_device);
+    let mut alloc = vk.allocator(Config::i_am_prototyping());
+    let p = &vk.props;
+    let mut out = String::new();
+    let mut line = |s: String| {
+        println!("report: {s}");
+        out.push_str(&s);
+        out.push('\n');
+    };
+    line(format!(
+        "device {:?}, device api {}.{}.{}, instance api {}.{}, validation layer {}",
+        vk.device_name,
+        vk::api_version_major(p.device_api_version),
+        vk::api_version_minor(p.device_api_version),
+        vk::api_version_patch(p.device_api_version),
+        vk::api_version_major(vk.instance_version),
+        vk::api_version_minor(vk.instance_version),
+        if vk.validation { "on" } else { "ABSENT" }
+    ));
+    for (i, t) in p.extended.memory_types.iter().enumerate() {
+        line(format!(
+            "memory type {i}: heap {}, flags {:#x} {:?}",
+            t.heap,
+            t.raw_flags,
+            vk::MemoryPropertyFlags::from_raw(t.raw_flags)
+        ));
+    }
+    for (i, h) in p.extended.memory_heaps.iter().enumerate() {
+        line(format!("heap {i}: {} bytes, flags {:?}", h.size, h.flags));
+    }
+    line(format!(
+        "maxMemoryAllocationSize {} ({}), maxMemoryAllocationCount {}, nonCoherentAtomSize {}, \
+         bufferImageGranularity {}, bufferDeviceAddress supported {} enabled {}, \
+         VK_EXT_memory_budget {} (enabled on the device: {})",
+        p.max_memory_allocation_size,
+        if p.max_memory_allocation_size_reported {
+            "maintenance3"
+        } else {
+            "largest heap"
+        },
+        p.max_memory_allocation_count,
+        p.non_coherent_atom_size,
+        p.extended.buffer_image_granularity,
+        p.buffer_device_address_supported,
+        vk.buffer_device_address,
+        if p.memory_budget_supported {
+            "supported"
+        } else {
+            "not supported"
+        },
+        vk.memory_budget_ext,
+    ));
+    let show_budget = |line: &mut dyn FnMut(String), when: &str| match budget_device.heap_budgets()
+    {
+        Some(budgets) => {
+            for (i, b) in budgets.iter().enumerate() {
+                line(format!(
+                    "budget {when}: heap {i}: budget {} bytes, usage {} bytes",
+                    b.budget, b.usage
+                ));
+            }
+        }
+        None => line(format!(
+            "budget {when}: none (VK_EXT_memory_budget not supported)"
+        )),
+    };
+    show_budget(&mut line, "at start");
+    assert_eq!(alloc.update_budget(&device), p.memory_budget_supported);
+
+    let buffer_usage = vk::BufferUsageFlags::TRANSFER_SRC
+        | vk::BufferUsageFlags::TRANSFER_DST
+        | vk::BufferUsageFlags::UNIFORM_BUFFER
+        | vk::BufferUsageFlags::STORAGE_BUFFER
+        | vk::BufferUsageFlags::VERTEX_BUFFER
+        | vk::BufferUsageFlags::INDEX_BUFFER;
+    let mut usages = vec![
+        ("default (empty)", UsageFlags::empty()),
+        ("FAST_DEVICE_ACCESS", UsageFlags::FAST_DEVICE_ACCESS),
+        ("HOST_ACCESS", UsageFlags::HOST_ACCESS),
+        ("UPLOAD", UsageFlags::UPLOAD),
+        ("DOWNLOAD", UsageFlags::DOWNLOAD),
+        (
+            "FAST_DEVICE_ACCESS|HOST_ACCESS",
+            UsageFlags::FAST_DEVICE_ACCESS | UsageFlags::HOST_ACCESS,
+        ),
+        ("TRANSIENT", UsageFlags::TRANSIENT),
+        (
+            "UPLOAD|TRANSIENT",
+            UsageFlags::UPLOAD | UsageFlags::TRANSIENT,
+        ),
+    ];
+    if vk.buffer_device_address {
+        usages.push((
+            "DEVICE_ADDRESS|FAST_DEVICE_ACCESS",
+            UsageFlags::DEVICE_ADDRESS | UsageFlags::FAST_DEVICE_ACCESS,
+        ));
+    }
+    let mut buffers = Vec::new();
+    for (name, usage) in usages {
+        let mut usage_vk = buffer_usage;
+        if usage.contains(UsageFlags::DEVICE_ADDRESS) {
+            usage_vk |= vk::BufferUsageFlags::SHADER_DEVICE_ADDRESS;
+        }
+        let buffer = Buffer::new(&vk, &mut alloc, &device, 1 << 20, usage_vk, usage);
+        let b = &buffer.block;
+        line(format!(
+            "usage {name}: memory type {} {:?} (heap {}), {} block",
+            b.memory_type(),
+            b.props(),
+            p.extended.memory_types[b.memory_type() as usize].heap,
+            if b.is_dedicated() {
+                "dedicated"
+            } else {
+                "shared"
+            },
+        ));
+        buffers.push(buffer);
+    }
+    let image = Image::new(&vk, &mut alloc, &device, 256, 256);
+    line(format!(
+        "optimal-tiling image 256x256 R8G8B8A8_UINT, FAST_DEVICE_ACCESS: memory type {} {:?}",
+        image.block.memory_type(),
+        image.block.props()
+    ));
+    show_budget(&mut line, "with the blocks above allocated");
+    for heap in 0..p.extended.memory_heaps.len() as u32 {
+        line(format!(
+            "allocator heap {heap}: uses {} bytes, limit {} bytes",
+            alloc.heap_usage(heap),
+            alloc.heap_budget(heap)
+        ));
+    }
+    for buffer in buffers {
+        buffer.free(&vk, &mut alloc, &device);
+    }
+    image.free(&vk, &mut alloc, &device);
+    // SAFETY: the allocator's device.
+    unsafe { alloc.cleanup(&device) };
+    assert_eq!(device.live.get(), 0);
+
+    let messages = vk.messages();
+    line(format!(
+        "messenger: {} message(s) recorded, {} failing (warning or error)",
+        messages.len(),
+        messages.iter().filter(|m| m.fails()).count()
+    ));
+    let loader_info = |m: &&support::Message| {
+        m.types == vk::DebugUtilsMessageTypeFlagsEXT::GENERAL
+            && m.severity == vk::DebugUtilsMessageSeverityFlagsEXT::INFO
+    };
+    line(format!(
+        "messenger: {} of them general info (loader notes, not printed)",
+        messages.iter().filter(loader_info).count()
+    ));
+    for m in messages.iter().filter(|m| !loader_info(m)) {
+        let first = m.text.lines().next().unwrap_or_default();
+        line(format!("message [{:?} {:?}] {first}", m.severity, m.types));
+    }
+    if let Ok(dir) = std::env::var("GPU_ALLOC_REPORT_DIR") {
+        let path = std::path::Path::new(&dir).join("ash-report.txt");
+        std::fs::write(&path, &out).expect("write report");
+    }
+    vk.assert_no_validation_messages();
 }

@@ -3,6 +3,7 @@
 
 use {
     ash::{ext, vk},
+    gpu_alloc::{Config, GpuAllocator},
     gpu_alloc_ash::{query_properties, AshProperties, Properties2},
     gpu_alloc_tests::vulkan_gate::{no_vulkan, vulkan_required},
     gpu_alloc_types::{
@@ -15,6 +16,8 @@ use {
         sync::Mutex,
     },
 };
+
+pub mod resources;
 
 const VALIDATION_LAYER: &CStr = c"VK_LAYER_KHRONOS_validation";
 
@@ -287,6 +290,15 @@ impl Vk {
             memory_budget_ext,
             props,
         })
+    }
+
+    /// An allocator for this device, with everything the backend reads.
+    pub fn allocator(&self, config: Config) -> GpuAllocator<vk::DeviceMemory> {
+        GpuAllocator::with_extended_properties(
+            config,
+            self.props.device_properties(self.buffer_device_address),
+            self.props.extended.clone(),
+        )
     }
 
     /// Every message recorded so far.

@@ -1,0 +1,1150 @@
+//! gpu-alloc-erupt on a real Vulkan driver (lavapipe in CI) with the Khronos
+//! validation layer on: every validation message fails the test.
+//!
+//! Without a Vulkan loader, a device or the validation layer, the tests print
+//! `skipped: no Vulkan driver` and pass, unless `GPU_ALLOC_REQUIRE_VULKAN=1`.
+
+use {
+    erupt::{vk, DeviceLoader, EntryLoader, ExtendableFrom, InstanceLoader},
+    gpu_alloc::{Config, GpuAllocator, MemoryBlock, Request, UsageFlags},
+    gpu_alloc_erupt::{
+        extended_device_properties, EnabledFeatures, EruptBudgetDevice, EruptDeviceProperties,
+        EruptMemoryDevice,
+    },
+    gpu_alloc_tests::vulkan_gate::no_vulkan,
+    gpu_alloc_types::{
+        AllocationFlags, DeviceMapError, HeapBudget, MappedMemoryRange, MemoryDevice, OutOfMemory,
+    },
+    std::{
+        cell::Cell,
+        ffi::{c_void, CStr},
+        os::raw::c_char,
+        ptr::NonNull,
+        sync::{
+            atomic::{AtomicBool, Ordering},
+            Mutex,
+        },
+    },
+};
+
+const VALIDATION_LAYER: &CStr = c"VK_LAYER_KHRONOS_validation";
+const DEBUG_UTILS: &CStr = c"VK_EXT_debug_utils";
+const MEMORY_BUDGET: &CStr = c"VK_EXT_memory_budget";
+
+/// What the messenger callback of one context saw.
+#[derive(Default)]
+struct Messages {
+    /// Every validation message.
+    messages: Mutex<Vec<String>>,
+    /// The layer announced itself, so validation is really on.
+    layer_active: AtomicBool,
+}
+
+/// The message the Khronos layer sends once, at instance creation, to say it is
+/// active.
+const LAYER_STATUS: &CStr = c"UNASSIGNED-khronos-validation-createinstance-status-message";
+
+unsafe extern "system" fn on_message(
+    severity: vk::DebugUtilsMessageSeverityFlagBitsEXT,
+    types: vk::DebugUtilsMessageTypeFlagsEXT,
+    data: *const vk::DebugUtilsMessengerCallbackDataEXT,
+    user_data: *mut c_void,
+) -> vk::Bool32 {
+    // SAFETY: the layer passes valid callback data whose strings are
+    // NUL-terminated or null, and `user_data` is the `Messages` the context
+    // keeps alive (boxed, so its address is stable) until the messenger is gone.
+    let (text, messages) = unsafe {
+        let data = &*data;
+        let text = |p: *const c_char| {
+            if p.is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr(p).to_string_lossy().into_owned()
+            }
+        };
+        (
+            format!(
+                "[{severity:?} {types:?}] {}: {}",
+                text(data.p_message_id_name),
+                text(data.p_message)
+            ),
+            &*(user_data as *const Messages),
+        )
+    };
+    // The loader reports its own progress (layers found, devices sorted) as
+    // general information; that is not a validation message.
+    // SAFETY: as above.
+    let id = unsafe {
+        let name = (*data).p_message_id_name;
+        if name.is_null() {
+            c""
+        } else {
+            CStr::from_ptr(name)
+        }
+    };
+    let info = severity == vk::DebugUtilsMessageSeverityFlagBitsEXT::INFO_EXT;
+    if info && types == vk::DebugUtilsMessageTypeFlagsEXT::GENERAL_EXT && id == c"Loader Message" {
+        return vk::FALSE;
+    }
+    if info && id == LAYER_STATUS {
+        messages.layer_active.store(true, Ordering::SeqCst);
+        return vk::FALSE;
+    }
+    eprintln!("validation: {text}");
+    messages.messages.lock().unwrap().push(text);
+    vk::FALSE
+}
+
+/// Instance, device and queue, with every validation message collected.
+struct Context {
+    // Field order is drop order: the device loader goes before the instance
+    // loader, which goes before the entry loader (erupt checks this).
+    device: DeviceLoader,
+    instance: InstanceLoader,
+    _entry: EntryLoader,
+    messenger: vk::DebugUtilsMessengerEXT,
+    messages: Box<Messages>,
+    physical_device: vk::PhysicalDevice,
+    queue: vk::Queue,
+    queue_family: u32,
+    buffer_device_address: bool,
+    memory_budget_enabled: bool,
+}
+
+impl Context {
+    /// Creates the context, or says why there is no usable Vulkan here.
+    fn new(test: &str) -> Option<Context> {
+        match Self::try_new() {
+            Ok(context) => Some(context),
+            Err(why) => {
+                no_vulkan(test, &why);
+                None
+            }
+        }
+    }
+
+    fn try_new() -> Result<Context, String> {
+        let entry = EntryLoader::new().map_err(|e| format!("no Vulkan loader: {e}"))?;
+        // SAFETY: plain queries of the loaded entry points.
+        let layers = unsafe { entry.enumerate_instance_layer_properties(None) }
+            .result()
+            .map_err(|e| format!("vkEnumerateInstanceLayerProperties: {e}"))?;
+        let has_layer = layers.iter().any(|l| {
+            // SAFETY: `layer_name` is NUL-terminated.
+            unsafe { CStr::from_ptr(l.layer_name.as_ptr()) == VALIDATION_LAYER }
+        });
+        if !has_layer {
+            return Err("VK_LAYER_KHRONOS_validation is not installed".into());
+        }
+
+        let messages: Box<Messages> = Box::default();
+        let app = vk::ApplicationInfoBuilder::new()
+            .application_name(c"gpu-alloc-erupt lavapipe test")
+            .api_version(vk::API_VERSION_1_2);
+        let layer_names = [VALIDATION_LAYER.as_ptr()];
+        let extension_names = [DEBUG_UTILS.as_ptr()];
+        let messenger_info = vk::DebugUtilsMessengerCreateInfoEXTBuilder::new()
+            .message_severity(
+                vk::DebugUtilsMessageSeverityFlagsEXT::INFO_EXT
+                    | vk::DebugUtilsMessageSeverityFlagsEXT::WARNING_EXT
+                    | vk::DebugUtilsMessageSeverityFlagsEXT::ERROR_EXT,
+            )
+            .message_type(
+                vk::DebugUtilsMessageTypeFlagsEXT::GENERAL_EXT
+                    | vk::DebugUtilsMessageTypeFlagsEXT::VALIDATION_EXT
+                    | vk::DebugUtilsMessageTypeFlagsEXT::PERFORMANCE_EXT,
+            )
+            .pfn_user_callback(Some(on_message))
+            .user_data(&*messages as *const Messages as *mut c_void);
+        // Chained to the instance info too, so messages of instance creation and
+        // destruction are caught.
+        let mut creation_messenger = messenger_info;
+        let instance_info = vk::InstanceCreateInfoBuilder::new()
+            .application_info(&app)
+            .enabled_layer_names(&layer_names)
+            .enabled_extension_names(&extension_names)
+            .extend_from(&mut creation_messenger);
+        // SAFETY: the create info and everything it points to outlive the call.
+        let instance = unsafe { InstanceLoader::new(&entry, &instance_info) }
+            .map_err(|e| format!("vkCreateInstance: {e}"))?;
+        // SAFETY: the instance enabled VK_EXT_debug_utils; `messages` outlives the
+        // messenger (destroyed in `Drop` before the box is freed).
+        let messenger = unsafe { instance.create_debug_utils_messenger_ext(&messenger_info, None) }
+            .result()
+            .map_err(|e| format!("vkCreateDebugUtilsMessengerEXT: {e}"));
+        let messenger = match messenger {
+            Ok(m) => m,
+            Err(e) => {
+                // SAFETY: nothing was created from the instance.
+                unsafe { instance.destroy_instance(None) };
+                return Err(e);
+            }
+        };
+
+        match Self::open_device(&instance) {
+            Ok((physical_device, queue_family, device, bda, budget)) => {
+                // SAFETY: the device has a queue 0 in `queue_family`.
+                let queue = unsafe { device.get_device_queue(queue_family, 0) };
+                Ok(Context {
+                    device,
+                    instance,
+                    _entry: entry,
+                    messenger,
+                    messages,
+                    physical_device,
+                    queue,
+                    queue_family,
+                    buffer_device_address: bda,
+                    memory_budget_enabled: budget,
+                })
+            }
+            Err(e) => {
+                // SAFETY: only the messenger was created from the instance.
+                unsafe {
+                    instance.destroy_debug_utils_messenger_ext(messenger, None);
+                    instance.destroy_instance(None);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Picks the first physical device with a transfer-capable queue and creates
+    /// a device, with `bufferDeviceAddress` and `VK_EXT_memory_budget` when the
+    /// device has them.
+    #[allow(clippy::type_complexity)]
+    fn open_device(
+        instance: &InstanceLoader,
+    ) -> Result<(vk::PhysicalDevice, u32, DeviceLoader, bool, bool), String> {
+        // SAFETY: plain queries of a live instance.
+        let physical_devices = unsafe { instance.enumerate_physical_devices(None) }
+            .result()
+            .map_err(|e| format!("vkEnumeratePhysicalDevices: {e}"))?;
+        for &pd in physical_devices.iter() {
+            // SAFETY: `pd` was enumerated from `instance`.
+            let families =
+                unsafe { instance.get_physical_device_queue_family_properties(pd, None) };
+            let Some(family) = families.iter().position(|f| {
+                f.queue_flags.intersects(
+                    vk::QueueFlags::GRAPHICS | vk::QueueFlags::COMPUTE | vk::QueueFlags::TRANSFER,
+                ) && f.queue_count > 0
+            }) else {
+                continue;
+            };
+            let family = family as u32;
+            // SAFETY: `pd` was enumerated from `instance`.
+            let extensions =
+                unsafe { instance.enumerate_device_extension_properties(pd, None, None) }
+                    .result()
+                    .map_err(|e| format!("vkEnumerateDeviceExtensionProperties: {e}"))?;
+            let budget = extensions.iter().any(|e| {
+                // SAFETY: `extension_name` is NUL-terminated.
+                unsafe { CStr::from_ptr(e.extension_name.as_ptr()) == MEMORY_BUDGET }
+            });
+            let mut bda_features = vk::PhysicalDeviceBufferDeviceAddressFeaturesBuilder::new();
+            let mut features2 =
+                vk::PhysicalDeviceFeatures2Builder::new().extend_from(&mut bda_features);
+            // SAFETY: `pd` belongs to the instance, created for Vulkan 1.2.
+            unsafe { instance.get_physical_device_features2(pd, &mut features2) };
+            let bda = bda_features.buffer_device_address == vk::TRUE;
+
+            let priorities = [1.0];
+            let queue_info = [vk::DeviceQueueCreateInfoBuilder::new()
+                .queue_family_index(family)
+                .queue_priorities(&priorities)];
+            let extension_names: Vec<*const c_char> = if budget {
+                vec![MEMORY_BUDGET.as_ptr()]
+            } else {
+                vec![]
+            };
+            let mut enable_bda = vk::PhysicalDeviceBufferDeviceAddressFeaturesBuilder::new()
+                .buffer_device_address(bda);
+            let device_info = vk::DeviceCreateInfoBuilder::new()
+                .queue_create_infos(&queue_info)
+                .enabled_extension_names(&extension_names)
+                .extend_from(&mut enable_bda);
+            // SAFETY: the create info and everything it points to outlive the call;
+            // the feature and extension are supported by `pd`.
+            let device = unsafe { DeviceLoader::new(instance, pd, &device_info) }
+                .map_err(|e| format!("vkCreateDevice: {e}"))?;
+            return Ok((pd, family, device, bda, budget));
+        }
+        Err("no physical device with a transfer queue".into())
+    }
+
+    /// What the allocator is told about the device.
+    fn properties(&self) -> EruptDeviceProperties {
+        let enabled = EnabledFeatures::new().with_buffer_device_address(self.buffer_device_address);
+        // SAFETY: the physical device belongs to the instance; `enabled` says
+        // exactly what `open_device` enabled.
+        unsafe { extended_device_properties(&self.instance, self.physical_device, enabled) }
+            .expect("device properties")
+    }
+
+    fn allocator(&self) -> GpuAllocator<vk::DeviceMemory> {
+        let props = self.properties();
+        GpuAllocator::with_extended_properties(
+            Config::i_am_prototyping(),
+            props.device_properties(),
+            props.extended.clone(),
+        )
+    }
+
+    /// Fails the test if the validation layer said anything so far.
+    fn assert_no_messages(&self) {
+        assert!(
+            self.messages.layer_active.load(Ordering::SeqCst),
+            "the validation layer never said it is active"
+        );
+        let messages = self.messages.messages.lock().unwrap();
+        assert!(
+            messages.is_empty(),
+            "{} validation message(s):\n{}",
+            messages.len(),
+            messages.join("\n")
+        );
+    }
+
+    /// Records commands into a fresh command buffer, submits them and waits.
+    fn submit(&self, record: impl FnOnce(vk::CommandBuffer)) {
+        let d = &self.device;
+        // SAFETY: every object is created from this device, used by this one
+        // submission, waited for, then destroyed.
+        unsafe {
+            let pool = d
+                .create_command_pool(
+                    &vk::CommandPoolCreateInfoBuilder::new().queue_family_index(self.queue_family),
+                    None,
+                )
+                .result()
+                .unwrap();
+            let cb = d
+                .allocate_command_buffers(
+                    &vk::CommandBufferAllocateInfoBuilder::new()
+                        .command_pool(pool)
+                        .level(vk::CommandBufferLevel::PRIMARY)
+                        .command_buffer_count(1),
+                )
+                .result()
+                .unwrap()[0];
+            d.begin_command_buffer(
+                cb,
+                &vk::CommandBufferBeginInfoBuilder::new()
+                    .flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT),
+            )
+            .result()
+            .unwrap();
+            record(cb);
+            d.end_command_buffer(cb).result().unwrap();
+            let fence = d
+                .create_fence(&vk::FenceCreateInfoBuilder::new(), None)
+                .result()
+                .unwrap();
+            let cbs = [cb];
+            let submit = [vk::SubmitInfoBuilder::new().command_buffers(&cbs)];
+            d.queue_submit(self.queue, &submit, fence).result().unwrap();
+            d.wait_for_fences(&[fence], true, u64::MAX)
+                .result()
+                .unwrap();
+            d.destroy_fence(fence, None);
+            d.destroy_command_pool(pool, None);
+        }
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        // SAFETY: the tests destroyed every object they created from the device
+        // and waited for the queue; the messenger goes before its instance.
+        unsafe {
+            self.device.device_wait_idle().result().ok();
+            self.device.destroy_device(None);
+            self.instance
+                .destroy_debug_utils_messenger_ext(self.messenger, None);
+            self.instance.destroy_instance(None);
+        }
+    }
+}
+
+/// Counts live memory objects of the device as they pass through the backend.
+struct Counting<'a> {
+    inner: &'a EruptMemoryDevice,
+    live: Cell<i64>,
+    allocations: Cell<u64>,
+}
+
+impl<'a> Counting<'a> {
+    fn new(device: &'a DeviceLoader) -> Self {
+        Counting {
+            inner: EruptMemoryDevice::wrap(device),
+            live: Cell::new(0),
+            allocations: Cell::new(0),
+        }
+    }
+}
+
+impl MemoryDevice<vk::DeviceMemory> for Counting<'_> {
+    unsafe fn allocate_memory(
+        &self,
+        size: u64,
+        memory_type: u32,
+        flags: AllocationFlags,
+    ) -> Result<vk::DeviceMemory, OutOfMemory> {
+        // SAFETY: forwarded from the caller.
+        let memory = unsafe { self.inner.allocate_memory(size, memory_type, flags) }?;
+        self.live.set(self.live.get() + 1);
+        self.allocations.set(self.allocations.get() + 1);
+        Ok(memory)
+    }
+
+    unsafe fn deallocate_memory(&self, memory: vk::DeviceMemory) {
+        self.live.set(self.live.get() - 1);
+        // SAFETY: forwarded from the caller.
+        unsafe { self.inner.deallocate_memory(memory) }
+    }
+
+    unsafe fn map_memory(
+        &self,
+        memory: &mut vk::DeviceMemory,
+        offset: u64,
+        size: u64,
+    ) -> Result<NonNull<u8>, DeviceMapError> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.inner.map_memory(memory, offset, size) }
+    }
+
+    unsafe fn unmap_memory(&self, memory: &mut vk::DeviceMemory) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.inner.unmap_memory(memory) }
+    }
+
+    unsafe fn invalidate_memory_ranges(
+        &self,
+        ranges: &[MappedMemoryRange<'_, vk::DeviceMemory>],
+    ) -> Result<(), OutOfMemory> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.inner.invalidate_memory_ranges(ranges) }
+    }
+
+    unsafe fn flush_memory_ranges(
+        &self,
+        ranges: &[MappedMemoryRange<'_, vk::DeviceMemory>],
+    ) -> Result<(), OutOfMemory> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.inner.flush_memory_ranges(ranges) }
+    }
+}
+
+/// A deterministic byte pattern, different for each `seed`.
+fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn request(reqs: &vk::MemoryRequirements, usage: UsageFlags) -> Request {
+    Request {
+        size: reqs.size,
+        align_mask: reqs.alignment - 1,
+        usage,
+        memory_types: reqs.memory_type_bits,
+    }
+}
+
+/// A buffer bound to a block of the allocator.
+struct Buffer {
+    buffer: vk::Buffer,
+    block: MemoryBlock<vk::DeviceMemory>,
+}
+
+fn create_buffer(
+    cx: &Context,
+    alloc: &mut GpuAllocator<vk::DeviceMemory>,
+    dev: &Counting<'_>,
+    size: u64,
+    usage: vk::BufferUsageFlags,
+    mem_usage: UsageFlags,
+) -> Buffer {
+    // SAFETY: the buffer is created from the context's device, bound once to a
+    // block allocated with its real requirements, and destroyed by
+    // `destroy_buffer` before the block is freed.
+    unsafe {
+        let buffer = cx
+            .device
+            .create_buffer(
+                &vk::BufferCreateInfoBuilder::new()
+                    .size(size)
+                    .usage(usage)
+                    .sharing_mode(vk::SharingMode::EXCLUSIVE),
+                None,
+            )
+            .result()
+            .unwrap();
+        let reqs = cx.device.get_buffer_memory_requirements(buffer);
+        let block = alloc.alloc(dev, request(&reqs, mem_usage)).unwrap();
+        assert_eq!(block.offset() & (reqs.alignment - 1), 0);
+        assert_ne!(reqs.memory_type_bits & (1 << block.memory_type()), 0);
+        cx.device
+            .bind_buffer_memory(buffer, *block.memory(), block.offset())
+            .result()
+            .unwrap();
+        Buffer { buffer, block }
+    }
+}
+
+fn destroy_buffer(
+    cx: &Context,
+    alloc: &mut GpuAllocator<vk::DeviceMemory>,
+    dev: &Counting<'_>,
+    b: Buffer,
+) {
+    // SAFETY: the GPU work using the buffer has completed.
+    unsafe {
+        cx.device.destroy_buffer(b.buffer, None);
+        alloc.dealloc(dev, b.block);
+    }
+}
+
+const BUFFER_SIZES: &[u64] = &[
+    1,
+    3,
+    4,
+    63,
+    64,
+    100,
+    255,
+    256,
+    1000,
+    4095,
+    4096,
+    4097,
+    65_536,
+    100_003,
+    1 << 20,
+    3 << 20,
+];
+const IMAGE_EXTENTS: &[(u32, u32)] = &[
+    (1, 1),
+    (7, 3),
+    (16, 16),
+    (33, 17),
+    (64, 64),
+    (128, 100),
+    (256, 256),
+    (513, 300),
+];
+
+#[test]
+fn buffers_and_images_round_trip_through_the_gpu() {
+    let Some(cx) = Context::new("buffers_and_images_round_trip_through_the_gpu") else {
+        return;
+    };
+    let dev = Counting::new(&cx.device);
+    let mut alloc = cx.allocator();
+    let transfer = vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST;
+
+    // Buffer -> buffer: upload staging -> device-local -> download staging.
+    let mut buffer_jobs = Vec::new();
+    for (i, &size) in BUFFER_SIZES.iter().enumerate() {
+        let data = pattern(i as u64, size as usize);
+        let mut upload = create_buffer(
+            &cx,
+            &mut alloc,
+            &dev,
+            size,
+            vk::BufferUsageFlags::TRANSFER_SRC,
+            UsageFlags::UPLOAD | UsageFlags::TRANSIENT,
+        );
+        // SAFETY: the device does not use the buffer yet.
+        unsafe { upload.block.write_bytes(&dev, 0, &data) }.unwrap();
+        // Every other device-local buffer asks for a device address, which needs
+        // the DEVICE_ADDRESS allocation flag (validation checks the binding).
+        let (usage, mem_usage) = if cx.buffer_device_address && i % 2 == 0 {
+            (
+                transfer | vk::BufferUsageFlags::SHADER_DEVICE_ADDRESS,
+                UsageFlags::FAST_DEVICE_ACCESS | UsageFlags::DEVICE_ADDRESS,
+            )
+        } else {
+            (transfer, UsageFlags::FAST_DEVICE_ACCESS)
+        };
+        let device_local = create_buffer(&cx, &mut alloc, &dev, size, usage, mem_usage);
+        if usage.contains(vk::BufferUsageFlags::SHADER_DEVICE_ADDRESS) {
+            // SAFETY: the buffer is bound to memory allocated with DEVICE_ADDRESS.
+            let address = unsafe {
+                cx.device.get_buffer_device_address(
+                    &vk::BufferDeviceAddressInfoBuilder::new().buffer(device_local.buffer),
+                )
+            };
+            assert_ne!(address, 0);
+        }
+        let download = create_buffer(
+            &cx,
+            &mut alloc,
+            &dev,
+            size,
+            vk::BufferUsageFlags::TRANSFER_DST,
+            UsageFlags::DOWNLOAD,
+        );
+        buffer_jobs.push((data, upload, device_local, download));
+    }
+
+    // Buffer -> optimal-tiling image -> buffer.
+    let format = vk::Format::R8G8B8A8_UINT;
+    let mut image_jobs = Vec::new();
+    for (i, &(w, h)) in IMAGE_EXTENTS.iter().enumerate() {
+        let size = u64::from(w) * u64::from(h) * 4;
+        let data = pattern(1000 + i as u64, size as usize);
+        let mut upload = create_buffer(
+            &cx,
+            &mut alloc,
+            &dev,
+            size,
+            vk::BufferUsageFlags::TRANSFER_SRC,
+            UsageFlags::UPLOAD,
+        );
+        // SAFETY: the device does not use the buffer yet.
+        unsafe { upload.block.write_bytes(&dev, 0, &data) }.unwrap();
+        // SAFETY: the image is created from the context's device, bound once to a
+        // block allocated with its real requirements, destroyed after use.
+        let (image, block) = unsafe {
+            let image = cx
+                .device
+                .create_image(
+                    &vk::ImageCreateInfoBuilder::new()
+                        .image_type(vk::ImageType::_2D)
+                        .format(format)
+                        .extent(vk::Extent3D {
+                            width: w,
+                            height: h,
+                            depth: 1,
+                        })
+                        .mip_levels(1)
+                        .array_layers(1)
+                        .samples(vk::SampleCountFlagBits::_1)
+                        .tiling(vk::ImageTiling::OPTIMAL)
+                        .usage(
+                            vk::ImageUsageFlags::TRANSFER_SRC | vk::ImageUsageFlags::TRANSFER_DST,
+                        )
+                        .sharing_mode(vk::SharingMode::EXCLUSIVE)
+                        .initial_layout(vk::ImageLayout::UNDEFINED),
+                    None,
+                )
+                .result()
+                .unwrap();
+            let reqs = cx.device.get_image_memory_requirements(image);
+            let block = alloc
+                .alloc(&dev, request(&reqs, UsageFlags::FAST_DEVICE_ACCESS))
+                .unwrap();
+            assert_eq!(block.offset() & (reqs.alignment - 1), 0);
+            cx.device
+                .bind_image_memory(image, *block.memory(), block.offset())
+                .result()
+                .unwrap();
+            (image, block)
+        };
+        let download = create_buffer(
+            &cx,
+            &mut alloc,
+            &dev,
+            size,
+            vk::BufferUsageFlags::TRANSFER_DST,
+            UsageFlags::DOWNLOAD,
+        );
+        image_jobs.push((data, upload, (image, block, w, h), download));
+    }
+    alloc.check_invariants();
+
+    let d = &cx.device;
+    let color = vk::ImageSubresourceRangeBuilder::new()
+        .aspect_mask(vk::ImageAspectFlags::COLOR)
+        .level_count(1)
+        .layer_count(1)
+        .build();
+    let layers = vk::ImageSubresourceLayersBuilder::new()
+        .aspect_mask(vk::ImageAspectFlags::COLOR)
+        .layer_count(1)
+        .build();
+    let transition = |image, from, to, src_access, dst_access| {
+        vk::ImageMemoryBarrierBuilder::new()
+            .image(image)
+            .old_layout(from)
+            .new_layout(to)
+            .src_access_mask(src_access)
+            .dst_access_mask(dst_access)
+            .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+            .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+            .subresource_range(color)
+    };
+    cx.submit(|cb| {
+        // SAFETY: every resource is live and bound; the barriers order the copies.
+        unsafe {
+            let to_dst: Vec<_> = image_jobs
+                .iter()
+                .map(|(_, _, (image, ..), _)| {
+                    transition(
+                        *image,
+                        vk::ImageLayout::UNDEFINED,
+                        vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                        vk::AccessFlags::empty(),
+                        vk::AccessFlags::TRANSFER_WRITE,
+                    )
+                })
+                .collect();
+            d.cmd_pipeline_barrier(
+                cb,
+                vk::PipelineStageFlags::TOP_OF_PIPE,
+                vk::PipelineStageFlags::TRANSFER,
+                vk::DependencyFlags::empty(),
+                &[],
+                &[],
+                &to_dst,
+            );
+            for (data, upload, device_local, _) in &buffer_jobs {
+                let region = [vk::BufferCopyBuilder::new().size(data.len() as u64)];
+                d.cmd_copy_buffer(cb, upload.buffer, device_local.buffer, &region);
+            }
+            for (_, upload, (image, _, w, h), _) in &image_jobs {
+                let region = [vk::BufferImageCopyBuilder::new()
+                    .image_subresource(layers)
+                    .image_extent(vk::Extent3D {
+                        width: *w,
+                        height: *h,
+                        depth: 1,
+                    })];
+                d.cmd_copy_buffer_to_image(
+                    cb,
+                    upload.buffer,
+                    *image,
+                    vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                    &region,
+                );
+            }
+            let to_src: Vec<_> = image_jobs
+                .iter()
+                .map(|(_, _, (image, ..), _)| {
+                    transition(
+                        *image,
+                        vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                        vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+                        vk::AccessFlags::TRANSFER_WRITE,
+                        vk::AccessFlags::TRANSFER_READ,
+                    )
+                })
+                .collect();
+            let written = [vk::MemoryBarrierBuilder::new()
+                .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
+                .dst_access_mask(vk::AccessFlags::TRANSFER_READ)];
+            d.cmd_pipeline_barrier(
+                cb,
+                vk::PipelineStageFlags::TRANSFER,
+                vk::PipelineStageFlags::TRANSFER,
+                vk::DependencyFlags::empty(),
+                &written,
+                &[],
+                &to_src,
+            );
+            for (data, _, device_local, download) in &buffer_jobs {
+                let region = [vk::BufferCopyBuilder::new().size(data.len() as u64)];
+                d.cmd_copy_buffer(cb, device_local.buffer, download.buffer, &region);
+            }
+            for (_, _, (image, _, w, h), download) in &image_jobs {
+                let region = [vk::BufferImageCopyBuilder::new()
+                    .image_subresource(layers)
+                    .image_extent(vk::Extent3D {
+                        width: *w,
+                        height: *h,
+                        depth: 1,
+                    })];
+                d.cmd_copy_image_to_buffer(
+                    cb,
+                    *image,
+                    vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+                    download.buffer,
+                    &region,
+                );
+            }
+            let to_host = [vk::MemoryBarrierBuilder::new()
+                .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
+                .dst_access_mask(vk::AccessFlags::HOST_READ)];
+            d.cmd_pipeline_barrier(
+                cb,
+                vk::PipelineStageFlags::TRANSFER,
+                vk::PipelineStageFlags::HOST,
+                vk::DependencyFlags::empty(),
+                &to_host,
+                &[],
+                &[],
+            );
+        }
+    });
+
+    for (data, upload, device_local, mut download) in buffer_jobs {
+        let mut back = vec![0; data.len()];
+        // SAFETY: the GPU work completed.
+        unsafe { download.block.read_bytes(&dev, 0, &mut back) }.unwrap();
+        assert!(back == data, "buffer of {} bytes differs", data.len());
+        for b in [upload, device_local, download] {
+            destroy_buffer(&cx, &mut alloc, &dev, b);
+        }
+    }
+    for (data, upload, (image, block, w, h), mut download) in image_jobs {
+        let mut back = vec![0; data.len()];
+        // SAFETY: the GPU work completed.
+        unsafe { download.block.read_bytes(&dev, 0, &mut back) }.unwrap();
+        assert!(back == data, "image {w}x{h} differs");
+        // SAFETY: the GPU work completed.
+        unsafe {
+            cx.device.destroy_image(image, None);
+            alloc.dealloc(&dev, block);
+        }
+        destroy_buffer(&cx, &mut alloc, &dev, upload);
+        destroy_buffer(&cx, &mut alloc, &dev, download);
+    }
+    alloc.check_invariants();
+    // SAFETY: every block is freed.
+    unsafe { alloc.cleanup(&dev) };
+    assert_eq!(alloc.memory_objects(), 0);
+    assert_eq!(dev.live.get(), 0, "memory objects left on the device");
+    cx.assert_no_messages();
+}
+
+/// Maps a memory object through the backend, writes, flushes, lets the GPU
+/// copy, invalidates and reads back, with ranges aligned to
+/// `nonCoherentAtomSize` the way non-coherent memory needs them.
+#[test]
+fn flush_and_invalidate_through_the_backend() {
+    let Some(cx) = Context::new("flush_and_invalidate_through_the_backend") else {
+        return;
+    };
+    let props = cx.properties();
+    let device = EruptMemoryDevice::wrap(&cx.device);
+    let atom = props.non_coherent_atom_size.max(1);
+    let size = 64 * atom.max(64);
+    // SAFETY: created from the context's device; destroyed at the end.
+    let (src, dst) = unsafe {
+        let info = vk::BufferCreateInfoBuilder::new()
+            .size(size)
+            .usage(vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST)
+            .sharing_mode(vk::SharingMode::EXCLUSIVE);
+        (
+            cx.device.create_buffer(&info, None).result().unwrap(),
+            cx.device.create_buffer(&info, None).result().unwrap(),
+        )
+    };
+    // SAFETY: a live buffer of this device.
+    let reqs = unsafe { cx.device.get_buffer_memory_requirements(src) };
+    let host_type = props
+        .extended
+        .memory_types
+        .iter()
+        .enumerate()
+        .position(|(i, t)| {
+            reqs.memory_type_bits & (1 << i) != 0 && t.raw_flags & 0x2 != 0 && t.unknown_bits() == 0
+        })
+        .expect("a host-visible memory type") as u32;
+    let object_size = reqs.size.max(size);
+    // SAFETY: a valid type, a size within limits, no flags; each object is freed
+    // below after the GPU work completed.
+    let (mut src_mem, mut dst_mem) = unsafe {
+        (
+            device
+                .allocate_memory(object_size, host_type, AllocationFlags::empty())
+                .unwrap(),
+            device
+                .allocate_memory(object_size, host_type, AllocationFlags::empty())
+                .unwrap(),
+        )
+    };
+    // SAFETY: both objects are live, host-visible and unmapped; the range is
+    // inside them; the pointers are used only while mapped; flushed and
+    // invalidated ranges are atom-aligned or reach the end of the object.
+    unsafe {
+        cx.device
+            .bind_buffer_memory(src, src_mem, 0)
+            .result()
+            .unwrap();
+        cx.device
+            .bind_buffer_memory(dst, dst_mem, 0)
+            .result()
+            .unwrap();
+        let src_ptr = device.map_memory(&mut src_mem, 0, object_size).unwrap();
+        let dst_ptr = device.map_memory(&mut dst_mem, 0, object_size).unwrap();
+        let data = pattern(77, size as usize);
+        std::ptr::copy_nonoverlapping(data.as_ptr(), src_ptr.as_ptr(), data.len());
+        // Flush in two pieces, the second reaching the end of the object.
+        let half = (size / 2) / atom * atom;
+        device
+            .flush_memory_ranges(&[
+                MappedMemoryRange {
+                    memory: &src_mem,
+                    offset: 0,
+                    size: half,
+                },
+                MappedMemoryRange {
+                    memory: &src_mem,
+                    offset: half,
+                    size: object_size - half,
+                },
+            ])
+            .unwrap();
+        device.flush_memory_ranges(&[]).unwrap();
+        cx.submit(|cb| {
+            let region = [vk::BufferCopyBuilder::new().size(size)];
+            cx.device.cmd_copy_buffer(cb, src, dst, &region);
+            let to_host = [vk::MemoryBarrierBuilder::new()
+                .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
+                .dst_access_mask(vk::AccessFlags::HOST_READ)];
+            cx.device.cmd_pipeline_barrier(
+                cb,
+                vk::PipelineStageFlags::TRANSFER,
+                vk::PipelineStageFlags::HOST,
+                vk::DependencyFlags::empty(),
+                &to_host,
+                &[],
+                &[],
+            );
+        });
+        device
+            .invalidate_memory_ranges(&[MappedMemoryRange {
+                memory: &dst_mem,
+                offset: 0,
+                size: object_size,
+            }])
+            .unwrap();
+        let back = std::slice::from_raw_parts(dst_ptr.as_ptr(), size as usize);
+        assert!(back == &data[..], "copied bytes differ");
+        device.unmap_memory(&mut src_mem);
+        device.unmap_memory(&mut dst_mem);
+        cx.device.destroy_buffer(src, None);
+        cx.device.destroy_buffer(dst, None);
+        device.deallocate_memory(src_mem);
+        device.deallocate_memory(dst_mem);
+    }
+    cx.assert_no_messages();
+}
+
+/// Thousands of allocations of many sizes and usages, freed in a scrambled
+/// order; afterwards no memory object is left on the device.
+#[test]
+fn churn_then_cleanup_leaves_no_memory_object() {
+    let Some(cx) = Context::new("churn_then_cleanup_leaves_no_memory_object") else {
+        return;
+    };
+    let dev = Counting::new(&cx.device);
+    let mut alloc = cx.allocator();
+    let usages = [
+        UsageFlags::FAST_DEVICE_ACCESS,
+        UsageFlags::UPLOAD,
+        UsageFlags::DOWNLOAD,
+        UsageFlags::UPLOAD | UsageFlags::TRANSIENT,
+        UsageFlags::HOST_ACCESS | UsageFlags::FAST_DEVICE_ACCESS,
+    ];
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut live: Vec<MemoryBlock<vk::DeviceMemory>> = Vec::new();
+    let mut peak_objects = 0;
+    let mut blocks_allocated = 0u32;
+    for step in 0..4000u32 {
+        if live.is_empty() || next() % 3 != 0 {
+            let r = next();
+            let size = match r % 10 {
+                0 => 1 + r % 64,
+                1..=6 => 1 + (r >> 8) % 16_384,
+                7 | 8 => 1 + (r >> 8) % (1 << 20),
+                _ => (1 << 20) + (r >> 8) % (8 << 20),
+            };
+            let request = Request {
+                size,
+                align_mask: (1u64 << ((r >> 40) % 9)) - 1,
+                usage: usages[((r >> 32) % usages.len() as u64) as usize],
+                memory_types: !0,
+            };
+            // SAFETY: `dev` is the device the allocator was made for.
+            let mut block = unsafe { alloc.alloc(&dev, request) }.unwrap();
+            assert_eq!(block.offset() & request.align_mask, 0);
+            blocks_allocated += 1;
+            if step % 16 == 0
+                && request
+                    .usage
+                    .intersects(UsageFlags::UPLOAD | UsageFlags::DOWNLOAD)
+            {
+                let data = pattern(u64::from(step), size.min(256) as usize);
+                let mut back = vec![0; data.len()];
+                // SAFETY: no device work uses the block.
+                unsafe {
+                    block.write_bytes(&dev, 0, &data).unwrap();
+                    block.flush_range(&dev, 0, data.len() as u64).unwrap();
+                    block.invalidate_range(&dev, 0, data.len() as u64).unwrap();
+                    block.read_bytes(&dev, 0, &mut back).unwrap();
+                }
+                assert_eq!(back, data);
+            }
+            live.push(block);
+        } else {
+            let i = (next() % live.len() as u64) as usize;
+            let block = live.swap_remove(i);
+            // SAFETY: the block came from this allocator and `dev`.
+            unsafe { alloc.dealloc(&dev, block) };
+        }
+        peak_objects = peak_objects.max(dev.live.get());
+        if step % 500 == 0 {
+            alloc.check_invariants();
+            assert_eq!(i64::from(alloc.memory_objects()), dev.live.get());
+        }
+    }
+    while let Some(block) = live.pop() {
+        // SAFETY: the block came from this allocator and `dev`.
+        unsafe { alloc.dealloc(&dev, block) };
+    }
+    alloc.check_invariants();
+    // SAFETY: every block is freed.
+    unsafe { alloc.cleanup(&dev) };
+    eprintln!(
+        "churn: {blocks_allocated} blocks from {} device allocations, at most {peak_objects} \
+         memory objects live at once",
+        dev.allocations.get(),
+    );
+    assert!(blocks_allocated >= 2000);
+    assert!(dev.allocations.get() > 1);
+    assert_eq!(alloc.memory_objects(), 0);
+    assert_eq!(dev.live.get(), 0, "memory objects left on the device");
+    cx.assert_no_messages();
+}
+
+/// The queried properties match the device, and the budget is readable exactly
+/// when `VK_EXT_memory_budget` is there.
+#[test]
+fn properties_and_budget() {
+    let Some(cx) = Context::new("properties_and_budget") else {
+        return;
+    };
+    let props = cx.properties();
+    // SAFETY: plain queries of a live physical device.
+    let (raw, limits) = unsafe {
+        (
+            cx.instance
+                .get_physical_device_memory_properties(cx.physical_device),
+            cx.instance
+                .get_physical_device_properties(cx.physical_device)
+                .limits,
+        )
+    };
+    let ext = &props.extended;
+    assert_eq!(ext.memory_types.len(), raw.memory_type_count as usize);
+    assert_eq!(ext.memory_heaps.len(), raw.memory_heap_count as usize);
+    for (ours, theirs) in ext.memory_types.iter().zip(raw.memory_types.iter()) {
+        assert_eq!(ours.raw_flags, theirs.property_flags.bits());
+        assert_eq!(ours.heap, theirs.heap_index);
+    }
+    for (ours, theirs) in ext.memory_heaps.iter().zip(raw.memory_heaps.iter()) {
+        assert_eq!(ours.size, theirs.size);
+        assert_eq!(ours.flags.bits(), theirs.flags.bits());
+    }
+    assert_eq!(
+        ext.buffer_image_granularity,
+        limits.buffer_image_granularity
+    );
+    assert_eq!(props.non_coherent_atom_size, limits.non_coherent_atom_size);
+    assert_eq!(
+        props.max_memory_allocation_count,
+        limits.max_memory_allocation_count
+    );
+    // The instance is Vulkan 1.2, so maintenance3 is always readable.
+    assert!(props.max_memory_allocation_size_reported);
+    assert!(props.max_memory_allocation_size > 0);
+    assert_ne!(props.max_memory_allocation_size, u64::MAX);
+    assert_eq!(props.buffer_device_address, cx.buffer_device_address);
+    let device_props = props.device_properties();
+    assert_eq!(device_props.buffer_device_address, cx.buffer_device_address);
+    assert_eq!(device_props.memory_types.len(), ext.memory_types.len());
+    // SAFETY: the physical device belongs to the instance.
+    let plain =
+        unsafe { gpu_alloc_erupt::device_properties(&cx.instance, cx.physical_device) }.unwrap();
+    assert!(!plain.buffer_device_address, "supported is not enabled");
+    eprintln!(
+        "properties: {} types, {} heaps, max size {:#x}, atom {}, granularity {}, bda {}, budget {}",
+        ext.memory_types.len(),
+        ext.memory_heaps.len(),
+        props.max_memory_allocation_size,
+        props.non_coherent_atom_size,
+        ext.buffer_image_granularity,
+        props.buffer_device_address,
+        props.memory_budget
+    );
+
+    assert_eq!(props.memory_budget, cx.memory_budget_enabled);
+    // SAFETY: the device was created from this physical device of this instance.
+    let budget_device =
+        unsafe { EruptBudgetDevice::new(&cx.device, &cx.instance, cx.physical_device) };
+    assert_eq!(budget_device.is_some(), cx.memory_budget_enabled);
+    let mut budgets = vec![HeapBudget::default(); ext.memory_heaps.len()];
+    assert!(!EruptMemoryDevice::wrap(&cx.device).memory_budget(&mut budgets));
+    if let Some(budget_device) = budget_device {
+        assert!(budget_device.memory_budget(&mut budgets));
+        for (heap, b) in ext.memory_heaps.iter().zip(&budgets) {
+            assert!(b.budget > 0 && b.budget <= heap.size, "{b:?} of {heap:?}");
+        }
+        let mut alloc = cx.allocator();
+        assert!(alloc.update_budget(&budget_device));
+        eprintln!("budgets: {budgets:?}");
+    } else {
+        eprintln!("VK_EXT_memory_budget is not supported here: no budget to read");
+    }
+    cx.assert_no_messages();
+}
+
+/// The capture itself works: a flush range that breaks a valid-usage rule
+/// (an offset that is not a multiple of `nonCoherentAtomSize`) is reported.
+#[test]
+fn a_validation_error_is_caught() {
+    let Some(cx) = Context::new("a_validation_error_is_caught") else {
+        return;
+    };
+    let props = cx.properties();
+    if props.non_coherent_atom_size < 2 {
+        eprintln!("nonCoherentAtomSize is 1: no misaligned flush to make");
+        return;
+    }
+    let device = EruptMemoryDevice::wrap(&cx.device);
+    let host_type = props
+        .extended
+        .memory_types
+        .iter()
+        .position(|t| t.raw_flags & 0x2 != 0 && t.unknown_bits() == 0)
+        .expect("a host-visible memory type") as u32;
+    let size = 4 * props.non_coherent_atom_size;
+    // SAFETY: a valid type and size; the object is mapped, then unmapped and
+    // freed. The flush deliberately breaks VUID-VkMappedMemoryRange-offset-00687
+    // (a rule of the `flush_memory_ranges` contract) to provoke the layer; the
+    // drivers this runs on (lavapipe) ignore flushes of coherent memory.
+    unsafe {
+        let mut memory = device
+            .allocate_memory(size, host_type, AllocationFlags::empty())
+            .unwrap();
+        device.map_memory(&mut memory, 0, size).unwrap();
+        let _ = device.flush_memory_ranges(&[MappedMemoryRange {
+            memory: &memory,
+            offset: 1,
+            size: props.non_coherent_atom_size,
+        }]);
+        device.unmap_memory(&mut memory);
+        device.deallocate_memory(memory);
+    }
+    let messages = std::mem::take(&mut *cx.messages.messages.lock().unwrap());
+    assert!(
+        messages.iter().any(|m| m.contains("00687")),
+        "the misaligned flush was not reported: {messages:?}"
+    );
+    cx.assert_no_messages();
+}

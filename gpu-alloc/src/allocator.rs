@@ -12,7 +12,7 @@ use {
             fragmentation, AllocatorStats, HeapStats, MapRange, MemoryMap, MemoryObjectMap,
             MemoryTypeStats, ObjectKind,
         },
-        strategy::{align_down, align_up, is_align_mask, FreeList, Linear, SubAllocator},
+        strategy::{align_down, align_up, is_align_mask, Linear, SubAllocator, Tlsf},
         usage::{MemoryForUsage, UsageFlags},
         Request,
     },
@@ -152,8 +152,12 @@ struct TypeState<M> {
     atom_mask: u64,
     /// Largest object this type can have: `min(heap size, max_memory_allocation_size)`.
     max_object: u64,
-    general: Pool<M, FreeList>,
-    transient: Pool<M, Linear>,
+    /// General pools by class: 0 holds blocks of unknown resource kind, each on
+    /// granularity pages of its own; 1 holds linear resources only, 2 optimal-tiling
+    /// images only. When the granularity is 1, every block goes to class 0 unpadded.
+    general: [Pool<M, Tlsf>; CLASSES],
+    /// Transient pools by class, as for `general`.
+    transient: [Pool<M, Linear>; CLASSES],
     /// Live blocks of this type.
     blocks: u64,
     /// Bytes of live blocks of this type.
@@ -165,6 +169,20 @@ struct TypeState<M> {
 }
 
 impl<M> TypeState<M> {
+    /// Every shared memory object of the type: its kind, size, sub-allocator and
+    /// whether it is mapped.
+    fn chunks(&self) -> impl Iterator<Item = (ObjectKind, u64, &dyn SubAllocator, bool)> {
+        let general = self.general.iter().flat_map(|pool| pool.iter()).map(|c| {
+            let sub: &dyn SubAllocator = &c.sub;
+            (ObjectKind::General, c.size, sub, c.base.is_some())
+        });
+        let transient = self.transient.iter().flat_map(|pool| pool.iter()).map(|c| {
+            let sub: &dyn SubAllocator = &c.sub;
+            (ObjectKind::Transient, c.size, sub, c.base.is_some())
+        });
+        general.chain(transient)
+    }
+
     fn add_dedicated(&mut self, size: u64, imported: bool) {
         *self.dedicated.entry((size, imported)).or_insert(0) += 1;
     }
@@ -178,6 +196,60 @@ impl<M> TypeState<M> {
             }
             None => unreachable!("a dedicated object that was never added"),
         }
+    }
+}
+
+/// Pool classes per memory type and strategy (see `TypeState::general`).
+const CLASSES: usize = 3;
+
+/// What a block will be bound to, so that linear and optimal-tiling resources never
+/// share a `bufferImageGranularity` page of one memory object.
+///
+/// Requests made without a kind ([`GpuAllocator::alloc`] and the other methods
+/// of gpu-alloc 0.6) are [`ResourceKind::Unknown`]. The cost is zero when the
+/// granularity is 1, which is what [`GpuAllocator::new`] assumes, since
+/// [`DeviceProperties`] cannot carry it; pass the real value through
+/// [`GpuAllocator::with_extended_properties`] (the backends report it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ResourceKind {
+    /// Not said. With a granularity above 1, the block gets granularity pages of
+    /// its own (its offset and size are rounded to the granularity), so it is safe
+    /// next to anything.
+    #[default]
+    Unknown,
+    /// A buffer, or an image with linear tiling.
+    Linear,
+    /// An image with optimal tiling.
+    Optimal,
+}
+
+/// Options for [`GpuAllocator::try_alloc_with_options`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct AllocOptions {
+    /// Hint about dedicated memory objects.
+    pub dedicated: Option<Dedicated>,
+    /// What the block will be bound to.
+    pub resource: ResourceKind,
+}
+
+impl AllocOptions {
+    /// No dedicated hint, unknown resource kind.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the dedicated hint.
+    pub fn dedicated(mut self, dedicated: Dedicated) -> Self {
+        self.dedicated = Some(dedicated);
+        self
+    }
+
+    /// Sets the resource kind.
+    pub fn resource(mut self, resource: ResourceKind) -> Self {
+        self.resource = resource;
+        self
     }
 }
 
@@ -267,8 +339,8 @@ where
                     info,
                     atom_mask: if non_coherent { atom_mask } else { 0 },
                     max_object: heap_size.min(max_size),
-                    general: Pool::new(general_start),
-                    transient: Pool::new(transient_start),
+                    general: core::array::from_fn(|_| Pool::new(general_start)),
+                    transient: core::array::from_fn(|_| Pool::new(transient_start)),
                     blocks: 0,
                     block_bytes: 0,
                     dedicated: BTreeMap::new(),
@@ -327,7 +399,7 @@ where
         request: Request,
     ) -> Result<MemoryBlock<M>, AllocationError> {
         // SAFETY: forwarded from the caller.
-        unsafe { self.alloc_internal(device, request, None) }.map_err(Into::into)
+        unsafe { self.alloc_internal(device, request, AllocOptions::new()) }.map_err(Into::into)
     }
 
     /// Allocates a memory block, with a hint about dedicated memory objects.
@@ -346,8 +418,9 @@ where
         request: Request,
         dedicated: Dedicated,
     ) -> Result<MemoryBlock<M>, AllocationError> {
+        let options = AllocOptions::new().dedicated(dedicated);
         // SAFETY: forwarded from the caller.
-        unsafe { self.alloc_internal(device, request, Some(dedicated)) }.map_err(Into::into)
+        unsafe { self.alloc_internal(device, request, options) }.map_err(Into::into)
     }
 
     /// Allocates a memory block, returning a precise error.
@@ -365,7 +438,7 @@ where
         request: Request,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
         // SAFETY: forwarded from the caller.
-        unsafe { self.alloc_internal(device, request, None) }
+        unsafe { self.alloc_internal(device, request, AllocOptions::new()) }
     }
 
     /// Allocates a memory block with a hint about dedicated memory objects,
@@ -384,8 +457,29 @@ where
         request: Request,
         dedicated: Dedicated,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
+        let options = AllocOptions::new().dedicated(dedicated);
         // SAFETY: forwarded from the caller.
-        unsafe { self.alloc_internal(device, request, Some(dedicated)) }
+        unsafe { self.alloc_internal(device, request, options) }
+    }
+
+    /// Allocates a memory block with options (dedicated hint, resource kind for
+    /// `bufferImageGranularity`), returning a precise error.
+    ///
+    /// # Errors
+    ///
+    /// See [`TryAllocError`]: each variant says how to recover.
+    ///
+    /// # Safety
+    ///
+    /// As for [`alloc`](Self::alloc).
+    pub unsafe fn try_alloc_with_options(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        request: Request,
+        options: AllocOptions,
+    ) -> Result<MemoryBlock<M>, TryAllocError> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.alloc_internal(device, request, options) }
     }
 
     /// Checks a request and returns the candidate memory types, best first.
@@ -440,7 +534,7 @@ where
         &mut self,
         device: &impl MemoryDevice<M>,
         request: Request,
-        dedicated: Option<Dedicated>,
+        options: AllocOptions,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
         let candidates = self.candidates(&request)?;
         let mut error = TryAllocError::OutOfDeviceMemory;
@@ -449,7 +543,7 @@ where
             let mut released = false;
             loop {
                 // SAFETY: forwarded from the caller.
-                match unsafe { self.alloc_from_type(device, ty, &request, dedicated) } {
+                match unsafe { self.alloc_from_type(device, ty, &request, options) } {
                     Ok(block) => {
                         self.live_blocks += 1;
                         let state = &mut self.types[ty as usize];
@@ -487,7 +581,7 @@ where
         device: &impl MemoryDevice<M>,
         ty: u32,
         request: &Request,
-        dedicated: Option<Dedicated>,
+        options: AllocOptions,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
         let state = &self.types[ty as usize];
         let atom_mask = state.atom_mask;
@@ -496,27 +590,37 @@ where
         let align_mask = request.align_mask | atom_mask;
         let config = &self.config;
         let transient = request.usage.contains(UsageFlags::TRANSIENT);
-        let wants_dedicated = match dedicated {
+        let wants_dedicated = match options.dedicated {
             Some(Dedicated::Required) => true,
             Some(Dedicated::Preferred) if size >= config.preferred_dedicated_threshold => true,
             _ if transient => size >= config.transient_dedicated_threshold,
             _ => size >= config.dedicated_threshold,
         };
         if !wants_dedicated {
-            let result = if transient {
-                let cap = config
-                    .final_free_list_chunk
-                    .max(config.starting_free_list_chunk);
-                // SAFETY: forwarded from the caller.
-                unsafe { self.alloc_shared(device, ty, size, align_mask, cap, Strategy::Transient) }
+            // Granularity: kinds get pools of their own; unknown kinds get pages of
+            // their own.
+            let granularity_mask = self.buffer_image_granularity - 1;
+            let class = match options.resource {
+                _ if granularity_mask == 0 => 0,
+                ResourceKind::Unknown => 0,
+                ResourceKind::Linear => 1,
+                ResourceKind::Optimal => 2,
+            };
+            let (size, align_mask) = if class == 0 && granularity_mask > 0 {
+                let padded = align_up(size, granularity_mask);
+                (padded.unwrap_or(u64::MAX), align_mask | granularity_mask)
             } else {
-                let cap = config
-                    .final_free_list_chunk
-                    .max(config.initial_buddy_dedicated_size)
-                    .max(config.minimal_buddy_size);
+                (size, align_mask)
+            };
+            let result = if transient {
+                // SAFETY: forwarded from the caller.
+                unsafe {
+                    self.alloc_shared(device, ty, size, align_mask, Strategy::Transient, class)
+                }
+            } else {
                 let size = size.max(align_up(config.minimal_buddy_size, atom_mask).unwrap_or(size));
                 // SAFETY: forwarded from the caller.
-                unsafe { self.alloc_shared(device, ty, size, align_mask, cap, Strategy::General) }
+                unsafe { self.alloc_shared(device, ty, size, align_mask, Strategy::General, class) }
             };
             match result {
                 Ok(Some(block)) => return Ok(block),
@@ -566,16 +670,31 @@ where
         ty: u32,
         size: u64,
         align_mask: u64,
-        cap: u64,
         strategy: Strategy,
+        class: u8,
     ) -> Result<Option<MemoryBlock<M>>, TryAllocError> {
+        let config = &self.config;
+        // Largest memory object the strategy creates.
+        let cap = match strategy {
+            Strategy::Transient => config
+                .final_free_list_chunk
+                .max(config.starting_free_list_chunk),
+            Strategy::General => config
+                .final_free_list_chunk
+                .max(config.initial_buddy_dedicated_size)
+                .max(config.minimal_buddy_size),
+        };
         let id = self.id;
         let state = &mut self.types[ty as usize];
         let props = state.info.props();
         let atom_mask = state.atom_mask;
         let heap_size = self.accounts.heaps[state.info.heap as usize].size;
         let max_object = state.max_object;
-        let make = |slot: u32, offset: u64, chunk_memory: &Arc<M>, base: Option<MappedPtr>| {
+        let make = |slot: u32,
+                    offset: u64,
+                    handle: u32,
+                    chunk_memory: &Arc<M>,
+                    base: Option<MappedPtr>| {
             MemoryBlock::new(
                 id,
                 ty,
@@ -587,23 +706,25 @@ where
                     memory: chunk_memory.clone(),
                     base,
                     strategy,
+                    class,
                     chunk: slot,
+                    handle,
                 },
             )
         };
         macro_rules! place {
             ($pool:expr) => {{
                 let pool = $pool;
-                if let Some((slot, offset)) = pool.alloc(size, align_mask) {
+                if let Some((slot, offset, handle)) = pool.alloc(size, align_mask) {
                     let chunk = pool.get_mut(slot);
-                    return Ok(Some(make(slot, offset, &chunk.memory, chunk.base)));
+                    return Ok(Some(make(slot, offset, handle, &chunk.memory, chunk.base)));
                 }
                 pool.next_size
             }};
         }
         let next_size = match strategy {
-            Strategy::General => place!(&mut state.general),
-            Strategy::Transient => place!(&mut state.transient),
+            Strategy::General => place!(&mut state.general[usize::from(class)]),
+            Strategy::Transient => place!(&mut state.transient[usize::from(class)]),
         };
         // A new memory object: the pool's next size, capped by the strategy, an
         // eighth of the heap and the object limit, but never below the request.
@@ -648,12 +769,12 @@ where
             ($pool:expr, $sub:ty) => {{
                 let pool = $pool;
                 let mut sub = <$sub>::new(chunk_size);
-                let offset = sub
+                let (offset, handle) = sub
                     .alloc(size, align_mask)
                     .expect("a new memory object holds the request");
                 pool.next_size = pool.next_size.saturating_mul(2).min(cap);
                 let memory = Arc::new(memory);
-                let block = make(u32::MAX, offset, &memory, base);
+                let block = make(u32::MAX, offset, handle, &memory, base);
                 let slot = pool.insert(Chunk {
                     memory,
                     base,
@@ -664,8 +785,8 @@ where
             }};
         }
         let block = match strategy {
-            Strategy::General => grow!(&mut state.general, FreeList),
-            Strategy::Transient => grow!(&mut state.transient, Linear),
+            Strategy::General => grow!(&mut state.general[usize::from(class)], Tlsf),
+            Strategy::Transient => grow!(&mut state.transient[usize::from(class)], Linear),
         };
         Ok(Some(block))
     }
@@ -679,17 +800,17 @@ where
                 continue;
             }
             let heap = state.info.heap;
-            for slot in state.general.empty_slots() {
-                // SAFETY: forwarded from the caller.
-                freed |= unsafe {
-                    free_chunk(&mut self.accounts, device, &mut state.general, heap, slot)
-                };
+            for pool in &mut state.general {
+                for slot in pool.empty_slots() {
+                    // SAFETY: forwarded from the caller.
+                    freed |= unsafe { free_chunk(&mut self.accounts, device, pool, heap, slot) };
+                }
             }
-            for slot in state.transient.empty_slots() {
-                // SAFETY: forwarded from the caller.
-                freed |= unsafe {
-                    free_chunk(&mut self.accounts, device, &mut state.transient, heap, slot)
-                };
+            for pool in &mut state.transient {
+                for slot in pool.empty_slots() {
+                    // SAFETY: forwarded from the caller.
+                    freed |= unsafe { free_chunk(&mut self.accounts, device, pool, heap, slot) };
+                }
             }
         }
         freed
@@ -769,7 +890,9 @@ where
             Flavor::Shared {
                 memory,
                 strategy,
+                class,
                 chunk,
+                handle,
                 ..
             } => {
                 drop(memory);
@@ -781,7 +904,7 @@ where
                     ($pool:expr) => {{
                         let pool = $pool;
                         let sub = &mut pool.get_mut(chunk).sub;
-                        sub.free(offset, size);
+                        sub.free(offset, size, handle);
                         // Keep one empty memory object per pool for reuse.
                         if sub.is_empty() && pool.empty_chunks() > 1 {
                             // SAFETY: forwarded from the caller.
@@ -790,8 +913,8 @@ where
                     }};
                 }
                 match strategy {
-                    Strategy::General => release!(&mut state.general),
-                    Strategy::Transient => release!(&mut state.transient),
+                    Strategy::General => release!(&mut state.general[usize::from(class)]),
+                    Strategy::Transient => release!(&mut state.transient[usize::from(class)]),
                 }
             }
         }
@@ -989,21 +1112,11 @@ where
                     largest_free: 0,
                     fragmentation: 0.0,
                 };
-                let shared = state
-                    .general
-                    .iter()
-                    .map(|c| (c.size, c.sub.used(), c.sub.largest_free()))
-                    .chain(
-                        state
-                            .transient
-                            .iter()
-                            .map(|c| (c.size, c.sub.used(), c.sub.largest_free())),
-                    );
-                for (size, used, largest) in shared {
+                for (_, size, sub, _) in state.chunks() {
                     stats.memory_objects += 1;
                     stats.reserved += size;
-                    stats.free += size - used;
-                    stats.largest_free = stats.largest_free.max(largest);
+                    stats.free += size - sub.used();
+                    stats.largest_free = stats.largest_free.max(sub.largest_free());
                 }
                 stats.fragmentation = fragmentation(stats.largest_free, stats.free);
                 if let Some(heap) = heaps.get_mut(state.info.heap as usize) {
@@ -1037,15 +1150,7 @@ where
         let mut dedicated = Vec::new();
         for (index, state) in self.types.iter().enumerate() {
             let (ty, heap) = (index as u32, state.info.heap);
-            let general = state
-                .general
-                .iter()
-                .map(|c| (c.size, &c.sub as &dyn SubAllocator, ObjectKind::General));
-            let transient = state
-                .transient
-                .iter()
-                .map(|c| (c.size, &c.sub as &dyn SubAllocator, ObjectKind::Transient));
-            for (size, sub, kind) in general.chain(transient) {
+            for (kind, size, sub, _) in state.chunks() {
                 let mut ranges = Vec::new();
                 sub.for_each_range(&mut |offset, size, used| {
                     ranges.push(MapRange { offset, size, used })
@@ -1081,14 +1186,19 @@ where
         let mut chunk_bytes = alloc::vec![0u64; self.accounts.heaps.len()];
         let mut chunks = 0u32;
         for state in &self.types {
-            state.general.check_invariants();
-            state.transient.check_invariants();
-            let sizes = state
-                .general
-                .iter()
-                .map(|c| (c.size, c.base.is_some()))
-                .chain(state.transient.iter().map(|c| (c.size, c.base.is_some())));
-            for (size, mapped) in sizes {
+            state.general.iter().for_each(Pool::check_invariants);
+            state.transient.iter().for_each(Pool::check_invariants);
+            if self.buffer_image_granularity == 1 {
+                fn unused<M, S: SubAllocator>(pools: &[Pool<M, S>]) -> bool {
+                    pools[1..].iter().all(|p| p.iter().next().is_none())
+                }
+                assert!(unused(&state.general), "kind pools used with granularity 1");
+                assert!(
+                    unused(&state.transient),
+                    "kind pools used with granularity 1"
+                );
+            }
+            for (_, size, _, mapped) in state.chunks() {
                 chunk_bytes[state.info.heap as usize] += size;
                 chunks += 1;
                 assert!(
@@ -1114,12 +1224,7 @@ where
                 dedicated_bytes[state.info.heap as usize] += size * u64::from(count);
                 dedicated_objects += count;
             }
-            let shared_used: u64 = state
-                .general
-                .iter()
-                .map(|c| c.sub.used())
-                .chain(state.transient.iter().map(|c| c.sub.used()))
-                .sum();
+            let shared_used: u64 = state.chunks().map(|(_, _, sub, _)| sub.used()).sum();
             let dedicated_used: u64 = state
                 .dedicated
                 .iter()

@@ -48,8 +48,12 @@ pub(crate) enum Flavor<M> {
         /// Host address of the whole memory object, mapped once when it was created.
         base: Option<MappedPtr>,
         strategy: Strategy,
+        /// Pool class (see `ResourceKind`) of the memory object.
+        class: u8,
         /// Slot of the memory object in its pool.
         chunk: u32,
+        /// The sub-allocator's handle of the block.
+        handle: u32,
     },
 }
 

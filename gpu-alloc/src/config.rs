@@ -13,8 +13,8 @@
 /// - Other **`TRANSIENT`** requests are bump-allocated in memory objects that start
 ///   at `starting_free_list_chunk` bytes and double per new object up to
 ///   `final_free_list_chunk`.
-/// - All other requests are **general** sub-allocations (best fit, freed ranges
-///   merge and are reused) in memory objects that start at
+/// - All other requests are **general** sub-allocations (TLSF: O(1), freed
+///   ranges merge and are reused) in memory objects that start at
 ///   `initial_buddy_dedicated_size` bytes (at least `minimal_buddy_size`) and double
 ///   per new object up to the larger of `final_free_list_chunk` and the starting
 ///   size. No general block is smaller than `minimal_buddy_size`.

@@ -57,15 +57,35 @@
 //!
 //! - **Dedicated**: a memory object of its own, for large requests (see [`Config`])
 //!   or when [`Dedicated::Required`] is passed.
-//! - **General**: best-fit sub-allocation in shared memory objects; freed ranges
-//!   merge and are reused.
+//! - **General**: two-level segregated fit (TLSF) in shared memory objects: O(1)
+//!   allocation and free, any power-of-two alignment without rounding the size,
+//!   freed ranges merge with free neighbours. (A best-fit list was the first
+//!   general strategy; TLSF replaced it because it is O(1) where best fit is
+//!   O(log n) per operation plus a scan past misaligned ranges; `BENCHMARKS.md`
+//!   compares them.)
 //! - **Transient**: bump allocation for [`UsageFlags::TRANSIENT`] requests, reset
 //!   when a memory object empties.
 //!
 //! Shared memory objects of host-visible types are mapped once, when created, and
-//! blocks are handed out at their offsets. Empty shared memory objects are kept for
-//! reuse (one per memory type and strategy); [`GpuAllocator::cleanup`] frees them
-//! all, and so does memory pressure.
+//! blocks are handed out at their offsets.
+//!
+//! **Retention.** A shared memory object that empties is not freed on the spot:
+//! each pool (memory type × strategy × resource class) keeps one empty object for
+//! reuse, so allocations that ping-pong across an object boundary never call
+//! `allocate_memory`/`deallocate_memory` per frame. A second empty object in the
+//! same pool is freed at once. [`GpuAllocator::cleanup`] frees every empty object,
+//! and so does memory pressure: when a heap (or its budget) is full, or the object
+//! limit is reached, empty objects go back to the device and the allocation is
+//! retried.
+//!
+//! **Buffer-image granularity.** Linear resources (buffers, linear images) and
+//! optimal-tiling images never share a `bufferImageGranularity` page: say which a
+//! block is for with [`GpuAllocator::try_alloc_with_options`] and
+//! [`ResourceKind`], and each kind gets memory objects of its own (no padding).
+//! Blocks of unknown kind (every request through the gpu-alloc 0.6 methods) are
+//! padded to whole granularity pages. All of this costs nothing when the
+//! granularity is 1, which is what [`GpuAllocator::new`] assumes (use
+//! [`GpuAllocator::with_extended_properties`] to pass the device's value).
 //!
 //! # Limits the allocator keeps
 //!
@@ -101,7 +121,7 @@ mod usage;
 
 pub use {
     self::{
-        allocator::{Dedicated, GpuAllocator},
+        allocator::{AllocOptions, Dedicated, GpuAllocator, ResourceKind},
         block::MemoryBlock,
         config::Config,
         error::{AllocationError, MapError, TryAllocError},
@@ -113,6 +133,7 @@ pub use {
         usage::UsageFlags,
     },
     gpu_alloc_types::*,
+    strategy::bench_support,
 };
 
 /// A memory request.

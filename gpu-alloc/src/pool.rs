@@ -40,15 +40,18 @@ impl<M, S: SubAllocator> Pool<M, S> {
     }
 
     /// Places `size` bytes in an existing chunk, newest first. Returns the chunk's
-    /// slot and the offset.
-    pub(crate) fn alloc(&mut self, size: u64, align_mask: u64) -> Option<(u32, u64)> {
+    /// slot, the offset and the sub-allocator's handle.
+    pub(crate) fn alloc(&mut self, size: u64, align_mask: u64) -> Option<(u32, u64, u32)> {
         self.chunks
             .iter_mut()
             .enumerate()
             .rev()
             .filter_map(|(slot, chunk)| Some((slot, chunk.as_mut()?)))
             .filter(|(_, chunk)| chunk.size >= size)
-            .find_map(|(slot, chunk)| Some((slot as u32, chunk.sub.alloc(size, align_mask)?)))
+            .find_map(|(slot, chunk)| {
+                let (offset, handle) = chunk.sub.alloc(size, align_mask)?;
+                Some((slot as u32, offset, handle))
+            })
     }
 
     /// Adds a chunk and returns its slot.

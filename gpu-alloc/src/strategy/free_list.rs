@@ -48,7 +48,7 @@ impl SubAllocator for FreeList {
         list
     }
 
-    fn alloc(&mut self, size: u64, align_mask: u64) -> Option<u64> {
+    fn alloc(&mut self, size: u64, align_mask: u64) -> Option<(u64, u32)> {
         debug_assert!(size > 0);
         let (free_size, free_offset, aligned) =
             self.by_size
@@ -68,10 +68,10 @@ impl SubAllocator for FreeList {
             self.insert_free(end, free_end - end);
         }
         self.used += size;
-        Some(aligned)
+        Some((aligned, 0))
     }
 
-    fn free(&mut self, offset: u64, size: u64) {
+    fn free(&mut self, offset: u64, size: u64, _handle: u32) {
         debug_assert!(offset + size <= self.capacity);
         let mut start = offset;
         let mut end = offset + size;

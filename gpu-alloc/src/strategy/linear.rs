@@ -30,7 +30,7 @@ impl SubAllocator for Linear {
         }
     }
 
-    fn alloc(&mut self, size: u64, align_mask: u64) -> Option<u64> {
+    fn alloc(&mut self, size: u64, align_mask: u64) -> Option<(u64, u32)> {
         debug_assert!(size > 0);
         let offset = align_up(self.head, align_mask)?;
         let end = offset.checked_add(size)?;
@@ -40,10 +40,10 @@ impl SubAllocator for Linear {
         self.head = end;
         self.live += 1;
         self.used += size;
-        Some(offset)
+        Some((offset, 0))
     }
 
-    fn free(&mut self, offset: u64, size: u64) {
+    fn free(&mut self, offset: u64, size: u64, _handle: u32) {
         debug_assert!(self.live > 0 && offset + size <= self.head);
         self.live -= 1;
         self.used -= size;

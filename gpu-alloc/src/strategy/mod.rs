@@ -11,8 +11,67 @@ use core::fmt::Debug;
 
 mod free_list;
 mod linear;
+mod tlsf;
 
-pub(crate) use self::{free_list::FreeList, linear::Linear};
+pub(crate) use self::{free_list::FreeList, linear::Linear, tlsf::Tlsf};
+
+/// The sub-allocators behind a small public face, for the benchmark crate to
+/// compare strategies head to head. Not part of the API.
+#[doc(hidden)]
+pub mod bench_support {
+    use super::{FreeList, Linear, SubAllocator, Tlsf};
+
+    /// Which strategy an [`OffsetAllocator`] runs.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Kind {
+        /// Two-level segregated fit, the general strategy.
+        Tlsf,
+        /// Best fit over sorted free ranges.
+        BestFit,
+        /// Bump allocation, the transient strategy.
+        Linear,
+    }
+
+    /// One sub-allocator over `capacity` bytes.
+    #[derive(Debug)]
+    pub struct OffsetAllocator(Inner);
+
+    #[derive(Debug)]
+    enum Inner {
+        Tlsf(alloc::boxed::Box<Tlsf>),
+        BestFit(FreeList),
+        Linear(Linear),
+    }
+
+    impl OffsetAllocator {
+        /// A sub-allocator of `kind` over `capacity` bytes.
+        pub fn new(kind: Kind, capacity: u64) -> Self {
+            OffsetAllocator(match kind {
+                Kind::Tlsf => Inner::Tlsf(alloc::boxed::Box::new(Tlsf::new(capacity))),
+                Kind::BestFit => Inner::BestFit(FreeList::new(capacity)),
+                Kind::Linear => Inner::Linear(Linear::new(capacity)),
+            })
+        }
+
+        fn sub(&mut self) -> &mut dyn SubAllocator {
+            match &mut self.0 {
+                Inner::Tlsf(s) => &mut **s,
+                Inner::BestFit(s) => s,
+                Inner::Linear(s) => s,
+            }
+        }
+
+        /// `(offset, handle)` of a new range, or `None`.
+        pub fn alloc(&mut self, size: u64, align_mask: u64) -> Option<(u64, u32)> {
+            self.sub().alloc(size, align_mask)
+        }
+
+        /// Frees a range returned by [`alloc`](Self::alloc).
+        pub fn free(&mut self, offset: u64, size: u64, handle: u32) {
+            self.sub().free(offset, size, handle)
+        }
+    }
+}
 
 /// Places ranges inside one memory object of `capacity` bytes.
 pub(crate) trait SubAllocator: Debug {
@@ -23,12 +82,14 @@ pub(crate) trait SubAllocator: Debug {
 
     /// Finds a free range of `size` bytes (non-zero) whose offset is a multiple of
     /// `align_mask + 1` (`align_mask` is `2^n - 1`), marks it used and returns its
-    /// offset, or returns `None` when no such range is free.
-    fn alloc(&mut self, size: u64, align_mask: u64) -> Option<u64>;
+    /// offset and a handle for [`free`](SubAllocator::free), or returns `None` when
+    /// no such range is free.
+    fn alloc(&mut self, size: u64, align_mask: u64) -> Option<(u64, u32)>;
 
-    /// Marks the range at `offset` of `size` bytes free again. The pair must be one
-    /// that [`alloc`](SubAllocator::alloc) returned and that was not freed since.
-    fn free(&mut self, offset: u64, size: u64);
+    /// Marks the range at `offset` of `size` bytes free again. The triple must be
+    /// one that [`alloc`](SubAllocator::alloc) returned (with the `size` passed to
+    /// it) and that was not freed since.
+    fn free(&mut self, offset: u64, size: u64, handle: u32);
 
     /// Whether no range is in use.
     fn is_empty(&self) -> bool;
@@ -47,6 +108,9 @@ pub(crate) trait SubAllocator: Debug {
     #[cfg(any(test, debug_assertions, feature = "check-invariants"))]
     fn check_invariants(&self);
 }
+
+#[cfg(test)]
+mod tests;
 
 /// Rounds `value` up to a multiple of `align_mask + 1`, or `None` on overflow.
 pub(crate) fn align_up(value: u64, align_mask: u64) -> Option<u64> {

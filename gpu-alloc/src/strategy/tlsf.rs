@@ -1,0 +1,408 @@
+//! Two-level segregated fit (TLSF): O(1) allocation and free on 64-bit offsets.
+//!
+//! Free ranges sit in size classes: the first level is the power of two of the
+//! size, the second splits each power of two into [`SL_COUNT`] linear steps. Two
+//! bitmaps say which classes hold a free range, so finding a class whose every
+//! range fits is a couple of bit scans. Allocation searches the class of
+//! `size + align_mask`, rounded up to a class boundary, so any range found fits
+//! with any alignment; the padding in front of the aligned offset and the tail
+//! after the block go back to the free lists as ranges of their own. Freeing merges
+//! a range with its free physical neighbours.
+//!
+//! Every range, free or used, is a node in an arena and in a doubly linked list
+//! in offset order (the physical list); free nodes are also in a doubly linked list
+//! per size class. A used node's arena index is the handle the allocator keeps in
+//! the block, so freeing needs no search.
+
+use super::{align_up, SubAllocator};
+use alloc::vec::Vec;
+
+/// Bits of the second level.
+const SL_BITS: u32 = 5;
+/// Classes per power of two.
+const SL_COUNT: usize = 1 << SL_BITS;
+/// First-level classes: sizes below `SL_COUNT` share class 0, then one per power.
+const FL_COUNT: usize = 64 - SL_BITS as usize + 1;
+/// No node.
+const NIL: u32 = u32::MAX;
+
+#[derive(Clone, Copy, Debug)]
+struct Node {
+    offset: u64,
+    size: u64,
+    /// Physical neighbours: `prev_phys.offset + prev_phys.size == offset`, and
+    /// `offset + size == next_phys.offset`; `NIL` at either end of the object.
+    prev_phys: u32,
+    next_phys: u32,
+    /// Neighbours in the free list of this node's class (free nodes only).
+    prev_free: u32,
+    next_free: u32,
+    free: bool,
+}
+
+/// The class of a range of `size` bytes: the class whose ranges are all at least
+/// `size` rounded down to a class boundary.
+fn class_of(size: u64) -> (usize, usize) {
+    if size < SL_COUNT as u64 {
+        (0, size as usize)
+    } else {
+        let log = 63 - size.leading_zeros();
+        let sl = (size >> (log - SL_BITS)) as usize - SL_COUNT;
+        ((log - SL_BITS + 1) as usize, sl)
+    }
+}
+
+/// The smallest class whose every range holds `size` bytes, or `None` past the
+/// largest class.
+fn class_at_least(size: u64) -> Option<(usize, usize)> {
+    if size < SL_COUNT as u64 {
+        return Some((0, size as usize));
+    }
+    let log = 63 - size.leading_zeros();
+    let rounded = size.checked_add((1u64 << (log - SL_BITS)) - 1)?;
+    Some(class_of(rounded))
+}
+
+#[derive(Debug)]
+pub(crate) struct Tlsf {
+    capacity: u64,
+    /// Arena of nodes; a slot is live iff it is not in `spare`.
+    nodes: Vec<Node>,
+    /// Indices of dead arena slots, reused first.
+    spare: Vec<u32>,
+    /// Bit `fl` is set iff `sl_bitmap[fl] != 0`.
+    fl_bitmap: u64,
+    /// Bit `sl` of `sl_bitmap[fl]` is set iff `heads[fl][sl] != NIL`.
+    sl_bitmap: [u32; FL_COUNT],
+    /// First free node of each class; every free node of class `(fl, sl)` is in the
+    /// list starting at `heads[fl][sl]`, and no other node is.
+    heads: [[u32; SL_COUNT]; FL_COUNT],
+    /// Bytes in used nodes.
+    used: u64,
+    /// Live used nodes.
+    live: u32,
+}
+
+impl Tlsf {
+    fn new_node(&mut self, node: Node) -> u32 {
+        match self.spare.pop() {
+            Some(index) => {
+                self.nodes[index as usize] = node;
+                index
+            }
+            None => {
+                self.nodes.push(node);
+                (self.nodes.len() - 1) as u32
+            }
+        }
+    }
+
+    fn link_free(&mut self, index: u32) {
+        let (fl, sl) = class_of(self.nodes[index as usize].size);
+        let head = self.heads[fl][sl];
+        {
+            let node = &mut self.nodes[index as usize];
+            node.free = true;
+            node.prev_free = NIL;
+            node.next_free = head;
+        }
+        if head != NIL {
+            self.nodes[head as usize].prev_free = index;
+        }
+        self.heads[fl][sl] = index;
+        self.sl_bitmap[fl] |= 1 << sl;
+        self.fl_bitmap |= 1 << fl;
+    }
+
+    fn unlink_free(&mut self, index: u32) {
+        let node = self.nodes[index as usize];
+        debug_assert!(node.free);
+        if node.prev_free != NIL {
+            self.nodes[node.prev_free as usize].next_free = node.next_free;
+        } else {
+            let (fl, sl) = class_of(node.size);
+            self.heads[fl][sl] = node.next_free;
+            if node.next_free == NIL {
+                self.sl_bitmap[fl] &= !(1 << sl);
+                if self.sl_bitmap[fl] == 0 {
+                    self.fl_bitmap &= !(1 << fl);
+                }
+            }
+        }
+        if node.next_free != NIL {
+            self.nodes[node.next_free as usize].prev_free = node.prev_free;
+        }
+        self.nodes[index as usize].free = false;
+    }
+
+    /// First non-empty class at or above `(fl, sl)`.
+    fn find_class(&self, fl: usize, sl: usize) -> Option<(usize, usize)> {
+        let sl_map = self.sl_bitmap[fl] & (!0u32).checked_shl(sl as u32).unwrap_or(0);
+        if sl_map != 0 {
+            return Some((fl, sl_map.trailing_zeros() as usize));
+        }
+        let fl_map = self.fl_bitmap & (!0u64).checked_shl(fl as u32 + 1).unwrap_or(0);
+        if fl_map == 0 {
+            return None;
+        }
+        let fl = fl_map.trailing_zeros() as usize;
+        Some((fl, self.sl_bitmap[fl].trailing_zeros() as usize))
+    }
+
+    /// Splits the node at `index` so that it keeps its first `size` bytes; the rest
+    /// becomes a new node after it, returned (not linked into a free list).
+    fn split(&mut self, index: u32, size: u64) -> u32 {
+        let node = self.nodes[index as usize];
+        let rest = self.new_node(Node {
+            offset: node.offset + size,
+            size: node.size - size,
+            prev_phys: index,
+            next_phys: node.next_phys,
+            prev_free: NIL,
+            next_free: NIL,
+            free: false,
+        });
+        if node.next_phys != NIL {
+            self.nodes[node.next_phys as usize].prev_phys = rest;
+        }
+        let node = &mut self.nodes[index as usize];
+        node.size = size;
+        node.next_phys = rest;
+        rest
+    }
+
+    /// Merges the node at `next` into its physical predecessor `index`.
+    fn absorb_next(&mut self, index: u32, next: u32) {
+        let absorbed = self.nodes[next as usize];
+        self.nodes[index as usize].size += absorbed.size;
+        self.nodes[index as usize].next_phys = absorbed.next_phys;
+        if absorbed.next_phys != NIL {
+            self.nodes[absorbed.next_phys as usize].prev_phys = index;
+        }
+        self.spare.push(next);
+    }
+
+    /// Takes a free node that can hold `size` bytes at `align_mask`, or `None`.
+    fn take_fitting(&mut self, size: u64, align_mask: u64) -> Option<u32> {
+        // Every range of a class at least `size + align_mask` fits whatever its offset.
+        if let Some((fl, sl)) = size.checked_add(align_mask).and_then(class_at_least) {
+            if let Some((fl, sl)) = self.find_class(fl, sl) {
+                let index = self.heads[fl][sl];
+                self.unlink_free(index);
+                return Some(index);
+            }
+        }
+        // Near-full objects: the head of the exact-size class may still fit.
+        let (fl, sl) = class_at_least(size)?;
+        let (fl, sl) = self.find_class(fl, sl)?;
+        let index = self.heads[fl][sl];
+        let node = self.nodes[index as usize];
+        let aligned = align_up(node.offset, align_mask)?;
+        if aligned.checked_add(size)? <= node.offset + node.size {
+            self.unlink_free(index);
+            Some(index)
+        } else {
+            None
+        }
+    }
+}
+
+impl SubAllocator for Tlsf {
+    fn new(capacity: u64) -> Self {
+        let mut tlsf = Tlsf {
+            capacity,
+            nodes: Vec::new(),
+            spare: Vec::new(),
+            fl_bitmap: 0,
+            sl_bitmap: [0; FL_COUNT],
+            heads: [[NIL; SL_COUNT]; FL_COUNT],
+            used: 0,
+            live: 0,
+        };
+        if capacity > 0 {
+            let first = tlsf.new_node(Node {
+                offset: 0,
+                size: capacity,
+                prev_phys: NIL,
+                next_phys: NIL,
+                prev_free: NIL,
+                next_free: NIL,
+                free: false,
+            });
+            tlsf.link_free(first);
+        }
+        tlsf
+    }
+
+    fn alloc(&mut self, size: u64, align_mask: u64) -> Option<(u64, u32)> {
+        debug_assert!(size > 0);
+        let mut index = self.take_fitting(size, align_mask)?;
+        let node = self.nodes[index as usize];
+        let aligned = align_up(node.offset, align_mask).expect("checked by take_fitting");
+        if aligned > node.offset {
+            // The padding in front stays free as a node of its own.
+            let block = self.split(index, aligned - node.offset);
+            self.link_free(index);
+            index = block;
+        }
+        if self.nodes[index as usize].size > size {
+            let rest = self.split(index, size);
+            self.link_free(rest);
+        }
+        self.used += size;
+        self.live += 1;
+        Some((aligned, index))
+    }
+
+    fn free(&mut self, offset: u64, size: u64, handle: u32) {
+        let mut index = handle;
+        let node = self.nodes[index as usize];
+        debug_assert!(!node.free && node.offset == offset && node.size == size);
+        self.used -= node.size;
+        self.live -= 1;
+        if node.next_phys != NIL && self.nodes[node.next_phys as usize].free {
+            self.unlink_free(node.next_phys);
+            self.absorb_next(index, node.next_phys);
+        }
+        if node.prev_phys != NIL && self.nodes[node.prev_phys as usize].free {
+            let prev = node.prev_phys;
+            self.unlink_free(prev);
+            self.absorb_next(prev, index);
+            index = prev;
+        }
+        self.link_free(index);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    fn used(&self) -> u64 {
+        self.used
+    }
+
+    fn largest_free(&self) -> u64 {
+        if self.fl_bitmap == 0 {
+            return 0;
+        }
+        let fl = 63 - self.fl_bitmap.leading_zeros() as usize;
+        let sl = 31 - self.sl_bitmap[fl].leading_zeros() as usize;
+        let mut largest = 0;
+        let mut index = self.heads[fl][sl];
+        while index != NIL {
+            let node = &self.nodes[index as usize];
+            largest = largest.max(node.size);
+            index = node.next_free;
+        }
+        largest
+    }
+
+    fn for_each_range(&self, f: &mut dyn FnMut(u64, u64, bool)) {
+        let Some(mut index) = self.first() else {
+            return;
+        };
+        loop {
+            let node = &self.nodes[index as usize];
+            f(node.offset, node.size, !node.free);
+            if node.next_phys == NIL {
+                break;
+            }
+            index = node.next_phys;
+        }
+    }
+
+    #[cfg(any(test, debug_assertions, feature = "check-invariants"))]
+    fn check_invariants(&self) {
+        let spare: alloc::collections::BTreeSet<u32> = self.spare.iter().copied().collect();
+        assert_eq!(
+            spare.len(),
+            self.spare.len(),
+            "a spare slot is listed twice"
+        );
+        // The physical list covers 0..capacity with no gap and no two free neighbours.
+        let mut free_nodes = 0usize;
+        let mut used = 0u64;
+        let mut live = 0u32;
+        let mut expected_offset = 0u64;
+        let mut prev = NIL;
+        let mut index = self.first().unwrap_or(NIL);
+        let mut visited = 0usize;
+        while index != NIL {
+            assert!(
+                !spare.contains(&index),
+                "a dead node is in the physical list"
+            );
+            let node = &self.nodes[index as usize];
+            assert_eq!(
+                node.offset, expected_offset,
+                "gap or overlap in the physical list"
+            );
+            assert!(node.size > 0, "empty node");
+            assert_eq!(node.prev_phys, prev, "broken prev_phys link");
+            if node.free {
+                free_nodes += 1;
+                if prev != NIL {
+                    assert!(!self.nodes[prev as usize].free, "two free neighbours");
+                }
+            } else {
+                used += node.size;
+                live += 1;
+            }
+            expected_offset += node.size;
+            prev = index;
+            index = node.next_phys;
+            visited += 1;
+        }
+        assert_eq!(
+            expected_offset, self.capacity,
+            "the physical list does not end at capacity"
+        );
+        assert_eq!(
+            visited + spare.len(),
+            self.nodes.len(),
+            "a live node is unreachable"
+        );
+        assert_eq!(used, self.used, "used bytes differ");
+        assert_eq!(live, self.live, "live count differs");
+        // Every free node is in the list of its class, and the bitmaps match the heads.
+        let mut listed = 0usize;
+        for fl in 0..FL_COUNT {
+            assert_eq!(
+                self.fl_bitmap >> fl & 1 == 1,
+                self.sl_bitmap[fl] != 0,
+                "fl bitmap"
+            );
+            for sl in 0..SL_COUNT {
+                let head = self.heads[fl][sl];
+                assert_eq!(self.sl_bitmap[fl] >> sl & 1 == 1, head != NIL, "sl bitmap");
+                let mut prev = NIL;
+                let mut index = head;
+                while index != NIL {
+                    let node = &self.nodes[index as usize];
+                    assert!(node.free, "a used node in a free list");
+                    assert_eq!(class_of(node.size), (fl, sl), "a node in the wrong class");
+                    assert_eq!(node.prev_free, prev, "broken prev_free link");
+                    listed += 1;
+                    prev = index;
+                    index = node.next_free;
+                }
+            }
+        }
+        assert_eq!(listed, free_nodes, "free nodes missing from the free lists");
+    }
+}
+
+impl Tlsf {
+    /// The node at offset 0, if the object is not empty.
+    fn first(&self) -> Option<u32> {
+        if self.capacity == 0 {
+            return None;
+        }
+        // Node 0 is created first and stays the first: merges keep the lower node.
+        debug_assert_eq!(self.nodes[0].offset, 0);
+        Some(0)
+    }
+}
+
+#[cfg(test)]
+mod tests;

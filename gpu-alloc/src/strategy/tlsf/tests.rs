@@ -1,0 +1,79 @@
+use {
+    super::*,
+    crate::strategy::tests::{matches_shadow, Ops, OpsStrategy},
+    proptest::prelude::*,
+};
+
+#[test]
+fn classes_are_monotonic_and_cover_every_size() {
+    let mut last = (0, 0);
+    for size in (1..5000u64).chain([1 << 20, (1 << 20) + 1, u64::MAX / 2, u64::MAX]) {
+        let class = class_of(size);
+        assert!(class >= last, "class of {size} went down");
+        assert!(class.0 < FL_COUNT && class.1 < SL_COUNT);
+        last = class;
+        if let Some(at_least) = class_at_least(size) {
+            assert!(at_least >= class);
+        }
+    }
+}
+
+#[test]
+fn whole_object_with_any_alignment() {
+    let mut tlsf = Tlsf::new(1 << 20);
+    let (offset, handle) = tlsf.alloc(1 << 20, (1 << 16) - 1).expect("fits at 0");
+    assert_eq!(offset, 0);
+    assert!(tlsf.alloc(1, 0).is_none());
+    tlsf.free(offset, 1 << 20, handle);
+    tlsf.check_invariants();
+    assert!(tlsf.is_empty());
+}
+
+#[test]
+fn alignment_padding_returns_to_free_lists() {
+    let mut tlsf = Tlsf::new(4096);
+    let (a, ha) = tlsf.alloc(16, 0).unwrap();
+    let (b, hb) = tlsf.alloc(16, 1023).unwrap();
+    assert_eq!((a, b), (0, 1024));
+    tlsf.check_invariants();
+    // The 1008 bytes of padding between them are usable.
+    let (c, hc) = tlsf.alloc(1000, 0).unwrap();
+    assert!(c >= 16 && c + 1000 <= 1024, "padding not reused: {c}");
+    for (o, s, h) in [(a, 16, ha), (b, 16, hb), (c, 1000, hc)] {
+        tlsf.free(o, s, h);
+        tlsf.check_invariants();
+    }
+    assert_eq!(tlsf.largest_free(), 4096);
+}
+
+#[test]
+fn map_walks_every_block() {
+    let mut tlsf = Tlsf::new(1000);
+    let (a, _) = tlsf.alloc(100, 0).unwrap();
+    let (b, hb) = tlsf.alloc(100, 0).unwrap();
+    let (_c, _) = tlsf.alloc(100, 0).unwrap();
+    tlsf.free(b, 100, hb);
+    let mut ranges = Vec::new();
+    tlsf.for_each_range(&mut |o, s, used| ranges.push((o, s, used)));
+    assert_eq!(
+        ranges,
+        [
+            (a, 100, true),
+            (100, 100, false),
+            (200, 100, true),
+            (300, 700, false)
+        ]
+    );
+}
+
+proptest! {
+    /// TLSF is a good fit: it may miss a gap only when the gap is within one size
+    /// class of the request plus its alignment.
+    #[test]
+    fn tlsf_matches_shadow(ops in Ops::strategy()) {
+        matches_shadow(Tlsf::new(8192), 8192, &ops, |size, align_mask| {
+            let padded = size + align_mask;
+            align_mask + padded / (SL_COUNT as u64) + SL_COUNT as u64
+        })?;
+    }
+}

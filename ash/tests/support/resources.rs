@@ -3,27 +3,33 @@
 use {
     super::Vk,
     ash::vk,
-    gpu_alloc::{GpuAllocator, MemoryBlock, Request, UsageFlags},
+    gpu_alloc::{AllocOptions, GpuAllocator, MemoryBlock, Request, ResourceKind, UsageFlags},
     gpu_alloc_types::MemoryDevice,
 };
 
-/// `Request` for a resource's real memory requirements. The alignment is raised to
-/// `bufferImageGranularity`, because the allocator does not keep linear and
-/// optimal-tiling resources apart: with every block starting on a granularity
-/// boundary, a buffer and an image never share a granularity page.
-pub fn request(
-    alloc: &GpuAllocator<vk::DeviceMemory>,
-    req: vk::MemoryRequirements,
-    usage: UsageFlags,
-) -> Request {
-    let align = req.alignment.max(alloc.buffer_image_granularity()).max(1);
-    assert!(align.is_power_of_two());
+/// `Request` for a resource's real memory requirements.
+pub fn request(req: vk::MemoryRequirements, usage: UsageFlags) -> Request {
+    assert!(req.alignment.is_power_of_two());
     Request {
         size: req.size,
-        align_mask: align - 1,
+        align_mask: req.alignment - 1,
         usage,
         memory_types: req.memory_type_bits,
     }
+}
+
+/// Allocates for a resource of `kind`, so that the allocator keeps buffers and
+/// optimal-tiling images on separate `bufferImageGranularity` pages.
+pub fn alloc(
+    alloc: &mut GpuAllocator<vk::DeviceMemory>,
+    device: &impl MemoryDevice<vk::DeviceMemory>,
+    request: Request,
+    kind: ResourceKind,
+) -> MemoryBlock<vk::DeviceMemory> {
+    let options = AllocOptions::new().resource(kind);
+    // SAFETY: every test passes the device whose properties made `alloc`.
+    unsafe { alloc.try_alloc_with_options(device, request, options) }
+        .unwrap_or_else(|e| panic!("{request:?} ({kind:?}): {e}"))
 }
 
 /// A buffer bound to a block.
@@ -56,9 +62,7 @@ impl Buffer {
         let buffer = unsafe { vk.device.create_buffer(&info, None) }.expect("create buffer");
         // SAFETY: a live buffer of this device.
         let req = unsafe { vk.device.get_buffer_memory_requirements(buffer) };
-        // SAFETY: `device` wraps `vk.device`, whose properties made `alloc`.
-        let block = unsafe { alloc.alloc(device, request(alloc, req, memory)) }
-            .unwrap_or_else(|e| panic!("alloc {size} bytes for {memory:?}: {e}"));
+        let block = self::alloc(alloc, device, request(req, memory), ResourceKind::Linear);
         assert!(block.size() >= req.size);
         assert_eq!(block.offset() % req.alignment, 0);
         assert_ne!(req.memory_type_bits & (1 << block.memory_type()), 0);
@@ -117,10 +121,8 @@ impl Image {
         let image = unsafe { vk.device.create_image(&info, None) }.expect("create image");
         // SAFETY: a live image of this device.
         let req = unsafe { vk.device.get_image_memory_requirements(image) };
-        // SAFETY: `device` wraps `vk.device`, whose properties made `alloc`.
-        let block =
-            unsafe { alloc.alloc(device, request(alloc, req, UsageFlags::FAST_DEVICE_ACCESS)) }
-                .unwrap_or_else(|e| panic!("alloc image {width}x{height}: {e}"));
+        let request = request(req, UsageFlags::FAST_DEVICE_ACCESS);
+        let block = self::alloc(alloc, device, request, ResourceKind::Optimal);
         assert_eq!(block.offset() % req.alignment, 0);
         // SAFETY: as for buffers.
         unsafe {

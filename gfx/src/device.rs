@@ -1,0 +1,149 @@
+//! [`MemoryDevice`] over a gfx-hal device.
+
+use {
+    crate::convert::{allocation_error, map_error, out_of_memory},
+    gpu_alloc_types::{
+        AllocationFlags, DeviceMapError, MappedMemoryRange, MemoryDevice, OutOfMemory,
+    },
+    hal::{device::Device as _, memory::Segment, Backend, MemoryTypeId},
+    std::{
+        panic::{catch_unwind, AssertUnwindSafe},
+        ptr::NonNull,
+    },
+};
+
+/// A gfx-hal device seen as a [`MemoryDevice`] whose memory objects are
+/// `B::Memory`.
+///
+/// Borrow one from a device with [`GfxMemoryDevice::wrap`]; it costs nothing.
+///
+/// Errors never panic here: gfx-hal's errors map to [`OutOfMemory`] and
+/// [`DeviceMapError`] (too many objects is
+/// [`OutOfMemory::OutOfDeviceMemory`]). gfx-backend-vulkan 0.9 itself panics
+/// (`unreachable!`) on a `VkResult` it does not expect; such a panic is caught
+/// and reported as the closest error instead (unless the program aborts on
+/// panic). gfx-hal 0.9 cannot allocate with
+/// [`AllocationFlags::DEVICE_ADDRESS`]: such a request fails with
+/// [`OutOfMemory::OutOfDeviceMemory`], and
+/// [`GfxDeviceProperties`](crate::GfxDeviceProperties) says so, so that the
+/// allocator never makes one.
+#[derive(Debug)]
+#[repr(transparent)]
+pub struct GfxMemoryDevice<B: Backend> {
+    device: B::Device,
+}
+
+impl<B: Backend> GfxMemoryDevice<B> {
+    /// Views a gfx-hal device as a memory device.
+    pub fn wrap(device: &B::Device) -> &Self {
+        let ptr: *const B::Device = device;
+        // SAFETY: `GfxMemoryDevice<B>` is `repr(transparent)` over `B::Device`, so
+        // both have the same layout, and the returned reference borrows `device`
+        // for its whole lifetime.
+        unsafe { &*ptr.cast::<Self>() }
+    }
+
+    /// The wrapped device.
+    pub fn device(&self) -> &B::Device {
+        &self.device
+    }
+}
+
+/// Runs a backend call, turning a panic of the backend into `on_panic`.
+fn guarded<T, E>(on_panic: E, call: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    catch_unwind(AssertUnwindSafe(call)).unwrap_or(Err(on_panic))
+}
+
+fn segment(offset: u64, size: u64) -> Segment {
+    Segment {
+        offset,
+        size: Some(size),
+    }
+}
+
+impl<B: Backend> MemoryDevice<B::Memory> for GfxMemoryDevice<B> {
+    unsafe fn allocate_memory(
+        &self,
+        size: u64,
+        memory_type: u32,
+        flags: AllocationFlags,
+    ) -> Result<B::Memory, OutOfMemory> {
+        if flags.contains(AllocationFlags::DEVICE_ADDRESS) {
+            return Err(OutOfMemory::OutOfDeviceMemory);
+        }
+        guarded(OutOfMemory::OutOfDeviceMemory, || {
+            // SAFETY: the caller guarantees a valid memory type, a size within
+            // the device's limits and room under `maxMemoryAllocationCount`.
+            unsafe {
+                self.device
+                    .allocate_memory(MemoryTypeId(memory_type as usize), size)
+            }
+            .map_err(allocation_error)
+        })
+    }
+
+    unsafe fn deallocate_memory(&self, memory: B::Memory) {
+        // SAFETY: the caller guarantees `memory` is a live object of this device
+        // that nothing uses any more.
+        unsafe { self.device.free_memory(memory) }
+    }
+
+    unsafe fn map_memory(
+        &self,
+        memory: &mut B::Memory,
+        offset: u64,
+        size: u64,
+    ) -> Result<NonNull<u8>, DeviceMapError> {
+        let ptr = guarded(DeviceMapError::MapFailed, || {
+            // SAFETY: the caller guarantees `memory` is a live, unmapped,
+            // host-visible object of this device and that the non-empty range
+            // lies inside it.
+            unsafe { self.device.map_memory(memory, segment(offset, size)) }.map_err(map_error)
+        })?;
+        NonNull::new(ptr).ok_or(DeviceMapError::MapFailed)
+    }
+
+    unsafe fn unmap_memory(&self, memory: &mut B::Memory) {
+        // SAFETY: the caller guarantees `memory` is a mapped object of this
+        // device whose mapping is no longer used.
+        unsafe { self.device.unmap_memory(memory) }
+    }
+
+    unsafe fn invalidate_memory_ranges(
+        &self,
+        ranges: &[MappedMemoryRange<'_, B::Memory>],
+    ) -> Result<(), OutOfMemory> {
+        if ranges.is_empty() {
+            return Ok(());
+        }
+        guarded(OutOfMemory::OutOfDeviceMemory, || {
+            // SAFETY: the caller guarantees every range lies in a mapped object
+            // of this device and is aligned to `nonCoherentAtomSize` where
+            // required.
+            unsafe {
+                self.device.invalidate_mapped_memory_ranges(
+                    ranges.iter().map(|r| (r.memory, segment(r.offset, r.size))),
+                )
+            }
+            .map_err(out_of_memory)
+        })
+    }
+
+    unsafe fn flush_memory_ranges(
+        &self,
+        ranges: &[MappedMemoryRange<'_, B::Memory>],
+    ) -> Result<(), OutOfMemory> {
+        if ranges.is_empty() {
+            return Ok(());
+        }
+        guarded(OutOfMemory::OutOfDeviceMemory, || {
+            // SAFETY: as for `invalidate_memory_ranges`.
+            unsafe {
+                self.device.flush_mapped_memory_ranges(
+                    ranges.iter().map(|r| (r.memory, segment(r.offset, r.size))),
+                )
+            }
+            .map_err(out_of_memory)
+        })
+    }
+}

@@ -439,3 +439,46 @@ pub(crate) unsafe fn budget_supported<'p>(
         has_extension(&extensions, ext::memory_budget::NAME),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn properties2_for_versions() {
+        assert!(matches!(
+            Properties2::for_version(vk::API_VERSION_1_0),
+            Properties2::Unavailable
+        ));
+        for v in [
+            vk::API_VERSION_1_1,
+            vk::API_VERSION_1_2,
+            vk::API_VERSION_1_3,
+        ] {
+            assert!(matches!(Properties2::for_version(v), Properties2::Core));
+        }
+        // Core queries are not used with a 1.0 physical device.
+        assert!(matches!(
+            Properties2::Core.usable_with(vk::API_VERSION_1_0),
+            Properties2::Unavailable
+        ));
+        assert!(matches!(
+            Properties2::Core.usable_with(vk::make_api_version(0, 1, 1, 0)),
+            Properties2::Core
+        ));
+        assert_eq!(format!("{:?}", Properties2::default()), "Unavailable");
+    }
+
+    #[test]
+    fn extension_names_match_exactly() {
+        let mut props = vk::ExtensionProperties::default();
+        let name = b"VK_EXT_memory_budget\0";
+        for (dst, &src) in props.extension_name.iter_mut().zip(name.iter()) {
+            *dst = src as core::ffi::c_char;
+        }
+        let list = [props];
+        assert!(has_extension(&list, ext::memory_budget::NAME));
+        assert!(!has_extension(&list, khr::maintenance3::NAME));
+        assert!(!has_extension(&[], ext::memory_budget::NAME));
+    }
+}

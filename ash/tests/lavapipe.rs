@@ -13,7 +13,9 @@ use {
         device_properties, device_properties_enabled, extended_properties, memory_budget,
         AshBudgetDevice, AshMemoryDevice, Properties2,
     },
-    gpu_alloc_types::{AllocationFlags, MappedMemoryRange, MemoryDevice, MemoryPropertyFlags},
+    gpu_alloc_types::{
+        AllocationFlags, HeapBudget, MappedMemoryRange, MemoryDevice, MemoryPropertyFlags,
+    },
     support::{
         pattern,
         resources::{
@@ -110,9 +112,49 @@ fn properties_match_the_driver() {
     // SAFETY: as above.
     let budget = unsafe { memory_budget(&vk.instance, vk.instance_version, vk.physical_device) };
     assert_eq!(budget.is_some(), props.memory_budget_supported);
+    let budget_device = AshBudgetDevice::new_for_test(&vk);
+    assert_eq!(
+        budget_device.budget_supported(),
+        props.memory_budget_supported
+    );
     if let Some(budget) = &budget {
         assert_eq!(budget.len(), heaps.len());
+        assert!(budget.iter().all(|b| b.budget > 0));
+        assert_eq!(
+            budget_device.heap_budgets().map(|b| b.len()),
+            Some(heaps.len())
+        );
+        // A shorter slice gets the first heaps; a longer one keeps its tail.
+        let mut short = [HeapBudget::default(); 1];
+        assert!(budget_device.memory_budget(&mut short));
+        assert!(short[0].budget > 0);
+        let mut long = vec![
+            HeapBudget {
+                budget: 7,
+                usage: 7
+            };
+            heaps.len() + 2
+        ];
+        assert!(budget_device.memory_budget(&mut long));
+        assert!(long[..heaps.len()].iter().all(|b| b.budget > 0));
+        assert!(long[heaps.len()..].iter().all(|b| b.budget == 7));
+    } else {
+        let mut untouched = [HeapBudget {
+            budget: 7,
+            usage: 7,
+        }; 2];
+        assert!(!budget_device.memory_budget(&mut untouched));
+        assert_eq!(
+            untouched,
+            [HeapBudget {
+                budget: 7,
+                usage: 7
+            }; 2]
+        );
+        assert!(budget_device.heap_budgets().is_none());
     }
+    // The plain wrapper never reports a budget.
+    assert!(!AshMemoryDevice::wrap(&vk.device).memory_budget(&mut [HeapBudget::default()]));
     // A 1.0-style query still gives a real bound, not u64::MAX.
     // SAFETY: `Unavailable` makes only 1.0 calls.
     let v10 = unsafe {

@@ -326,6 +326,7 @@ where
             .initial_buddy_dedicated_size
             .max(config.minimal_buddy_size)
             .max(1);
+        // `minimal_buddy_size` only bounds object sizes: TLSF needs no minimal block.
         let transient_start = config.starting_free_list_chunk.max(1);
         let types = ext
             .memory_types
@@ -618,7 +619,6 @@ where
                     self.alloc_shared(device, ty, size, align_mask, Strategy::Transient, class)
                 }
             } else {
-                let size = size.max(align_up(config.minimal_buddy_size, atom_mask).unwrap_or(size));
                 // SAFETY: forwarded from the caller.
                 unsafe { self.alloc_shared(device, ty, size, align_mask, Strategy::General, class) }
             };

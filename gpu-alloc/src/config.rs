@@ -15,9 +15,10 @@
 ///   `final_free_list_chunk`.
 /// - All other requests are **general** sub-allocations (TLSF: O(1), freed
 ///   ranges merge and are reused) in memory objects that start at
-///   `initial_buddy_dedicated_size` bytes (at least `minimal_buddy_size`) and double
-///   per new object up to the larger of `final_free_list_chunk` and the starting
-///   size. No general block is smaller than `minimal_buddy_size`.
+///   `initial_buddy_dedicated_size` bytes (raised to `minimal_buddy_size` if below
+///   it) and double per new object up to the larger of `final_free_list_chunk` and
+///   the starting size. Blocks are not rounded up: a 256-byte request takes 256
+///   bytes plus its alignment.
 ///
 /// Memory objects are also capped at `max_memory_allocation_size` and at an eighth
 /// of their heap (unless one request needs more), and are at least as large as the
@@ -41,7 +42,7 @@ pub struct Config {
     /// Largest memory object created for sub-allocation (transient and general).
     pub final_free_list_chunk: u64,
 
-    /// Smallest block handed out by general sub-allocation.
+    /// Smallest memory object created for general sub-allocation.
     pub minimal_buddy_size: u64,
 
     /// Size of the first memory object for general sub-allocation.

@@ -25,6 +25,8 @@ const SL_COUNT: usize = 1 << SL_BITS;
 const FL_COUNT: usize = 64 - SL_BITS as usize + 1;
 /// No node.
 const NIL: u32 = u32::MAX;
+/// Free nodes examined when no class guarantees a fit.
+const NEAR_FIT_PROBES: usize = 8;
 
 #[derive(Clone, Copy, Debug)]
 struct Node {
@@ -192,18 +194,26 @@ impl Tlsf {
                 return Some(index);
             }
         }
-        // Near-full objects: the head of the exact-size class may still fit.
-        let (fl, sl) = class_at_least(size)?;
+        // Near-full objects: a node of the class holding `size` itself may still
+        // fit. Look at a bounded number of them, keeping the search O(1).
+        let (fl, sl) = class_of(size);
         let (fl, sl) = self.find_class(fl, sl)?;
-        let index = self.heads[fl][sl];
-        let node = self.nodes[index as usize];
-        let aligned = align_up(node.offset, align_mask)?;
-        if aligned.checked_add(size)? <= node.offset + node.size {
-            self.unlink_free(index);
-            Some(index)
-        } else {
-            None
+        let mut index = self.heads[fl][sl];
+        for _ in 0..NEAR_FIT_PROBES {
+            if index == NIL {
+                break;
+            }
+            let node = self.nodes[index as usize];
+            let fits = align_up(node.offset, align_mask)
+                .and_then(|aligned| aligned.checked_add(size))
+                .is_some_and(|end| end <= node.offset + node.size);
+            if fits {
+                self.unlink_free(index);
+                return Some(index);
+            }
+            index = node.next_free;
         }
+        None
     }
 }
 

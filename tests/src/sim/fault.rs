@@ -112,7 +112,9 @@ impl Faults {
             self.fail_next_allocs -= 1;
             return Some(self.alloc_error.clone());
         }
-        self.rng.chance(self.alloc_rate).then(|| self.alloc_error.clone())
+        self.rng
+            .chance(self.alloc_rate)
+            .then(|| self.alloc_error.clone())
     }
 
     /// Decides whether this `map_memory` call fails.
@@ -121,6 +123,8 @@ impl Faults {
             self.fail_next_maps -= 1;
             return Some(self.map_error.clone());
         }
-        self.rng.chance(self.map_rate).then(|| self.map_error.clone())
+        self.rng
+            .chance(self.map_rate)
+            .then(|| self.map_error.clone())
     }
 }

@@ -1,0 +1,270 @@
+//! An allocator bound to a simulated device, with safe wrappers for the tests,
+//! and a model of which memory types may serve a request.
+//!
+//! Every `unsafe` call of the allocator needs "the same device for every call of
+//! this allocator and its blocks"; [`Harness`] owns both, so that holds by
+//! construction and the tests need no `unsafe` of their own.
+
+use {
+    crate::sim::{Layout, SimDevice, SimMemory},
+    gpu_alloc::{
+        AllocationError, Config, Dedicated, GpuAllocator, MapError, MemoryBlock, MemoryTypeInfo,
+        Request, TryAllocError, UsageFlags,
+    },
+    std::ptr::NonNull,
+};
+
+/// The `Config` presets the tests run under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Preset {
+    /// [`Config::i_am_potato`].
+    Potato,
+    /// [`Config::i_am_prototyping`].
+    Prototyping,
+}
+
+impl Preset {
+    /// Both presets.
+    pub const ALL: [Preset; 2] = [Preset::Potato, Preset::Prototyping];
+
+    /// The configuration.
+    pub fn config(self) -> Config {
+        match self {
+            Preset::Potato => Config::i_am_potato(),
+            Preset::Prototyping => Config::i_am_prototyping(),
+        }
+    }
+}
+
+/// A simulated device and an allocator made for it.
+#[derive(Debug)]
+pub struct Harness {
+    /// The device. Inspect it freely; configure faults on it.
+    pub device: SimDevice,
+    /// The allocator, created with the device's extended properties.
+    pub allocator: GpuAllocator<SimMemory>,
+}
+
+impl Harness {
+    /// A harness for `layout` with the given configuration.
+    pub fn new(layout: Layout, config: Config) -> Self {
+        let device = SimDevice::new(layout);
+        Harness::with_device(device, config)
+    }
+
+    /// A harness for an existing device.
+    pub fn with_device(device: SimDevice, config: Config) -> Self {
+        let allocator = GpuAllocator::with_extended_properties(
+            config,
+            device.properties(),
+            device.extended_properties(),
+        );
+        Harness { device, allocator }
+    }
+
+    /// A harness for the fixture `name` with a preset.
+    pub fn named(name: &str, preset: Preset) -> Self {
+        Harness::new(Layout::named(name), preset.config())
+    }
+
+    /// [`GpuAllocator::try_alloc`], or [`GpuAllocator::try_alloc_with_dedicated`]
+    /// when `dedicated` is given.
+    pub fn try_alloc(
+        &mut self,
+        request: Request,
+        dedicated: Option<Dedicated>,
+    ) -> Result<MemoryBlock<SimMemory>, TryAllocError> {
+        let result = match dedicated {
+            // SAFETY: `self.device` made this allocator's properties and is passed to
+            // every call of the allocator and its blocks.
+            None => unsafe { self.allocator.try_alloc(&self.device, request) },
+            // SAFETY: as above.
+            Some(dedicated) => unsafe {
+                self.allocator
+                    .try_alloc_with_dedicated(&self.device, request, dedicated)
+            },
+        };
+        self.allocator.check_invariants();
+        result
+    }
+
+    /// [`GpuAllocator::alloc`], or [`GpuAllocator::alloc_with_dedicated`] when
+    /// `dedicated` is given.
+    pub fn alloc(
+        &mut self,
+        request: Request,
+        dedicated: Option<Dedicated>,
+    ) -> Result<MemoryBlock<SimMemory>, AllocationError> {
+        let result = match dedicated {
+            // SAFETY: the harness's device, as in `try_alloc`.
+            None => unsafe { self.allocator.alloc(&self.device, request) },
+            // SAFETY: as above.
+            Some(dedicated) => unsafe {
+                self.allocator
+                    .alloc_with_dedicated(&self.device, request, dedicated)
+            },
+        };
+        self.allocator.check_invariants();
+        result
+    }
+
+    /// [`GpuAllocator::dealloc`].
+    pub fn dealloc(&mut self, block: MemoryBlock<SimMemory>) {
+        // SAFETY: the harness's device; the simulated device never accesses memory
+        // on its own, and the block's mapping pointers die with it.
+        unsafe { self.allocator.dealloc(&self.device, block) };
+        self.allocator.check_invariants();
+    }
+
+    /// [`GpuAllocator::try_dealloc`].
+    #[allow(clippy::result_large_err)]
+    pub fn try_dealloc(
+        &mut self,
+        block: MemoryBlock<SimMemory>,
+    ) -> Result<(), MemoryBlock<SimMemory>> {
+        // SAFETY: as in `dealloc`.
+        let result = unsafe { self.allocator.try_dealloc(&self.device, block) };
+        self.allocator.check_invariants();
+        result
+    }
+
+    /// [`GpuAllocator::cleanup`].
+    pub fn cleanup(&mut self) {
+        // SAFETY: the harness's device.
+        unsafe { self.allocator.cleanup(&self.device) };
+        self.allocator.check_invariants();
+    }
+
+    /// [`MemoryBlock::write_bytes`].
+    pub fn write(
+        &self,
+        block: &mut MemoryBlock<SimMemory>,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), MapError> {
+        // SAFETY: the harness's device, which never accesses the block on its own.
+        unsafe { block.write_bytes(&self.device, offset, data) }
+    }
+
+    /// [`MemoryBlock::read_bytes`].
+    pub fn read(
+        &self,
+        block: &mut MemoryBlock<SimMemory>,
+        offset: u64,
+        data: &mut [u8],
+    ) -> Result<(), MapError> {
+        // SAFETY: the harness's device, which never writes the block on its own.
+        unsafe { block.read_bytes(&self.device, offset, data) }
+    }
+
+    /// [`MemoryBlock::map`]. The caller keeps the pointer inside the `size`
+    /// bytes mapped, and stops using it when the block is unmapped or freed.
+    pub fn map(
+        &self,
+        block: &mut MemoryBlock<SimMemory>,
+        offset: u64,
+        size: usize,
+    ) -> Result<NonNull<u8>, MapError> {
+        // SAFETY: the harness's device; pointer use is the caller's, as documented.
+        unsafe { block.map(&self.device, offset, size) }
+    }
+
+    /// [`MemoryBlock::unmap`].
+    pub fn unmap(&self, block: &mut MemoryBlock<SimMemory>) -> bool {
+        // SAFETY: the harness's device; the caller drops its pointers.
+        unsafe { block.unmap(&self.device) }
+    }
+
+    /// [`MemoryBlock::flush_range`].
+    pub fn flush(
+        &self,
+        block: &mut MemoryBlock<SimMemory>,
+        offset: u64,
+        size: u64,
+    ) -> Result<(), MapError> {
+        // SAFETY: the harness's device.
+        unsafe { block.flush_range(&self.device, offset, size) }
+    }
+
+    /// [`MemoryBlock::invalidate_range`].
+    pub fn invalidate(
+        &self,
+        block: &mut MemoryBlock<SimMemory>,
+        offset: u64,
+        size: u64,
+    ) -> Result<(), MapError> {
+        // SAFETY: the harness's device.
+        unsafe { block.invalidate_range(&self.device, offset, size) }
+    }
+
+    /// [`GpuAllocator::update_budget`].
+    pub fn update_budget(&mut self) -> bool {
+        self.allocator.update_budget(&self.device)
+    }
+
+    /// Checks that the allocator's accounting matches the device: bytes per heap
+    /// and remaining object count; and the allocator's own invariants.
+    pub fn check_accounting(&self) {
+        self.allocator.check_invariants();
+        let layout = self.device.layout();
+        for heap in 0..layout.memory_heaps.len() as u32 {
+            assert_eq!(
+                self.allocator.heap_usage(heap),
+                self.device.heap_usage(heap),
+                "heap {heap}: allocator's heap_usage vs bytes alive on the device"
+            );
+        }
+        let live = self.device.live_count() as u64;
+        assert_eq!(
+            u64::from(self.allocator.remaining_allocations()),
+            u64::from(layout.max_memory_allocation_count) - live,
+            "remaining_allocations vs objects alive on the device"
+        );
+    }
+}
+
+/// Whether a usage wants host access (`HOST_ACCESS`, `UPLOAD` or `DOWNLOAD`).
+pub fn wants_host(usage: UsageFlags) -> bool {
+    usage.intersects(UsageFlags::HOST_ACCESS | UsageFlags::UPLOAD | UsageFlags::DOWNLOAD)
+}
+
+/// Property bits never chosen unless allowed (AMD device-coherent and uncached,
+/// everything above the low byte), written down from the core's docs.
+pub const EXOTIC_BITS: u32 = !0x3F;
+
+/// Whether memory type `info` may serve `usage`, by the eligibility rules of the
+/// core's docs (the request mask aside), with `allowed` exotic bits permitted.
+pub fn eligible(usage: UsageFlags, info: &MemoryTypeInfo, allowed: u32) -> bool {
+    const HOST_VISIBLE: u32 = 0x2;
+    const LAZILY_ALLOCATED: u32 = 0x10;
+    const PROTECTED: u32 = 0x20;
+    let flags = info.raw_flags;
+    if flags & EXOTIC_BITS & !allowed != 0 {
+        return false;
+    }
+    if wants_host(usage) && flags & HOST_VISIBLE == 0 {
+        return false;
+    }
+    if usage.contains(UsageFlags::PROTECTED) != (flags & PROTECTED != 0) {
+        return false;
+    }
+    if flags & LAZILY_ALLOCATED != 0
+        && (!usage.contains(UsageFlags::TRANSIENT_ATTACHMENT) || wants_host(usage))
+    {
+        return false;
+    }
+    true
+}
+
+/// The memory types of `layout` that may serve `request`.
+pub fn eligible_types(layout: &Layout, request: &Request, allowed: u32) -> Vec<u32> {
+    layout
+        .memory_type_infos()
+        .iter()
+        .enumerate()
+        .filter(|(index, info)| {
+            request.memory_types & (1u32 << index) != 0 && eligible(request.usage, info, allowed)
+        })
+        .map(|(index, _)| index as u32)
+        .collect()
+}

@@ -125,7 +125,7 @@ fn budget_limits_the_heap() {
         .map(|b| b.size())
         .sum();
     assert!(
-        in_heap0 <= 32 * MIB && in_heap0 >= 24 * MIB,
+        (24 * MIB..=32 * MIB).contains(&in_heap0),
         "heap 0 held {in_heap0}"
     );
     for block in blocks {

@@ -13,6 +13,9 @@ use {
     },
 };
 
+/// A live block with the serial number and length of the pattern it holds.
+type Live = (MemoryBlock<SimMemory>, u64, usize);
+
 const THREADS: u64 = 8;
 const OPS_PER_THREAD: u64 = 2_000;
 
@@ -46,7 +49,7 @@ fn eight_threads_share_one_allocator() {
             let allocator = Arc::clone(&allocator);
             thread::spawn(move || {
                 let mut rng = 0x9E37_79B9_7F4A_7C15 ^ (t + 1);
-                let mut live: Vec<(MemoryBlock<SimMemory>, u64, usize)> = Vec::new();
+                let mut live: Vec<Live> = Vec::new();
                 for serial in 0..OPS_PER_THREAD {
                     let r = next(&mut rng);
                     if r % 3 != 0 || live.is_empty() {
@@ -90,8 +93,7 @@ fn eight_threads_share_one_allocator() {
             })
         })
         .collect();
-    let survivors: Vec<(u64, Vec<(MemoryBlock<SimMemory>, u64, usize)>)> =
-        handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let survivors: Vec<(u64, Vec<Live>)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
 
     let mut allocator = Arc::try_unwrap(allocator).unwrap().into_inner().unwrap();
     allocator.check_invariants();

@@ -1,0 +1,951 @@
+//! gpu-alloc-gfx on a real Vulkan driver (lavapipe in CI) through
+//! gfx-backend-vulkan 0.9, with the Khronos validation layer on: every
+//! validation message fails the test.
+//!
+//! How validation is observed: gfx-backend-vulkan enables
+//! `VK_LAYER_KHRONOS_validation` in debug builds (release builds here set
+//! `VK_INSTANCE_LAYERS` instead) and installs a `VK_EXT_debug_utils` messenger
+//! for every severity and type, which forwards each message to the `log` crate.
+//! These tests install a `log` logger that keeps those records. The messenger is
+//! created right after `vkCreateInstance` and destroyed right before
+//! `vkDestroyInstance`, so only messages about instance creation and
+//! destruction themselves are out of reach. `a_validation_error_is_caught`
+//! provokes a known error to prove the path works.
+//!
+//! Without a Vulkan driver or the validation layer, the tests print
+//! `skipped: no Vulkan driver` and pass, unless `GPU_ALLOC_REQUIRE_VULKAN=1`.
+
+use {
+    back::Backend as Vulkan,
+    gfx_backend_vulkan as back,
+    gpu_alloc::{Config, GpuAllocator, MemoryBlock, Request, UsageFlags},
+    gpu_alloc_gfx::{gfx_device_properties, gfx_extended_device_properties, GfxMemoryDevice},
+    gpu_alloc_tests::vulkan_gate::no_vulkan,
+    gpu_alloc_types::{
+        AllocationFlags, DeviceMapError, HeapBudget, MappedMemoryRange, MemoryDevice, OutOfMemory,
+    },
+    hal::{
+        adapter::Adapter,
+        buffer, command, format, image,
+        memory::{Barrier, Dependencies, Requirements, SparseFlags},
+        pool::CommandPoolCreateFlags,
+        prelude::*,
+        pso::PipelineStage,
+        queue::QueueGroup,
+    },
+    std::{
+        cell::{Cell, RefCell},
+        iter,
+        ptr::NonNull,
+        sync::{Mutex, MutexGuard, OnceLock},
+    },
+};
+
+type Memory = <Vulkan as hal::Backend>::Memory;
+type VkDevice = <Vulkan as hal::Backend>::Device;
+
+/// Records of gfx-backend-vulkan's debug messenger (and its own warnings).
+struct Capture {
+    records: Mutex<Vec<(log::Level, String)>>,
+}
+
+impl log::Log for Capture {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.target().starts_with("gfx_backend_vulkan")
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let text = record.args().to_string();
+            self.records.lock().unwrap().push((record.level(), text));
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn capture() -> &'static Capture {
+    static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
+    CAPTURE.get_or_init(|| {
+        let capture: &'static Capture = Box::leak(Box::new(Capture {
+            records: Mutex::new(Vec::new()),
+        }));
+        log::set_logger(capture).expect("no other logger in this test binary");
+        log::set_max_level(log::LevelFilter::Trace);
+        capture
+    })
+}
+
+/// The log records are global, so the tests take turns.
+fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Whether a record is a message of the debug messenger (its text starts with
+/// the message type, then the message id in brackets).
+fn is_messenger_record(text: &str) -> bool {
+    let text = text.trim_start();
+    ["GENERAL", "VALIDATION", "PERFORMANCE"]
+        .iter()
+        .any(|t| text.starts_with(t))
+        && text.contains(" [")
+}
+
+/// Takes the validation messages recorded so far. The loader's progress reports
+/// (general information, id `Loader Message`) and verbose messages are not
+/// validation messages.
+fn take_messages() -> Vec<String> {
+    let records = std::mem::take(&mut *capture().records.lock().unwrap());
+    if std::env::var_os("GPU_ALLOC_SHOW_LOG").is_some() {
+        for (level, text) in &records {
+            eprintln!("log [{level}] {}", text.trim());
+        }
+    }
+    records
+        .into_iter()
+        .filter(|(level, text)| {
+            is_messenger_record(text)
+                && *level <= log::Level::Info
+                && !(text.trim_start().starts_with("GENERAL") && text.contains("Loader Message"))
+        })
+        .map(|(level, text)| format!("[{level}] {}", text.trim()))
+        .collect()
+}
+
+fn assert_no_messages() {
+    let messages = take_messages();
+    assert!(
+        messages.is_empty(),
+        "{} validation message(s):\n{}",
+        messages.len(),
+        messages.join("\n")
+    );
+}
+
+/// Instance, adapter, device and a transfer queue.
+struct Context {
+    // Field order is drop order: device and queues before the instance.
+    queue_group: RefCell<QueueGroup<Vulkan>>,
+    device: VkDevice,
+    adapter: Adapter<Vulkan>,
+    _instance: back::Instance,
+}
+
+impl Context {
+    fn new(test: &str) -> Option<Context> {
+        capture();
+        if !cfg!(debug_assertions) && std::env::var_os("VK_INSTANCE_LAYERS").is_none() {
+            // gfx-backend-vulkan enables the layer in debug builds only.
+            std::env::set_var("VK_INSTANCE_LAYERS", "VK_LAYER_KHRONOS_validation");
+        }
+        let instance = match back::Instance::create("gpu-alloc-gfx lavapipe test", 1) {
+            Ok(instance) => instance,
+            Err(e) => {
+                no_vulkan(test, &format!("gfx-backend-vulkan: {e:?}"));
+                return None;
+            }
+        };
+        let missing_layer = capture()
+            .records
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, text)| text.contains("Unable to find layer"));
+        if missing_layer {
+            no_vulkan(test, &"VK_LAYER_KHRONOS_validation is not installed");
+            return None;
+        }
+        let Some((adapter, family)) = instance.enumerate_adapters().into_iter().find_map(|a| {
+            let family = a
+                .queue_families
+                .iter()
+                .position(|f| f.queue_type().supports_transfer())?;
+            Some((a, family))
+        }) else {
+            no_vulkan(test, &"no adapter with a transfer queue");
+            return None;
+        };
+        // SAFETY: the family belongs to the adapter; one queue is asked for.
+        let gpu = unsafe {
+            adapter.physical_device.open(
+                &[(&adapter.queue_families[family], &[1.0])],
+                hal::Features::empty(),
+            )
+        };
+        let mut gpu = match gpu {
+            Ok(gpu) => gpu,
+            Err(e) => {
+                no_vulkan(test, &format!("opening the device: {e:?}"));
+                return None;
+            }
+        };
+        Some(Context {
+            queue_group: RefCell::new(gpu.queue_groups.pop().expect("one queue group")),
+            device: gpu.device,
+            adapter,
+            _instance: instance,
+        })
+    }
+
+    fn allocator(&self) -> GpuAllocator<Memory> {
+        let props = gfx_extended_device_properties(&self.adapter);
+        GpuAllocator::with_extended_properties(
+            Config::i_am_prototyping(),
+            props.device_properties(),
+            props.extended.clone(),
+        )
+    }
+
+    /// Records commands into a fresh command buffer, submits them and waits.
+    fn submit(&self, record: impl FnOnce(&mut <Vulkan as hal::Backend>::CommandBuffer)) {
+        let d = &self.device;
+        let mut queue_group = self.queue_group.borrow_mut();
+        // SAFETY: every object is created from this device, used by this one
+        // submission, waited for, then destroyed.
+        unsafe {
+            let mut pool = d
+                .create_command_pool(queue_group.family, CommandPoolCreateFlags::empty())
+                .unwrap();
+            let mut cmd = pool.allocate_one(command::Level::Primary);
+            cmd.begin_primary(command::CommandBufferFlags::ONE_TIME_SUBMIT);
+            record(&mut cmd);
+            cmd.finish();
+            let mut fence = d.create_fence(false).unwrap();
+            queue_group.queues[0].submit(
+                iter::once(&cmd),
+                iter::empty(),
+                iter::empty(),
+                Some(&mut fence),
+            );
+            assert!(d.wait_for_fence(&fence, u64::MAX).unwrap());
+            d.destroy_fence(fence);
+            pool.free(iter::once(cmd));
+            d.destroy_command_pool(pool);
+        }
+    }
+}
+
+/// Counts live memory objects of the device as they pass through the backend.
+struct Counting<'a> {
+    inner: &'a GfxMemoryDevice<Vulkan>,
+    live: Cell<i64>,
+    allocations: Cell<u64>,
+}
+
+impl<'a> Counting<'a> {
+    fn new(device: &'a VkDevice) -> Self {
+        Counting {
+            inner: GfxMemoryDevice::wrap(device),
+            live: Cell::new(0),
+            allocations: Cell::new(0),
+        }
+    }
+}
+
+impl MemoryDevice<Memory> for Counting<'_> {
+    unsafe fn allocate_memory(
+        &self,
+        size: u64,
+        memory_type: u32,
+        flags: AllocationFlags,
+    ) -> Result<Memory, OutOfMemory> {
+        // SAFETY: forwarded from the caller.
+        let memory = unsafe { self.inner.allocate_memory(size, memory_type, flags) }?;
+        self.live.set(self.live.get() + 1);
+        self.allocations.set(self.allocations.get() + 1);
+        Ok(memory)
+    }
+
+    unsafe fn deallocate_memory(&self, memory: Memory) {
+        self.live.set(self.live.get() - 1);
+        // SAFETY: forwarded from the caller.
+        unsafe { self.inner.deallocate_memory(memory) }
+    }
+
+    unsafe fn map_memory(
+        &self,
+        memory: &mut Memory,
+        offset: u64,
+        size: u64,
+    ) -> Result<NonNull<u8>, DeviceMapError> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.inner.map_memory(memory, offset, size) }
+    }
+
+    unsafe fn unmap_memory(&self, memory: &mut Memory) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.inner.unmap_memory(memory) }
+    }
+
+    unsafe fn invalidate_memory_ranges(
+        &self,
+        ranges: &[MappedMemoryRange<'_, Memory>],
+    ) -> Result<(), OutOfMemory> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.inner.invalidate_memory_ranges(ranges) }
+    }
+
+    unsafe fn flush_memory_ranges(
+        &self,
+        ranges: &[MappedMemoryRange<'_, Memory>],
+    ) -> Result<(), OutOfMemory> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.inner.flush_memory_ranges(ranges) }
+    }
+}
+
+/// A deterministic byte pattern, different for each `seed`.
+fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn request(reqs: &Requirements, usage: UsageFlags) -> Request {
+    Request {
+        size: reqs.size,
+        align_mask: reqs.alignment - 1,
+        usage,
+        memory_types: reqs.type_mask,
+    }
+}
+
+/// A buffer bound to a block of the allocator.
+struct Buffer {
+    buffer: <Vulkan as hal::Backend>::Buffer,
+    block: MemoryBlock<Memory>,
+}
+
+fn create_buffer(
+    device: &VkDevice,
+    alloc: &mut GpuAllocator<Memory>,
+    dev: &Counting<'_>,
+    size: u64,
+    usage: buffer::Usage,
+    mem_usage: UsageFlags,
+) -> Buffer {
+    // SAFETY: the buffer is created from the device, bound once to a block
+    // allocated with its real requirements, and destroyed by `destroy_buffer`
+    // before the block is freed.
+    unsafe {
+        let mut buffer = device
+            .create_buffer(size, usage, SparseFlags::empty())
+            .unwrap();
+        let reqs = device.get_buffer_requirements(&buffer);
+        let block = alloc.alloc(dev, request(&reqs, mem_usage)).unwrap();
+        assert_eq!(block.offset() & (reqs.alignment - 1), 0);
+        assert_ne!(reqs.type_mask & (1 << block.memory_type()), 0);
+        device
+            .bind_buffer_memory(block.memory(), block.offset(), &mut buffer)
+            .unwrap();
+        Buffer { buffer, block }
+    }
+}
+
+fn destroy_buffer(
+    device: &VkDevice,
+    alloc: &mut GpuAllocator<Memory>,
+    dev: &Counting<'_>,
+    b: Buffer,
+) {
+    // SAFETY: the GPU work using the buffer has completed.
+    unsafe {
+        device.destroy_buffer(b.buffer);
+        alloc.dealloc(dev, b.block);
+    }
+}
+
+const BUFFER_SIZES: &[u64] = &[
+    1,
+    3,
+    4,
+    63,
+    64,
+    100,
+    255,
+    256,
+    1000,
+    4095,
+    4096,
+    4097,
+    65_536,
+    100_003,
+    1 << 20,
+    3 << 20,
+];
+const IMAGE_EXTENTS: &[(u32, u32)] = &[
+    (1, 1),
+    (7, 3),
+    (16, 16),
+    (33, 17),
+    (64, 64),
+    (128, 100),
+    (256, 256),
+    (513, 300),
+];
+
+fn color_range() -> image::SubresourceRange {
+    image::SubresourceRange {
+        aspects: format::Aspects::COLOR,
+        level_start: 0,
+        level_count: Some(1),
+        layer_start: 0,
+        layer_count: Some(1),
+    }
+}
+
+fn region(w: u32, h: u32) -> command::BufferImageCopy {
+    command::BufferImageCopy {
+        buffer_offset: 0,
+        buffer_width: w,
+        buffer_height: h,
+        image_layers: image::SubresourceLayers {
+            aspects: format::Aspects::COLOR,
+            level: 0,
+            layers: 0..1,
+        },
+        image_offset: image::Offset::ZERO,
+        image_extent: image::Extent {
+            width: w,
+            height: h,
+            depth: 1,
+        },
+    }
+}
+
+#[test]
+fn buffers_and_images_round_trip_through_the_gpu() {
+    let _turn = serial();
+    let Some(cx) = Context::new("buffers_and_images_round_trip_through_the_gpu") else {
+        return;
+    };
+    take_messages();
+    let device: &VkDevice = &cx.device;
+    let dev = Counting::new(device);
+    let mut alloc = cx.allocator();
+    let transfer = buffer::Usage::TRANSFER_SRC | buffer::Usage::TRANSFER_DST;
+
+    let mut buffer_jobs = Vec::new();
+    for (i, &size) in BUFFER_SIZES.iter().enumerate() {
+        let data = pattern(i as u64, size as usize);
+        let mut upload = create_buffer(
+            device,
+            &mut alloc,
+            &dev,
+            size,
+            buffer::Usage::TRANSFER_SRC,
+            UsageFlags::UPLOAD | UsageFlags::TRANSIENT,
+        );
+        // SAFETY: the device does not use the buffer yet.
+        unsafe { upload.block.write_bytes(&dev, 0, &data) }.unwrap();
+        let device_local = create_buffer(
+            device,
+            &mut alloc,
+            &dev,
+            size,
+            transfer,
+            UsageFlags::FAST_DEVICE_ACCESS,
+        );
+        let download = create_buffer(
+            device,
+            &mut alloc,
+            &dev,
+            size,
+            buffer::Usage::TRANSFER_DST,
+            UsageFlags::DOWNLOAD,
+        );
+        buffer_jobs.push((data, upload, device_local, download));
+    }
+
+    let mut image_jobs = Vec::new();
+    for (i, &(w, h)) in IMAGE_EXTENTS.iter().enumerate() {
+        let size = u64::from(w) * u64::from(h) * 4;
+        let data = pattern(1000 + i as u64, size as usize);
+        let mut upload = create_buffer(
+            device,
+            &mut alloc,
+            &dev,
+            size,
+            buffer::Usage::TRANSFER_SRC,
+            UsageFlags::UPLOAD,
+        );
+        // SAFETY: the device does not use the buffer yet.
+        unsafe { upload.block.write_bytes(&dev, 0, &data) }.unwrap();
+        // SAFETY: the image is created from the device, bound once to a block
+        // allocated with its real requirements, and destroyed after use.
+        let (image, block) = unsafe {
+            let mut image = device
+                .create_image(
+                    image::Kind::D2(w, h, 1, 1),
+                    1,
+                    format::Format::Rgba8Uint,
+                    image::Tiling::Optimal,
+                    image::Usage::TRANSFER_SRC | image::Usage::TRANSFER_DST,
+                    SparseFlags::empty(),
+                    image::ViewCapabilities::empty(),
+                )
+                .unwrap();
+            let reqs = device.get_image_requirements(&image);
+            let block = alloc
+                .alloc(&dev, request(&reqs, UsageFlags::FAST_DEVICE_ACCESS))
+                .unwrap();
+            assert_eq!(block.offset() & (reqs.alignment - 1), 0);
+            device
+                .bind_image_memory(block.memory(), block.offset(), &mut image)
+                .unwrap();
+            (image, block)
+        };
+        let download = create_buffer(
+            device,
+            &mut alloc,
+            &dev,
+            size,
+            buffer::Usage::TRANSFER_DST,
+            UsageFlags::DOWNLOAD,
+        );
+        image_jobs.push((data, upload, (image, block, w, h), download));
+    }
+    alloc.check_invariants();
+
+    cx.submit(|cmd| {
+        // SAFETY: every resource is live and bound; the barriers order the copies.
+        unsafe {
+            cmd.pipeline_barrier(
+                PipelineStage::TOP_OF_PIPE..PipelineStage::TRANSFER,
+                Dependencies::empty(),
+                image_jobs
+                    .iter()
+                    .map(|(_, _, (image, ..), _)| Barrier::Image {
+                        states: (image::Access::empty(), image::Layout::Undefined)
+                            ..(
+                                image::Access::TRANSFER_WRITE,
+                                image::Layout::TransferDstOptimal,
+                            ),
+                        target: image,
+                        range: color_range(),
+                        families: None,
+                    }),
+            );
+            for (data, upload, device_local, _) in &buffer_jobs {
+                cmd.copy_buffer(
+                    &upload.buffer,
+                    &device_local.buffer,
+                    iter::once(command::BufferCopy {
+                        src: 0,
+                        dst: 0,
+                        size: data.len() as u64,
+                    }),
+                );
+            }
+            for (_, upload, (image, _, w, h), _) in &image_jobs {
+                cmd.copy_buffer_to_image(
+                    &upload.buffer,
+                    image,
+                    image::Layout::TransferDstOptimal,
+                    iter::once(region(*w, *h)),
+                );
+            }
+            cmd.pipeline_barrier(
+                PipelineStage::TRANSFER..PipelineStage::TRANSFER,
+                Dependencies::empty(),
+                iter::once(Barrier::AllBuffers(
+                    buffer::Access::TRANSFER_WRITE..buffer::Access::TRANSFER_READ,
+                ))
+                .chain(image_jobs.iter().map(|(_, _, (image, ..), _)| {
+                    Barrier::Image {
+                        states: (
+                            image::Access::TRANSFER_WRITE,
+                            image::Layout::TransferDstOptimal,
+                        )
+                            ..(
+                                image::Access::TRANSFER_READ,
+                                image::Layout::TransferSrcOptimal,
+                            ),
+                        target: image,
+                        range: color_range(),
+                        families: None,
+                    }
+                })),
+            );
+            for (data, _, device_local, download) in &buffer_jobs {
+                cmd.copy_buffer(
+                    &device_local.buffer,
+                    &download.buffer,
+                    iter::once(command::BufferCopy {
+                        src: 0,
+                        dst: 0,
+                        size: data.len() as u64,
+                    }),
+                );
+            }
+            for (_, _, (image, _, w, h), download) in &image_jobs {
+                cmd.copy_image_to_buffer(
+                    image,
+                    image::Layout::TransferSrcOptimal,
+                    &download.buffer,
+                    iter::once(region(*w, *h)),
+                );
+            }
+            cmd.pipeline_barrier(
+                PipelineStage::TRANSFER..PipelineStage::HOST,
+                Dependencies::empty(),
+                iter::once(Barrier::AllBuffers(
+                    buffer::Access::TRANSFER_WRITE..buffer::Access::HOST_READ,
+                )),
+            );
+        }
+    });
+
+    for (data, upload, device_local, mut download) in buffer_jobs {
+        let mut back = vec![0; data.len()];
+        // SAFETY: the GPU work completed.
+        unsafe { download.block.read_bytes(&dev, 0, &mut back) }.unwrap();
+        assert!(back == data, "buffer of {} bytes differs", data.len());
+        for b in [upload, device_local, download] {
+            destroy_buffer(device, &mut alloc, &dev, b);
+        }
+    }
+    for (data, upload, (image, block, w, h), mut download) in image_jobs {
+        let mut back = vec![0; data.len()];
+        // SAFETY: the GPU work completed.
+        unsafe { download.block.read_bytes(&dev, 0, &mut back) }.unwrap();
+        assert!(back == data, "image {w}x{h} differs");
+        // SAFETY: the GPU work completed.
+        unsafe {
+            device.destroy_image(image);
+            alloc.dealloc(&dev, block);
+        }
+        destroy_buffer(device, &mut alloc, &dev, upload);
+        destroy_buffer(device, &mut alloc, &dev, download);
+    }
+    alloc.check_invariants();
+    // SAFETY: every block is freed.
+    unsafe { alloc.cleanup(&dev) };
+    assert_eq!(alloc.memory_objects(), 0);
+    assert_eq!(dev.live.get(), 0, "memory objects left on the device");
+    drop(cx);
+    assert_no_messages();
+}
+
+/// Maps memory objects through the backend, writes, flushes, lets the GPU copy,
+/// invalidates and reads back, with ranges aligned to `nonCoherentAtomSize` the
+/// way non-coherent memory needs them.
+#[test]
+fn flush_and_invalidate_through_the_backend() {
+    let _turn = serial();
+    let Some(cx) = Context::new("flush_and_invalidate_through_the_backend") else {
+        return;
+    };
+    take_messages();
+    let props = gfx_extended_device_properties(&cx.adapter);
+    let device = GfxMemoryDevice::<Vulkan>::wrap(&cx.device);
+    let d = &cx.device;
+    let atom = props.non_coherent_atom_size;
+    let size = 64 * atom.max(64);
+    let usage = buffer::Usage::TRANSFER_SRC | buffer::Usage::TRANSFER_DST;
+    // SAFETY: created from the device; destroyed at the end.
+    let (mut src, mut dst) = unsafe {
+        (
+            d.create_buffer(size, usage, SparseFlags::empty()).unwrap(),
+            d.create_buffer(size, usage, SparseFlags::empty()).unwrap(),
+        )
+    };
+    // SAFETY: a live buffer of this device.
+    let reqs = unsafe { d.get_buffer_requirements(&src) };
+    let host_type = props
+        .extended
+        .memory_types
+        .iter()
+        .enumerate()
+        .position(|(i, t)| reqs.type_mask & (1 << i) != 0 && t.raw_flags & 0x2 != 0)
+        .expect("a host-visible memory type") as u32;
+    let object_size = reqs.size.max(size);
+    // SAFETY: a valid type, a size within limits, no flags; each object is freed
+    // below after the GPU work completed.
+    let (mut src_mem, mut dst_mem) = unsafe {
+        (
+            device
+                .allocate_memory(object_size, host_type, AllocationFlags::empty())
+                .unwrap(),
+            device
+                .allocate_memory(object_size, host_type, AllocationFlags::empty())
+                .unwrap(),
+        )
+    };
+    let data = pattern(77, size as usize);
+    // SAFETY: both objects are live, host-visible and unmapped; the ranges are
+    // inside them; the pointers are used only while mapped; flushed and
+    // invalidated ranges are atom-aligned or reach the end of the object.
+    unsafe {
+        d.bind_buffer_memory(&src_mem, 0, &mut src).unwrap();
+        d.bind_buffer_memory(&dst_mem, 0, &mut dst).unwrap();
+        let src_ptr = device.map_memory(&mut src_mem, 0, object_size).unwrap();
+        let dst_ptr = device.map_memory(&mut dst_mem, 0, object_size).unwrap();
+        std::ptr::copy_nonoverlapping(data.as_ptr(), src_ptr.as_ptr(), data.len());
+        let half = (size / 2) / atom * atom;
+        device
+            .flush_memory_ranges(&[
+                MappedMemoryRange {
+                    memory: &src_mem,
+                    offset: 0,
+                    size: half,
+                },
+                MappedMemoryRange {
+                    memory: &src_mem,
+                    offset: half,
+                    size: object_size - half,
+                },
+            ])
+            .unwrap();
+        device.flush_memory_ranges(&[]).unwrap();
+        cx.submit(|cmd| {
+            cmd.copy_buffer(
+                &src,
+                &dst,
+                iter::once(command::BufferCopy {
+                    src: 0,
+                    dst: 0,
+                    size,
+                }),
+            );
+            cmd.pipeline_barrier(
+                PipelineStage::TRANSFER..PipelineStage::HOST,
+                Dependencies::empty(),
+                iter::once(Barrier::AllBuffers(
+                    buffer::Access::TRANSFER_WRITE..buffer::Access::HOST_READ,
+                )),
+            );
+        });
+        device
+            .invalidate_memory_ranges(&[MappedMemoryRange {
+                memory: &dst_mem,
+                offset: 0,
+                size: object_size,
+            }])
+            .unwrap();
+        let back = std::slice::from_raw_parts(dst_ptr.as_ptr(), size as usize);
+        assert!(back == &data[..], "copied bytes differ");
+        device.unmap_memory(&mut src_mem);
+        device.unmap_memory(&mut dst_mem);
+        d.destroy_buffer(src);
+        d.destroy_buffer(dst);
+        device.deallocate_memory(src_mem);
+        device.deallocate_memory(dst_mem);
+    }
+    drop(cx);
+    assert_no_messages();
+}
+
+/// Thousands of allocations of many sizes and usages, freed in a scrambled
+/// order; afterwards no memory object is left on the device.
+#[test]
+fn churn_then_cleanup_leaves_no_memory_object() {
+    let _turn = serial();
+    let Some(cx) = Context::new("churn_then_cleanup_leaves_no_memory_object") else {
+        return;
+    };
+    take_messages();
+    let dev = Counting::new(&cx.device);
+    let mut alloc = cx.allocator();
+    let usages = [
+        UsageFlags::FAST_DEVICE_ACCESS,
+        UsageFlags::UPLOAD,
+        UsageFlags::DOWNLOAD,
+        UsageFlags::UPLOAD | UsageFlags::TRANSIENT,
+        UsageFlags::HOST_ACCESS | UsageFlags::FAST_DEVICE_ACCESS,
+    ];
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut live: Vec<MemoryBlock<Memory>> = Vec::new();
+    let mut peak_objects = 0;
+    let mut blocks_allocated = 0u32;
+    for step in 0..4000u32 {
+        if live.is_empty() || next() % 3 != 0 {
+            let r = next();
+            let size = match r % 10 {
+                0 => 1 + r % 64,
+                1..=6 => 1 + (r >> 8) % 16_384,
+                7 | 8 => 1 + (r >> 8) % (1 << 20),
+                _ => (1 << 20) + (r >> 8) % (8 << 20),
+            };
+            let request = Request {
+                size,
+                align_mask: (1u64 << ((r >> 40) % 9)) - 1,
+                usage: usages[((r >> 32) % usages.len() as u64) as usize],
+                memory_types: !0,
+            };
+            // SAFETY: `dev` is the device the allocator was made for.
+            let mut block = unsafe { alloc.alloc(&dev, request) }.unwrap();
+            assert_eq!(block.offset() & request.align_mask, 0);
+            blocks_allocated += 1;
+            if step % 16 == 0
+                && request
+                    .usage
+                    .intersects(UsageFlags::UPLOAD | UsageFlags::DOWNLOAD)
+            {
+                let data = pattern(u64::from(step), size.min(256) as usize);
+                let mut back = vec![0; data.len()];
+                // SAFETY: no device work uses the block.
+                unsafe {
+                    block.write_bytes(&dev, 0, &data).unwrap();
+                    block.flush_range(&dev, 0, data.len() as u64).unwrap();
+                    block.invalidate_range(&dev, 0, data.len() as u64).unwrap();
+                    block.read_bytes(&dev, 0, &mut back).unwrap();
+                }
+                assert_eq!(back, data);
+            }
+            live.push(block);
+        } else {
+            let i = (next() % live.len() as u64) as usize;
+            let block = live.swap_remove(i);
+            // SAFETY: the block came from this allocator and `dev`.
+            unsafe { alloc.dealloc(&dev, block) };
+        }
+        peak_objects = peak_objects.max(dev.live.get());
+        if step % 500 == 0 {
+            alloc.check_invariants();
+            assert_eq!(i64::from(alloc.memory_objects()), dev.live.get());
+        }
+    }
+    while let Some(block) = live.pop() {
+        // SAFETY: the block came from this allocator and `dev`.
+        unsafe { alloc.dealloc(&dev, block) };
+    }
+    alloc.check_invariants();
+    // SAFETY: every block is freed.
+    unsafe { alloc.cleanup(&dev) };
+    eprintln!(
+        "churn: {blocks_allocated} blocks from {} device allocations, at most {peak_objects} \
+         memory objects live at once",
+        dev.allocations.get(),
+    );
+    assert!(blocks_allocated >= 2000);
+    assert!(dev.allocations.get() > 1);
+    assert_eq!(alloc.memory_objects(), 0);
+    assert_eq!(dev.live.get(), 0, "memory objects left on the device");
+    drop(cx);
+    assert_no_messages();
+}
+
+/// The queried properties match what gfx-hal reports, and what gfx-hal cannot
+/// express is refused.
+#[test]
+fn properties_match_the_adapter() {
+    let _turn = serial();
+    let Some(cx) = Context::new("properties_match_the_adapter") else {
+        return;
+    };
+    take_messages();
+    let props = gfx_extended_device_properties(&cx.adapter);
+    let memory = cx.adapter.physical_device.memory_properties();
+    let limits = cx.adapter.physical_device.properties().limits;
+    let ext = &props.extended;
+    assert_eq!(ext.memory_types.len(), memory.memory_types.len());
+    assert_eq!(ext.memory_heaps.len(), memory.memory_heaps.len());
+    for (ours, theirs) in ext.memory_types.iter().zip(&memory.memory_types) {
+        assert_eq!(ours.heap as usize, theirs.heap_index);
+        assert_eq!(u32::from(theirs.properties.bits()), ours.raw_flags);
+    }
+    for (ours, theirs) in ext.memory_heaps.iter().zip(&memory.memory_heaps) {
+        assert_eq!(ours.size, theirs.size);
+        assert_eq!(u32::from(theirs.flags.bits()), ours.flags.bits());
+    }
+    assert_eq!(
+        ext.buffer_image_granularity,
+        limits.buffer_image_granularity
+    );
+    assert_eq!(
+        props.non_coherent_atom_size,
+        limits.non_coherent_atom_size as u64
+    );
+    assert_eq!(
+        u64::from(props.max_memory_allocation_count),
+        (limits.max_memory_allocation_count as u64).min(u64::from(u32::MAX))
+    );
+    let largest_heap = memory.memory_heaps.iter().map(|h| h.size).max().unwrap();
+    assert_eq!(props.max_memory_allocation_size, largest_heap);
+    let plain = gfx_device_properties(&cx.adapter);
+    assert!(!plain.buffer_device_address);
+    assert_eq!(plain.memory_types.len(), ext.memory_types.len());
+    eprintln!(
+        "properties: {} types, {} heaps, max size {:#x} (largest heap), atom {}, \
+         granularity {}",
+        ext.memory_types.len(),
+        ext.memory_heaps.len(),
+        props.max_memory_allocation_size,
+        props.non_coherent_atom_size,
+        ext.buffer_image_granularity,
+    );
+
+    let device = GfxMemoryDevice::<Vulkan>::wrap(&cx.device);
+    // SAFETY: type 0 exists; the request is refused before reaching the driver.
+    let refused = unsafe { device.allocate_memory(256, 0, AllocationFlags::DEVICE_ADDRESS) };
+    assert_eq!(refused.err(), Some(OutOfMemory::OutOfDeviceMemory));
+    let mut budgets = vec![HeapBudget::default(); ext.memory_heaps.len()];
+    assert!(!device.memory_budget(&mut budgets), "gfx-hal has no budget");
+    drop(cx);
+    assert_no_messages();
+}
+
+/// The capture itself works: a flush range that breaks a valid-usage rule
+/// (an offset that is not a multiple of `nonCoherentAtomSize`) is reported
+/// through gfx-backend-vulkan's messenger and `log`.
+#[test]
+fn a_validation_error_is_caught() {
+    let _turn = serial();
+    let Some(cx) = Context::new("a_validation_error_is_caught") else {
+        return;
+    };
+    take_messages();
+    let props = gfx_extended_device_properties(&cx.adapter);
+    if props.non_coherent_atom_size < 2 {
+        eprintln!("nonCoherentAtomSize is 1: no misaligned flush to make");
+        return;
+    }
+    let device = GfxMemoryDevice::<Vulkan>::wrap(&cx.device);
+    let host_type = props
+        .extended
+        .memory_types
+        .iter()
+        .position(|t| t.raw_flags & 0x2 != 0)
+        .expect("a host-visible memory type") as u32;
+    let size = 4 * props.non_coherent_atom_size;
+    // SAFETY: a valid type and size; the object is mapped, then unmapped and
+    // freed. The flush deliberately breaks VUID-VkMappedMemoryRange-offset-00687
+    // (a rule of the `flush_memory_ranges` contract) to provoke the layer; the
+    // drivers this runs on (lavapipe) ignore flushes of coherent memory.
+    unsafe {
+        let mut memory = device
+            .allocate_memory(size, host_type, AllocationFlags::empty())
+            .unwrap();
+        device.map_memory(&mut memory, 0, size).unwrap();
+        let _ = device.flush_memory_ranges(&[MappedMemoryRange {
+            memory: &memory,
+            offset: 1,
+            size: props.non_coherent_atom_size,
+        }]);
+        device.unmap_memory(&mut memory);
+        device.deallocate_memory(memory);
+    }
+    let messages = take_messages();
+    assert!(
+        messages.iter().any(|m| m.contains("00687")),
+        "the misaligned flush was not reported: {messages:?}"
+    );
+    drop(cx);
+    assert_no_messages();
+}

@@ -6,7 +6,9 @@
 
 use {
     erupt::{vk, DeviceLoader, EntryLoader, ExtendableFrom, InstanceLoader},
-    gpu_alloc::{Config, GpuAllocator, MemoryBlock, Request, UsageFlags},
+    gpu_alloc::{
+        AllocOptions, Config, GpuAllocator, MemoryBlock, Request, ResourceKind, UsageFlags,
+    },
     gpu_alloc_erupt::{
         extended_device_properties, EnabledFeatures, EruptBudgetDevice, EruptDeviceProperties,
         EruptMemoryDevice,
@@ -26,6 +28,8 @@ use {
         },
     },
 };
+
+type Memory = vk::DeviceMemory;
 
 const VALIDATION_LAYER: &CStr = c"VK_LAYER_KHRONOS_validation";
 const DEBUG_UTILS: &CStr = c"VK_EXT_debug_utils";
@@ -487,7 +491,13 @@ fn create_buffer(
             .result()
             .unwrap();
         let reqs = cx.device.get_buffer_memory_requirements(buffer);
-        let block = alloc.alloc(dev, request(&reqs, mem_usage)).unwrap();
+        let block = alloc
+            .try_alloc_with_options(
+                dev,
+                request(&reqs, mem_usage),
+                AllocOptions::new().resource(ResourceKind::Linear),
+            )
+            .unwrap();
         assert_eq!(block.offset() & (reqs.alignment - 1), 0);
         assert_ne!(reqs.memory_type_bits & (1 << block.memory_type()), 0);
         cx.device
@@ -639,7 +649,11 @@ fn buffers_and_images_round_trip_through_the_gpu() {
                 .unwrap();
             let reqs = cx.device.get_image_memory_requirements(image);
             let block = alloc
-                .alloc(&dev, request(&reqs, UsageFlags::FAST_DEVICE_ACCESS))
+                .try_alloc_with_options(
+                    &dev,
+                    request(&reqs, UsageFlags::FAST_DEVICE_ACCESS),
+                    AllocOptions::new().resource(ResourceKind::Optimal),
+                )
                 .unwrap();
             assert_eq!(block.offset() & (reqs.alignment - 1), 0);
             cx.device
@@ -659,6 +673,33 @@ fn buffers_and_images_round_trip_through_the_gpu() {
         image_jobs.push((data, upload, (image, block, w, h), download));
     }
     alloc.check_invariants();
+    // Buffers and optimal-tiling images never share a granularity page.
+    let granularity = alloc.buffer_image_granularity();
+    let pages = |b: &MemoryBlock<Memory>| {
+        (
+            format!("{:?}", b.memory()),
+            b.offset() / granularity..(b.offset() + b.size()).div_ceil(granularity),
+        )
+    };
+    let linear: Vec<_> = buffer_jobs
+        .iter()
+        .flat_map(|(_, u, l, d)| [&u.block, &l.block, &d.block])
+        .chain(
+            image_jobs
+                .iter()
+                .flat_map(|(_, u, _, d)| [&u.block, &d.block]),
+        )
+        .map(pages)
+        .collect();
+    for (_, _, (_, block, ..), _) in &image_jobs {
+        let (memory, range) = pages(block);
+        for (m, r) in &linear {
+            assert!(
+                *m != memory || r.end <= range.start || range.end <= r.start,
+                "a buffer shares a granularity page with an image"
+            );
+        }
+    }
 
     let d = &cx.device;
     let color = vk::ImageSubresourceRangeBuilder::new()

@@ -18,7 +18,9 @@
 use {
     back::Backend as Vulkan,
     gfx_backend_vulkan as back,
-    gpu_alloc::{Config, GpuAllocator, MemoryBlock, Request, UsageFlags},
+    gpu_alloc::{
+        AllocOptions, Config, GpuAllocator, MemoryBlock, Request, ResourceKind, UsageFlags,
+    },
     gpu_alloc_gfx::{gfx_device_properties, gfx_extended_device_properties, GfxMemoryDevice},
     gpu_alloc_tests::vulkan_gate::no_vulkan,
     gpu_alloc_types::{
@@ -341,7 +343,13 @@ fn create_buffer(
             .create_buffer(size, usage, SparseFlags::empty())
             .unwrap();
         let reqs = device.get_buffer_requirements(&buffer);
-        let block = alloc.alloc(dev, request(&reqs, mem_usage)).unwrap();
+        let block = alloc
+            .try_alloc_with_options(
+                dev,
+                request(&reqs, mem_usage),
+                AllocOptions::new().resource(ResourceKind::Linear),
+            )
+            .unwrap();
         assert_eq!(block.offset() & (reqs.alignment - 1), 0);
         assert_ne!(reqs.type_mask & (1 << block.memory_type()), 0);
         device
@@ -496,7 +504,11 @@ fn buffers_and_images_round_trip_through_the_gpu() {
                 .unwrap();
             let reqs = device.get_image_requirements(&image);
             let block = alloc
-                .alloc(&dev, request(&reqs, UsageFlags::FAST_DEVICE_ACCESS))
+                .try_alloc_with_options(
+                    &dev,
+                    request(&reqs, UsageFlags::FAST_DEVICE_ACCESS),
+                    AllocOptions::new().resource(ResourceKind::Optimal),
+                )
                 .unwrap();
             assert_eq!(block.offset() & (reqs.alignment - 1), 0);
             device
@@ -515,6 +527,33 @@ fn buffers_and_images_round_trip_through_the_gpu() {
         image_jobs.push((data, upload, (image, block, w, h), download));
     }
     alloc.check_invariants();
+    // Buffers and optimal-tiling images never share a granularity page.
+    let granularity = alloc.buffer_image_granularity();
+    let pages = |b: &MemoryBlock<Memory>| {
+        (
+            format!("{:?}", b.memory()),
+            b.offset() / granularity..(b.offset() + b.size()).div_ceil(granularity),
+        )
+    };
+    let linear: Vec<_> = buffer_jobs
+        .iter()
+        .flat_map(|(_, u, l, d)| [&u.block, &l.block, &d.block])
+        .chain(
+            image_jobs
+                .iter()
+                .flat_map(|(_, u, _, d)| [&u.block, &d.block]),
+        )
+        .map(pages)
+        .collect();
+    for (_, _, (_, block, ..), _) in &image_jobs {
+        let (memory, range) = pages(block);
+        for (m, r) in &linear {
+            assert!(
+                *m != memory || r.end <= range.start || range.end <= r.start,
+                "a buffer shares a granularity page with an image"
+            );
+        }
+    }
 
     cx.submit(|cmd| {
         // SAFETY: every resource is live and bound; the barriers order the copies.

@@ -22,7 +22,8 @@ use {
 pub struct AshBudgetDevice<'a> {
     device: &'a AshMemoryDevice,
     instance: &'a ash::Instance,
-    /// Usable with `physical_device` (never `Core` for a 1.0 physical device).
+    /// Usable with `physical_device` (never `Core` for a 1.0 physical device or
+    /// instance).
     properties2: Properties2<'a>,
     physical_device: vk::PhysicalDevice,
     /// The physical device supports `VK_EXT_memory_budget` and `properties2` is

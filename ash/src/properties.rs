@@ -13,10 +13,13 @@ use {
 /// device address is supported.
 #[derive(Clone, Copy, Default)]
 pub enum Properties2<'a> {
-    /// Core Vulkan 1.1: the instance was created with `apiVersion` 1.1 or later.
-    /// Used only for physical devices that report 1.1 or later too; older ones
-    /// are read as with [`Properties2::Unavailable`].
-    Core,
+    /// Core Vulkan 1.1 or later: the instance was created with this `apiVersion`
+    /// (at least 1.1). Structures of a core version (maintenance3's of 1.1,
+    /// buffer device address's of 1.2) are used only when both this and the
+    /// physical device's `apiVersion` reach it, as the Vulkan spec asks; a
+    /// physical device older than 1.1 is read as with
+    /// [`Properties2::Unavailable`].
+    Core(u32),
     /// `VK_KHR_get_physical_device_properties2`, enabled on a Vulkan 1.0
     /// instance.
     Khr(&'a khr::get_physical_device_properties2::Instance),
@@ -34,7 +37,7 @@ impl Properties2<'_> {
     /// [`Properties2::Unavailable`].
     pub fn for_version(instance_api_version: u32) -> Self {
         if instance_api_version >= vk::API_VERSION_1_1 {
-            Properties2::Core
+            Properties2::Core(instance_api_version)
         } else {
             Properties2::Unavailable
         }
@@ -44,10 +47,22 @@ impl Properties2<'_> {
     /// physical device of `device_api_version`.
     fn usable_with(self, device_api_version: u32) -> Self {
         match self {
-            Properties2::Core if device_api_version < vk::API_VERSION_1_1 => {
+            Properties2::Core(instance)
+                if instance.min(device_api_version) < vk::API_VERSION_1_1 =>
+            {
                 Properties2::Unavailable
             }
             other => other,
+        }
+    }
+
+    /// The highest core version whose physical-device structures may be chained
+    /// for a physical device of `device_api_version` (1.0 through the extension:
+    /// its instance has no 1.1).
+    fn core_version(self, device_api_version: u32) -> u32 {
+        match self {
+            Properties2::Core(instance) => instance.min(device_api_version),
+            Properties2::Khr(_) | Properties2::Unavailable => vk::API_VERSION_1_0,
         }
     }
 
@@ -64,7 +79,7 @@ impl Properties2<'_> {
     ) {
         match self {
             // SAFETY: the caller's contract; Core means the instance has 1.1.
-            Properties2::Core => unsafe {
+            Properties2::Core(_) => unsafe {
                 instance.get_physical_device_properties2(physical_device, out)
             },
             // SAFETY: the caller's contract; the loader was made for `instance`.
@@ -86,7 +101,7 @@ impl Properties2<'_> {
     ) {
         match self {
             // SAFETY: the caller's contract; Core means the instance has 1.1.
-            Properties2::Core => unsafe {
+            Properties2::Core(_) => unsafe {
                 instance.get_physical_device_memory_properties2(physical_device, out)
             },
             // SAFETY: the caller's contract; the loader was made for `instance`.
@@ -108,7 +123,7 @@ impl Properties2<'_> {
     ) {
         match self {
             // SAFETY: the caller's contract; Core means the instance has 1.1.
-            Properties2::Core => unsafe {
+            Properties2::Core(_) => unsafe {
                 instance.get_physical_device_features2(physical_device, out)
             },
             // SAFETY: the caller's contract; the loader was made for `instance`.
@@ -122,11 +137,16 @@ impl Properties2<'_> {
 
 impl fmt::Debug for Properties2<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Properties2::Core => "Core",
-            Properties2::Khr(_) => "Khr",
-            Properties2::Unavailable => "Unavailable",
-        })
+        match *self {
+            Properties2::Core(v) => write!(
+                f,
+                "Core({}.{})",
+                vk::api_version_major(v),
+                vk::api_version_minor(v)
+            ),
+            Properties2::Khr(_) => f.write_str("Khr"),
+            Properties2::Unavailable => f.write_str("Unavailable"),
+        }
     }
 }
 
@@ -258,8 +278,9 @@ pub unsafe fn query_properties(
     let extensions = unsafe { instance.enumerate_device_extension_properties(physical_device) }?;
     let device_api_version = base.api_version;
     let properties2 = properties2.usable_with(device_api_version);
-    let v11 = device_api_version >= vk::API_VERSION_1_1;
-    let v12 = device_api_version >= vk::API_VERSION_1_2;
+    let core = properties2.core_version(device_api_version);
+    let v11 = core >= vk::API_VERSION_1_1;
+    let v12 = core >= vk::API_VERSION_1_2;
     let has_maintenance3 = v11 || has_extension(&extensions, khr::maintenance3::NAME);
     let has_budget = has_extension(&extensions, ext::memory_budget::NAME);
     let has_bda = v12 || has_extension(&extensions, khr::buffer_device_address::NAME);
@@ -286,7 +307,8 @@ pub unsafe fn query_properties(
             let mut maintenance3 = vk::PhysicalDeviceMaintenance3Properties::default();
             let mut props = vk::PhysicalDeviceProperties2::default().push_next(&mut maintenance3);
             // SAFETY: the caller's contract; maintenance3's structure is chained
-            // only when the device has 1.1 or VK_KHR_maintenance3.
+            // only when instance and device have 1.1, or the device has
+            // VK_KHR_maintenance3.
             unsafe { properties2.properties(instance, physical_device, &mut props) };
             // A driver that reports 0 reports nothing usable.
             max_memory_allocation_size =
@@ -296,7 +318,8 @@ pub unsafe fn query_properties(
             let mut bda = vk::PhysicalDeviceBufferDeviceAddressFeatures::default();
             let mut features = vk::PhysicalDeviceFeatures2::default().push_next(&mut bda);
             // SAFETY: the caller's contract; the structure is chained only when
-            // the device has 1.2 or VK_KHR_buffer_device_address.
+            // instance and device have 1.2, or the device has
+            // VK_KHR_buffer_device_address.
             unsafe { properties2.features(instance, physical_device, &mut features) };
             buffer_device_address_supported = bda.buffer_device_address == vk::TRUE;
         }
@@ -455,17 +478,32 @@ mod tests {
             vk::API_VERSION_1_2,
             vk::API_VERSION_1_3,
         ] {
-            assert!(matches!(Properties2::for_version(v), Properties2::Core));
+            assert!(matches!(Properties2::for_version(v), Properties2::Core(w) if w == v));
         }
+        let core12 = Properties2::Core(vk::API_VERSION_1_2);
         // Core queries are not used with a 1.0 physical device.
         assert!(matches!(
-            Properties2::Core.usable_with(vk::API_VERSION_1_0),
+            core12.usable_with(vk::API_VERSION_1_0),
             Properties2::Unavailable
         ));
         assert!(matches!(
-            Properties2::Core.usable_with(vk::make_api_version(0, 1, 1, 0)),
-            Properties2::Core
+            core12.usable_with(vk::make_api_version(0, 1, 1, 3)),
+            Properties2::Core(_)
         ));
+        // Core structures up to the lower of the two versions.
+        assert_eq!(
+            core12.core_version(vk::API_VERSION_1_3),
+            vk::API_VERSION_1_2
+        );
+        assert_eq!(
+            Properties2::Core(vk::API_VERSION_1_3).core_version(vk::API_VERSION_1_1),
+            vk::API_VERSION_1_1
+        );
+        assert_eq!(
+            Properties2::Unavailable.core_version(vk::API_VERSION_1_3),
+            vk::API_VERSION_1_0
+        );
+        assert_eq!(format!("{core12:?}"), "Core(1.2)");
         assert_eq!(format!("{:?}", Properties2::default()), "Unavailable");
     }
 

@@ -167,6 +167,61 @@ fn properties_match_the_driver() {
         heaps.iter().map(|h| h.size).max().unwrap()
     );
     assert!(v10.memory_budget.is_none());
+    // Through VK_KHR_get_physical_device_properties2, as on a 1.0 instance: the
+    // same memory properties; maintenance3, buffer device address and the budget
+    // through their extensions only.
+    if vk.khr_properties2 {
+        let khr = ash::khr::get_physical_device_properties2::Instance::new(&vk.entry, &vk.instance);
+        // SAFETY: the loader was made for this instance, which has the extension.
+        let via_khr = unsafe {
+            gpu_alloc_ash::query_properties(
+                &vk.instance,
+                Properties2::Khr(&khr),
+                vk.physical_device,
+            )
+        }
+        .unwrap();
+        assert_eq!(via_khr.extended, props.extended);
+        // SAFETY: as above.
+        let extensions = unsafe {
+            vk.instance
+                .enumerate_device_extension_properties(vk.physical_device)
+        }
+        .unwrap();
+        let has = |name: &std::ffi::CStr| {
+            extensions
+                .iter()
+                .any(|e| e.extension_name_as_c_str() == Ok(name))
+        };
+        assert_eq!(
+            via_khr.max_memory_allocation_size_reported,
+            has(ash::khr::maintenance3::NAME)
+        );
+        if via_khr.max_memory_allocation_size_reported {
+            assert_eq!(
+                via_khr.max_memory_allocation_size,
+                props.max_memory_allocation_size
+            );
+        }
+        if !has(ash::khr::buffer_device_address::NAME) {
+            assert!(!via_khr.buffer_device_address_supported);
+        }
+        assert_eq!(
+            via_khr.memory_budget_supported,
+            props.memory_budget_supported
+        );
+        println!(
+            "properties_match_the_driver: through VK_KHR_get_physical_device_properties2: \
+             maxMemoryAllocationSize {} ({}), bufferDeviceAddress supported {}",
+            via_khr.max_memory_allocation_size,
+            if via_khr.max_memory_allocation_size_reported {
+                "VK_KHR_maintenance3"
+            } else {
+                "largest heap"
+            },
+            via_khr.buffer_device_address_supported
+        );
+    }
     vk.assert_no_validation_messages();
 }
 

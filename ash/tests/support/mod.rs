@@ -95,7 +95,9 @@ fn messenger_info(messages: &Messages) -> vk::DebugUtilsMessengerCreateInfoEXT<'
 
 /// A Vulkan instance and device set up for the tests.
 pub struct Vk {
-    _entry: ash::Entry,
+    pub entry: ash::Entry,
+    /// `VK_KHR_get_physical_device_properties2` is enabled on the instance.
+    pub khr_properties2: bool,
     pub instance: ash::Instance,
     pub instance_version: u32,
     debug_utils: Option<(ext::debug_utils::Instance, vk::DebugUtilsMessengerEXT)>,
@@ -164,6 +166,14 @@ impl Vk {
         let mut extension_names = Vec::new();
         if has_debug_utils {
             extension_names.push(ext::debug_utils::NAME.as_ptr());
+        }
+        // Promoted to 1.1, but still enabled where offered, to test the
+        // extension path of the property queries.
+        let khr_properties2 = extensions.iter().any(|e| {
+            e.extension_name_as_c_str() == Ok(ash::khr::get_physical_device_properties2::NAME)
+        });
+        if khr_properties2 {
+            extension_names.push(ash::khr::get_physical_device_properties2::NAME.as_ptr());
         }
 
         let messages: Box<Messages> = Box::default();
@@ -275,7 +285,8 @@ impl Vk {
             unsafe { device.create_command_pool(&pool_info, None) }.expect("command pool");
 
         Some(Vk {
-            _entry: partial.entry.take().unwrap(),
+            entry: partial.entry.take().unwrap(),
+            khr_properties2,
             instance: partial.instance.take().unwrap(),
             instance_version,
             debug_utils: partial.debug_utils.take(),

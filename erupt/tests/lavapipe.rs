@@ -170,7 +170,7 @@ impl Context {
             .extend_from(&mut creation_messenger);
         // SAFETY: the create info and everything it points to outlive the call.
         let instance = unsafe { InstanceLoader::new(&entry, &instance_info) }
-            .map_err(|e| format!("vkCreateInstance: {e}"))?;
+            .map_err(|e| format!("vkCreateInstance: {e:?}"))?;
         // SAFETY: the instance enabled VK_EXT_debug_utils; `messages` outlives the
         // messenger (destroyed in `Drop` before the box is freed).
         let messenger = unsafe { instance.create_debug_utils_messenger_ext(&messenger_info, None) }
@@ -270,7 +270,7 @@ impl Context {
             // SAFETY: the create info and everything it points to outlive the call;
             // the feature and extension are supported by `pd`.
             let device = unsafe { DeviceLoader::new(instance, pd, &device_info) }
-                .map_err(|e| format!("vkCreateDevice: {e}"))?;
+                .map_err(|e| format!("vkCreateDevice: {e:?}"))?;
             return Ok((pd, family, device, bda, budget));
         }
         Err("no physical device with a transfer queue".into())

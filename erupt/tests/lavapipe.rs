@@ -48,6 +48,11 @@ struct Messages {
 /// active.
 const LAYER_STATUS: &CStr = c"UNASSIGNED-khronos-validation-createinstance-status-message";
 
+/// The note the layer sends when its shader validation cache file does not
+/// exist yet (first run on a machine): about the layer's own cache, not the
+/// application.
+const LAYER_CACHE_NOTE: &CStr = c"UNASSIGNED-cache-file-error";
+
 unsafe extern "system" fn on_message(
     severity: vk::DebugUtilsMessageSeverityFlagBitsEXT,
     types: vk::DebugUtilsMessageTypeFlagsEXT,
@@ -92,6 +97,9 @@ unsafe extern "system" fn on_message(
     }
     if info && id == LAYER_STATUS {
         messages.layer_active.store(true, Ordering::SeqCst);
+        return vk::FALSE;
+    }
+    if info && id == LAYER_CACHE_NOTE {
         return vk::FALSE;
     }
     eprintln!("validation: {text}");

@@ -96,9 +96,17 @@ fn is_messenger_record(text: &str) -> bool {
         && text.contains(" [")
 }
 
+/// Informational notes of the layer about itself, not about the application:
+/// that it is active, and that its shader validation cache file does not exist
+/// yet (first run on a machine).
+const LAYER_NOTES: [&str; 2] = [
+    "UNASSIGNED-khronos-validation-createinstance-status-message",
+    "UNASSIGNED-cache-file-error",
+];
+
 /// Takes the validation messages recorded so far. The loader's progress reports
-/// (general information, id `Loader Message`) and verbose messages are not
-/// validation messages.
+/// (general information, id `Loader Message`), the layer's notes about itself
+/// ([`LAYER_NOTES`]) and verbose messages are not validation messages.
 fn take_messages() -> Vec<String> {
     let records = std::mem::take(&mut *capture().records.lock().unwrap());
     if std::env::var_os("GPU_ALLOC_SHOW_LOG").is_some() {
@@ -112,6 +120,8 @@ fn take_messages() -> Vec<String> {
             is_messenger_record(text)
                 && *level <= log::Level::Info
                 && !(text.trim_start().starts_with("GENERAL") && text.contains("Loader Message"))
+                && !(*level == log::Level::Info
+                    && LAYER_NOTES.iter().any(|note| text.contains(note)))
         })
         .map(|(level, text)| format!("[{level}] {}", text.trim()))
         .collect()

@@ -5,7 +5,7 @@ use {
         convert::{allocation_flags_to_erupt, map_error, out_of_memory},
         properties::read_heap_budgets,
     },
-    erupt::{vk, DeviceLoader, ExtendableFrom, InstanceLoader},
+    erupt::{utils::VulkanResult, vk, DeviceLoader, ExtendableFrom, InstanceLoader},
     gpu_alloc_types::{
         AllocationFlags, DeviceMapError, HeapBudget, MappedMemoryRange, MemoryDevice, OutOfMemory,
     },
@@ -44,12 +44,17 @@ impl EruptMemoryDevice {
     }
 }
 
-/// Builds the `VkMappedMemoryRange`s of one flush or invalidation (up to eight
-/// without a heap allocation).
-fn mapped_ranges<'a>(
+/// Flushes or invalidates `ranges` with `call` (`vkFlushMappedMemoryRanges` or
+/// `vkInvalidateMappedMemoryRanges`), passing up to eight ranges without a heap
+/// allocation. No range, no call.
+fn with_mapped_ranges(
     ranges: &[MappedMemoryRange<'_, vk::DeviceMemory>],
-) -> erupt::SmallVec<vk::MappedMemoryRangeBuilder<'a>> {
-    ranges
+    call: impl FnOnce(&[vk::MappedMemoryRangeBuilder<'_>]) -> VulkanResult<()>,
+) -> Result<(), OutOfMemory> {
+    if ranges.is_empty() {
+        return Ok(());
+    }
+    let ranges: erupt::SmallVec<_> = ranges
         .iter()
         .map(|range| {
             vk::MappedMemoryRangeBuilder::new()
@@ -57,7 +62,8 @@ fn mapped_ranges<'a>(
                 .offset(range.offset)
                 .size(range.size)
         })
-        .collect()
+        .collect();
+    call(&ranges).result().map_err(out_of_memory)
 }
 
 impl MemoryDevice<vk::DeviceMemory> for EruptMemoryDevice {
@@ -119,29 +125,22 @@ impl MemoryDevice<vk::DeviceMemory> for EruptMemoryDevice {
         &self,
         ranges: &[MappedMemoryRange<'_, vk::DeviceMemory>],
     ) -> Result<(), OutOfMemory> {
-        if ranges.is_empty() {
-            return Ok(());
-        }
-        let ranges = mapped_ranges(ranges);
-        // SAFETY: the caller guarantees every range lies in a mapped object of
-        // this device and is aligned to `nonCoherentAtomSize` where required.
-        unsafe { self.device.invalidate_mapped_memory_ranges(&ranges) }
-            .result()
-            .map_err(out_of_memory)
+        with_mapped_ranges(ranges, |ranges| {
+            // SAFETY: the caller guarantees every range lies in a mapped object
+            // of this device and is aligned to `nonCoherentAtomSize` where
+            // required.
+            unsafe { self.device.invalidate_mapped_memory_ranges(ranges) }
+        })
     }
 
     unsafe fn flush_memory_ranges(
         &self,
         ranges: &[MappedMemoryRange<'_, vk::DeviceMemory>],
     ) -> Result<(), OutOfMemory> {
-        if ranges.is_empty() {
-            return Ok(());
-        }
-        let ranges = mapped_ranges(ranges);
-        // SAFETY: as for `invalidate_memory_ranges`.
-        unsafe { self.device.flush_mapped_memory_ranges(&ranges) }
-            .result()
-            .map_err(out_of_memory)
+        with_mapped_ranges(ranges, |ranges| {
+            // SAFETY: as for `invalidate_memory_ranges`.
+            unsafe { self.device.flush_mapped_memory_ranges(ranges) }
+        })
     }
 }
 

@@ -54,6 +54,24 @@ fn guarded<T, E>(on_panic: E, call: impl FnOnce() -> Result<T, E>) -> Result<T, 
     catch_unwind(AssertUnwindSafe(call)).unwrap_or(Err(on_panic))
 }
 
+/// Flushes or invalidates `ranges` with `call`, which gets them as gfx-hal
+/// segments; a backend panic is reported as out of device memory. No range, no
+/// call.
+fn with_segments<'a, M>(
+    ranges: &'a [MappedMemoryRange<'a, M>],
+    call: impl FnOnce(
+        &mut dyn Iterator<Item = (&'a M, Segment)>,
+    ) -> Result<(), hal::device::OutOfMemory>,
+) -> Result<(), OutOfMemory> {
+    if ranges.is_empty() {
+        return Ok(());
+    }
+    let mut segments = ranges.iter().map(|r| (r.memory, segment(r.offset, r.size)));
+    guarded(OutOfMemory::OutOfDeviceMemory, || {
+        call(&mut segments).map_err(out_of_memory)
+    })
+}
+
 fn segment(offset: u64, size: u64) -> Segment {
     Segment {
         offset,
@@ -113,19 +131,11 @@ impl<B: Backend> MemoryDevice<B::Memory> for GfxMemoryDevice<B> {
         &self,
         ranges: &[MappedMemoryRange<'_, B::Memory>],
     ) -> Result<(), OutOfMemory> {
-        if ranges.is_empty() {
-            return Ok(());
-        }
-        guarded(OutOfMemory::OutOfDeviceMemory, || {
+        with_segments(ranges, |segments| {
             // SAFETY: the caller guarantees every range lies in a mapped object
             // of this device and is aligned to `nonCoherentAtomSize` where
             // required.
-            unsafe {
-                self.device.invalidate_mapped_memory_ranges(
-                    ranges.iter().map(|r| (r.memory, segment(r.offset, r.size))),
-                )
-            }
-            .map_err(out_of_memory)
+            unsafe { self.device.invalidate_mapped_memory_ranges(segments) }
         })
     }
 
@@ -133,17 +143,9 @@ impl<B: Backend> MemoryDevice<B::Memory> for GfxMemoryDevice<B> {
         &self,
         ranges: &[MappedMemoryRange<'_, B::Memory>],
     ) -> Result<(), OutOfMemory> {
-        if ranges.is_empty() {
-            return Ok(());
-        }
-        guarded(OutOfMemory::OutOfDeviceMemory, || {
+        with_segments(ranges, |segments| {
             // SAFETY: as for `invalidate_memory_ranges`.
-            unsafe {
-                self.device.flush_mapped_memory_ranges(
-                    ranges.iter().map(|r| (r.memory, segment(r.offset, r.size))),
-                )
-            }
-            .map_err(out_of_memory)
+            unsafe { self.device.flush_mapped_memory_ranges(segments) }
         })
     }
 }

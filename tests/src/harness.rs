@@ -268,3 +268,48 @@ pub fn eligible_types(layout: &Layout, request: &Request, allowed: u32) -> Vec<u
         .map(|(index, _)| index as u32)
         .collect()
 }
+
+/// Ranking key of memory type `index` for `usage`, smaller is better: the rules
+/// of the core's docs ("How eligible types are ranked"), in order.
+pub fn rank(usage: UsageFlags, index: u32, info: &MemoryTypeInfo) -> impl Ord {
+    const DEVICE_LOCAL: u32 = 0x1;
+    const HOST_VISIBLE: u32 = 0x2;
+    const HOST_COHERENT: u32 = 0x4;
+    const HOST_CACHED: u32 = 0x8;
+    const LAZILY_ALLOCATED: u32 = 0x10;
+    let has = |bit: u32| info.raw_flags & bit != 0;
+    let host = wants_host(usage);
+    let fast = usage.contains(UsageFlags::FAST_DEVICE_ACCESS) || !host;
+    let download = usage.contains(UsageFlags::DOWNLOAD);
+    (
+        // 1. Transient attachments: lazily allocated first.
+        usage.contains(UsageFlags::TRANSIENT_ATTACHMENT) && !has(LAZILY_ALLOCATED),
+        // 2. Downloads: cached first.
+        download && !has(HOST_CACHED),
+        // 3. Device-local first when fast device access is wanted, else (with
+        //    host access) not device-local first.
+        if fast {
+            !has(DEVICE_LOCAL)
+        } else {
+            host && has(DEVICE_LOCAL)
+        },
+        // 4. Host access: coherent first.
+        host && !has(HOST_COHERENT),
+        // 5. No host access: not host-visible first.
+        !host && has(HOST_VISIBLE),
+        // 6. Host access without download: uncached first.
+        host && !download && has(HOST_CACHED),
+        // 7. Fewer property bits; 8. lower index.
+        info.raw_flags.count_ones(),
+        index,
+    )
+}
+
+/// The memory type the core's documented rules choose for `request` on `layout`
+/// when no heap is full, if any type is eligible.
+pub fn best_type(layout: &Layout, request: &Request, allowed: u32) -> Option<u32> {
+    let infos = layout.memory_type_infos();
+    eligible_types(layout, request, allowed)
+        .into_iter()
+        .min_by_key(|&index| rank(request.usage, index, &infos[index as usize]))
+}

@@ -28,7 +28,7 @@ use {
         TryAllocError, UsageFlags,
     },
     gpu_alloc_tests::{
-        harness::{eligible_types, wants_host, Harness, Preset},
+        harness::{best_type, eligible_types, wants_host, Harness, Preset},
         sim::{Faults, Layout, SimDevice, SimMemory},
     },
     proptest::{
@@ -52,6 +52,20 @@ const AMD_BITS: u32 = 0xC0;
 
 /// Operations run by every test of this binary, for the summary lines.
 static TOTAL_OPS: AtomicU64 = AtomicU64::new(0);
+
+/// What a run of random programs puts the allocator through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// The fixture as it is, no failures: every valid request must be served
+    /// from the best type by the documented ranking.
+    Clean,
+    /// Injected `allocate_memory` and `map_memory` failures.
+    Faults,
+    /// Heaps shrunk to a few MiB and a memory-object limit of a few objects, so
+    /// that requests fail for want of room, and the simulated device checks that
+    /// no limit is ever passed.
+    Tight,
+}
 
 #[derive(Clone, Copy, Debug)]
 enum MaskChoice {
@@ -106,6 +120,10 @@ struct Program {
     seed: u64,
     buffer_device_address: bool,
     allow_amd: bool,
+    /// `Mode::Tight`: `max_memory_allocation_count`.
+    tight_count: u32,
+    /// `Mode::Tight`: largest heap size, in MiB.
+    tight_heap_mib: u64,
     ops: Vec<Op>,
 }
 
@@ -163,7 +181,7 @@ fn alloc_strategy() -> impl Strategy<Value = AllocOp> {
         )
 }
 
-fn op_strategy(faults: bool) -> BoxedStrategy<Op> {
+fn op_strategy(mode: Mode) -> BoxedStrategy<Op> {
     let len = prop_oneof![3 => 1u16..=64, 2 => 65u16..=4096];
     let ops = prop_oneof![
         30 => alloc_strategy().prop_map(Op::Alloc),
@@ -177,7 +195,7 @@ fn op_strategy(faults: bool) -> BoxedStrategy<Op> {
             .prop_map(|(block, at, len, byte)| Op::DeviceWrite { block, at, len, byte }),
         2 => Just(Op::Cleanup),
     ];
-    if faults {
+    if mode == Mode::Faults {
         prop_oneof![
             30 => ops,
             1 => (0u8..4, 0u8..4).prop_map(|(allocs, maps)| Op::FailNext { allocs, maps }),
@@ -188,19 +206,26 @@ fn op_strategy(faults: bool) -> BoxedStrategy<Op> {
     }
 }
 
-fn program_strategy(faults: bool) -> impl Strategy<Value = Program> {
+fn program_strategy(mode: Mode) -> impl Strategy<Value = Program> {
     (
         any::<u64>(),
         any::<bool>(),
         prop::bool::weighted(0.25),
-        prop::collection::vec(op_strategy(faults), 20..200),
+        (1u32..12, 1u64..48),
+        prop::collection::vec(op_strategy(mode), 20..200),
     )
-        .prop_map(|(seed, buffer_device_address, allow_amd, ops)| Program {
-            seed,
-            buffer_device_address,
-            allow_amd,
-            ops,
-        })
+        .prop_map(
+            |(seed, buffer_device_address, allow_amd, (tight_count, tight_heap_mib), ops)| {
+                Program {
+                    seed,
+                    buffer_device_address,
+                    allow_amd,
+                    tight_count,
+                    tight_heap_mib,
+                    ops,
+                }
+            },
+        )
 }
 
 /// The byte a write with `byte` puts at block offset `pos`: varies with the
@@ -276,6 +301,7 @@ impl Live {
 struct Model<'a> {
     harness: Harness,
     layout: &'a Layout,
+    mode: Mode,
     faults: bool,
     allowed: u32,
     live: Vec<Live>,
@@ -284,6 +310,9 @@ struct Model<'a> {
     /// Memory objects of `Dedicated::Required` blocks.
     dedicated: BTreeSet<u64>,
     ops: u64,
+    /// Allocations served and refused.
+    served: u64,
+    refused: u64,
 }
 
 impl Model<'_> {
@@ -326,13 +355,17 @@ impl Model<'_> {
         };
         match result {
             Ok(block) => {
+                self.served += 1;
                 assert!(
                     !no_address,
                     "DEVICE_ADDRESS served without buffer_device_address"
                 );
                 self.admit(block, request, op.dedicated, &eligible);
             }
-            Err(error) => self.check_error(error, &request, &eligible, no_address),
+            Err(error) => {
+                self.refused += 1;
+                self.check_error(error, &request, &eligible, no_address);
+            }
         }
     }
 
@@ -355,14 +388,23 @@ impl Model<'_> {
             vec![TryAllocError::DeviceAddressNotEnabled]
         } else if eligible.is_empty() {
             vec![TryAllocError::NoCompatibleMemoryTypes]
-        } else if self.faults {
-            vec![
-                TryAllocError::OutOfDeviceMemory,
-                TryAllocError::OutOfHostMemory,
-                TryAllocError::MapFailed,
-            ]
+        } else if let Some(too_large) = self.too_large(request, eligible) {
+            vec![too_large]
         } else {
-            vec![]
+            match self.mode {
+                Mode::Faults => vec![
+                    TryAllocError::OutOfDeviceMemory,
+                    TryAllocError::OutOfHostMemory,
+                    TryAllocError::MapFailed,
+                ],
+                // Out of room is fine, unless the allocator holds no block: then
+                // it must make room by freeing its empty memory objects.
+                Mode::Tight if !self.live.is_empty() => vec![
+                    TryAllocError::OutOfDeviceMemory,
+                    TryAllocError::TooManyObjects,
+                ],
+                _ => vec![],
+            }
         };
         let ok = match error {
             Ok(e) => expected.contains(&e),
@@ -373,6 +415,33 @@ impl Model<'_> {
             "request {request:?} failed with {error:?}; expected one of {expected:?} \
              (eligible types {eligible:?})"
         );
+    }
+
+    /// The `TooLarge` error a request must get when it is larger than any eligible
+    /// type can ever hold (its heap size or `max_memory_allocation_size`, after
+    /// rounding to whole atoms in non-coherent memory).
+    fn too_large(&self, request: &Request, eligible: &[u32]) -> Option<TryAllocError> {
+        let layout = self.layout;
+        let (mut size, mut max, mut fits) = (0u64, 0u64, false);
+        for &ty in eligible {
+            let flags = layout.type_flags(ty);
+            let non_coherent = flags & 0x2 != 0 && flags & 0x4 == 0;
+            let rounded = if non_coherent {
+                let mask = layout.non_coherent_atom_size - 1;
+                request
+                    .size
+                    .checked_add(mask)
+                    .map_or(u64::MAX, |s| s & !mask)
+            } else {
+                request.size
+            };
+            let heap = layout.memory_heaps[layout.type_heap(ty) as usize].size;
+            let max_object = heap.min(layout.max_memory_allocation_size);
+            size = size.max(rounded);
+            max = max.max(max_object);
+            fits |= rounded <= max_object;
+        }
+        (!fits).then_some(TryAllocError::TooLarge { size, max })
     }
 
     /// Checks a new block and adds it to the model.
@@ -390,6 +459,19 @@ impl Model<'_> {
             "request {request:?} served from type {ty} (flags {:#x}); eligible: {eligible:?}",
             layout.type_flags(ty)
         );
+        assert!(
+            self.too_large(&request, eligible).is_none(),
+            "request {request:?} served although larger than any eligible heap allows"
+        );
+        if self.mode == Mode::Clean {
+            // No heap is ever full here: the best type by the documented ranking.
+            let best = best_type(layout, &request, self.allowed);
+            assert_eq!(
+                Some(ty),
+                best,
+                "request {request:?} served from type {ty}, the documented ranking picks {best:?}"
+            );
+        }
         assert_eq!(
             block.props().bits(),
             (layout.type_flags(ty) & 0xFF) as u8,
@@ -692,7 +774,7 @@ impl Model<'_> {
     }
 
     /// Verifies and frees every block, cleans up, and checks that nothing is left.
-    fn finish(mut self) -> u64 {
+    fn finish(mut self) -> Counts {
         self.harness.device.set_faults(Faults::none());
         for i in 0..self.live.len() {
             self.verify(i);
@@ -706,17 +788,40 @@ impl Model<'_> {
         for heap in 0..self.layout.memory_heaps.len() as u32 {
             assert_eq!(self.harness.allocator.heap_usage(heap), 0);
         }
-        self.ops
+        Counts {
+            ops: self.ops,
+            served: self.served,
+            refused: self.refused,
+            peak_objects: self.harness.device.stats().peak_live_objects,
+        }
     }
+}
+
+/// What a program did.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    ops: u64,
+    served: u64,
+    refused: u64,
+    peak_objects: u64,
 }
 
 /// Failure rate of `allocate_memory` and `map_memory` in fault runs.
 const FAULT_RATE: f64 = 0.15;
 
 /// Runs one program; returns the number of operations run.
-fn run_program(layout: &Layout, preset: Preset, faults: bool, program: &Program) -> u64 {
+fn run_program(layout: &Layout, preset: Preset, mode: Mode, program: &Program) -> Counts {
+    let faults = mode == Mode::Faults;
     let mut layout = layout.clone();
     layout.buffer_device_address = program.buffer_device_address;
+    if mode == Mode::Tight {
+        layout.max_memory_allocation_count = program.tight_count;
+        for heap in &mut layout.memory_heaps {
+            heap.size = heap.size.min(program.tight_heap_mib << 20);
+            heap.budget = heap.budget.min(heap.size);
+            heap.usage = 0;
+        }
+    }
     let mut device = SimDevice::new(layout.clone());
     if faults {
         device = device.with_faults(Faults::with_rates(program.seed, FAULT_RATE, FAULT_RATE));
@@ -727,12 +832,15 @@ fn run_program(layout: &Layout, preset: Preset, faults: bool, program: &Program)
     let mut model = Model {
         harness,
         layout: &layout,
+        mode,
         faults,
         allowed,
         live: Vec::new(),
         occupied: BTreeMap::new(),
         dedicated: BTreeSet::new(),
         ops: 0,
+        served: 0,
+        refused: 0,
     };
     for op in &program.ops {
         model.step(op);
@@ -740,11 +848,11 @@ fn run_program(layout: &Layout, preset: Preset, faults: bool, program: &Program)
     model.finish()
 }
 
-fn cases(faults: bool) -> u32 {
+fn cases(mode: Mode) -> u32 {
     std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(if faults {
+        .unwrap_or(if mode != Mode::Clean {
             DEFAULT_FAULT_CASES
         } else {
             DEFAULT_CASES
@@ -769,28 +877,37 @@ fn seed(name: &str) -> [u8; 32] {
 }
 
 /// Runs the random programs of one matrix cell.
-fn run_cell(layout_name: &str, preset: Preset, faults: bool) {
+fn run_cell(layout_name: &str, preset: Preset, mode: Mode) {
     let layout = Layout::named(layout_name);
-    let name = format!("{layout_name}/{preset:?}/faults={faults}");
+    let name = format!("{layout_name}/{preset:?}/{mode:?}");
     let config = RunnerConfig {
-        cases: cases(faults),
+        cases: cases(mode),
         failure_persistence: None,
         ..RunnerConfig::default()
     };
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed(&name));
     let mut runner = TestRunner::new_with_rng(config, rng);
-    let ops = AtomicU64::new(0);
-    let result = runner.run(&program_strategy(faults), |program| {
-        let n = run_program(&layout, preset, faults, &program);
-        ops.fetch_add(n, Ordering::Relaxed);
+    let counts = std::cell::RefCell::new(Counts::default());
+    let result = runner.run(&program_strategy(mode), |program| {
+        let c = run_program(&layout, preset, mode, &program);
+        let mut counts = counts.borrow_mut();
+        counts.ops += c.ops;
+        counts.served += c.served;
+        counts.refused += c.refused;
+        counts.peak_objects = counts.peak_objects.max(c.peak_objects);
         Ok(())
     });
     if let Err(error) = result {
         panic!("{name}: {error}");
     }
-    let ops = ops.into_inner();
-    let total = TOTAL_OPS.fetch_add(ops, Ordering::Relaxed) + ops;
-    println!("{name}: {ops} random operations (this binary so far: {total})");
+    let counts = counts.into_inner();
+    let total = TOTAL_OPS.fetch_add(counts.ops, Ordering::Relaxed) + counts.ops;
+    println!(
+        "{name}: {} random operations ({} allocations served, {} refused, at most {} memory \
+         objects; this binary so far: {total})",
+        counts.ops, counts.served, counts.refused, counts.peak_objects
+    );
+    assert!(counts.served > 0, "{name}: no allocation succeeded");
 }
 
 macro_rules! matrix {
@@ -802,19 +919,27 @@ macro_rules! matrix {
                 use super::*;
                 #[test]
                 fn potato() {
-                    run_cell($layout, Preset::Potato, false);
+                    run_cell($layout, Preset::Potato, Mode::Clean);
                 }
                 #[test]
                 fn prototyping() {
-                    run_cell($layout, Preset::Prototyping, false);
+                    run_cell($layout, Preset::Prototyping, Mode::Clean);
                 }
                 #[test]
                 fn potato_faults() {
-                    run_cell($layout, Preset::Potato, true);
+                    run_cell($layout, Preset::Potato, Mode::Faults);
                 }
                 #[test]
                 fn prototyping_faults() {
-                    run_cell($layout, Preset::Prototyping, true);
+                    run_cell($layout, Preset::Prototyping, Mode::Faults);
+                }
+                #[test]
+                fn potato_tight() {
+                    run_cell($layout, Preset::Potato, Mode::Tight);
+                }
+                #[test]
+                fn prototyping_tight() {
+                    run_cell($layout, Preset::Prototyping, Mode::Tight);
                 }
             }
         )*

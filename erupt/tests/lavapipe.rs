@@ -107,35 +107,20 @@ unsafe extern "system" fn on_message(
     vk::FALSE
 }
 
-/// Instance, device and queue, with every validation message collected.
-struct Context {
-    // Field order is drop order: the device loader goes before the instance
-    // loader, which goes before the entry loader (erupt checks this).
-    device: DeviceLoader,
+/// An instance with the validation layer on and every message collected.
+struct ValidatedInstance {
+    // Field order is drop order: the instance loader goes before the entry
+    // loader (erupt checks this).
     instance: InstanceLoader,
     _entry: EntryLoader,
     messenger: vk::DebugUtilsMessengerEXT,
     messages: Box<Messages>,
-    physical_device: vk::PhysicalDevice,
-    queue: vk::Queue,
-    queue_family: u32,
-    buffer_device_address: bool,
-    memory_budget_enabled: bool,
 }
 
-impl Context {
-    /// Creates the context, or says why there is no usable Vulkan here.
-    fn new(test: &str) -> Option<Context> {
-        match Self::try_new() {
-            Ok(context) => Some(context),
-            Err(why) => {
-                no_vulkan(test, &why);
-                None
-            }
-        }
-    }
-
-    fn try_new() -> Result<Context, String> {
+impl ValidatedInstance {
+    /// Creates an instance for `api_version`, with the validation layer and a
+    /// messenger, or says why there is no usable Vulkan here.
+    fn new(api_version: u32) -> Result<ValidatedInstance, String> {
         let entry = EntryLoader::new().map_err(|e| format!("no Vulkan loader: {e}"))?;
         // SAFETY: plain queries of the loaded entry points.
         let layers = unsafe { entry.enumerate_instance_layer_properties(None) }
@@ -152,7 +137,7 @@ impl Context {
         let messages: Box<Messages> = Box::default();
         let app = vk::ApplicationInfoBuilder::new()
             .application_name(c"gpu-alloc-erupt lavapipe test")
-            .api_version(vk::API_VERSION_1_2);
+            .api_version(api_version);
         let layer_names = [VALIDATION_LAYER.as_ptr()];
         let extension_names = [DEBUG_UTILS.as_ptr()];
         let messenger_info = vk::DebugUtilsMessengerCreateInfoEXTBuilder::new()
@@ -184,41 +169,88 @@ impl Context {
         let messenger = unsafe { instance.create_debug_utils_messenger_ext(&messenger_info, None) }
             .result()
             .map_err(|e| format!("vkCreateDebugUtilsMessengerEXT: {e}"));
-        let messenger = match messenger {
-            Ok(m) => m,
+        match messenger {
+            Ok(messenger) => Ok(ValidatedInstance {
+                instance,
+                _entry: entry,
+                messenger,
+                messages,
+            }),
             Err(e) => {
                 // SAFETY: nothing was created from the instance.
                 unsafe { instance.destroy_instance(None) };
-                return Err(e);
-            }
-        };
-
-        match Self::open_device(&instance) {
-            Ok((physical_device, queue_family, device, bda, budget)) => {
-                // SAFETY: the device has a queue 0 in `queue_family`.
-                let queue = unsafe { device.get_device_queue(queue_family, 0) };
-                Ok(Context {
-                    device,
-                    instance,
-                    _entry: entry,
-                    messenger,
-                    messages,
-                    physical_device,
-                    queue,
-                    queue_family,
-                    buffer_device_address: bda,
-                    memory_budget_enabled: budget,
-                })
-            }
-            Err(e) => {
-                // SAFETY: only the messenger was created from the instance.
-                unsafe {
-                    instance.destroy_debug_utils_messenger_ext(messenger, None);
-                    instance.destroy_instance(None);
-                }
                 Err(e)
             }
         }
+    }
+
+    /// Fails the test if the validation layer said anything so far.
+    fn assert_no_messages(&self) {
+        assert!(
+            self.messages.layer_active.load(Ordering::SeqCst),
+            "the validation layer never said it is active"
+        );
+        let messages = self.messages.messages.lock().unwrap();
+        assert!(
+            messages.is_empty(),
+            "{} validation message(s):\n{}",
+            messages.len(),
+            messages.join("\n")
+        );
+    }
+}
+
+impl Drop for ValidatedInstance {
+    fn drop(&mut self) {
+        // SAFETY: every object created from the instance is destroyed; the
+        // messenger goes before its instance.
+        unsafe {
+            self.instance
+                .destroy_debug_utils_messenger_ext(self.messenger, None);
+            self.instance.destroy_instance(None);
+        }
+    }
+}
+
+/// Instance, device and queue, with every validation message collected.
+struct Context {
+    // Field order is drop order: the device loader goes before the instance
+    // (erupt checks this); `Drop` destroys the device first.
+    device: DeviceLoader,
+    vi: ValidatedInstance,
+    physical_device: vk::PhysicalDevice,
+    queue: vk::Queue,
+    queue_family: u32,
+    buffer_device_address: bool,
+    memory_budget_enabled: bool,
+}
+
+impl Context {
+    /// Creates the context, or says why there is no usable Vulkan here.
+    fn new(test: &str) -> Option<Context> {
+        match Self::try_new() {
+            Ok(context) => Some(context),
+            Err(why) => {
+                no_vulkan(test, &why);
+                None
+            }
+        }
+    }
+
+    fn try_new() -> Result<Context, String> {
+        let vi = ValidatedInstance::new(vk::API_VERSION_1_2)?;
+        let (physical_device, queue_family, device, bda, budget) = Self::open_device(&vi.instance)?;
+        // SAFETY: the device has a queue 0 in `queue_family`.
+        let queue = unsafe { device.get_device_queue(queue_family, 0) };
+        Ok(Context {
+            device,
+            vi,
+            physical_device,
+            queue,
+            queue_family,
+            buffer_device_address: bda,
+            memory_budget_enabled: budget,
+        })
     }
 
     /// Picks the first physical device with a transfer-capable queue and creates
@@ -289,7 +321,7 @@ impl Context {
         let enabled = EnabledFeatures::new().with_buffer_device_address(self.buffer_device_address);
         // SAFETY: the physical device belongs to the instance; `enabled` says
         // exactly what `open_device` enabled.
-        unsafe { extended_device_properties(&self.instance, self.physical_device, enabled) }
+        unsafe { extended_device_properties(&self.vi.instance, self.physical_device, enabled) }
             .expect("device properties")
     }
 
@@ -304,17 +336,7 @@ impl Context {
 
     /// Fails the test if the validation layer said anything so far.
     fn assert_no_messages(&self) {
-        assert!(
-            self.messages.layer_active.load(Ordering::SeqCst),
-            "the validation layer never said it is active"
-        );
-        let messages = self.messages.messages.lock().unwrap();
-        assert!(
-            messages.is_empty(),
-            "{} validation message(s):\n{}",
-            messages.len(),
-            messages.join("\n")
-        );
+        self.vi.assert_no_messages();
     }
 
     /// Records commands into a fresh command buffer, submits them and waits.
@@ -367,13 +389,10 @@ impl Context {
 impl Drop for Context {
     fn drop(&mut self) {
         // SAFETY: the tests destroyed every object they created from the device
-        // and waited for the queue; the messenger goes before its instance.
+        // and waited for the queue.
         unsafe {
             self.device.device_wait_idle().result().ok();
             self.device.destroy_device(None);
-            self.instance
-                .destroy_debug_utils_messenger_ext(self.messenger, None);
-            self.instance.destroy_instance(None);
         }
     }
 }
@@ -1082,9 +1101,11 @@ fn properties_and_budget() {
     // SAFETY: plain queries of a live physical device.
     let (raw, limits) = unsafe {
         (
-            cx.instance
+            cx.vi
+                .instance
                 .get_physical_device_memory_properties(cx.physical_device),
-            cx.instance
+            cx.vi
+                .instance
                 .get_physical_device_properties(cx.physical_device)
                 .limits,
         )
@@ -1119,7 +1140,7 @@ fn properties_and_budget() {
     assert_eq!(device_props.memory_types.len(), ext.memory_types.len());
     // SAFETY: the physical device belongs to the instance.
     let plain =
-        unsafe { gpu_alloc_erupt::device_properties(&cx.instance, cx.physical_device) }.unwrap();
+        unsafe { gpu_alloc_erupt::device_properties(&cx.vi.instance, cx.physical_device) }.unwrap();
     assert!(!plain.buffer_device_address, "supported is not enabled");
     eprintln!(
         "properties: {} types, {} heaps, max size {:#x}, atom {}, granularity {}, bda {}, budget {}",
@@ -1135,7 +1156,7 @@ fn properties_and_budget() {
     assert_eq!(props.memory_budget, cx.memory_budget_enabled);
     // SAFETY: the device was created from this physical device of this instance.
     let budget_device =
-        unsafe { EruptBudgetDevice::new(&cx.device, &cx.instance, cx.physical_device) };
+        unsafe { EruptBudgetDevice::new(&cx.device, &cx.vi.instance, cx.physical_device) };
     assert_eq!(budget_device.is_some(), cx.memory_budget_enabled);
     let mut budgets = vec![HeapBudget::default(); ext.memory_heaps.len()];
     assert!(!EruptMemoryDevice::wrap(&cx.device).memory_budget(&mut budgets));
@@ -1190,10 +1211,41 @@ fn a_validation_error_is_caught() {
         device.unmap_memory(&mut memory);
         device.deallocate_memory(memory);
     }
-    let messages = std::mem::take(&mut *cx.messages.messages.lock().unwrap());
+    let messages = std::mem::take(&mut *cx.vi.messages.messages.lock().unwrap());
     assert!(
         messages.iter().any(|m| m.contains("00687")),
         "the misaligned flush was not reported: {messages:?}"
     );
     cx.assert_no_messages();
+}
+
+/// On an instance that can call neither `vkGetPhysicalDeviceProperties2` nor its
+/// KHR alias (Vulkan 1.0, no extension), maintenance3 is out of reach: the size
+/// limit falls back to the largest heap, and no budget can be read.
+#[test]
+fn vulkan_1_0_instance_falls_back_to_the_largest_heap() {
+    let vi = match ValidatedInstance::new(vk::API_VERSION_1_0) {
+        Ok(vi) => vi,
+        Err(why) => {
+            no_vulkan("vulkan_1_0_instance_falls_back_to_the_largest_heap", &why);
+            return;
+        }
+    };
+    assert!(vi.instance.get_physical_device_properties2.is_none());
+    assert!(vi.instance.get_physical_device_properties2_khr.is_none());
+    // SAFETY: a plain query of a live instance.
+    let physical_devices = unsafe { vi.instance.enumerate_physical_devices(None) }
+        .result()
+        .unwrap();
+    for &pd in physical_devices.iter() {
+        // SAFETY: `pd` was enumerated from the instance.
+        let props = unsafe { extended_device_properties(&vi.instance, pd, EnabledFeatures::new()) }
+            .unwrap();
+        let largest_heap = props.extended.memory_heaps.iter().map(|h| h.size).max();
+        assert!(!props.max_memory_allocation_size_reported);
+        assert_eq!(Some(props.max_memory_allocation_size), largest_heap);
+        assert!(!props.memory_budget);
+        assert!(!props.buffer_device_address);
+    }
+    vi.assert_no_messages();
 }

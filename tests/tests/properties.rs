@@ -113,6 +113,12 @@ enum Op {
         allocs: u8,
         maps: u8,
     },
+    /// Tight runs only: the device reports a budget of the heap's current usage
+    /// plus `slack_kib` KiB, and the allocator reads it with `update_budget`.
+    Budget {
+        heap: Index,
+        slack_kib: u32,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -199,6 +205,13 @@ fn op_strategy(mode: Mode) -> BoxedStrategy<Op> {
         prop_oneof![
             30 => ops,
             1 => (0u8..4, 0u8..4).prop_map(|(allocs, maps)| Op::FailNext { allocs, maps }),
+        ]
+        .boxed()
+    } else if mode == Mode::Tight {
+        prop_oneof![
+            40 => ops,
+            1 => (any::<Index>(), 0u32..8192)
+                .prop_map(|(heap, slack_kib)| Op::Budget { heap, slack_kib }),
         ]
         .boxed()
     } else {
@@ -310,6 +323,8 @@ struct Model<'a> {
     /// Memory objects of `Dedicated::Required` blocks.
     dedicated: BTreeSet<u64>,
     ops: u64,
+    /// Budgets given to the allocator in `Mode::Tight`, per heap.
+    budgets: Vec<Option<u64>>,
     /// Allocations served and refused.
     served: u64,
     refused: u64,
@@ -399,10 +414,14 @@ impl Model<'_> {
                 ],
                 // Out of room is fine, unless the allocator holds no block: then
                 // it must make room by freeing its empty memory objects.
-                Mode::Tight if !self.live.is_empty() => vec![
-                    TryAllocError::OutOfDeviceMemory,
-                    TryAllocError::TooManyObjects,
-                ],
+                Mode::Tight
+                    if !self.live.is_empty() || self.budgets.iter().any(Option::is_some) =>
+                {
+                    vec![
+                        TryAllocError::OutOfDeviceMemory,
+                        TryAllocError::TooManyObjects,
+                    ]
+                }
                 _ => vec![],
             }
         };
@@ -768,9 +787,33 @@ impl Model<'_> {
                 self.harness.device.fail_next_allocs(u32::from(*allocs));
                 self.harness.device.fail_next_maps(u32::from(*maps));
             }
+            Op::Budget { heap, slack_kib } => {
+                let heaps = self.layout.memory_heaps.len();
+                let heap = heap.index(heaps);
+                let used = self.harness.device.heap_usage(heap as u32);
+                let limit = used + (u64::from(*slack_kib) << 10);
+                self.budgets[heap] = Some(limit);
+                let readings = (0..heaps)
+                    .map(|h| gpu_alloc::HeapBudget {
+                        budget: self.budgets[h].unwrap_or(self.layout.memory_heaps[h].size),
+                        usage: 0,
+                    })
+                    .collect();
+                self.harness.device.set_budgets(Some(readings));
+                assert!(self.harness.update_budget(), "the device reports budgets");
+            }
         }
         self.ops += 1;
         self.harness.check_accounting();
+        for (heap, limit) in self.budgets.iter().enumerate() {
+            if let Some(limit) = *limit {
+                let used = self.harness.device.heap_usage(heap as u32);
+                assert!(
+                    used <= limit,
+                    "heap {heap} holds {used} bytes, over the budget of {limit} it was given"
+                );
+            }
+        }
     }
 
     /// Verifies and frees every block, cleans up, and checks that nothing is left.
@@ -838,6 +881,7 @@ fn run_program(layout: &Layout, preset: Preset, mode: Mode, program: &Program) -
         live: Vec::new(),
         occupied: BTreeMap::new(),
         dedicated: BTreeSet::new(),
+        budgets: vec![None; layout.memory_heaps.len()],
         ops: 0,
         served: 0,
         refused: 0,

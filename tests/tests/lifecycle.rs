@@ -322,3 +322,35 @@ fn non_coherent_blocks_are_flushed_and_invalidated() {
         }
     }
 }
+
+#[test]
+fn imported_memory_is_accounted_and_freed() {
+    use gpu_alloc::{AllocationFlags, MemoryDevice};
+    for preset in Preset::ALL {
+        let mut harness = Harness::named("nvidia-h200", preset);
+        // Type 2: HOST_VISIBLE | HOST_COHERENT system memory.
+        // SAFETY: a valid type and size of this device, far from every limit.
+        let memory = unsafe {
+            harness
+                .device
+                .allocate_memory(4096, 2, AllocationFlags::empty())
+        }
+        .expect("device allocation");
+        let props = MemoryPropertyFlags::HOST_VISIBLE | MemoryPropertyFlags::HOST_COHERENT;
+        let remaining = harness.allocator.remaining_allocations();
+        // SAFETY: the memory comes from the harness's device, type 2 has `props`,
+        // the block spans the whole object, and only the block owns it.
+        let mut block = unsafe { harness.allocator.import_memory(memory, 2, props, 0, 4096) };
+        assert_eq!(harness.allocator.remaining_allocations(), remaining - 1);
+        harness.check_accounting();
+        harness.write(&mut block, 4000, &[7; 96]).expect("write");
+        let mut back = [0u8; 96];
+        harness.read(&mut block, 4000, &mut back).expect("read");
+        assert_eq!(back, [7; 96]);
+        let calls = harness.device.stats().deallocate_calls;
+        harness.dealloc(block);
+        assert_eq!(harness.device.stats().deallocate_calls, calls + 1);
+        harness.check_accounting();
+        harness.device.assert_clean();
+    }
+}

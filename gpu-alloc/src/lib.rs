@@ -117,6 +117,7 @@ mod pool;
 mod report;
 mod stats;
 mod strategy;
+mod svg;
 mod usage;
 
 pub use {

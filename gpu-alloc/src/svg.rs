@@ -1,0 +1,445 @@
+//! The memory map as an SVG picture ([`MemoryMap::to_svg`]).
+//!
+//! Plain text output, no dependency, `no_std` + `alloc`. Layout:
+//!
+//! - a title with the allocator's totals, then a legend;
+//! - per heap: a header with its size, limit, budget reading and totals (objects,
+//!   reserved, used, free, largest free range, fragmentation);
+//! - per memory type of that heap that holds objects: a header naming its
+//!   property flags and its totals;
+//! - one row per device memory object. **Every row is drawn full width**, whatever
+//!   the object's size, with the size written on the left: so a small object's
+//!   fragmentation is as visible as a large one's, and waste is read from the
+//!   free bytes on the right. Inside a row, live ranges are drawn to scale and
+//!   coloured by strategy; free space is pale; free ranges too narrow to see are
+//!   drawn as 1-pixel red ticks, so scattered holes stay visible.
+
+#![deny(unsafe_code)]
+
+use {
+    crate::stats::{HeapStats, MapRange, MemoryMap, MemoryTypeStats, ObjectKind},
+    alloc::string::String,
+    core::fmt::{self, Write},
+    gpu_alloc_types::MemoryPropertyFlags,
+};
+
+#[cfg(test)]
+mod tests;
+
+/// Width of the picture.
+const WIDTH: f64 = 960.0;
+/// Left and right margin.
+const MARGIN: f64 = 16.0;
+/// Where the bar of a row starts (the object's kind and size are left of it).
+const BAR_X: f64 = 170.0;
+/// Width of the bar of a row.
+const BAR_W: f64 = 600.0;
+/// Where the text right of a bar starts.
+const INFO_X: f64 = BAR_X + BAR_W + 8.0;
+/// Vertical step of one object row.
+const ROW_H: f64 = 16.0;
+/// Height of a bar inside its row.
+const BAR_H: f64 = 12.0;
+/// Vertical step of a line of text.
+const LINE_H: f64 = 15.0;
+/// Past this many ranges in total, ranges get no tooltip (keeps the file small).
+const TOOLTIP_LIMIT: usize = 4000;
+
+/// Colour of free space.
+const FREE: &str = "#e9e9e9";
+/// Colour of free ranges narrower than a pixel (drawn 1 pixel wide).
+const SLIVER: &str = "#d62728";
+
+/// Colour of live ranges of an object of this kind.
+fn colour(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::General => "#4e79a7",
+        ObjectKind::Transient => "#f28e2b",
+        ObjectKind::Dedicated => "#59a14f",
+        ObjectKind::Imported => "#b07aa1",
+    }
+}
+
+/// Name of the strategy of an object of this kind.
+fn kind_name(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::General => "general",
+        ObjectKind::Transient => "transient",
+        ObjectKind::Dedicated => "dedicated",
+        ObjectKind::Imported => "imported",
+    }
+}
+
+/// A byte count for people: `512 B`, `64.0 KiB`, `312 MiB`, `7.63 GiB`.
+struct Bytes(u64);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+        if self.0 < 1024 {
+            return write!(f, "{} B", self.0);
+        }
+        let mut value = self.0 as f64 / 1024.0;
+        let mut unit = 0;
+        while value >= 1024.0 && unit + 1 < UNITS.len() {
+            value /= 1024.0;
+            unit += 1;
+        }
+        let unit = UNITS[unit];
+        if value >= 100.0 {
+            write!(f, "{value:.0} {unit}")
+        } else if value >= 10.0 {
+            write!(f, "{value:.1} {unit}")
+        } else {
+            write!(f, "{value:.2} {unit}")
+        }
+    }
+}
+
+/// `part / whole` in percent, 0 when `whole` is 0.
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+/// The property flags of a memory type, `DEVICE_LOCAL | HOST_VISIBLE`, or
+/// `no property flags`.
+struct Props(MemoryPropertyFlags);
+
+impl fmt::Display for Props {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("no property flags");
+        }
+        for (index, (name, _)) in self.0.iter_names().enumerate() {
+            if index > 0 {
+                f.write_str(" | ")?;
+            }
+            f.write_str(name)?;
+        }
+        Ok(())
+    }
+}
+
+/// One row to draw: a device memory object.
+struct Row<'a> {
+    kind: ObjectKind,
+    size: u64,
+    /// `None` for dedicated and imported objects (one live range).
+    ranges: Option<&'a [MapRange]>,
+}
+
+/// Writes the picture's body, keeping track of its height.
+struct Canvas {
+    out: String,
+    y: f64,
+    tooltips: bool,
+}
+
+impl Canvas {
+    fn text(&mut self, x: f64, class: &str, args: fmt::Arguments<'_>) -> fmt::Result {
+        self.y += LINE_H;
+        writeln!(
+            self.out,
+            r#"<text x="{x:.1}" y="{:.1}" class="{class}">{args}</text>"#,
+            self.y - 4.0
+        )
+    }
+
+    fn heap(&mut self, heap: &HeapStats) -> fmt::Result {
+        self.y += 10.0;
+        writeln!(
+            self.out,
+            r##"<rect x="{MARGIN}" y="{:.1}" width="{:.1}" height="1" fill="#888"/>"##,
+            self.y - 4.0,
+            WIDTH - 2.0 * MARGIN
+        )?;
+        let budget = match heap.budget {
+            Some(b) => alloc::format!(
+                " · budget {} (process uses {})",
+                Bytes(b.budget),
+                Bytes(b.usage)
+            ),
+            None => String::from(" · no budget reading"),
+        };
+        self.text(
+            MARGIN,
+            "h1",
+            format_args!(
+                "Heap {} — {} (allocator limit {}){budget}",
+                heap.heap,
+                Bytes(heap.size),
+                Bytes(heap.limit)
+            ),
+        )?;
+        if heap.memory_objects == 0 {
+            return self.text(MARGIN, "t", format_args!("no memory objects"));
+        }
+        self.text(
+            MARGIN,
+            "t",
+            format_args!(
+                "{} objects · reserved {} · used {} ({:.1}%) in {} blocks · free {} · \
+                 largest free range {} · fragmentation {:.2}",
+                heap.memory_objects,
+                Bytes(heap.reserved),
+                Bytes(heap.used),
+                percent(heap.used, heap.reserved),
+                heap.blocks,
+                Bytes(heap.free),
+                Bytes(heap.largest_free),
+                heap.fragmentation
+            ),
+        )
+    }
+
+    fn memory_type(&mut self, ty: &MemoryTypeStats) -> fmt::Result {
+        self.y += 4.0;
+        self.text(
+            MARGIN + 8.0,
+            "h2",
+            format_args!("Type {}: {}", ty.memory_type, Props(ty.props)),
+        )?;
+        self.text(
+            MARGIN + 8.0,
+            "t",
+            format_args!(
+                "{} objects ({} dedicated/imported) · reserved {} · used {} ({:.1}%) · \
+                 free {} · fragmentation {:.2}",
+                ty.memory_objects,
+                ty.dedicated_objects,
+                Bytes(ty.reserved),
+                Bytes(ty.used),
+                percent(ty.used, ty.reserved),
+                Bytes(ty.free),
+                ty.fragmentation
+            ),
+        )
+    }
+
+    fn row(&mut self, row: &Row<'_>) -> fmt::Result {
+        let y = self.y + (ROW_H - BAR_H) / 2.0;
+        let text_y = self.y + ROW_H - 4.0;
+        let fill = colour(row.kind);
+        writeln!(self.out, r#"<g class="row">"#)?;
+        writeln!(
+            self.out,
+            r#"<text x="{:.1}" y="{text_y:.1}" class="t">{} {}</text>"#,
+            MARGIN + 16.0,
+            kind_name(row.kind),
+            Bytes(row.size)
+        )?;
+        writeln!(
+            self.out,
+            r##"<rect x="{BAR_X}" y="{y:.1}" width="{BAR_W}" height="{BAR_H}" fill="{FREE}" stroke="#999" stroke-width="0.5"/>"##
+        )?;
+        let scale = if row.size == 0 {
+            0.0
+        } else {
+            BAR_W / row.size as f64
+        };
+        let (used, free_ranges, largest_free) = match row.ranges {
+            None => {
+                writeln!(
+                    self.out,
+                    r#"<rect x="{BAR_X}" y="{y:.1}" width="{BAR_W}" height="{BAR_H}" fill="{fill}"/>"#
+                )?;
+                (row.size, 0u64, 0u64)
+            }
+            Some(ranges) => {
+                let (mut used, mut free_ranges, mut largest_free) = (0, 0, 0);
+                for range in ranges {
+                    let x = BAR_X + range.offset as f64 * scale;
+                    let w = range.size as f64 * scale;
+                    let colour = if range.used {
+                        used += range.size;
+                        fill
+                    } else {
+                        free_ranges += 1;
+                        largest_free = largest_free.max(range.size);
+                        if w >= 1.0 {
+                            // The bar's background shows it.
+                            continue;
+                        }
+                        SLIVER
+                    };
+                    write!(
+                        self.out,
+                        r#"<rect x="{x:.2}" y="{y:.1}" width="{:.2}" height="{BAR_H}" fill="{colour}">"#,
+                        w.max(1.0)
+                    )?;
+                    if self.tooltips {
+                        write!(
+                            self.out,
+                            "<title>{} at {}: {}</title>",
+                            if range.used { "used" } else { "free" },
+                            range.offset,
+                            Bytes(range.size)
+                        )?;
+                    }
+                    writeln!(self.out, "</rect>")?;
+                }
+                (used, free_ranges, largest_free)
+            }
+        };
+        let free = row.size - used.min(row.size);
+        if row.ranges.is_some() {
+            writeln!(
+                self.out,
+                r#"<text x="{INFO_X}" y="{text_y:.1}" class="{}">{:.0}% used · free {} in {free_ranges}{}</text>"#,
+                if free > 0 && free * 4 >= row.size { "w" } else { "t" },
+                percent(used, row.size),
+                Bytes(free),
+                if free_ranges > 1 && largest_free * 2 < free {
+                    " (scattered)"
+                } else {
+                    ""
+                }
+            )?;
+        } else {
+            writeln!(
+                self.out,
+                r#"<text x="{INFO_X}" y="{text_y:.1}" class="t">one block</text>"#
+            )?;
+        }
+        writeln!(self.out, "</g>")?;
+        self.y += ROW_H;
+        Ok(())
+    }
+
+    fn legend(&mut self) -> fmt::Result {
+        let y = self.y + 4.0;
+        let mut x = MARGIN;
+        let items = [
+            (colour(ObjectKind::General), "general (TLSF)"),
+            (colour(ObjectKind::Transient), "transient (linear)"),
+            (colour(ObjectKind::Dedicated), "dedicated"),
+            (colour(ObjectKind::Imported), "imported"),
+            (FREE, "free"),
+            (SLIVER, "free range &lt; 1 px"),
+        ];
+        for (fill, name) in items {
+            writeln!(
+                self.out,
+                r##"<rect x="{x:.1}" y="{y:.1}" width="14" height="{BAR_H}" fill="{fill}" stroke="#999" stroke-width="0.5"/><text x="{:.1}" y="{:.1}" class="t">{name}</text>"##,
+                x + 18.0,
+                y + BAR_H - 2.0
+            )?;
+            // Entities count as one character.
+            let chars = name.chars().count() - 3 * name.matches('&').count();
+            x += 26.0 + 7.0 * chars as f64;
+        }
+        self.y += ROW_H + 4.0;
+        self.text(
+            MARGIN,
+            "n",
+            format_args!(
+                "One row per device memory object, always full width (its size is on the left); \
+                 live ranges to scale inside it."
+            ),
+        )?;
+        self.text(
+            MARGIN,
+            "n",
+            format_args!(
+                "Fragmentation = 1 − largest free range / free bytes: 0 when the free space is \
+                 one range, near 1 when it is scattered."
+            ),
+        )
+    }
+}
+
+impl MemoryMap {
+    /// Renders the map as a standalone SVG document: one row per device memory
+    /// object, grouped by heap and memory type, live ranges to scale and coloured
+    /// by strategy (general, transient, dedicated, imported), free space visible,
+    /// with a legend and per-heap and per-type totals (reserved, used, free,
+    /// fragmentation).
+    ///
+    /// Every row is drawn full width with its object's size as a label, so that
+    /// fragmentation inside small objects is as visible as inside large ones.
+    pub fn to_svg(&self) -> String {
+        let mut out = String::new();
+        // Writing to a `String` cannot fail.
+        let _ = self.write_svg(&mut out);
+        out
+    }
+
+    fn write_svg(&self, out: &mut String) -> fmt::Result {
+        let ranges: usize = self.objects.iter().map(|o| o.ranges.len()).sum();
+        let mut canvas = Canvas {
+            out: String::new(),
+            y: MARGIN,
+            tooltips: ranges <= TOOLTIP_LIMIT,
+        };
+        let stats = &self.stats;
+        canvas.y += 4.0;
+        canvas.text(MARGIN, "h0", format_args!("gpu-alloc memory map"))?;
+        canvas.text(
+            MARGIN,
+            "t",
+            format_args!(
+                "{} memory objects · reserved {} · used {} ({:.1}%) in {} blocks · \
+                 {} more objects allowed",
+                stats.memory_objects,
+                Bytes(stats.reserved),
+                Bytes(stats.used),
+                percent(stats.used, stats.reserved),
+                stats.blocks,
+                stats.remaining_allocations
+            ),
+        )?;
+        canvas.legend()?;
+        for heap in &stats.heaps {
+            canvas.heap(heap)?;
+            for ty in stats.memory_types.iter().filter(|t| t.heap == heap.heap) {
+                let shared = self
+                    .objects
+                    .iter()
+                    .filter(|o| o.memory_type == ty.memory_type)
+                    .map(|o| Row {
+                        kind: o.kind,
+                        size: o.size,
+                        ranges: Some(&o.ranges),
+                    });
+                let dedicated = self
+                    .dedicated
+                    .iter()
+                    .filter(|d| d.0 == ty.memory_type)
+                    .map(|&(_, _, size, kind)| Row {
+                        kind,
+                        size,
+                        ranges: None,
+                    });
+                let mut rows = shared.chain(dedicated).peekable();
+                if rows.peek().is_none() {
+                    continue;
+                }
+                canvas.memory_type(ty)?;
+                for row in rows {
+                    canvas.row(&row)?;
+                }
+            }
+        }
+        let height = canvas.y + MARGIN;
+        writeln!(
+            out,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0}" viewBox="0 0 {WIDTH} {height:.0}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace">"#
+        )?;
+        writeln!(
+            out,
+            "<style>text{{font-size:11px;fill:#222}} .h0{{font-size:16px;font-weight:bold}} \
+             .h1{{font-size:13px;font-weight:bold}} .h2{{font-weight:bold}} .n{{fill:#666}} \
+             .w{{fill:#c0392b}}</style>"
+        )?;
+        writeln!(
+            out,
+            r#"<rect width="{WIDTH}" height="{height:.0}" fill="white"/>"#
+        )?;
+        out.push_str(&canvas.out);
+        writeln!(out, "</svg>")
+    }
+}

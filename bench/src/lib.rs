@@ -1,0 +1,283 @@
+//! The trace benchmark of issue 5: the same allocation traces, in one process,
+//! against this project's `gpu-alloc`, the published `gpu-alloc` 0.6.2,
+//! `gpu-allocator` 0.28, VMA (through `vk-mem` 0.5, with the `vma` feature) and
+//! `offset-allocator`. Run it with the `traces` binary; `BENCHMARKS.md` has the
+//! commands and the results.
+//!
+//! Rows named `sim` run on a null device in this process (it counts device
+//! allocations and bytes and stores nothing); rows named `vk` run on the first
+//! Vulkan device (lavapipe here), whose `vkAllocateMemory`/`vkFreeMemory` are
+//! counted through a wrapped dispatch table.
+
+mod report;
+mod rng;
+mod sim;
+mod trace;
+mod vulkan;
+
+use {
+    std::time::{Duration, Instant},
+    trace::{Op, Req, Scale, Trace},
+};
+
+/// What a device saw: memory objects allocated so far and bytes held.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct DeviceCounters {
+    /// Memory objects allocated since the allocator was made.
+    pub(crate) allocations: u64,
+    /// Bytes of memory objects alive now.
+    pub(crate) live_bytes: u64,
+    /// Most bytes of memory objects alive at once.
+    pub(crate) peak_bytes: u64,
+}
+
+/// One allocator under test, behind the same small interface.
+pub(crate) trait BenchAlloc {
+    /// A live allocation.
+    type Block;
+    /// Allocates, or returns `None` (the run is then stopped and reported).
+    fn alloc(&mut self, req: &Req) -> Option<Self::Block>;
+    /// Frees a block this allocator returned.
+    fn free(&mut self, block: Self::Block);
+    /// The device's counters.
+    fn device(&self) -> DeviceCounters;
+    /// Called once every block is freed (our `cleanup`).
+    fn finish(&mut self) {}
+}
+
+/// Operations timed together: one `Instant` pair per batch keeps the clock's own
+/// cost (~20 ns) out of per-op times of a few tens of ns.
+const BATCH: usize = 32;
+
+/// The measurements of one allocator on one trace.
+#[derive(Debug, Clone)]
+pub(crate) struct RunResult {
+    pub(crate) row: String,
+    pub(crate) trace: String,
+    /// Allocations and frees done.
+    pub(crate) ops: u64,
+    pub(crate) total_ns: f64,
+    /// ns per op, one entry per batch.
+    pub(crate) samples: Vec<f32>,
+    /// The same for the batches between `ChurnStart` and `ChurnEnd`.
+    pub(crate) churn_samples: Vec<f32>,
+    pub(crate) device_allocs: u64,
+    pub(crate) device_allocs_after_warmup: Option<u64>,
+    pub(crate) peak_device_bytes: u64,
+    pub(crate) peak_live_bytes: u64,
+    /// Device bytes still held after every block was freed and `finish` ran.
+    pub(crate) retained_bytes: u64,
+    /// Why the run stopped early, if it did.
+    pub(crate) note: Option<String>,
+}
+
+/// Replays `trace` on `a`. The churn part stops early (and says so) past `limit`.
+pub(crate) fn run<A: BenchAlloc>(
+    row: &str,
+    a: &mut A,
+    trace: &Trace,
+    limit: Duration,
+) -> RunResult {
+    let mut slots: Vec<Option<(A::Block, u64)>> = (0..trace.slots).map(|_| None).collect();
+    let start_allocs = a.device().allocations;
+    let (mut live, mut peak_live, mut ops) = (0u64, 0u64, 0u64);
+    let (mut samples, mut churn_samples) = (Vec::new(), Vec::new());
+    let (mut in_churn, mut skipping) = (false, false);
+    let mut warm_allocs = None;
+    let mut note = None;
+    let started = Instant::now();
+    let mut total = Duration::ZERO;
+    let mut n = 0usize;
+    let mut t0 = Instant::now();
+    let mut close = |n: &mut usize, t0: &Instant, in_churn: bool, total: &mut Duration| {
+        if *n > 0 {
+            let dt = t0.elapsed();
+            *total += dt;
+            let per_op = dt.as_nanos() as f32 / *n as f32;
+            samples.push(per_op);
+            if in_churn {
+                churn_samples.push(per_op);
+            }
+            *n = 0;
+        }
+    };
+    for op in &trace.ops {
+        match *op {
+            Op::Alloc(s, ref req) => {
+                if skipping {
+                    continue;
+                }
+                let Some(block) = a.alloc(req) else {
+                    close(&mut n, &t0, in_churn, &mut total);
+                    note = Some(format!(
+                        "allocation of {} bytes failed; run stopped",
+                        req.size
+                    ));
+                    break;
+                };
+                slots[s as usize] = Some((block, req.size));
+                live += req.size;
+                peak_live = peak_live.max(live);
+                n += 1;
+                ops += 1;
+            }
+            Op::Free(s) => {
+                if skipping {
+                    continue;
+                }
+                if let Some((block, size)) = slots[s as usize].take() {
+                    a.free(block);
+                    live -= size;
+                    n += 1;
+                    ops += 1;
+                }
+            }
+            Op::WarmupEnd => {
+                close(&mut n, &t0, in_churn, &mut total);
+                warm_allocs = Some(a.device().allocations);
+                t0 = Instant::now();
+            }
+            Op::ChurnStart => {
+                close(&mut n, &t0, in_churn, &mut total);
+                in_churn = true;
+                t0 = Instant::now();
+            }
+            Op::ChurnEnd => {
+                close(&mut n, &t0, in_churn, &mut total);
+                in_churn = false;
+                skipping = false;
+                t0 = Instant::now();
+            }
+        }
+        if n == BATCH {
+            close(&mut n, &t0, in_churn, &mut total);
+            if in_churn && !skipping && started.elapsed() > limit {
+                skipping = true;
+                note = Some(format!("churn stopped after {:.0} s", limit.as_secs_f64()));
+            }
+            t0 = Instant::now();
+        }
+    }
+    close(&mut n, &t0, in_churn, &mut total);
+    // Free what a failed run left, untimed.
+    for (block, _) in slots.iter_mut().filter_map(Option::take) {
+        a.free(block);
+    }
+    let end = a.device();
+    a.finish();
+    RunResult {
+        row: row.into(),
+        trace: trace.name.clone(),
+        ops,
+        total_ns: total.as_nanos() as f64,
+        samples,
+        churn_samples,
+        device_allocs: end.allocations - start_allocs,
+        device_allocs_after_warmup: warm_allocs.map(|w| end.allocations - w),
+        peak_device_bytes: end.peak_bytes,
+        peak_live_bytes: peak_live,
+        retained_bytes: a.device().live_bytes,
+        note,
+    }
+}
+
+/// Runs the benchmark with the command-line arguments of the `traces` binary
+/// (without the program name) and returns the process exit code.
+pub fn main_with_args(args: &[String]) -> i32 {
+    let mut opts = report::Options::default();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--quick" => opts.quick = true,
+            "--svg" => opts.svg = it.next().cloned(),
+            "--json" => opts.json = it.next().cloned(),
+            "--no-vulkan" => opts.no_vulkan = true,
+            "-h" | "--help" => {
+                println!(
+                    "usage: traces [--quick] [--no-vulkan] [--svg FILE] [--json FILE]\n\
+                     Runs every trace against every allocator and prints a table and\n\
+                     one PASS/FAIL line per target (see BENCHMARKS.md)."
+                );
+                return 0;
+            }
+            other => {
+                eprintln!("unknown argument `{other}` (try --help)");
+                return 2;
+            }
+        }
+    }
+    let scale = Scale {
+        quick: opts.quick,
+        tiny: false,
+    };
+    let results = run_all(scale, !opts.no_vulkan, &mut |r| report::progress(r));
+    report::report(&opts, scale, &results)
+}
+
+/// Every trace against every row; `on_result` sees each result as it comes.
+pub(crate) fn run_all(
+    scale: Scale,
+    vulkan: bool,
+    on_result: &mut dyn FnMut(&RunResult),
+) -> Vec<RunResult> {
+    let limit = Duration::from_secs(if scale.quick { 10 } else { 30 });
+    let mut vk = if vulkan {
+        vulkan::Context::new()
+    } else {
+        Err("--no-vulkan given".into())
+    };
+    if let Err(why) = &vk {
+        println!("Vulkan rows skipped: {why}");
+    } else if let Ok(ctx) = &vk {
+        println!("Vulkan rows on: {}", ctx.device_name());
+    }
+    let mut results = Vec::new();
+    let mut one = |trace: &Trace, results: &mut Vec<RunResult>| {
+        for r in sim::run_rows(trace, limit) {
+            on_result(&r);
+            results.push(r);
+        }
+        if let Ok(ctx) = &mut vk {
+            for r in ctx.run_rows(trace, limit) {
+                on_result(&r);
+                results.push(r);
+            }
+        }
+    };
+    for trace in trace::traces(scale) {
+        one(&trace, &mut results);
+    }
+    for live in scale.live_counts() {
+        let trace = trace::live_small(100 + live, live as usize, trace::live_steps(scale));
+        one(&trace, &mut results);
+    }
+    results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every trace, tiny, on the simulated rows (and on Vulkan when a driver is
+    /// there): every row finishes, and ours returns every device allocation.
+    #[test]
+    fn smoke() {
+        let scale = Scale {
+            quick: true,
+            tiny: true,
+        };
+        let results = run_all(scale, true, &mut |_| {});
+        assert!(!results.is_empty());
+        for r in &results {
+            assert!(r.note.is_none(), "{} on {}: {:?}", r.row, r.trace, r.note);
+            assert!(r.ops > 0, "{} on {} did nothing", r.row, r.trace);
+            if r.row.starts_with("gpu-alloc (ours)") {
+                assert_eq!(r.retained_bytes, 0, "{} on {} kept memory", r.row, r.trace);
+            }
+        }
+        let table = report::table(&results);
+        assert!(table.contains("churn small"));
+        let svg = report::svg(&results);
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    }
+}

@@ -1,0 +1,126 @@
+//! What the workload needs from a device: resources with memory requirements,
+//! binding, and transfer commands. Implemented by the Vulkan (ash) backend and
+//! the simulated device.
+
+use {
+    gpu_alloc::{MemoryBlock, MemoryDevice},
+    std::fmt::Debug,
+};
+
+/// Bytes per texel: every texture is RGBA8.
+pub const TEXEL: u64 = 4;
+
+/// What a resource is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// A buffer of `size` bytes.
+    Buffer { size: u64, purpose: BufferPurpose },
+    /// A 2D RGBA8 image with optimal tiling and a full mip chain.
+    Image { width: u32, height: u32, mips: u32 },
+}
+
+/// What a buffer is for (picks its usage flags on Vulkan).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BufferPurpose {
+    /// Vertex and index data: a copy destination and source.
+    Mesh,
+    /// Host-written data copied to the GPU.
+    Staging,
+    /// GPU data copied back for the host.
+    Readback,
+}
+
+/// A resource's memory requirements.
+#[derive(Clone, Copy, Debug)]
+pub struct Requirements {
+    pub size: u64,
+    pub align: u64,
+    pub type_bits: u32,
+    /// The driver prefers (or requires) a dedicated memory object.
+    pub prefers_dedicated: bool,
+}
+
+/// A resource bound to a block.
+#[derive(Debug)]
+pub struct Resource<G: Gpu + ?Sized> {
+    pub handle: G::Handle,
+    pub block: MemoryBlock<G::Memory>,
+    pub shape: Shape,
+}
+
+/// A device the workload runs on.
+///
+/// Transfer commands are recorded in order and run by
+/// [`submit_and_wait`](Gpu::submit_and_wait); [`barrier`](Gpu::barrier) orders
+/// the copies recorded before it against those recorded after.
+pub trait Gpu {
+    /// Device memory object handle.
+    type Memory: Debug + 'static;
+    /// What the allocator allocates through.
+    type Device: MemoryDevice<Self::Memory>;
+    /// Buffer or image handle.
+    type Handle: Debug;
+
+    /// The memory device for the allocator.
+    fn memory_device(&self) -> &Self::Device;
+
+    /// Creates a resource (unbound) and returns its memory requirements.
+    fn create(&mut self, shape: Shape) -> Result<(Self::Handle, Requirements), String>;
+
+    /// Binds a resource to a block.
+    ///
+    /// # Safety
+    ///
+    /// `block` comes from an allocator of this device, fits `handle`'s
+    /// requirements, and `handle` is unbound.
+    unsafe fn bind(
+        &mut self,
+        handle: &Self::Handle,
+        block: &MemoryBlock<Self::Memory>,
+    ) -> Result<(), String>;
+
+    /// Destroys a resource.
+    ///
+    /// # Safety
+    ///
+    /// No recorded or running command uses it.
+    unsafe fn destroy(&mut self, handle: Self::Handle);
+
+    /// Records a copy of `len` bytes from the start of buffer `src` to the start of
+    /// buffer `dst`.
+    fn copy_buffer(&mut self, src: &Resource<Self>, dst: &Resource<Self>, len: u64);
+
+    /// Records a copy of a tightly packed `width` x `height` texel region from the
+    /// start of buffer `src` to the corner of mip 0 of image `dst`, leaving the
+    /// image ready to be copied from.
+    fn copy_buffer_to_image(
+        &mut self,
+        src: &Resource<Self>,
+        dst: &Resource<Self>,
+        width: u32,
+        height: u32,
+    );
+
+    /// Records the reverse of [`copy_buffer_to_image`](Gpu::copy_buffer_to_image).
+    fn copy_image_to_buffer(
+        &mut self,
+        src: &Resource<Self>,
+        dst: &Resource<Self>,
+        width: u32,
+        height: u32,
+    );
+
+    /// Records an execution and memory dependency between the copies before and
+    /// after it.
+    fn barrier(&mut self);
+
+    /// Runs what was recorded and waits until it is done and its writes are
+    /// visible to the host.
+    fn submit_and_wait(&mut self) -> Result<(), String>;
+
+    /// Memory objects the device holds, where it can tell.
+    fn live_memory_objects(&self) -> Option<usize>;
+
+    /// Broken API rules the device noticed (the simulated device checks them).
+    fn violations(&self) -> Vec<String>;
+}

@@ -1,0 +1,118 @@
+//! The per-heap table and the report files.
+
+use {
+    crate::workload::Outcome,
+    gpu_alloc::AllocatorStats,
+    std::{fmt, fs, path::Path},
+};
+
+/// A byte count for people: `512 B`, `64.0 KiB`, `312 MiB`, `7.63 GiB`.
+pub struct Bytes(pub u64);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+        if self.0 < 1024 {
+            return f.pad(&format!("{} B", self.0));
+        }
+        let mut value = self.0 as f64 / 1024.0;
+        let mut unit = 0;
+        while value >= 1024.0 && unit + 1 < UNITS.len() {
+            value /= 1024.0;
+            unit += 1;
+        }
+        let unit = UNITS[unit];
+        let text = if value >= 100.0 {
+            format!("{value:.0} {unit}")
+        } else if value >= 10.0 {
+            format!("{value:.1} {unit}")
+        } else {
+            format!("{value:.2} {unit}")
+        };
+        f.pad(&text)
+    }
+}
+
+/// The per-heap table: objects, reserved, used, free, budget, fragmentation.
+pub fn heap_table(stats: &AllocatorStats, heap_kinds: &[String]) -> String {
+    let mut out = String::new();
+    let header = format!(
+        "{:<4} {:<12} {:>9} {:>7} {:>7} {:>10} {:>10} {:>10} {:>21} {:>6}",
+        "heap", "kind", "size", "objects", "blocks", "reserved", "used", "free", "budget (in use)",
+        "frag"
+    );
+    out.push_str(&header);
+    out.push('\n');
+    out.push_str(&"-".repeat(header.len()));
+    out.push('\n');
+    for heap in &stats.heaps {
+        let budget = match heap.budget {
+            Some(b) => format!("{} ({})", Bytes(b.budget), Bytes(b.usage)),
+            None => "-".to_owned(),
+        };
+        let kind = heap_kinds
+            .get(heap.heap as usize)
+            .map_or("", String::as_str);
+        out.push_str(&format!(
+            "{:<4} {:<12} {:>9} {:>7} {:>7} {:>10} {:>10} {:>10} {:>21} {:>6.2}\n",
+            heap.heap,
+            kind,
+            Bytes(heap.size).to_string(),
+            heap.memory_objects,
+            heap.blocks,
+            Bytes(heap.reserved).to_string(),
+            Bytes(heap.used).to_string(),
+            Bytes(heap.free).to_string(),
+            budget,
+            heap.fragmentation,
+        ));
+    }
+    out.push_str(&format!(
+        "all  {:<12} {:>9} {:>7} {:>7} {:>10} {:>10} {:>10}\n",
+        "",
+        "",
+        stats.memory_objects,
+        stats.blocks,
+        Bytes(stats.reserved).to_string(),
+        Bytes(stats.used).to_string(),
+        Bytes(stats.heaps.iter().map(|h| h.free).sum()).to_string(),
+    ));
+    out
+}
+
+/// Writes `memory-map.svg` and `stats.json` into `dir` (created if needed).
+pub fn write_files(
+    dir: &Path,
+    backend: &str,
+    device: &str,
+    outcome: &Outcome,
+) -> Result<(), String> {
+    fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let svg = dir.join("memory-map.svg");
+    fs::write(&svg, outcome.map.to_svg()).map_err(|e| format!("writing {}: {e}", svg.display()))?;
+    let c = &outcome.counters;
+    let json = serde_json::json!({
+        "backend": backend,
+        "device": device,
+        "frames": c.frames,
+        "seconds": outcome.seconds,
+        "checks": {
+            "uploads": c.uploads,
+            "readbacks_verified": c.readbacks,
+            "bytes_verified": c.bytes_verified,
+            "failures": outcome.failures,
+        },
+        "workload": {
+            "level_assets": c.level_assets,
+            "streamed_in": c.streamed_in,
+            "streamed_out": c.streamed_out,
+            "peak_reserved": c.peak_reserved,
+            "peak_memory_objects": c.peak_objects,
+        },
+        "stats": outcome.stats,
+    });
+    let path = dir.join("stats.json");
+    let text = serde_json::to_string_pretty(&json).map_err(|e| format!("stats.json: {e}"))?;
+    fs::write(&path, text + "\n").map_err(|e| format!("writing {}: {e}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,602 @@
+//! The workload's device on Vulkan through ash and `gpu-alloc-ash`: real buffers
+//! and optimal-tiling images with their real memory requirements, bound to the
+//! allocator's blocks, and real copies on a queue.
+
+use {
+    crate::gpu::{BufferPurpose, Gpu, Requirements, Resource, Shape},
+    ash::vk,
+    gpu_alloc::MemoryBlock,
+    gpu_alloc_ash::{query_properties, AshBudgetDevice, AshProperties, Properties2},
+    std::ffi::CStr,
+};
+
+/// Why Vulkan could not be opened.
+#[derive(Debug)]
+pub enum OpenError {
+    /// No Vulkan library, driver or device: the demo may fall back to the
+    /// simulated device.
+    NoDriver(String),
+    /// Vulkan is there but failed.
+    Failed(String),
+}
+
+/// An instance, the first physical device, a device with one queue, and what
+/// `gpu-alloc-ash` read about its memory.
+pub struct Vulkan {
+    // Kept alive for as long as the instance: it holds the loaded library.
+    _entry: ash::Entry,
+    instance: ash::Instance,
+    physical_device: vk::PhysicalDevice,
+    device: ash::Device,
+    queue: vk::Queue,
+    queue_family: u32,
+    /// The `apiVersion` the instance was created with.
+    api_version: u32,
+    pub properties: AshProperties,
+    /// `deviceName (driverName)`.
+    pub name: String,
+}
+
+fn failed(what: &str) -> impl Fn(vk::Result) -> OpenError + '_ {
+    move |err| OpenError::Failed(format!("{what}: {err}"))
+}
+
+impl Vulkan {
+    /// Opens the first Vulkan device.
+    pub fn open() -> Result<Vulkan, OpenError> {
+        // SAFETY: loading the Vulkan library runs its initialisation; the
+        // Khronos loader is sound to load.
+        let entry = unsafe { ash::Entry::load() }
+            .map_err(|err| OpenError::NoDriver(format!("cannot load the Vulkan library: {err}")))?;
+        // SAFETY: a global command of a loaded entry.
+        let loader_version = unsafe { entry.try_enumerate_instance_version() }
+            .map_err(failed("vkEnumerateInstanceVersion"))?
+            .unwrap_or(vk::API_VERSION_1_0);
+        let api_version = loader_version.min(vk::API_VERSION_1_2);
+        let app = vk::ApplicationInfo::default()
+            .application_name(c"gpu-alloc-demo")
+            .api_version(api_version);
+        // SAFETY: a valid create info without layers or extensions.
+        let instance = unsafe {
+            entry.create_instance(&vk::InstanceCreateInfo::default().application_info(&app), None)
+        }
+        .map_err(|err| match err {
+            vk::Result::ERROR_INCOMPATIBLE_DRIVER => {
+                OpenError::NoDriver("no Vulkan driver is installed".into())
+            }
+            err => OpenError::Failed(format!("vkCreateInstance: {err}")),
+        })?;
+        // From here on the instance must be destroyed on every error path.
+        // SAFETY: the instance is live and nothing was created from it yet.
+        let destroy = |err| {
+            unsafe { instance.destroy_instance(None) };
+            err
+        };
+        // SAFETY: a live instance.
+        let physical_devices = unsafe { instance.enumerate_physical_devices() }
+            .map_err(failed("vkEnumeratePhysicalDevices"))
+            .map_err(destroy)?;
+        let Some(&physical_device) = physical_devices.first() else {
+            return Err(destroy(OpenError::NoDriver("no Vulkan device found".into())));
+        };
+        // SAFETY: the physical device belongs to the instance.
+        let device_props = unsafe { instance.get_physical_device_properties(physical_device) };
+        let device_name = device_props
+            .device_name_as_c_str()
+            .map(CStr::to_string_lossy)
+            .unwrap_or_default()
+            .into_owned();
+        // SAFETY: as above.
+        let families =
+            unsafe { instance.get_physical_device_queue_family_properties(physical_device) };
+        let transfer = vk::QueueFlags::GRAPHICS | vk::QueueFlags::COMPUTE | vk::QueueFlags::TRANSFER;
+        let Some(queue_family) = families
+            .iter()
+            .position(|f| f.queue_flags.intersects(transfer) && f.queue_count > 0)
+        else {
+            return Err(destroy(OpenError::Failed("no queue can copy".into())));
+        };
+        let queue_family = queue_family as u32;
+        // SAFETY: as above.
+        let extensions =
+            unsafe { instance.enumerate_device_extension_properties(physical_device) }
+                .map_err(failed("vkEnumerateDeviceExtensionProperties"))
+                .map_err(destroy)?;
+        let budget = ash::ext::memory_budget::NAME;
+        let enabled: Vec<*const std::ffi::c_char> = extensions
+            .iter()
+            .filter(|e| e.extension_name_as_c_str() == Ok(budget))
+            .map(|_| budget.as_ptr())
+            .collect();
+        let priorities = [1.0];
+        let queue_info = vk::DeviceQueueCreateInfo::default()
+            .queue_family_index(queue_family)
+            .queue_priorities(&priorities);
+        let device_info = vk::DeviceCreateInfo::default()
+            .queue_create_infos(std::slice::from_ref(&queue_info))
+            .enabled_extension_names(&enabled);
+        // SAFETY: a valid create info: one queue of an existing family, only
+        // extensions the device lists.
+        let device = unsafe { instance.create_device(physical_device, &device_info, None) }
+            .map_err(failed("vkCreateDevice"))
+            .map_err(destroy)?;
+        // SAFETY: the family was asked for with one queue.
+        let queue = unsafe { device.get_device_queue(queue_family, 0) };
+        // SAFETY: the instance was created with `api_version`, which
+        // `for_version` turns into the matching `Properties2`.
+        let properties = unsafe {
+            query_properties(&instance, Properties2::for_version(api_version), physical_device)
+        };
+        let properties = match properties {
+            Ok(properties) => properties,
+            Err(err) => {
+                // SAFETY: nothing was created from the device.
+                unsafe { device.destroy_device(None) };
+                return Err(destroy(OpenError::Failed(format!(
+                    "reading memory properties: {err}"
+                ))));
+            }
+        };
+        Ok(Vulkan {
+            _entry: entry,
+            instance,
+            physical_device,
+            device,
+            queue,
+            queue_family,
+            api_version,
+            properties,
+            name: device_name,
+        })
+    }
+
+    /// The workload's device on this Vulkan device.
+    pub fn gpu(&self) -> Result<AshGpu<'_>, String> {
+        // SAFETY: the instance, physical device and device live as long as `self`;
+        // `Properties2` fits the instance's `apiVersion`.
+        let memory = unsafe {
+            AshBudgetDevice::new(
+                &self.instance,
+                Properties2::for_version(self.api_version),
+                self.physical_device,
+                &self.device,
+            )
+        }
+        .map_err(|err| format!("reading device extensions: {err}"))?;
+        let pool_info = vk::CommandPoolCreateInfo::default()
+            .queue_family_index(self.queue_family)
+            .flags(vk::CommandPoolCreateFlags::RESET_COMMAND_BUFFER);
+        // SAFETY: a valid create info for a family the device has a queue of.
+        let pool = unsafe { self.device.create_command_pool(&pool_info, None) }
+            .map_err(|err| format!("vkCreateCommandPool: {err}"))?;
+        let mut gpu = AshGpu {
+            vk: self,
+            memory,
+            pool,
+            cmd: vk::CommandBuffer::null(),
+            fence: vk::Fence::null(),
+            recording: false,
+        };
+        let alloc_info = vk::CommandBufferAllocateInfo::default()
+            .command_pool(pool)
+            .level(vk::CommandBufferLevel::PRIMARY)
+            .command_buffer_count(1);
+        // SAFETY: a live pool of this device.
+        gpu.cmd = unsafe { self.device.allocate_command_buffers(&alloc_info) }
+            .map_err(|err| format!("vkAllocateCommandBuffers: {err}"))?[0];
+        // SAFETY: a valid create info.
+        gpu.fence = unsafe { self.device.create_fence(&vk::FenceCreateInfo::default(), None) }
+            .map_err(|err| format!("vkCreateFence: {err}"))?;
+        Ok(gpu)
+    }
+}
+
+impl Drop for Vulkan {
+    fn drop(&mut self) {
+        // SAFETY: every object made from the device was destroyed by `AshGpu`'s
+        // drop (it borrows `self`, so it is gone); the device is idle.
+        unsafe {
+            self.device.destroy_device(None);
+            self.instance.destroy_instance(None);
+        }
+    }
+}
+
+/// A buffer or an image.
+#[derive(Debug)]
+pub enum Handle {
+    Buffer(vk::Buffer),
+    Image(vk::Image),
+}
+
+/// [`Gpu`] on a Vulkan device: one command buffer, one fence.
+pub struct AshGpu<'a> {
+    vk: &'a Vulkan,
+    memory: AshBudgetDevice<'a>,
+    pool: vk::CommandPool,
+    cmd: vk::CommandBuffer,
+    fence: vk::Fence,
+    /// `cmd` is being recorded.
+    recording: bool,
+}
+
+impl Drop for AshGpu<'_> {
+    fn drop(&mut self) {
+        let device = &self.vk.device;
+        // SAFETY: after waiting for the device to be idle nothing uses the pool
+        // (and its command buffer) or the fence; null handles are ignored.
+        unsafe {
+            let _ = device.device_wait_idle();
+            device.destroy_fence(self.fence, None);
+            device.destroy_command_pool(self.pool, None);
+        }
+    }
+}
+
+/// Mip 0 of a colour image.
+fn mip0() -> vk::ImageSubresourceRange {
+    vk::ImageSubresourceRange {
+        aspect_mask: vk::ImageAspectFlags::COLOR,
+        base_mip_level: 0,
+        level_count: 1,
+        base_array_layer: 0,
+        layer_count: 1,
+    }
+}
+
+/// A copy between a tightly packed buffer region and the corner of mip 0.
+fn image_region(width: u32, height: u32) -> vk::BufferImageCopy {
+    vk::BufferImageCopy {
+        buffer_offset: 0,
+        buffer_row_length: 0,
+        buffer_image_height: 0,
+        image_subresource: vk::ImageSubresourceLayers {
+            aspect_mask: vk::ImageAspectFlags::COLOR,
+            mip_level: 0,
+            base_array_layer: 0,
+            layer_count: 1,
+        },
+        image_offset: vk::Offset3D::default(),
+        image_extent: vk::Extent3D {
+            width,
+            height,
+            depth: 1,
+        },
+    }
+}
+
+impl AshGpu<'_> {
+    fn device(&self) -> &ash::Device {
+        &self.vk.device
+    }
+
+    /// The command buffer, begun if it was not.
+    fn cmd(&mut self) -> vk::CommandBuffer {
+        if !self.recording {
+            let info = vk::CommandBufferBeginInfo::default()
+                .flags(vk::CommandBufferUsageFlags::ONE_TIME_SUBMIT);
+            // SAFETY: the command buffer is in the initial state (new or reset
+            // after its last submission completed).
+            unsafe { self.device().begin_command_buffer(self.cmd, &info) }
+                .expect("vkBeginCommandBuffer");
+            self.recording = true;
+        }
+        self.cmd
+    }
+
+    fn buffer(resource: &Resource<Self>) -> vk::Buffer {
+        match resource.handle {
+            Handle::Buffer(buffer) => buffer,
+            Handle::Image(_) => panic!("a buffer was expected"),
+        }
+    }
+
+    fn image(resource: &Resource<Self>) -> vk::Image {
+        match resource.handle {
+            Handle::Image(image) => image,
+            Handle::Buffer(_) => panic!("an image was expected"),
+        }
+    }
+
+    /// Records a global memory barrier between transfer writes and `dst`.
+    fn memory_barrier(&mut self, dst_stage: vk::PipelineStageFlags, dst_access: vk::AccessFlags) {
+        let cmd = self.cmd();
+        let barrier = vk::MemoryBarrier::default()
+            .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
+            .dst_access_mask(dst_access);
+        // SAFETY: a command buffer being recorded; a valid barrier.
+        unsafe {
+            self.device().cmd_pipeline_barrier(
+                cmd,
+                vk::PipelineStageFlags::TRANSFER,
+                dst_stage,
+                vk::DependencyFlags::empty(),
+                &[barrier],
+                &[],
+                &[],
+            )
+        };
+    }
+
+    /// Records a layout transition of mip 0 after transfer writes.
+    fn transition(
+        &mut self,
+        image: vk::Image,
+        old: vk::ImageLayout,
+        new: vk::ImageLayout,
+        dst_access: vk::AccessFlags,
+    ) {
+        let cmd = self.cmd();
+        let barrier = vk::ImageMemoryBarrier::default()
+            .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
+            .dst_access_mask(dst_access)
+            .old_layout(old)
+            .new_layout(new)
+            .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+            .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+            .image(image)
+            .subresource_range(mip0());
+        // SAFETY: a command buffer being recorded; the image is live.
+        unsafe {
+            self.device().cmd_pipeline_barrier(
+                cmd,
+                vk::PipelineStageFlags::TRANSFER,
+                vk::PipelineStageFlags::TRANSFER,
+                vk::DependencyFlags::empty(),
+                &[],
+                &[],
+                &[barrier],
+            )
+        };
+    }
+}
+
+impl<'a> Gpu for AshGpu<'a> {
+    type Memory = vk::DeviceMemory;
+    type Device = AshBudgetDevice<'a>;
+    type Handle = Handle;
+
+    fn memory_device(&self) -> &AshBudgetDevice<'a> {
+        &self.memory
+    }
+
+    fn create(&mut self, shape: Shape) -> Result<(Handle, Requirements), String> {
+        let device = self.device();
+        let core_1_1 = self.vk.api_version >= vk::API_VERSION_1_1
+            && self.vk.properties.device_api_version >= vk::API_VERSION_1_1;
+        let mut dedicated = vk::MemoryDedicatedRequirements::default();
+        let mut requirements2 = vk::MemoryRequirements2::default().push_next(&mut dedicated);
+        let (handle, requirements) = match shape {
+            Shape::Buffer { size, purpose } => {
+                let usage = match purpose {
+                    BufferPurpose::Mesh => {
+                        vk::BufferUsageFlags::VERTEX_BUFFER
+                            | vk::BufferUsageFlags::INDEX_BUFFER
+                            | vk::BufferUsageFlags::TRANSFER_DST
+                            | vk::BufferUsageFlags::TRANSFER_SRC
+                    }
+                    BufferPurpose::Staging => vk::BufferUsageFlags::TRANSFER_SRC,
+                    BufferPurpose::Readback => vk::BufferUsageFlags::TRANSFER_DST,
+                };
+                let info = vk::BufferCreateInfo::default()
+                    .size(size)
+                    .usage(usage)
+                    .sharing_mode(vk::SharingMode::EXCLUSIVE);
+                // SAFETY: a valid create info.
+                let buffer = unsafe { device.create_buffer(&info, None) }
+                    .map_err(|err| format!("vkCreateBuffer: {err}"))?;
+                let requirements = if core_1_1 {
+                    let info = vk::BufferMemoryRequirementsInfo2::default().buffer(buffer);
+                    // SAFETY: a live buffer; Vulkan 1.1 on instance and device.
+                    unsafe { device.get_buffer_memory_requirements2(&info, &mut requirements2) };
+                    requirements2.memory_requirements
+                } else {
+                    // SAFETY: a live buffer.
+                    unsafe { device.get_buffer_memory_requirements(buffer) }
+                };
+                (Handle::Buffer(buffer), requirements)
+            }
+            Shape::Image {
+                width,
+                height,
+                mips,
+            } => {
+                let info = vk::ImageCreateInfo::default()
+                    .image_type(vk::ImageType::TYPE_2D)
+                    .format(vk::Format::R8G8B8A8_UNORM)
+                    .extent(vk::Extent3D {
+                        width,
+                        height,
+                        depth: 1,
+                    })
+                    .mip_levels(mips)
+                    .array_layers(1)
+                    .samples(vk::SampleCountFlags::TYPE_1)
+                    .tiling(vk::ImageTiling::OPTIMAL)
+                    .usage(
+                        vk::ImageUsageFlags::SAMPLED
+                            | vk::ImageUsageFlags::TRANSFER_DST
+                            | vk::ImageUsageFlags::TRANSFER_SRC,
+                    )
+                    .sharing_mode(vk::SharingMode::EXCLUSIVE)
+                    .initial_layout(vk::ImageLayout::UNDEFINED);
+                // SAFETY: a valid create info (RGBA8 optimal images with these
+                // usages are required to be supported).
+                let image = unsafe { device.create_image(&info, None) }
+                    .map_err(|err| format!("vkCreateImage: {err}"))?;
+                let requirements = if core_1_1 {
+                    let info = vk::ImageMemoryRequirementsInfo2::default().image(image);
+                    // SAFETY: a live image; Vulkan 1.1 on instance and device.
+                    unsafe { device.get_image_memory_requirements2(&info, &mut requirements2) };
+                    requirements2.memory_requirements
+                } else {
+                    // SAFETY: a live image.
+                    unsafe { device.get_image_memory_requirements(image) }
+                };
+                (Handle::Image(image), requirements)
+            }
+        };
+        let prefers_dedicated = dedicated.prefers_dedicated_allocation == vk::TRUE
+            || dedicated.requires_dedicated_allocation == vk::TRUE;
+        Ok((
+            handle,
+            Requirements {
+                size: requirements.size,
+                align: requirements.alignment.max(1),
+                type_bits: requirements.memory_type_bits,
+                prefers_dedicated,
+            },
+        ))
+    }
+
+    unsafe fn bind(
+        &mut self,
+        handle: &Handle,
+        block: &MemoryBlock<vk::DeviceMemory>,
+    ) -> Result<(), String> {
+        let device = self.device();
+        // SAFETY: the caller guarantees the block fits the resource's requirements
+        // and the resource is unbound.
+        let result = unsafe {
+            match *handle {
+                Handle::Buffer(buffer) => {
+                    device.bind_buffer_memory(buffer, *block.memory(), block.offset())
+                }
+                Handle::Image(image) => {
+                    device.bind_image_memory(image, *block.memory(), block.offset())
+                }
+            }
+        };
+        result.map_err(|err| format!("binding memory: {err}"))
+    }
+
+    unsafe fn destroy(&mut self, handle: Handle) {
+        let device = self.device();
+        // SAFETY: the caller guarantees no command uses the resource.
+        unsafe {
+            match handle {
+                Handle::Buffer(buffer) => device.destroy_buffer(buffer, None),
+                Handle::Image(image) => device.destroy_image(image, None),
+            }
+        }
+    }
+
+    fn copy_buffer(&mut self, src: &Resource<Self>, dst: &Resource<Self>, len: u64) {
+        let cmd = self.cmd();
+        let region = vk::BufferCopy {
+            src_offset: 0,
+            dst_offset: 0,
+            size: len,
+        };
+        // SAFETY: a command buffer being recorded; both buffers are live, bound,
+        // and at least `len` bytes long.
+        unsafe {
+            self.device()
+                .cmd_copy_buffer(cmd, Self::buffer(src), Self::buffer(dst), &[region])
+        };
+    }
+
+    fn copy_buffer_to_image(
+        &mut self,
+        src: &Resource<Self>,
+        dst: &Resource<Self>,
+        width: u32,
+        height: u32,
+    ) {
+        let image = Self::image(dst);
+        // The old content is discarded: the copy overwrites the region that is
+        // checked.
+        self.transition(
+            image,
+            vk::ImageLayout::UNDEFINED,
+            vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+            vk::AccessFlags::TRANSFER_WRITE,
+        );
+        let cmd = self.cmd();
+        // SAFETY: a command buffer being recorded; the buffer holds the region,
+        // the image is live, bound and in TRANSFER_DST_OPTIMAL.
+        unsafe {
+            self.device().cmd_copy_buffer_to_image(
+                cmd,
+                Self::buffer(src),
+                image,
+                vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                &[image_region(width, height)],
+            )
+        };
+        self.transition(
+            image,
+            vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+            vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+            vk::AccessFlags::TRANSFER_READ,
+        );
+    }
+
+    fn copy_image_to_buffer(
+        &mut self,
+        src: &Resource<Self>,
+        dst: &Resource<Self>,
+        width: u32,
+        height: u32,
+    ) {
+        let cmd = self.cmd();
+        // SAFETY: a command buffer being recorded; the image was uploaded (so it
+        // is in TRANSFER_SRC_OPTIMAL) and the buffer holds the region.
+        unsafe {
+            self.device().cmd_copy_image_to_buffer(
+                cmd,
+                Self::image(src),
+                vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+                Self::buffer(dst),
+                &[image_region(width, height)],
+            )
+        };
+    }
+
+    fn barrier(&mut self) {
+        self.memory_barrier(
+            vk::PipelineStageFlags::TRANSFER,
+            vk::AccessFlags::TRANSFER_READ | vk::AccessFlags::TRANSFER_WRITE,
+        );
+    }
+
+    fn submit_and_wait(&mut self) -> Result<(), String> {
+        if !self.recording {
+            return Ok(());
+        }
+        self.memory_barrier(vk::PipelineStageFlags::HOST, vk::AccessFlags::HOST_READ);
+        let device = &self.vk.device;
+        // SAFETY: the command buffer is being recorded.
+        unsafe { device.end_command_buffer(self.cmd) }
+            .map_err(|err| format!("vkEndCommandBuffer: {err}"))?;
+        self.recording = false;
+        let cmds = [self.cmd];
+        let submit = vk::SubmitInfo::default().command_buffers(&cmds);
+        // SAFETY: an executable command buffer whose resources are all live; the
+        // fence is unsignalled; the queue is used by this thread only.
+        unsafe { device.queue_submit(self.vk.queue, &[submit], self.fence) }
+            .map_err(|err| format!("vkQueueSubmit: {err}"))?;
+        // SAFETY: the fence was just submitted.
+        unsafe { device.wait_for_fences(&[self.fence], true, u64::MAX) }
+            .map_err(|err| format!("vkWaitForFences: {err}"))?;
+        // SAFETY: the submission is complete, so neither fence nor command
+        // buffer is in use.
+        unsafe {
+            device
+                .reset_fences(&[self.fence])
+                .map_err(|err| format!("vkResetFences: {err}"))?;
+            device
+                .reset_command_buffer(self.cmd, vk::CommandBufferResetFlags::empty())
+                .map_err(|err| format!("vkResetCommandBuffer: {err}"))?;
+        }
+        Ok(())
+    }
+
+    fn live_memory_objects(&self) -> Option<usize> {
+        None
+    }
+
+    fn violations(&self) -> Vec<String> {
+        Vec::new()
+    }
+}

@@ -1,0 +1,599 @@
+//! A renderer-like workload, the same on every device: a level load of meshes
+//! and textures, then frames of streaming churn (assets evicted and loaded),
+//! asset updates through `UPLOAD | TRANSIENT` staging, and `DOWNLOAD` readbacks
+//! that check every byte that went through the GPU.
+//!
+//! Every upload writes a pattern into a staging buffer and copies it into the
+//! asset (buffer to buffer, or buffer to image); every readback copies an
+//! asset's region into a readback buffer and compares it with the pattern the
+//! asset last received. A readback of an asset that was not touched for many
+//! frames catches any allocation that overlapped it.
+
+use {
+    crate::gpu::{BufferPurpose, Gpu, Resource, Shape, TEXEL},
+    gpu_alloc::{
+        AllocOptions, AllocatorStats, Config, Dedicated, DeviceProperties, ExtendedProperties,
+        GpuAllocator, MemoryMap, Request, ResourceKind, UsageFlags,
+    },
+    std::{collections::VecDeque, time::Instant},
+};
+
+/// Frames a staging buffer stays alive after its frame (as with frames in
+/// flight).
+const FRAMES_IN_FLIGHT: usize = 2;
+/// Largest buffer region an upload or readback copies.
+const MAX_BUFFER_REGION: u64 = 256 << 10;
+/// Largest image region (per side, in texels) an upload or readback copies.
+const MAX_IMAGE_REGION: u32 = 128;
+/// Level assets uploaded per submission during the level load.
+const LOAD_BATCH: usize = 16;
+/// Streamed assets kept alive: at least / at most.
+const STREAMED_MIN: usize = 24;
+const STREAMED_MAX: usize = 72;
+
+/// A small deterministic random number generator (xorshift64*).
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// A number in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
+}
+
+/// The bytes an upload with this seed writes.
+pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut rng = Rng::new(seed);
+    let mut bytes = Vec::with_capacity(len + 8);
+    while bytes.len() < len {
+        bytes.extend_from_slice(&rng.next_u64().to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
+}
+
+/// What an upload or readback of an asset copies.
+#[derive(Clone, Copy, Debug)]
+enum Region {
+    Bytes(u64),
+    Texels(u32, u32),
+}
+
+impl Region {
+    fn of(shape: Shape) -> Region {
+        match shape {
+            Shape::Buffer { size, .. } => Region::Bytes(size.min(MAX_BUFFER_REGION)),
+            Shape::Image { width, height, .. } => Region::Texels(
+                width.min(MAX_IMAGE_REGION),
+                height.min(MAX_IMAGE_REGION),
+            ),
+        }
+    }
+
+    fn bytes(self) -> u64 {
+        match self {
+            Region::Bytes(len) => len,
+            Region::Texels(w, h) => u64::from(w) * u64::from(h) * TEXEL,
+        }
+    }
+}
+
+/// A mesh or texture with the seed of the pattern it holds.
+struct Asset<G: Gpu> {
+    resource: Resource<G>,
+    seed: u64,
+    /// The last submission that uploaded to it (no asset is uploaded twice in
+    /// one submission).
+    uploaded_in: u64,
+    streamed: bool,
+}
+
+/// A readback to compare once its submission is done.
+struct Pending<G: Gpu> {
+    readback: Resource<G>,
+    seed: u64,
+    len: u64,
+    what: String,
+}
+
+/// What the run did.
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    pub frames: u32,
+    pub level_assets: usize,
+    pub uploads: u64,
+    pub readbacks: u64,
+    pub bytes_verified: u64,
+    pub streamed_in: u64,
+    pub streamed_out: u64,
+    pub peak_reserved: u64,
+    pub peak_objects: u32,
+    pub budget_read: bool,
+}
+
+/// The result of a run.
+pub struct Outcome {
+    pub counters: Counters,
+    /// Statistics and map at the end of the last frame, before teardown.
+    pub stats: AllocatorStats,
+    pub map: MemoryMap,
+    /// Every failed check, in order.
+    pub failures: Vec<String>,
+    pub seconds: f64,
+}
+
+/// The workload's state.
+pub struct Workload<'g, G: Gpu> {
+    gpu: &'g mut G,
+    allocator: GpuAllocator<G::Memory>,
+    rng: Rng,
+    assets: Vec<Asset<G>>,
+    /// Staging buffers of the last frames, oldest first.
+    in_flight: VecDeque<Vec<Resource<G>>>,
+    pending: Vec<Pending<G>>,
+    /// Number of the submission being recorded.
+    batch: u64,
+    counters: Counters,
+    failures: Vec<String>,
+}
+
+impl<'g, G: Gpu> Workload<'g, G> {
+    /// A workload on `gpu`, with an allocator for the device described.
+    pub fn new(
+        gpu: &'g mut G,
+        props: DeviceProperties<'_>,
+        ext: ExtendedProperties<'_>,
+        seed: u64,
+    ) -> Self {
+        let mut allocator =
+            GpuAllocator::with_extended_properties(Config::i_am_prototyping(), props, ext);
+        let budget_read = allocator.update_budget(gpu.memory_device());
+        Workload {
+            gpu,
+            allocator,
+            rng: Rng::new(seed),
+            assets: Vec::new(),
+            in_flight: VecDeque::from([Vec::new()]),
+            pending: Vec::new(),
+            batch: 0,
+            counters: Counters {
+                budget_read,
+                ..Counters::default()
+            },
+            failures: Vec::new(),
+        }
+    }
+
+    fn fail(&mut self, what: String) {
+        if self.failures.len() < 20 {
+            eprintln!("FAILED: {what}");
+        }
+        self.failures.push(what);
+    }
+
+    /// Creates a resource and binds it to a new block.
+    fn create(&mut self, shape: Shape, usage: UsageFlags) -> Option<Resource<G>> {
+        let (handle, req) = match self.gpu.create(shape) {
+            Ok(created) => created,
+            Err(err) => {
+                self.fail(format!("creating {shape:?}: {err}"));
+                return None;
+            }
+        };
+        let kind = match shape {
+            Shape::Buffer { .. } => ResourceKind::Linear,
+            Shape::Image { .. } => ResourceKind::Optimal,
+        };
+        let mut options = AllocOptions::new().resource(kind);
+        if req.prefers_dedicated {
+            options = options.dedicated(Dedicated::Preferred);
+        }
+        let request = Request {
+            size: req.size,
+            align_mask: req.align - 1,
+            usage,
+            memory_types: req.type_bits,
+        };
+        // SAFETY: the memory device is the one the allocator was made for.
+        let block = unsafe {
+            self.allocator
+                .try_alloc_with_options(self.gpu.memory_device(), request, options)
+        };
+        let block = match block {
+            Ok(block) => block,
+            Err(err) => {
+                self.fail(format!("allocating {request:?} for {shape:?}: {err}"));
+                // SAFETY: never bound or used.
+                unsafe { self.gpu.destroy(handle) };
+                return None;
+            }
+        };
+        // SAFETY: the block was allocated for these requirements; the resource is new.
+        if let Err(err) = unsafe { self.gpu.bind(&handle, &block) } {
+            self.fail(format!("binding {shape:?}: {err}"));
+        }
+        Some(Resource {
+            handle,
+            block,
+            shape,
+        })
+    }
+
+    /// Destroys a resource and frees its block.
+    fn free(&mut self, resource: Resource<G>) {
+        // SAFETY: every submission that used it has completed (callers free only
+        // after `submit_and_wait`).
+        unsafe {
+            self.gpu.destroy(resource.handle);
+            self.allocator.dealloc(self.gpu.memory_device(), resource.block);
+        }
+    }
+
+    /// Records an upload of a new pattern into asset `index`, through a staging
+    /// buffer that lives until its frame is out of flight.
+    fn upload(&mut self, index: usize) {
+        let shape = self.assets[index].resource.shape;
+        let region = Region::of(shape);
+        let seed = self.rng.next_u64();
+        let staging_shape = Shape::Buffer {
+            size: region.bytes(),
+            purpose: BufferPurpose::Staging,
+        };
+        let Some(mut staging) = self.create(staging_shape, UsageFlags::UPLOAD | UsageFlags::TRANSIENT)
+        else {
+            return;
+        };
+        let data = pattern(seed, region.bytes() as usize);
+        // SAFETY: the device is the allocator's; the GPU does not use the new buffer.
+        if let Err(err) = unsafe { staging.block.write_bytes(self.gpu.memory_device(), 0, &data) } {
+            self.fail(format!("writing staging buffer: {err}"));
+        }
+        let asset = &self.assets[index].resource;
+        match region {
+            Region::Bytes(len) => self.gpu.copy_buffer(&staging, asset, len),
+            Region::Texels(w, h) => self.gpu.copy_buffer_to_image(&staging, asset, w, h),
+        }
+        let asset = &mut self.assets[index];
+        asset.seed = seed;
+        asset.uploaded_in = self.batch;
+        self.counters.uploads += 1;
+        self.in_flight.back_mut().expect("a frame").push(staging);
+    }
+
+    /// Records a readback of asset `index`, compared after the submission.
+    fn readback(&mut self, index: usize) {
+        let shape = self.assets[index].resource.shape;
+        let region = Region::of(shape);
+        let readback_shape = Shape::Buffer {
+            size: region.bytes(),
+            purpose: BufferPurpose::Readback,
+        };
+        let Some(readback) = self.create(readback_shape, UsageFlags::DOWNLOAD) else {
+            return;
+        };
+        let asset = &self.assets[index].resource;
+        match region {
+            Region::Bytes(len) => self.gpu.copy_buffer(asset, &readback, len),
+            Region::Texels(w, h) => self.gpu.copy_image_to_buffer(asset, &readback, w, h),
+        }
+        let what = format!(
+            "asset {index} ({:?}, memory type {}, offset {})",
+            shape,
+            asset.block.memory_type(),
+            asset.block.offset()
+        );
+        self.pending.push(Pending {
+            readback,
+            seed: self.assets[index].seed,
+            len: region.bytes(),
+            what,
+        });
+    }
+
+    /// Submits what was recorded, waits, and compares every readback.
+    fn submit(&mut self) {
+        if let Err(err) = self.gpu.submit_and_wait() {
+            self.fail(format!("submission {}: {err}", self.batch));
+        }
+        self.batch += 1;
+        for mut pending in std::mem::take(&mut self.pending) {
+            let mut bytes = vec![0; pending.len as usize];
+            // SAFETY: the submission that wrote it is complete.
+            let read = unsafe {
+                pending
+                    .readback
+                    .block
+                    .read_bytes(self.gpu.memory_device(), 0, &mut bytes)
+            };
+            match read {
+                Err(err) => self.fail(format!("reading back {}: {err}", pending.what)),
+                Ok(()) => {
+                    let expected = pattern(pending.seed, bytes.len());
+                    if let Some(at) = bytes.iter().zip(&expected).position(|(a, b)| a != b) {
+                        self.fail(format!(
+                            "data mismatch in {} at byte {at}: read {:#04x}, wrote {:#04x}",
+                            pending.what, bytes[at], expected[at]
+                        ));
+                    } else {
+                        self.counters.readbacks += 1;
+                        self.counters.bytes_verified += pending.len;
+                    }
+                }
+            }
+            self.free(pending.readback);
+        }
+    }
+
+    /// Adds an asset, records its upload and a readback of it (after a barrier,
+    /// which the caller records).
+    fn add_asset(&mut self, shape: Shape, streamed: bool) -> Option<usize> {
+        let resource = self.create(shape, UsageFlags::FAST_DEVICE_ACCESS)?;
+        self.assets.push(Asset {
+            resource,
+            seed: 0,
+            uploaded_in: u64::MAX,
+            streamed,
+        });
+        let index = self.assets.len() - 1;
+        self.upload(index);
+        Some(index)
+    }
+
+    /// A random mesh of `4 KiB << 0..=max_exp` bytes or so.
+    fn random_mesh(&mut self, max_exp: u64) -> Shape {
+        let exp = 12 + self.rng.below(max_exp + 1);
+        let size = ((1 << exp) + self.rng.below(1 << exp)) & !15;
+        Shape::Buffer {
+            size,
+            purpose: BufferPurpose::Mesh,
+        }
+    }
+
+    /// A random texture with sides `64 << 0..=max_exp` (some half as high).
+    fn random_texture(&mut self, max_exp: u64) -> Shape {
+        let width = 64u32 << self.rng.below(max_exp + 1);
+        let height = if self.rng.below(4) == 0 {
+            width / 2
+        } else {
+            width
+        };
+        texture(width, height)
+    }
+
+    /// Records the frame's uploads, a barrier, then the readbacks of `check`.
+    fn record_checks(&mut self, check: &[usize]) {
+        self.gpu.barrier();
+        for &index in check {
+            self.readback(index);
+        }
+    }
+
+    /// The level load: meshes, textures and two huge textures, uploaded and
+    /// checked in batches.
+    pub fn load_level(&mut self) {
+        let mut shapes = Vec::new();
+        for _ in 0..96 {
+            shapes.push(self.random_mesh(10));
+        }
+        for _ in 0..64 {
+            shapes.push(self.random_texture(4));
+        }
+        for _ in 0..6 {
+            shapes.push(texture(2048, 2048));
+        }
+        shapes.push(texture(4096, 4096));
+        shapes.push(texture(4096, 2048));
+        for chunk in shapes.chunks(LOAD_BATCH) {
+            let added: Vec<usize> = chunk
+                .iter()
+                .filter_map(|&shape| self.add_asset(shape, false))
+                .collect();
+            self.record_checks(&added);
+            self.submit();
+            self.end_frame();
+        }
+        self.counters.level_assets = self.assets.len();
+        self.sample();
+    }
+
+    /// One frame: evictions, streamed loads, updates, readbacks.
+    pub fn frame(&mut self) {
+        let streamed = self.assets.iter().filter(|a| a.streamed).count();
+        // Evict.
+        let evict = if streamed > STREAMED_MIN {
+            self.rng.below(4) as usize
+        } else {
+            0
+        };
+        for _ in 0..evict {
+            let candidates: Vec<usize> = (0..self.assets.len())
+                .filter(|&i| self.assets[i].streamed)
+                .collect();
+            if candidates.is_empty() {
+                break;
+            }
+            let index = candidates[self.rng.below(candidates.len() as u64) as usize];
+            let asset = self.assets.swap_remove(index);
+            self.free(asset.resource);
+            self.counters.streamed_out += 1;
+        }
+        // Load.
+        let load = if streamed < STREAMED_MAX {
+            self.rng.below(4) as usize
+        } else {
+            0
+        };
+        let mut check = Vec::new();
+        for _ in 0..load {
+            let shape = if self.rng.below(2) == 0 {
+                self.random_mesh(9)
+            } else {
+                self.random_texture(4)
+            };
+            if let Some(index) = self.add_asset(shape, true) {
+                check.push(index);
+                self.counters.streamed_in += 1;
+            }
+        }
+        // Update a few assets (dynamic data, texture streaming of mips).
+        for _ in 0..self.rng.range(1, 4) {
+            let index = self.rng.below(self.assets.len() as u64) as usize;
+            if self.assets[index].uploaded_in != self.batch {
+                self.upload(index);
+                check.push(index);
+            }
+        }
+        // And read back two assets nobody touched this frame.
+        for _ in 0..2 {
+            let index = self.rng.below(self.assets.len() as u64) as usize;
+            if self.assets[index].uploaded_in != self.batch && !check.contains(&index) {
+                check.push(index);
+            }
+        }
+        self.record_checks(&check);
+        self.submit();
+        self.end_frame();
+        self.counters.frames += 1;
+        self.sample();
+    }
+
+    /// Retires the staging buffers of the oldest frame once enough frames are in
+    /// flight, and starts a new frame.
+    fn end_frame(&mut self) {
+        while self.in_flight.len() > FRAMES_IN_FLIGHT {
+            let oldest = self.in_flight.pop_front().expect("a frame");
+            for staging in oldest {
+                self.free(staging);
+            }
+        }
+        self.in_flight.push_back(Vec::new());
+    }
+
+    /// Tracks peaks.
+    fn sample(&mut self) {
+        let stats = self.allocator.stats();
+        self.counters.peak_reserved = self.counters.peak_reserved.max(stats.reserved);
+        self.counters.peak_objects = self.counters.peak_objects.max(stats.memory_objects);
+    }
+
+    /// A progress line; also reads the budget and checks the allocator's
+    /// invariants.
+    pub fn progress(&mut self, frames: u32) {
+        self.allocator.update_budget(self.gpu.memory_device());
+        self.allocator.check_invariants();
+        let stats = self.allocator.stats();
+        println!(
+            "frame {:>4}/{frames}: {:>4} blocks in {:>3} memory objects, reserved {}, used {}, \
+             {} assets, {} uploads and {} readbacks checked",
+            self.counters.frames,
+            stats.blocks,
+            stats.memory_objects,
+            crate::report::Bytes(stats.reserved),
+            crate::report::Bytes(stats.used),
+            self.assets.len(),
+            self.counters.uploads,
+            self.counters.readbacks,
+        );
+    }
+
+    /// Frees everything, cleans up and checks that the device holds nothing.
+    pub fn finish(mut self, started: Instant) -> Outcome {
+        self.allocator.update_budget(self.gpu.memory_device());
+        self.allocator.check_invariants();
+        let stats = self.allocator.stats();
+        let map = self.allocator.memory_map();
+        for asset in std::mem::take(&mut self.assets) {
+            self.free(asset.resource);
+        }
+        for frame in std::mem::take(&mut self.in_flight) {
+            for staging in frame {
+                self.free(staging);
+            }
+        }
+        // SAFETY: the allocator's device; every block was freed above.
+        unsafe { self.allocator.cleanup(self.gpu.memory_device()) };
+        self.allocator.check_invariants();
+        let after = self.allocator.stats();
+        if after.blocks != 0 || after.memory_objects != 0 || after.reserved != 0 {
+            self.fail(format!(
+                "after freeing everything and cleanup the allocator holds {} blocks in {} \
+                 memory objects ({} bytes)",
+                after.blocks, after.memory_objects, after.reserved
+            ));
+        }
+        if let Some(live) = self.gpu.live_memory_objects() {
+            if live != 0 {
+                self.fail(format!("the device still holds {live} memory objects"));
+            }
+        }
+        for violation in self.gpu.violations() {
+            self.fail(format!("device rule broken: {violation}"));
+        }
+        if gpu_alloc::reported_problems() != 0 {
+            self.fail(format!(
+                "the allocator reported {} problems (leaks or foreign blocks)",
+                gpu_alloc::reported_problems()
+            ));
+        }
+        Outcome {
+            counters: self.counters.clone(),
+            stats,
+            map,
+            failures: std::mem::take(&mut self.failures),
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+/// An RGBA8 texture with a full mip chain.
+fn texture(width: u32, height: u32) -> Shape {
+    Shape::Image {
+        width,
+        height,
+        mips: 32 - width.max(height).leading_zeros(),
+    }
+}
+
+/// Runs the whole workload: level load, `frames` frames with progress lines,
+/// teardown.
+pub fn run<G: Gpu>(
+    gpu: &mut G,
+    props: DeviceProperties<'_>,
+    ext: ExtendedProperties<'_>,
+    frames: u32,
+) -> Outcome {
+    let started = Instant::now();
+    let mut workload = Workload::new(gpu, props, ext, 0x5eed);
+    workload.load_level();
+    println!(
+        "level loaded: {} meshes and textures in {:.2} s",
+        workload.counters.level_assets,
+        started.elapsed().as_secs_f64()
+    );
+    workload.progress(frames);
+    let every = (frames / 10).max(1);
+    for frame in 1..=frames {
+        workload.frame();
+        if frame % every == 0 || frame == frames {
+            workload.progress(frames);
+        }
+    }
+    workload.finish(started)
+}

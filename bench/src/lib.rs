@@ -192,11 +192,13 @@ pub fn main_with_args(args: &[String]) -> i32 {
             "--svg" => opts.svg = it.next().cloned(),
             "--json" => opts.json = it.next().cloned(),
             "--no-vulkan" => opts.no_vulkan = true,
+            "--only" => opts.only = it.next().cloned(),
             "-h" | "--help" => {
                 println!(
-                    "usage: traces [--quick] [--no-vulkan] [--svg FILE] [--json FILE]\n\
+                    "usage: traces [--quick] [--no-vulkan] [--only TRACE] [--svg FILE] [--json FILE]\n\
                      Runs every trace against every allocator and prints a table and\n\
-                     one PASS/FAIL line per target (see BENCHMARKS.md)."
+                     one PASS/FAIL line per target (see BENCHMARKS.md). --only runs the\n\
+                     traces whose name contains TRACE."
                 );
                 return 0;
             }
@@ -210,7 +212,8 @@ pub fn main_with_args(args: &[String]) -> i32 {
         quick: opts.quick,
         tiny: false,
     };
-    let results = run_all(scale, !opts.no_vulkan, &mut |r| report::progress(r));
+    let only = opts.only.clone().unwrap_or_default();
+    let results = run_all(scale, !opts.no_vulkan, &only, &mut |r| report::progress(r));
     report::report(&opts, scale, &results)
 }
 
@@ -218,6 +221,7 @@ pub fn main_with_args(args: &[String]) -> i32 {
 pub(crate) fn run_all(
     scale: Scale,
     vulkan: bool,
+    only: &str,
     on_result: &mut dyn FnMut(&RunResult),
 ) -> Vec<RunResult> {
     let limit = Duration::from_secs(if scale.quick { 10 } else { 30 });
@@ -233,6 +237,9 @@ pub(crate) fn run_all(
     }
     let mut results = Vec::new();
     let mut one = |trace: &Trace, results: &mut Vec<RunResult>| {
+        if !trace.name.contains(only) {
+            return;
+        }
         for r in sim::run_rows(trace, limit) {
             on_result(&r);
             results.push(r);
@@ -248,6 +255,9 @@ pub(crate) fn run_all(
         one(&trace, &mut results);
     }
     for live in scale.live_counts() {
+        if !format!("{live} live small").contains(only) {
+            continue;
+        }
         let trace = trace::live_small(100 + live, live as usize, trace::live_steps(scale));
         one(&trace, &mut results);
     }
@@ -266,7 +276,7 @@ mod tests {
             quick: true,
             tiny: true,
         };
-        let results = run_all(scale, true, &mut |_| {});
+        let results = run_all(scale, true, "", &mut |_| {});
         assert!(!results.is_empty());
         for r in &results {
             assert!(r.note.is_none(), "{} on {}: {:?}", r.row, r.trace, r.note);

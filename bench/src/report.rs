@@ -15,6 +15,7 @@ use {
 pub(crate) struct Options {
     pub(crate) quick: bool,
     pub(crate) no_vulkan: bool,
+    pub(crate) only: Option<String>,
     pub(crate) svg: Option<String>,
     pub(crate) json: Option<String>,
 }

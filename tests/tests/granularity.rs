@@ -26,10 +26,16 @@ fn may_share(a: ResourceKind, b: ResourceKind) -> bool {
 /// Granularity pages `first..=last` that a block touches.
 fn pages(block: &MemoryBlock<SimMemory>, granularity: u64) -> (u64, u64) {
     let start = block.offset();
-    (start / granularity, (start + block.size() - 1) / granularity)
+    (
+        start / granularity,
+        (start + block.size() - 1) / granularity,
+    )
 }
 
-fn check(live: &[(MemoryBlock<SimMemory>, ResourceKind)], granularity: u64) -> Result<(), TestCaseError> {
+fn check(
+    live: &[(MemoryBlock<SimMemory>, ResourceKind)],
+    granularity: u64,
+) -> Result<(), TestCaseError> {
     for (i, (a, ka)) in live.iter().enumerate() {
         for (b, kb) in &live[i + 1..] {
             if a.memory().id() != b.memory().id() || may_share(*ka, *kb) {
@@ -39,7 +45,13 @@ fn check(live: &[(MemoryBlock<SimMemory>, ResourceKind)], granularity: u64) -> R
             prop_assert!(
                 pa.1 < pb.0 || pb.1 < pa.0,
                 "{:?} at {}+{} and {:?} at {}+{} share a {}-byte page",
-                ka, a.offset(), a.size(), kb, b.offset(), b.size(), granularity
+                ka,
+                a.offset(),
+                a.size(),
+                kb,
+                b.offset(),
+                b.size(),
+                granularity
             );
         }
     }
@@ -104,16 +116,25 @@ fn no_cost_without_granularity() {
         memory_types: !0,
     };
     let mut blocks = Vec::new();
-    for kind in [ResourceKind::Linear, ResourceKind::Optimal, ResourceKind::Unknown] {
+    for kind in [
+        ResourceKind::Linear,
+        ResourceKind::Optimal,
+        ResourceKind::Unknown,
+    ] {
         // SAFETY: the harness's device made the allocator's properties.
         let block = unsafe {
-            h.allocator
-                .try_alloc_with_options(&h.device, request, AllocOptions::new().resource(kind))
+            h.allocator.try_alloc_with_options(
+                &h.device,
+                request,
+                AllocOptions::new().resource(kind),
+            )
         }
         .unwrap();
         blocks.push(block);
     }
-    assert!(blocks.iter().all(|b| b.memory().id() == blocks[0].memory().id()));
+    assert!(blocks
+        .iter()
+        .all(|b| b.memory().id() == blocks[0].memory().id()));
     let mut offsets: Vec<u64> = blocks.iter().map(|b| b.offset()).collect();
     offsets.sort_unstable();
     assert_eq!(offsets, [0, 256, 512]);
@@ -138,8 +159,11 @@ fn kinds_are_separated_on_nvidia() {
     let alloc = |h: &mut Harness, kind| {
         // SAFETY: the harness's device made the allocator's properties.
         unsafe {
-            h.allocator
-                .try_alloc_with_options(&h.device, request, AllocOptions::new().resource(kind))
+            h.allocator.try_alloc_with_options(
+                &h.device,
+                request,
+                AllocOptions::new().resource(kind),
+            )
         }
         .unwrap()
     };
@@ -148,7 +172,11 @@ fn kinds_are_separated_on_nvidia() {
     let image = alloc(&mut h, ResourceKind::Optimal);
     let unknown = alloc(&mut h, ResourceKind::Unknown);
     assert_eq!(buffer_a.memory().id(), buffer_b.memory().id());
-    assert_eq!(buffer_b.offset() - buffer_a.offset(), 256, "buffers pack tightly");
+    assert_eq!(
+        buffer_b.offset() - buffer_a.offset(),
+        256,
+        "buffers pack tightly"
+    );
     assert_ne!(buffer_a.memory().id(), image.memory().id());
     assert_eq!(unknown.size() % 1024, 0, "unknown kinds take whole pages");
     assert_eq!(unknown.offset() % 1024, 0);

@@ -27,13 +27,13 @@ use {
 mod tests;
 
 /// Width of the picture.
-const WIDTH: f64 = 960.0;
+const WIDTH: f64 = 1060.0;
 /// Left and right margin.
 const MARGIN: f64 = 16.0;
 /// Where the bar of a row starts (the object's kind and size are left of it).
-const BAR_X: f64 = 170.0;
+const BAR_X: f64 = 160.0;
 /// Width of the bar of a row.
-const BAR_W: f64 = 600.0;
+const BAR_W: f64 = 560.0;
 /// Where the text right of a bar starts.
 const INFO_X: f64 = BAR_X + BAR_W + 8.0;
 /// Vertical step of one object row.
@@ -220,11 +220,37 @@ impl Canvas {
         )
     }
 
+    /// Draws bytes `start..end` of a row's object, at least 1 pixel wide.
+    fn range(
+        &mut self,
+        (start, end): (u64, u64),
+        y: f64,
+        scale: f64,
+        colour: &str,
+        used: bool,
+    ) -> fmt::Result {
+        let x = BAR_X + start as f64 * scale;
+        let w = ((end - start) as f64 * scale).max(1.0);
+        write!(
+            self.out,
+            r#"<rect x="{x:.2}" y="{y:.1}" width="{w:.2}" height="{BAR_H}" fill="{colour}">"#
+        )?;
+        if self.tooltips {
+            write!(
+                self.out,
+                "<title>{} at offset {start}: {}</title>",
+                if used { "live blocks" } else { "free" },
+                Bytes(end - start)
+            )?;
+        }
+        writeln!(self.out, "</rect>")
+    }
+
     fn row(&mut self, row: &Row<'_>) -> fmt::Result {
         let y = self.y + (ROW_H - BAR_H) / 2.0;
         let text_y = self.y + ROW_H - 4.0;
         let fill = colour(row.kind);
-        writeln!(self.out, r#"<g class="row">"#)?;
+        writeln!(self.out, r#"<g class="row" shape-rendering="crispEdges">"#)?;
         writeln!(
             self.out,
             r#"<text x="{:.1}" y="{text_y:.1}" class="t">{} {}</text>"#,
@@ -251,48 +277,57 @@ impl Canvas {
             }
             Some(ranges) => {
                 let (mut used, mut free_ranges, mut largest_free) = (0, 0, 0);
+                // Adjacent live ranges are drawn as one rectangle (no seams);
+                // free ranges too narrow to see are drawn last, on top.
+                let mut run: Option<(u64, u64)> = None;
+                let mut slivers = alloc::vec::Vec::new();
                 for range in ranges {
-                    let x = BAR_X + range.offset as f64 * scale;
-                    let w = range.size as f64 * scale;
-                    let colour = if range.used {
+                    if range.used {
                         used += range.size;
-                        fill
+                        run = match run {
+                            Some((start, end)) if end == range.offset => {
+                                Some((start, range.offset + range.size))
+                            }
+                            other => {
+                                if let Some(done) = other {
+                                    self.range(done, y, scale, fill, true)?;
+                                }
+                                Some((range.offset, range.offset + range.size))
+                            }
+                        };
                     } else {
                         free_ranges += 1;
                         largest_free = largest_free.max(range.size);
-                        if w >= 1.0 {
-                            // The bar's background shows it.
-                            continue;
+                        // Wide ones show as the bar's background.
+                        if (range.size as f64) * scale < 1.0 {
+                            slivers.push((range.offset, range.offset + range.size));
                         }
-                        SLIVER
-                    };
-                    write!(
-                        self.out,
-                        r#"<rect x="{x:.2}" y="{y:.1}" width="{:.2}" height="{BAR_H}" fill="{colour}">"#,
-                        w.max(1.0)
-                    )?;
-                    if self.tooltips {
-                        write!(
-                            self.out,
-                            "<title>{} at {}: {}</title>",
-                            if range.used { "used" } else { "free" },
-                            range.offset,
-                            Bytes(range.size)
-                        )?;
                     }
-                    writeln!(self.out, "</rect>")?;
+                }
+                if let Some(done) = run {
+                    self.range(done, y, scale, fill, true)?;
+                }
+                for sliver in slivers {
+                    self.range(sliver, y, scale, SLIVER, false)?;
                 }
                 (used, free_ranges, largest_free)
             }
         };
         let free = row.size - used.min(row.size);
-        if row.ranges.is_some() {
+        if row.ranges.is_some() && used == 0 {
+            // Pools keep one empty object for reuse until `cleanup`.
             writeln!(
                 self.out,
-                r#"<text x="{INFO_X}" y="{text_y:.1}" class="{}">{:.0}% used · free {} in {free_ranges}{}</text>"#,
+                r#"<text x="{INFO_X}" y="{text_y:.1}" class="w">empty (kept for reuse)</text>"#
+            )?;
+        } else if row.ranges.is_some() {
+            writeln!(
+                self.out,
+                r#"<text x="{INFO_X}" y="{text_y:.1}" class="{}">{:.0}% used · {} free in {free_ranges} range{}{}</text>"#,
                 if free > 0 && free * 4 >= row.size { "w" } else { "t" },
                 percent(used, row.size),
                 Bytes(free),
+                if free_ranges == 1 { "" } else { "s" },
                 if free_ranges > 1 && largest_free * 2 < free {
                     " (scattered)"
                 } else {
@@ -302,7 +337,7 @@ impl Canvas {
         } else {
             writeln!(
                 self.out,
-                r#"<text x="{INFO_X}" y="{text_y:.1}" class="t">one block</text>"#
+                r#"<text x="{INFO_X}" y="{text_y:.1}" class="t">one block · 100% used</text>"#
             )?;
         }
         writeln!(self.out, "</g>")?;
@@ -337,8 +372,8 @@ impl Canvas {
             MARGIN,
             "n",
             format_args!(
-                "One row per device memory object, always full width (its size is on the left); \
-                 live ranges to scale inside it."
+                "One row per device memory object, always full width (its size is on the left), \
+                 live ranges to scale inside it; red figures: a quarter or more of it is free."
             ),
         )?;
         self.text(

@@ -142,7 +142,7 @@ fn well_formed_with_one_row_per_object() {
     assert!(svg.ends_with("</svg>\n"));
     let counts = check_tags(&svg);
     assert_eq!(count(&counts, "svg"), 1);
-    assert_eq!(svg.matches(r#"<g class="row">"#).count(), 5, "one row per object");
+    assert_eq!(svg.matches(r#"<g class="row""#).count(), 5, "one row per object");
     assert!(!svg.contains("NaN") && !svg.contains("inf"), "bad number in {svg}");
     // Headers name the heaps and the memory types' properties.
     for text in ["Heap 0", "Heap 1", "Heap 2", "DEVICE_LOCAL", "HOST_VISIBLE | HOST_COHERENT"] {
@@ -182,7 +182,7 @@ fn empty_map() {
     map.dedicated.clear();
     let svg = map.to_svg();
     check_tags(&svg);
-    assert_eq!(svg.matches(r#"<g class="row">"#).count(), 0);
+    assert_eq!(svg.matches(r#"<g class="row""#).count(), 0);
     map.stats.heaps.clear();
     map.stats.memory_types.clear();
     check_tags(&map.to_svg());

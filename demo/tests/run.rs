@@ -1,0 +1,92 @@
+//! Runs the demo binary on the simulated device and checks its exit status and
+//! report files.
+
+use std::{path::PathBuf, process::Command};
+
+/// A fresh directory under the target's temporary directory.
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn sim_run_passes_and_writes_report() {
+    let dir = temp_dir("demo-report");
+    let output = Command::new(env!("CARGO_BIN_EXE_gpu-alloc-demo"))
+        .args(["--backend", "sim", "--frames", "20", "--report"])
+        .arg(&dir)
+        .output()
+        .expect("run the demo");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "demo failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+    assert!(stdout.contains("frame   20/20"), "no progress line: {stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("heap ")), "no table: {stdout}");
+
+    let json = std::fs::read_to_string(dir.join("stats.json")).expect("stats.json");
+    let stats: serde_json::Value = serde_json::from_str(&json).expect("stats.json parses");
+    assert_eq!(stats["backend"], "sim");
+    assert_eq!(stats["frames"], 20);
+    assert_eq!(stats["checks"]["failures"].as_array().map(Vec::len), Some(0));
+    assert!(stats["checks"]["readbacks_verified"].as_u64() > Some(0));
+    // The statistics deserialise into the allocator's own type.
+    let allocator: gpu_alloc::AllocatorStats =
+        serde_json::from_value(stats["stats"].clone()).expect("AllocatorStats");
+    assert_eq!(allocator.heaps.len(), 3, "the RTX 3060 Ti layout has 3 heaps");
+    assert!(allocator.memory_objects > 0 && allocator.blocks > 0);
+
+    let svg = std::fs::read_to_string(dir.join("memory-map.svg")).expect("memory-map.svg");
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert_eq!(
+        svg.matches(r#"<g class="row""#).count(),
+        allocator.memory_objects as usize,
+        "one row per memory object"
+    );
+}
+
+#[test]
+fn bad_arguments_fail() {
+    let status = Command::new(env!("CARGO_BIN_EXE_gpu-alloc-demo"))
+        .args(["--frames", "many"])
+        .output()
+        .expect("run the demo")
+        .status;
+    assert_eq!(status.code(), Some(2));
+    let status = Command::new(env!("CARGO_BIN_EXE_gpu-alloc-demo"))
+        .args(["--layout", "/nonexistent.json"])
+        .output()
+        .expect("run the demo")
+        .status;
+    assert_eq!(status.code(), Some(2));
+}
+
+#[test]
+fn every_layout_passes() {
+    let dir = PathBuf::from(gpu_alloc_tests::sim::DEVICES_DIR);
+    let mut layouts: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("devices dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    layouts.sort();
+    for layout in layouts {
+        let output = Command::new(env!("CARGO_BIN_EXE_gpu-alloc-demo"))
+            .args(["--frames", "10", "--layout"])
+            .arg(&layout)
+            .output()
+            .expect("run the demo");
+        assert!(
+            output.status.success(),
+            "{}: {}\n{}",
+            layout.display(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

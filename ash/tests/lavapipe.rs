@@ -8,20 +8,20 @@ mod support;
 
 use {
     ash::vk,
-    gpu_alloc::{Config, GpuAllocator, MemoryBlock, Request, ResourceKind, UsageFlags},
+    gpu_alloc::{Config, MemoryBlock, Request, ResourceKind, UsageFlags},
     gpu_alloc_ash::{
         device_properties, device_properties_enabled, extended_properties, memory_budget,
         AshBudgetDevice, AshMemoryDevice, Properties2,
     },
-    gpu_alloc_types::{
-        AllocationFlags, HeapBudget, MappedMemoryRange, MemoryDevice, MemoryPropertyFlags,
+    gpu_alloc_tests::backend_support::{
+        churn, cleanup_and_check, mappable, pattern, ChurnPlan, Counting, Held, Rng,
     },
+    gpu_alloc_types::{AllocationFlags, HeapBudget, MappedMemoryRange, MemoryDevice},
     support::{
-        pattern,
         resources::{
             image_copy, image_layout, request, transfer_write_barrier, Buffer, Image, TEXEL,
         },
-        Counting, Rng, Vk,
+        Vk,
     },
 };
 
@@ -236,10 +236,7 @@ fn backend_maps_flushes_and_invalidates() {
     let atom = vk.props.non_coherent_atom_size;
     let size = 4 * atom.max(256);
     for (index, ty) in vk.props.extended.memory_types.iter().enumerate() {
-        if !ty.props().contains(MemoryPropertyFlags::HOST_VISIBLE) || ty.unknown_bits() != 0 {
-            continue;
-        }
-        if ty.props().contains(MemoryPropertyFlags::PROTECTED) {
+        if !mappable(ty) {
             continue;
         }
         // SAFETY: a valid type index, a small non-zero size, no flags.
@@ -567,13 +564,9 @@ fn buffers_and_images_copy_on_the_gpu() {
         image.free(&vk, &mut alloc, &device);
         alloc.check_invariants();
     }
-    assert_eq!(alloc.live_blocks(), 0);
-    // SAFETY: the same device as every allocation.
-    unsafe { alloc.cleanup(&device) };
-    alloc.check_invariants();
-    assert_eq!(alloc.memory_objects(), 0);
-    assert_eq!(device.live.get(), 0, "memory objects left alive");
-    assert_eq!(device.allocations.get(), device.frees.get());
+    // SAFETY: a fresh allocator for this device, counted from the start; every
+    // block is freed.
+    unsafe { cleanup_and_check(&mut alloc, &device) };
     println!(
         "buffers_and_images_copy_on_the_gpu: {} memory objects allocated and freed, {} maps, {} flushes, {} invalidates",
         device.allocations.get(),
@@ -596,7 +589,6 @@ fn churn_thousands_then_cleanup() {
     };
     let device = Counting::new(AshMemoryDevice::wrap(&vk.device));
     let mut alloc = vk.allocator(Config::i_am_potato());
-    let granularity = alloc.buffer_image_granularity();
 
     let buffer_usage = vk::BufferUsageFlags::TRANSFER_SRC
         | vk::BufferUsageFlags::TRANSFER_DST
@@ -637,177 +629,90 @@ fn churn_thousands_then_cleanup() {
     }
     let image_usages = [UsageFlags::FAST_DEVICE_ACCESS, UsageFlags::TRANSIENT];
 
-    struct Live {
-        block: MemoryBlock<vk::DeviceMemory>,
-        tag: u64,
-        buffer: Option<vk::Buffer>,
-        kind: ResourceKind,
-    }
-    let tag_len = 8;
-    let check_tag = |device: &Counting<'_, AshMemoryDevice>, live: &mut Live| {
-        if !live
-            .block
-            .props()
-            .contains(MemoryPropertyFlags::HOST_VISIBLE)
-        {
-            return;
-        }
-        let mut got = [0u8; 8];
-        let len = live.block.size().min(tag_len) as usize;
-        // SAFETY: a host-visible block of this allocator; nothing else uses it.
-        unsafe { live.block.read_bytes(device, 0, &mut got[..len]) }.expect("read tag");
-        assert_eq!(
-            got[..len],
-            live.tag.to_le_bytes()[..len],
-            "tag of block {}",
-            live.tag
-        );
-    };
-    let free = |alloc: &mut GpuAllocator<vk::DeviceMemory>,
-                device: &Counting<'_, AshMemoryDevice>,
-                mut live: Live| {
-        check_tag(device, &mut live);
-        // SAFETY: the buffer is unused and destroyed before its block is freed.
-        unsafe {
-            if let Some(buffer) = live.buffer {
-                vk.device.destroy_buffer(buffer, None);
-            }
-            alloc.dealloc(device, live.block);
-        }
-    };
-
-    let mut rng = Rng::new(0x5eed);
-    let mut live: Vec<Live> = Vec::new();
-    let steps = 10_000;
-    let mut peak_objects = 0;
-    for step in 0..steps {
-        if live.is_empty() || rng.below(10) < 6 {
-            let size = match rng.below(8) {
-                0 => 1 + rng.below(16),
-                1..=4 => 1 + rng.below(4096),
-                5 | 6 => 1 + rng.below(64 * 1024),
-                _ => 1 + rng.below(512 * 1024),
-            };
-            let is_image = rng.below(4) == 0;
-            let (types, usage) = if is_image {
-                (image_types, image_usages[rng.below(2) as usize])
-            } else {
-                let usage = buffer_usages[rng.below(buffer_usages.len() as u64) as usize];
-                (buffer_types, usage)
-            };
-            // Buffers are linear; a quarter of the synthetic buffer requests say
-            // nothing (the gpu-alloc 0.6 way), which must be safe next to anything.
-            let kind = if is_image {
-                ResourceKind::Optimal
-            } else if rng.below(4) == 0 && step % 8 != 0 {
-                ResourceKind::Unknown
-            } else {
-                ResourceKind::Linear
-            };
-            let real_buffer = !is_image && step % 8 == 0;
-            let (buffer, request) = if real_buffer {
-                let info = vk::BufferCreateInfo::default().size(size).usage(
-                    buffer_usage
-                        | if usage.contains(UsageFlags::DEVICE_ADDRESS) {
-                            vk::BufferUsageFlags::SHADER_DEVICE_ADDRESS
-                        } else {
-                            vk::BufferUsageFlags::empty()
-                        },
-                );
-                // SAFETY: a valid create info for a live device.
-                let buffer = unsafe { vk.device.create_buffer(&info, None) }.unwrap();
-                // SAFETY: a live buffer of this device.
-                let req = unsafe { vk.device.get_buffer_memory_requirements(buffer) };
-                (Some(buffer), request(req, usage))
-            } else {
-                let align = 1u64 << rng.below(13);
-                let request = Request {
-                    size,
-                    align_mask: align - 1,
-                    usage,
-                    memory_types: types,
-                };
-                (None, request)
-            };
-            let mut block = support::resources::alloc(&mut alloc, &device, request, kind);
-            assert_eq!(block.offset() & request.align_mask, 0);
-            assert!(block.size() >= request.size);
-            if let Some(buffer) = buffer {
-                // SAFETY: a fresh block of a type the buffer accepts, aligned.
-                unsafe {
-                    vk.device
-                        .bind_buffer_memory(buffer, *block.memory(), block.offset())
-                }
-                .expect("bind");
-            }
-            let tag = step as u64;
-            if block.props().contains(MemoryPropertyFlags::HOST_VISIBLE) {
-                let len = block.size().min(tag_len) as usize;
-                // SAFETY: a host-visible block of this allocator.
-                unsafe { block.write_bytes(&device, 0, &tag.to_le_bytes()[..len]) }
-                    .expect("write tag");
-            }
-            live.push(Live {
-                block,
-                tag,
-                buffer,
-                kind,
-            });
+    let make = |rng: &mut Rng, step: u32| {
+        let size = match rng.below(8) {
+            0 => 1 + rng.below(16),
+            1..=4 => 1 + rng.below(4096),
+            5 | 6 => 1 + rng.below(64 * 1024),
+            _ => 1 + rng.below(512 * 1024),
+        };
+        let is_image = rng.below(4) == 0;
+        let (types, usage) = if is_image {
+            (image_types, image_usages[rng.below(2) as usize])
         } else {
-            let index = rng.below(live.len() as u64) as usize;
-            let victim = live.swap_remove(index);
-            free(&mut alloc, &device, victim);
-        }
-        peak_objects = peak_objects.max(device.live.get());
-        if step % 500 == 0 {
-            alloc.check_invariants();
-            assert_eq!(u64::from(alloc.memory_objects()), device.live.get());
-        }
-    }
-    // Blocks never overlap inside a memory object, and blocks of different
-    // resource kinds (or of unknown kind) never share a granularity page.
-    let mut ranges: Vec<_> = live
-        .iter()
-        .map(|l| (*l.block.memory(), l.block.offset(), l.block.size(), l.kind))
-        .collect();
-    ranges.sort_by_key(|&(memory, offset, _, _)| (ash::vk::Handle::as_raw(memory), offset));
-    let page = |offset: u64| offset / granularity;
-    let mut page_checks = 0;
-    for pair in ranges.windows(2) {
-        let ((m0, o0, s0, k0), (m1, o1, _, k1)) = (pair[0], pair[1]);
-        if m0 != m1 {
-            continue;
-        }
-        assert!(o0 + s0 <= o1, "overlap: {pair:?}");
-        if k0 != k1 || k0 == ResourceKind::Unknown {
-            page_checks += 1;
-            assert!(
-                page(o0 + s0 - 1) < page(o1),
-                "{k0:?} and {k1:?} share a {granularity}-byte page: {pair:?}"
+            let usage = buffer_usages[rng.below(buffer_usages.len() as u64) as usize];
+            (buffer_types, usage)
+        };
+        // Buffers are linear; a quarter of the synthetic buffer requests say
+        // nothing (the gpu-alloc 0.6 way), which must be safe next to anything.
+        let kind = if is_image {
+            ResourceKind::Optimal
+        } else if rng.below(4) == 0 && step % 8 != 0 {
+            ResourceKind::Unknown
+        } else {
+            ResourceKind::Linear
+        };
+        if !is_image && step % 8 == 0 {
+            let info = vk::BufferCreateInfo::default().size(size).usage(
+                buffer_usage
+                    | if usage.contains(UsageFlags::DEVICE_ADDRESS) {
+                        vk::BufferUsageFlags::SHADER_DEVICE_ADDRESS
+                    } else {
+                        vk::BufferUsageFlags::empty()
+                    },
             );
+            // SAFETY: a valid create info for a live device.
+            let buffer = unsafe { vk.device.create_buffer(&info, None) }.unwrap();
+            // SAFETY: a live buffer of this device.
+            let req = unsafe { vk.device.get_buffer_memory_requirements(buffer) };
+            (request(req, usage), kind, Some(buffer))
+        } else {
+            let align = 1u64 << rng.below(13);
+            let request = Request {
+                size,
+                align_mask: align - 1,
+                usage,
+                memory_types: types,
+            };
+            (request, kind, None)
         }
-    }
-    let left = live.len();
-    for l in live.drain(..) {
-        free(&mut alloc, &device, l);
-    }
-    alloc.check_invariants();
-    // SAFETY: the allocator's device.
-    unsafe { alloc.cleanup(&device) };
-    alloc.check_invariants();
-    assert_eq!(alloc.live_blocks(), 0);
-    assert_eq!(alloc.memory_objects(), 0);
-    assert_eq!(device.live.get(), 0, "memory objects left alive");
-    assert_eq!(device.allocations.get(), device.frees.get());
+    };
+    let bind = |held: &mut Held<vk::DeviceMemory, Option<vk::Buffer>>| {
+        if let Some(buffer) = held.resource {
+            // SAFETY: a fresh block of a type the buffer accepts, aligned.
+            unsafe {
+                vk.device
+                    .bind_buffer_memory(buffer, *held.block.memory(), held.block.offset())
+            }
+            .expect("bind");
+        }
+    };
+    let destroy = |held: &mut Held<vk::DeviceMemory, Option<vk::Buffer>>| {
+        if let Some(buffer) = held.resource.take() {
+            // SAFETY: the buffer is unused, and destroyed before its block is freed.
+            unsafe { vk.device.destroy_buffer(buffer, None) };
+        }
+    };
+    let plan = ChurnPlan {
+        steps: 10_000,
+        seed: 0x5eed,
+        allocate: (6, 10),
+    };
+    // SAFETY: a fresh allocator of this device, counted from the start.
+    let stats = unsafe { churn(&mut alloc, &device, plan, make, bind, destroy) };
     println!(
-        "churn_thousands_then_cleanup: {steps} steps, {left} blocks live at the end, \
-         {} memory objects allocated (peak {peak_objects} alive), 0 left after cleanup, \
-         {page_checks} neighbours of different kinds checked for granularity pages",
-        device.allocations.get()
+        "churn_thousands_then_cleanup: {} steps, {} blocks live at the end, \
+         {} memory objects allocated (peak {} alive), 0 left after cleanup, \
+         {} neighbours of different kinds checked for granularity pages, {} tags checked",
+        plan.steps,
+        stats.live_at_end,
+        device.allocations.get(),
+        stats.peak_objects,
+        stats.page_checks,
+        stats.tags_checked
     );
     vk.assert_no_validation_messages();
 }
-
 /// Prints which memory type each usage gets, the heap budgets read, and every
 /// message the messenger recorded.
 #[test]
@@ -952,9 +857,9 @@ fn report_memory_types_and_budget() {
         buffer.free(&vk, &mut alloc, &device);
     }
     image.free(&vk, &mut alloc, &device);
-    // SAFETY: the allocator's device.
-    unsafe { alloc.cleanup(&device) };
-    assert_eq!(device.live.get(), 0);
+    // SAFETY: a fresh allocator for this device, counted from the start; every
+    // block is freed.
+    unsafe { cleanup_and_check(&mut alloc, &device) };
 
     let messages = vk.messages();
     line(format!(

@@ -6,30 +6,29 @@
 
 use {
     erupt::{vk, DeviceLoader, EntryLoader, ExtendableFrom, InstanceLoader},
-    gpu_alloc::{
-        AllocOptions, Config, GpuAllocator, MemoryBlock, Request, ResourceKind, UsageFlags,
-    },
+    gpu_alloc::{Config, GpuAllocator, MemoryBlock, Request, ResourceKind, UsageFlags},
     gpu_alloc_erupt::{
         extended_device_properties, EnabledFeatures, EruptBudgetDevice, EruptDeviceProperties,
         EruptMemoryDevice,
     },
-    gpu_alloc_tests::vulkan_gate::no_vulkan,
-    gpu_alloc_types::{
-        AllocationFlags, DeviceMapError, HeapBudget, MappedMemoryRange, MemoryDevice, OutOfMemory,
+    gpu_alloc_tests::{
+        backend_support::{
+            self, alloc_block, assert_blocks_apart, assert_reads_back, churn_synthetic,
+            cleanup_and_check, copy_between_mapped, host_visible_type, misaligned_flush, pattern,
+            Counting, ROUND_TRIP_BUFFER_SIZES, ROUND_TRIP_IMAGE_EXTENTS,
+        },
+        vulkan_gate::no_vulkan,
     },
+    gpu_alloc_types::{AllocationFlags, HeapBudget, MemoryDevice},
     std::{
-        cell::Cell,
         ffi::{c_void, CStr},
         os::raw::c_char,
-        ptr::NonNull,
         sync::{
             atomic::{AtomicBool, Ordering},
             Mutex,
         },
     },
 };
-
-type Memory = vk::DeviceMemory;
 
 const VALIDATION_LAYER: &CStr = c"VK_LAYER_KHRONOS_validation";
 const DEBUG_UTILS: &CStr = c"VK_EXT_debug_utils";
@@ -397,94 +396,33 @@ impl Drop for Context {
     }
 }
 
-/// Counts live memory objects of the device as they pass through the backend.
-struct Counting<'a> {
-    inner: &'a EruptMemoryDevice,
-    live: Cell<i64>,
-    allocations: Cell<u64>,
-}
-
-impl<'a> Counting<'a> {
-    fn new(device: &'a DeviceLoader) -> Self {
-        Counting {
-            inner: EruptMemoryDevice::wrap(device),
-            live: Cell::new(0),
-            allocations: Cell::new(0),
-        }
-    }
-}
-
-impl MemoryDevice<vk::DeviceMemory> for Counting<'_> {
-    unsafe fn allocate_memory(
-        &self,
-        size: u64,
-        memory_type: u32,
-        flags: AllocationFlags,
-    ) -> Result<vk::DeviceMemory, OutOfMemory> {
-        // SAFETY: forwarded from the caller.
-        let memory = unsafe { self.inner.allocate_memory(size, memory_type, flags) }?;
-        self.live.set(self.live.get() + 1);
-        self.allocations.set(self.allocations.get() + 1);
-        Ok(memory)
-    }
-
-    unsafe fn deallocate_memory(&self, memory: vk::DeviceMemory) {
-        self.live.set(self.live.get() - 1);
-        // SAFETY: forwarded from the caller.
-        unsafe { self.inner.deallocate_memory(memory) }
-    }
-
-    unsafe fn map_memory(
-        &self,
-        memory: &mut vk::DeviceMemory,
-        offset: u64,
-        size: u64,
-    ) -> Result<NonNull<u8>, DeviceMapError> {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.inner.map_memory(memory, offset, size) }
-    }
-
-    unsafe fn unmap_memory(&self, memory: &mut vk::DeviceMemory) {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.inner.unmap_memory(memory) }
-    }
-
-    unsafe fn invalidate_memory_ranges(
-        &self,
-        ranges: &[MappedMemoryRange<'_, vk::DeviceMemory>],
-    ) -> Result<(), OutOfMemory> {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.inner.invalidate_memory_ranges(ranges) }
-    }
-
-    unsafe fn flush_memory_ranges(
-        &self,
-        ranges: &[MappedMemoryRange<'_, vk::DeviceMemory>],
-    ) -> Result<(), OutOfMemory> {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.inner.flush_memory_ranges(ranges) }
-    }
-}
-
-/// A deterministic byte pattern, different for each `seed`.
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 fn request(reqs: &vk::MemoryRequirements, usage: UsageFlags) -> Request {
-    Request {
-        size: reqs.size,
-        align_mask: reqs.alignment - 1,
-        usage,
-        memory_types: reqs.memory_type_bits,
+    backend_support::request(reqs.size, reqs.alignment, reqs.memory_type_bits, usage)
+}
+
+/// The device the tests allocate through.
+type Dev<'a> = Counting<'a, EruptMemoryDevice>;
+
+/// Records a barrier that makes transfer writes visible to host reads.
+///
+/// # Safety
+///
+/// - `cb` is a command buffer of `device` in the recording state.
+unsafe fn transfer_to_host_barrier(device: &DeviceLoader, cb: vk::CommandBuffer) {
+    let to_host = [vk::MemoryBarrierBuilder::new()
+        .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
+        .dst_access_mask(vk::AccessFlags::HOST_READ)];
+    // SAFETY: the caller's contract; the barrier names no resource.
+    unsafe {
+        device.cmd_pipeline_barrier(
+            cb,
+            vk::PipelineStageFlags::TRANSFER,
+            vk::PipelineStageFlags::HOST,
+            vk::DependencyFlags::empty(),
+            &to_host,
+            &[],
+            &[],
+        )
     }
 }
 
@@ -497,7 +435,7 @@ struct Buffer {
 fn create_buffer(
     cx: &Context,
     alloc: &mut GpuAllocator<vk::DeviceMemory>,
-    dev: &Counting<'_>,
+    dev: &Dev<'_>,
     size: u64,
     usage: vk::BufferUsageFlags,
     mem_usage: UsageFlags,
@@ -518,13 +456,7 @@ fn create_buffer(
             .result()
             .unwrap();
         let reqs = cx.device.get_buffer_memory_requirements(buffer);
-        let block = alloc
-            .try_alloc_with_options(
-                dev,
-                request(&reqs, mem_usage),
-                AllocOptions::new().resource(ResourceKind::Linear),
-            )
-            .unwrap();
+        let block = alloc_block(alloc, dev, request(&reqs, mem_usage), ResourceKind::Linear);
         assert_eq!(block.offset() & (reqs.alignment - 1), 0);
         assert_ne!(reqs.memory_type_bits & (1 << block.memory_type()), 0);
         cx.device
@@ -538,7 +470,7 @@ fn create_buffer(
 fn destroy_buffer(
     cx: &Context,
     alloc: &mut GpuAllocator<vk::DeviceMemory>,
-    dev: &Counting<'_>,
+    dev: &Dev<'_>,
     b: Buffer,
 ) {
     // SAFETY: the GPU work using the buffer has completed.
@@ -548,47 +480,18 @@ fn destroy_buffer(
     }
 }
 
-const BUFFER_SIZES: &[u64] = &[
-    1,
-    3,
-    4,
-    63,
-    64,
-    100,
-    255,
-    256,
-    1000,
-    4095,
-    4096,
-    4097,
-    65_536,
-    100_003,
-    1 << 20,
-    3 << 20,
-];
-const IMAGE_EXTENTS: &[(u32, u32)] = &[
-    (1, 1),
-    (7, 3),
-    (16, 16),
-    (33, 17),
-    (64, 64),
-    (128, 100),
-    (256, 256),
-    (513, 300),
-];
-
 #[test]
 fn buffers_and_images_round_trip_through_the_gpu() {
     let Some(cx) = Context::new("buffers_and_images_round_trip_through_the_gpu") else {
         return;
     };
-    let dev = Counting::new(&cx.device);
+    let dev = Counting::new(EruptMemoryDevice::wrap(&cx.device));
     let mut alloc = cx.allocator();
     let transfer = vk::BufferUsageFlags::TRANSFER_SRC | vk::BufferUsageFlags::TRANSFER_DST;
 
     // Buffer -> buffer: upload staging -> device-local -> download staging.
     let mut buffer_jobs = Vec::new();
-    for (i, &size) in BUFFER_SIZES.iter().enumerate() {
+    for (i, &size) in ROUND_TRIP_BUFFER_SIZES.iter().enumerate() {
         let data = pattern(i as u64, size as usize);
         let mut upload = create_buffer(
             &cx,
@@ -634,7 +537,7 @@ fn buffers_and_images_round_trip_through_the_gpu() {
     // Buffer -> optimal-tiling image -> buffer.
     let format = vk::Format::R8G8B8A8_UINT;
     let mut image_jobs = Vec::new();
-    for (i, &(w, h)) in IMAGE_EXTENTS.iter().enumerate() {
+    for (i, &(w, h)) in ROUND_TRIP_IMAGE_EXTENTS.iter().enumerate() {
         let size = u64::from(w) * u64::from(h) * 4;
         let data = pattern(1000 + i as u64, size as usize);
         let mut upload = create_buffer(
@@ -675,13 +578,8 @@ fn buffers_and_images_round_trip_through_the_gpu() {
                 .result()
                 .unwrap();
             let reqs = cx.device.get_image_memory_requirements(image);
-            let block = alloc
-                .try_alloc_with_options(
-                    &dev,
-                    request(&reqs, UsageFlags::FAST_DEVICE_ACCESS),
-                    AllocOptions::new().resource(ResourceKind::Optimal),
-                )
-                .unwrap();
+            let request = request(&reqs, UsageFlags::FAST_DEVICE_ACCESS);
+            let block = alloc_block(&mut alloc, &dev, request, ResourceKind::Optimal);
             assert_eq!(block.offset() & (reqs.alignment - 1), 0);
             cx.device
                 .bind_image_memory(image, *block.memory(), block.offset())
@@ -701,14 +599,7 @@ fn buffers_and_images_round_trip_through_the_gpu() {
     }
     alloc.check_invariants();
     // Buffers and optimal-tiling images never share a granularity page.
-    let granularity = alloc.buffer_image_granularity();
-    let pages = |b: &MemoryBlock<Memory>| {
-        (
-            format!("{:?}", b.memory()),
-            b.offset() / granularity..(b.offset() + b.size()).div_ceil(granularity),
-        )
-    };
-    let linear: Vec<_> = buffer_jobs
+    let buffers = buffer_jobs
         .iter()
         .flat_map(|(_, u, l, d)| [&u.block, &l.block, &d.block])
         .chain(
@@ -716,17 +607,11 @@ fn buffers_and_images_round_trip_through_the_gpu() {
                 .iter()
                 .flat_map(|(_, u, _, d)| [&u.block, &d.block]),
         )
-        .map(pages)
-        .collect();
-    for (_, _, (_, block, ..), _) in &image_jobs {
-        let (memory, range) = pages(block);
-        for (m, r) in &linear {
-            assert!(
-                *m != memory || r.end <= range.start || range.end <= r.start,
-                "a buffer shares a granularity page with an image"
-            );
-        }
-    }
+        .map(|block| (block, ResourceKind::Linear));
+    let images = image_jobs
+        .iter()
+        .map(|(_, _, (_, block, ..), _)| (block, ResourceKind::Optimal));
+    assert_blocks_apart(alloc.buffer_image_granularity(), buffers.chain(images));
 
     let d = &cx.device;
     let color = vk::ImageSubresourceRangeBuilder::new()
@@ -837,35 +722,22 @@ fn buffers_and_images_round_trip_through_the_gpu() {
                     &region,
                 );
             }
-            let to_host = [vk::MemoryBarrierBuilder::new()
-                .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
-                .dst_access_mask(vk::AccessFlags::HOST_READ)];
-            d.cmd_pipeline_barrier(
-                cb,
-                vk::PipelineStageFlags::TRANSFER,
-                vk::PipelineStageFlags::HOST,
-                vk::DependencyFlags::empty(),
-                &to_host,
-                &[],
-                &[],
-            );
+            transfer_to_host_barrier(d, cb);
         }
     });
 
     for (data, upload, device_local, mut download) in buffer_jobs {
-        let mut back = vec![0; data.len()];
+        let what = format!("buffer of {} bytes", data.len());
         // SAFETY: the GPU work completed.
-        unsafe { download.block.read_bytes(&dev, 0, &mut back) }.unwrap();
-        assert!(back == data, "buffer of {} bytes differs", data.len());
+        unsafe { assert_reads_back(&dev, &mut download.block, &data, &what) };
         for b in [upload, device_local, download] {
             destroy_buffer(&cx, &mut alloc, &dev, b);
         }
     }
     for (data, upload, (image, block, w, h), mut download) in image_jobs {
-        let mut back = vec![0; data.len()];
+        let what = format!("image {w}x{h}");
         // SAFETY: the GPU work completed.
-        unsafe { download.block.read_bytes(&dev, 0, &mut back) }.unwrap();
-        assert!(back == data, "image {w}x{h} differs");
+        unsafe { assert_reads_back(&dev, &mut download.block, &data, &what) };
         // SAFETY: the GPU work completed.
         unsafe {
             cx.device.destroy_image(image, None);
@@ -874,11 +746,9 @@ fn buffers_and_images_round_trip_through_the_gpu() {
         destroy_buffer(&cx, &mut alloc, &dev, upload);
         destroy_buffer(&cx, &mut alloc, &dev, download);
     }
-    alloc.check_invariants();
-    // SAFETY: every block is freed.
-    unsafe { alloc.cleanup(&dev) };
-    assert_eq!(alloc.memory_objects(), 0);
-    assert_eq!(dev.live.get(), 0, "memory objects left on the device");
+    // SAFETY: a fresh allocator for this device, counted from the start; every
+    // block is freed.
+    unsafe { cleanup_and_check(&mut alloc, &dev) };
     cx.assert_no_messages();
 }
 
@@ -907,15 +777,8 @@ fn flush_and_invalidate_through_the_backend() {
     };
     // SAFETY: a live buffer of this device.
     let reqs = unsafe { cx.device.get_buffer_memory_requirements(src) };
-    let host_type = props
-        .extended
-        .memory_types
-        .iter()
-        .enumerate()
-        .position(|(i, t)| {
-            reqs.memory_type_bits & (1 << i) != 0 && t.raw_flags & 0x2 != 0 && t.unknown_bits() == 0
-        })
-        .expect("a host-visible memory type") as u32;
+    let host_type = host_visible_type(&props.extended.memory_types, reqs.memory_type_bits)
+        .expect("a host-visible memory type");
     let object_size = reqs.size.max(size);
     // SAFETY: a valid type, a size within limits, no flags; each object is freed
     // below after the GPU work completed.
@@ -929,9 +792,9 @@ fn flush_and_invalidate_through_the_backend() {
                 .unwrap(),
         )
     };
-    // SAFETY: both objects are live, host-visible and unmapped; the range is
-    // inside them; the pointers are used only while mapped; flushed and
-    // invalidated ranges are atom-aligned or reach the end of the object.
+    // SAFETY: both objects are live, host-visible, unmapped and of a type the
+    // buffers accept; the copy is waited for, and the buffers are destroyed
+    // before their memory is freed.
     unsafe {
         cx.device
             .bind_buffer_memory(src, src_mem, 0)
@@ -941,54 +804,14 @@ fn flush_and_invalidate_through_the_backend() {
             .bind_buffer_memory(dst, dst_mem, 0)
             .result()
             .unwrap();
-        let src_ptr = device.map_memory(&mut src_mem, 0, object_size).unwrap();
-        let dst_ptr = device.map_memory(&mut dst_mem, 0, object_size).unwrap();
-        let data = pattern(77, size as usize);
-        std::ptr::copy_nonoverlapping(data.as_ptr(), src_ptr.as_ptr(), data.len());
-        // Flush in two pieces, the second reaching the end of the object.
-        let half = (size / 2) / atom * atom;
-        device
-            .flush_memory_ranges(&[
-                MappedMemoryRange {
-                    memory: &src_mem,
-                    offset: 0,
-                    size: half,
-                },
-                MappedMemoryRange {
-                    memory: &src_mem,
-                    offset: half,
-                    size: object_size - half,
-                },
-            ])
-            .unwrap();
-        device.flush_memory_ranges(&[]).unwrap();
-        cx.submit(|cb| {
-            let region = [vk::BufferCopyBuilder::new().size(size)];
-            cx.device.cmd_copy_buffer(cb, src, dst, &region);
-            let to_host = [vk::MemoryBarrierBuilder::new()
-                .src_access_mask(vk::AccessFlags::TRANSFER_WRITE)
-                .dst_access_mask(vk::AccessFlags::HOST_READ)];
-            cx.device.cmd_pipeline_barrier(
-                cb,
-                vk::PipelineStageFlags::TRANSFER,
-                vk::PipelineStageFlags::HOST,
-                vk::DependencyFlags::empty(),
-                &to_host,
-                &[],
-                &[],
-            );
+        let sizes = (object_size, size, atom);
+        copy_between_mapped(device, &mut src_mem, &mut dst_mem, sizes, || {
+            cx.submit(|cb| {
+                let region = [vk::BufferCopyBuilder::new().size(size)];
+                cx.device.cmd_copy_buffer(cb, src, dst, &region);
+                transfer_to_host_barrier(&cx.device, cb);
+            })
         });
-        device
-            .invalidate_memory_ranges(&[MappedMemoryRange {
-                memory: &dst_mem,
-                offset: 0,
-                size: object_size,
-            }])
-            .unwrap();
-        let back = std::slice::from_raw_parts(dst_ptr.as_ptr(), size as usize);
-        assert!(back == &data[..], "copied bytes differ");
-        device.unmap_memory(&mut src_mem);
-        device.unmap_memory(&mut dst_mem);
         cx.device.destroy_buffer(src, None);
         cx.device.destroy_buffer(dst, None);
         device.deallocate_memory(src_mem);
@@ -1004,89 +827,18 @@ fn churn_then_cleanup_leaves_no_memory_object() {
     let Some(cx) = Context::new("churn_then_cleanup_leaves_no_memory_object") else {
         return;
     };
-    let dev = Counting::new(&cx.device);
+    let dev = Counting::new(EruptMemoryDevice::wrap(&cx.device));
     let mut alloc = cx.allocator();
-    let usages = [
-        UsageFlags::FAST_DEVICE_ACCESS,
-        UsageFlags::UPLOAD,
-        UsageFlags::DOWNLOAD,
-        UsageFlags::UPLOAD | UsageFlags::TRANSIENT,
-        UsageFlags::HOST_ACCESS | UsageFlags::FAST_DEVICE_ACCESS,
-    ];
-    let mut rng = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
-    let mut live: Vec<MemoryBlock<vk::DeviceMemory>> = Vec::new();
-    let mut peak_objects = 0;
-    let mut blocks_allocated = 0u32;
-    for step in 0..4000u32 {
-        if live.is_empty() || next() % 3 != 0 {
-            let r = next();
-            let size = match r % 10 {
-                0 => 1 + r % 64,
-                1..=6 => 1 + (r >> 8) % 16_384,
-                7 | 8 => 1 + (r >> 8) % (1 << 20),
-                _ => (1 << 20) + (r >> 8) % (8 << 20),
-            };
-            let request = Request {
-                size,
-                align_mask: (1u64 << ((r >> 40) % 9)) - 1,
-                usage: usages[((r >> 32) % usages.len() as u64) as usize],
-                memory_types: !0,
-            };
-            // SAFETY: `dev` is the device the allocator was made for.
-            let mut block = unsafe { alloc.alloc(&dev, request) }.unwrap();
-            assert_eq!(block.offset() & request.align_mask, 0);
-            blocks_allocated += 1;
-            if step % 16 == 0
-                && request
-                    .usage
-                    .intersects(UsageFlags::UPLOAD | UsageFlags::DOWNLOAD)
-            {
-                let data = pattern(u64::from(step), size.min(256) as usize);
-                let mut back = vec![0; data.len()];
-                // SAFETY: no device work uses the block.
-                unsafe {
-                    block.write_bytes(&dev, 0, &data).unwrap();
-                    block.flush_range(&dev, 0, data.len() as u64).unwrap();
-                    block.invalidate_range(&dev, 0, data.len() as u64).unwrap();
-                    block.read_bytes(&dev, 0, &mut back).unwrap();
-                }
-                assert_eq!(back, data);
-            }
-            live.push(block);
-        } else {
-            let i = (next() % live.len() as u64) as usize;
-            let block = live.swap_remove(i);
-            // SAFETY: the block came from this allocator and `dev`.
-            unsafe { alloc.dealloc(&dev, block) };
-        }
-        peak_objects = peak_objects.max(dev.live.get());
-        if step % 500 == 0 {
-            alloc.check_invariants();
-            assert_eq!(i64::from(alloc.memory_objects()), dev.live.get());
-        }
-    }
-    while let Some(block) = live.pop() {
-        // SAFETY: the block came from this allocator and `dev`.
-        unsafe { alloc.dealloc(&dev, block) };
-    }
-    alloc.check_invariants();
-    // SAFETY: every block is freed.
-    unsafe { alloc.cleanup(&dev) };
+    // SAFETY: a fresh allocator for this device, counted from the start.
+    let stats = unsafe { churn_synthetic(&mut alloc, &dev) };
     eprintln!(
-        "churn: {blocks_allocated} blocks from {} device allocations, at most {peak_objects} \
-         memory objects live at once",
+        "churn: {} blocks from {} device allocations, at most {} memory objects live \
+         at once, {} tags checked",
+        stats.blocks_allocated,
         dev.allocations.get(),
+        stats.peak_objects,
+        stats.tags_checked
     );
-    assert!(blocks_allocated >= 2000);
-    assert!(dev.allocations.get() > 1);
-    assert_eq!(alloc.memory_objects(), 0);
-    assert_eq!(dev.live.get(), 0, "memory objects left on the device");
     cx.assert_no_messages();
 }
 
@@ -1187,30 +939,11 @@ fn a_validation_error_is_caught() {
         return;
     }
     let device = EruptMemoryDevice::wrap(&cx.device);
-    let host_type = props
-        .extended
-        .memory_types
-        .iter()
-        .position(|t| t.raw_flags & 0x2 != 0 && t.unknown_bits() == 0)
-        .expect("a host-visible memory type") as u32;
-    let size = 4 * props.non_coherent_atom_size;
-    // SAFETY: a valid type and size; the object is mapped, then unmapped and
-    // freed. The flush deliberately breaks VUID-VkMappedMemoryRange-offset-00687
-    // (a rule of the `flush_memory_ranges` contract) to provoke the layer; the
-    // drivers this runs on (lavapipe) ignore flushes of coherent memory.
-    unsafe {
-        let mut memory = device
-            .allocate_memory(size, host_type, AllocationFlags::empty())
-            .unwrap();
-        device.map_memory(&mut memory, 0, size).unwrap();
-        let _ = device.flush_memory_ranges(&[MappedMemoryRange {
-            memory: &memory,
-            offset: 1,
-            size: props.non_coherent_atom_size,
-        }]);
-        device.unmap_memory(&mut memory);
-        device.deallocate_memory(memory);
-    }
+    let host_type =
+        host_visible_type(&props.extended.memory_types, !0).expect("a host-visible memory type");
+    // SAFETY: a host-visible type of this device and its atom size, at least 2;
+    // the drivers this runs on (lavapipe) ignore flushes of coherent memory.
+    unsafe { misaligned_flush(device, host_type, props.non_coherent_atom_size) };
     let messages = std::mem::take(&mut *cx.vi.messages.messages.lock().unwrap());
     assert!(
         messages.iter().any(|m| m.contains("00687")),

@@ -7,6 +7,7 @@
 //!
 //! [`MemoryDevice`]: gpu_alloc_types::MemoryDevice
 
+pub mod backend_support;
 pub mod harness;
 pub mod sim;
 pub mod vulkan_gate;

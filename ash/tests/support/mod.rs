@@ -6,13 +6,8 @@ use {
     gpu_alloc::{Config, GpuAllocator},
     gpu_alloc_ash::{query_properties, AshProperties, Properties2},
     gpu_alloc_tests::vulkan_gate::{no_vulkan, vulkan_required},
-    gpu_alloc_types::{
-        AllocationFlags, DeviceMapError, HeapBudget, MappedMemoryRange, MemoryDevice, OutOfMemory,
-    },
     std::{
-        cell::Cell,
         ffi::{c_void, CStr},
-        ptr::NonNull,
         sync::Mutex,
     },
 };
@@ -400,121 +395,4 @@ impl Drop for VkPartial {
         drop(self.messages.take());
         drop(self.entry.take());
     }
-}
-
-/// A [`MemoryDevice`] that counts the memory objects alive through it.
-pub struct Counting<'a, D> {
-    pub inner: &'a D,
-    /// Objects allocated and not yet freed through this wrapper.
-    pub live: Cell<u64>,
-    pub allocations: Cell<u64>,
-    pub frees: Cell<u64>,
-    pub maps: Cell<u64>,
-    pub flushes: Cell<u64>,
-    pub invalidates: Cell<u64>,
-}
-
-impl<'a, D> Counting<'a, D> {
-    pub fn new(inner: &'a D) -> Self {
-        Counting {
-            inner,
-            live: Cell::new(0),
-            allocations: Cell::new(0),
-            frees: Cell::new(0),
-            maps: Cell::new(0),
-            flushes: Cell::new(0),
-            invalidates: Cell::new(0),
-        }
-    }
-}
-
-fn bump(cell: &Cell<u64>) {
-    cell.set(cell.get() + 1);
-}
-
-impl<D: MemoryDevice<vk::DeviceMemory>> MemoryDevice<vk::DeviceMemory> for Counting<'_, D> {
-    unsafe fn allocate_memory(
-        &self,
-        size: u64,
-        memory_type: u32,
-        flags: AllocationFlags,
-    ) -> Result<vk::DeviceMemory, OutOfMemory> {
-        // SAFETY: forwarded with the caller's contract.
-        let memory = unsafe { self.inner.allocate_memory(size, memory_type, flags) }?;
-        bump(&self.live);
-        bump(&self.allocations);
-        Ok(memory)
-    }
-
-    unsafe fn deallocate_memory(&self, memory: vk::DeviceMemory) {
-        // SAFETY: forwarded with the caller's contract.
-        unsafe { self.inner.deallocate_memory(memory) };
-        self.live.set(self.live.get() - 1);
-        bump(&self.frees);
-    }
-
-    unsafe fn map_memory(
-        &self,
-        memory: &mut vk::DeviceMemory,
-        offset: u64,
-        size: u64,
-    ) -> Result<NonNull<u8>, DeviceMapError> {
-        bump(&self.maps);
-        // SAFETY: forwarded with the caller's contract.
-        unsafe { self.inner.map_memory(memory, offset, size) }
-    }
-
-    unsafe fn unmap_memory(&self, memory: &mut vk::DeviceMemory) {
-        // SAFETY: forwarded with the caller's contract.
-        unsafe { self.inner.unmap_memory(memory) }
-    }
-
-    unsafe fn invalidate_memory_ranges(
-        &self,
-        ranges: &[MappedMemoryRange<'_, vk::DeviceMemory>],
-    ) -> Result<(), OutOfMemory> {
-        bump(&self.invalidates);
-        // SAFETY: forwarded with the caller's contract.
-        unsafe { self.inner.invalidate_memory_ranges(ranges) }
-    }
-
-    unsafe fn flush_memory_ranges(
-        &self,
-        ranges: &[MappedMemoryRange<'_, vk::DeviceMemory>],
-    ) -> Result<(), OutOfMemory> {
-        bump(&self.flushes);
-        // SAFETY: forwarded with the caller's contract.
-        unsafe { self.inner.flush_memory_ranges(ranges) }
-    }
-
-    fn memory_budget(&self, budgets: &mut [HeapBudget]) -> bool {
-        self.inner.memory_budget(budgets)
-    }
-}
-
-/// A small deterministic generator (xorshift64*), so runs are reproducible.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed.max(1))
-    }
-
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A value in `0..n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
-/// The byte pattern written at `index` of test number `seed`.
-pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut rng = Rng::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    (0..len).map(|_| rng.next() as u8).collect()
 }

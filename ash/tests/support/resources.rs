@@ -3,33 +3,14 @@
 use {
     super::Vk,
     ash::vk,
-    gpu_alloc::{AllocOptions, GpuAllocator, MemoryBlock, Request, ResourceKind, UsageFlags},
+    gpu_alloc::{GpuAllocator, MemoryBlock, Request, ResourceKind, UsageFlags},
+    gpu_alloc_tests::backend_support::{self, alloc_block},
     gpu_alloc_types::MemoryDevice,
 };
 
 /// `Request` for a resource's real memory requirements.
 pub fn request(req: vk::MemoryRequirements, usage: UsageFlags) -> Request {
-    assert!(req.alignment.is_power_of_two());
-    Request {
-        size: req.size,
-        align_mask: req.alignment - 1,
-        usage,
-        memory_types: req.memory_type_bits,
-    }
-}
-
-/// Allocates for a resource of `kind`, so that the allocator keeps buffers and
-/// optimal-tiling images on separate `bufferImageGranularity` pages.
-pub fn alloc(
-    alloc: &mut GpuAllocator<vk::DeviceMemory>,
-    device: &impl MemoryDevice<vk::DeviceMemory>,
-    request: Request,
-    kind: ResourceKind,
-) -> MemoryBlock<vk::DeviceMemory> {
-    let options = AllocOptions::new().resource(kind);
-    // SAFETY: every test passes the device whose properties made `alloc`.
-    unsafe { alloc.try_alloc_with_options(device, request, options) }
-        .unwrap_or_else(|e| panic!("{request:?} ({kind:?}): {e}"))
+    backend_support::request(req.size, req.alignment, req.memory_type_bits, usage)
 }
 
 /// A buffer bound to a block.
@@ -62,7 +43,9 @@ impl Buffer {
         let buffer = unsafe { vk.device.create_buffer(&info, None) }.expect("create buffer");
         // SAFETY: a live buffer of this device.
         let req = unsafe { vk.device.get_buffer_memory_requirements(buffer) };
-        let block = self::alloc(alloc, device, request(req, memory), ResourceKind::Linear);
+        // SAFETY: every test passes the device whose properties made `alloc`.
+        let block =
+            unsafe { alloc_block(alloc, device, request(req, memory), ResourceKind::Linear) };
         assert!(block.size() >= req.size);
         assert_eq!(block.offset() % req.alignment, 0);
         assert_ne!(req.memory_type_bits & (1 << block.memory_type()), 0);
@@ -122,7 +105,8 @@ impl Image {
         // SAFETY: a live image of this device.
         let req = unsafe { vk.device.get_image_memory_requirements(image) };
         let request = request(req, UsageFlags::FAST_DEVICE_ACCESS);
-        let block = self::alloc(alloc, device, request, ResourceKind::Optimal);
+        // SAFETY: as for buffers.
+        let block = unsafe { alloc_block(alloc, device, request, ResourceKind::Optimal) };
         assert_eq!(block.offset() % req.alignment, 0);
         // SAFETY: as for buffers.
         unsafe {

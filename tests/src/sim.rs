@@ -138,11 +138,22 @@ pub struct LiveObject {
 }
 
 /// Zeroed bytes owned by the device, freed on drop.
+///
+/// Allocated with the system allocator's natural alignment and aligned by hand:
+/// `alloc_zeroed` with an alignment above the natural one writes every byte,
+/// while the natural one uses `calloc`, which leaves large untouched allocations
+/// to the OS's lazily committed zero pages.
 struct Backing {
-    /// Start of an allocation of `len` bytes with alignment [`BACKING_ALIGN`].
+    /// The allocation: `len + BACKING_ALIGN` bytes, alignment [`NATURAL_ALIGN`].
+    base: NonNull<u8>,
+    /// The first [`BACKING_ALIGN`]-aligned byte of the allocation; `len` bytes
+    /// follow it inside the allocation.
     ptr: NonNull<u8>,
     len: usize,
 }
+
+/// An alignment every system allocator gives without extra work.
+const NATURAL_ALIGN: usize = 8;
 
 // SAFETY: `Backing` owns its allocation exclusively, like a `Box<[u8]>`; the
 // pointer is dereferenced by the device only while it holds its state mutex, and
@@ -153,10 +164,22 @@ impl Backing {
     /// Allocates `len` zeroed bytes; `None` if the host cannot.
     fn zeroed(len: u64) -> Option<Backing> {
         let len = usize::try_from(len).ok().filter(|&len| len > 0)?;
-        let layout = std::alloc::Layout::from_size_align(len, BACKING_ALIGN).ok()?;
+        let layout = Backing::layout(len)?;
         // SAFETY: `layout` has a non-zero size (filtered above).
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        NonNull::new(ptr).map(|ptr| Backing { ptr, len })
+        let base = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
+        let pad = base.as_ptr().align_offset(BACKING_ALIGN);
+        assert!(
+            pad < BACKING_ALIGN,
+            "aligning a byte pointer always succeeds"
+        );
+        // SAFETY: `pad + len < BACKING_ALIGN + len`, the allocation's size.
+        let ptr = unsafe { base.add(pad) };
+        Some(Backing { base, ptr, len })
+    }
+
+    fn layout(len: usize) -> Option<std::alloc::Layout> {
+        let size = len.checked_add(BACKING_ALIGN)?;
+        std::alloc::Layout::from_size_align(size, NATURAL_ALIGN).ok()
     }
 
     /// Pointer to byte `offset`.
@@ -179,11 +202,10 @@ impl Backing {
 
 impl Drop for Backing {
     fn drop(&mut self) {
-        let layout = std::alloc::Layout::from_size_align(self.len, BACKING_ALIGN)
-            .expect("layout was valid at allocation");
-        // SAFETY: `ptr` was returned by `alloc_zeroed` with this same layout and
+        let layout = Backing::layout(self.len).expect("layout was valid at allocation");
+        // SAFETY: `base` was returned by `alloc_zeroed` with this same layout and
         // is freed only here.
-        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), layout) }
+        unsafe { std::alloc::dealloc(self.base.as_ptr(), layout) }
     }
 }
 

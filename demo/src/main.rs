@@ -66,7 +66,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     };
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => (name.to_owned(), Some(value.to_owned())),
+            Some((name, value)) if name.starts_with("--") => {
+                (name.to_owned(), Some(value.to_owned()))
+            }
             _ => (arg, None),
         };
         if name == "--help" || name == "-h" {

@@ -38,7 +38,15 @@ pub fn heap_table(stats: &AllocatorStats, heap_kinds: &[String]) -> String {
     let mut out = String::new();
     let header = format!(
         "{:<4} {:<12} {:>9} {:>7} {:>7} {:>10} {:>10} {:>10} {:>21} {:>6}",
-        "heap", "kind", "size", "objects", "blocks", "reserved", "used", "free", "budget (in use)",
+        "heap",
+        "kind",
+        "size",
+        "objects",
+        "blocks",
+        "reserved",
+        "used",
+        "free",
+        "budget (in use)",
         "frag"
     );
     out.push_str(&header);

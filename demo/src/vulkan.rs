@@ -58,7 +58,10 @@ impl Vulkan {
             .api_version(api_version);
         // SAFETY: a valid create info without layers or extensions.
         let instance = unsafe {
-            entry.create_instance(&vk::InstanceCreateInfo::default().application_info(&app), None)
+            entry.create_instance(
+                &vk::InstanceCreateInfo::default().application_info(&app),
+                None,
+            )
         }
         .map_err(|err| match err {
             vk::Result::ERROR_INCOMPATIBLE_DRIVER => {
@@ -67,8 +70,9 @@ impl Vulkan {
             err => OpenError::Failed(format!("vkCreateInstance: {err}")),
         })?;
         // From here on the instance must be destroyed on every error path.
-        // SAFETY: the instance is live and nothing was created from it yet.
         let destroy = |err| {
+            // SAFETY: called once, on an error path where the instance is live
+            // and everything made from it was destroyed.
             unsafe { instance.destroy_instance(None) };
             err
         };
@@ -77,7 +81,9 @@ impl Vulkan {
             .map_err(failed("vkEnumeratePhysicalDevices"))
             .map_err(destroy)?;
         let Some(&physical_device) = physical_devices.first() else {
-            return Err(destroy(OpenError::NoDriver("no Vulkan device found".into())));
+            return Err(destroy(OpenError::NoDriver(
+                "no Vulkan device found".into(),
+            )));
         };
         // SAFETY: the physical device belongs to the instance.
         let device_props = unsafe { instance.get_physical_device_properties(physical_device) };
@@ -89,7 +95,8 @@ impl Vulkan {
         // SAFETY: as above.
         let families =
             unsafe { instance.get_physical_device_queue_family_properties(physical_device) };
-        let transfer = vk::QueueFlags::GRAPHICS | vk::QueueFlags::COMPUTE | vk::QueueFlags::TRANSFER;
+        let transfer =
+            vk::QueueFlags::GRAPHICS | vk::QueueFlags::COMPUTE | vk::QueueFlags::TRANSFER;
         let Some(queue_family) = families
             .iter()
             .position(|f| f.queue_flags.intersects(transfer) && f.queue_count > 0)
@@ -98,10 +105,9 @@ impl Vulkan {
         };
         let queue_family = queue_family as u32;
         // SAFETY: as above.
-        let extensions =
-            unsafe { instance.enumerate_device_extension_properties(physical_device) }
-                .map_err(failed("vkEnumerateDeviceExtensionProperties"))
-                .map_err(destroy)?;
+        let extensions = unsafe { instance.enumerate_device_extension_properties(physical_device) }
+            .map_err(failed("vkEnumerateDeviceExtensionProperties"))
+            .map_err(destroy)?;
         let budget = ash::ext::memory_budget::NAME;
         let enabled: Vec<*const std::ffi::c_char> = extensions
             .iter()
@@ -125,7 +131,11 @@ impl Vulkan {
         // SAFETY: the instance was created with `api_version`, which
         // `for_version` turns into the matching `Properties2`.
         let properties = unsafe {
-            query_properties(&instance, Properties2::for_version(api_version), physical_device)
+            query_properties(
+                &instance,
+                Properties2::for_version(api_version),
+                physical_device,
+            )
         };
         let properties = match properties {
             Ok(properties) => properties,
@@ -185,8 +195,11 @@ impl Vulkan {
         gpu.cmd = unsafe { self.device.allocate_command_buffers(&alloc_info) }
             .map_err(|err| format!("vkAllocateCommandBuffers: {err}"))?[0];
         // SAFETY: a valid create info.
-        gpu.fence = unsafe { self.device.create_fence(&vk::FenceCreateInfo::default(), None) }
-            .map_err(|err| format!("vkCreateFence: {err}"))?;
+        gpu.fence = unsafe {
+            self.device
+                .create_fence(&vk::FenceCreateInfo::default(), None)
+        }
+        .map_err(|err| format!("vkCreateFence: {err}"))?;
         Ok(gpu)
     }
 }

@@ -80,10 +80,9 @@ impl Region {
     fn of(shape: Shape) -> Region {
         match shape {
             Shape::Buffer { size, .. } => Region::Bytes(size.min(MAX_BUFFER_REGION)),
-            Shape::Image { width, height, .. } => Region::Texels(
-                width.min(MAX_IMAGE_REGION),
-                height.min(MAX_IMAGE_REGION),
-            ),
+            Shape::Image { width, height, .. } => {
+                Region::Texels(width.min(MAX_IMAGE_REGION), height.min(MAX_IMAGE_REGION))
+            }
         }
     }
 
@@ -242,7 +241,8 @@ impl<'g, G: Gpu> Workload<'g, G> {
         // after `submit_and_wait`).
         unsafe {
             self.gpu.destroy(resource.handle);
-            self.allocator.dealloc(self.gpu.memory_device(), resource.block);
+            self.allocator
+                .dealloc(self.gpu.memory_device(), resource.block);
         }
     }
 
@@ -256,13 +256,18 @@ impl<'g, G: Gpu> Workload<'g, G> {
             size: region.bytes(),
             purpose: BufferPurpose::Staging,
         };
-        let Some(mut staging) = self.create(staging_shape, UsageFlags::UPLOAD | UsageFlags::TRANSIENT)
+        let Some(mut staging) =
+            self.create(staging_shape, UsageFlags::UPLOAD | UsageFlags::TRANSIENT)
         else {
             return;
         };
         let data = pattern(seed, region.bytes() as usize);
         // SAFETY: the device is the allocator's; the GPU does not use the new buffer.
-        if let Err(err) = unsafe { staging.block.write_bytes(self.gpu.memory_device(), 0, &data) } {
+        if let Err(err) = unsafe {
+            staging
+                .block
+                .write_bytes(self.gpu.memory_device(), 0, &data)
+        } {
             self.fail(format!("writing staging buffer: {err}"));
         }
         let asset = &self.assets[index].resource;

@@ -26,19 +26,32 @@ fn sim_run_passes_and_writes_report() {
         output.status
     );
     assert!(stdout.contains("all checks passed"), "{stdout}");
-    assert!(stdout.contains("frame   20/20"), "no progress line: {stdout}");
-    assert!(stdout.lines().any(|l| l.starts_with("heap ")), "no table: {stdout}");
+    assert!(
+        stdout.contains("frame   20/20"),
+        "no progress line: {stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("heap ")),
+        "no table: {stdout}"
+    );
 
     let json = std::fs::read_to_string(dir.join("stats.json")).expect("stats.json");
     let stats: serde_json::Value = serde_json::from_str(&json).expect("stats.json parses");
     assert_eq!(stats["backend"], "sim");
     assert_eq!(stats["frames"], 20);
-    assert_eq!(stats["checks"]["failures"].as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        stats["checks"]["failures"].as_array().map(Vec::len),
+        Some(0)
+    );
     assert!(stats["checks"]["readbacks_verified"].as_u64() > Some(0));
     // The statistics deserialise into the allocator's own type.
     let allocator: gpu_alloc::AllocatorStats =
         serde_json::from_value(stats["stats"].clone()).expect("AllocatorStats");
-    assert_eq!(allocator.heaps.len(), 3, "the RTX 3060 Ti layout has 3 heaps");
+    assert_eq!(
+        allocator.heaps.len(),
+        3,
+        "the RTX 3060 Ti layout has 3 heaps"
+    );
     assert!(allocator.memory_objects > 0 && allocator.blocks > 0);
 
     let svg = std::fs::read_to_string(dir.join("memory-map.svg")).expect("memory-map.svg");

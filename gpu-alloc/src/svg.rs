@@ -324,7 +324,11 @@ impl Canvas {
             writeln!(
                 self.out,
                 r#"<text x="{INFO_X}" y="{text_y:.1}" class="{}">{:.0}% used · {} free in {free_ranges} range{}{}</text>"#,
-                if free > 0 && free * 4 >= row.size { "w" } else { "t" },
+                if free > 0 && free * 4 >= row.size {
+                    "w"
+                } else {
+                    "t"
+                },
                 percent(used, row.size),
                 Bytes(free),
                 if free_ranges == 1 { "" } else { "s" },
@@ -440,15 +444,13 @@ impl MemoryMap {
                         size: o.size,
                         ranges: Some(&o.ranges),
                     });
-                let dedicated = self
-                    .dedicated
-                    .iter()
-                    .filter(|d| d.0 == ty.memory_type)
-                    .map(|&(_, _, size, kind)| Row {
+                let dedicated = self.dedicated.iter().filter(|d| d.0 == ty.memory_type).map(
+                    |&(_, _, size, kind)| Row {
                         kind,
                         size,
                         ranges: None,
-                    });
+                    },
+                );
                 let mut rows = shared.chain(dedicated).peekable();
                 if rows.peek().is_none() {
                     continue;

@@ -41,7 +41,12 @@ fn memory_type(memory_type: u32, heap: u32, props: MemoryPropertyFlags) -> Memor
     }
 }
 
-fn object(memory_type: u32, heap: u32, kind: ObjectKind, ranges: &[(u64, bool)]) -> MemoryObjectMap {
+fn object(
+    memory_type: u32,
+    heap: u32,
+    kind: ObjectKind,
+    ranges: &[(u64, bool)],
+) -> MemoryObjectMap {
     let mut offset = 0;
     let ranges: Vec<MapRange> = ranges
         .iter()
@@ -64,21 +69,46 @@ fn object(memory_type: u32, heap: u32, kind: ObjectKind, ranges: &[(u64, bool)])
 /// free ranges both wide and too narrow to see.
 fn sample() -> MemoryMap {
     let heaps = vec![
-        heap(0, 8 << 30, 4, Some(HeapBudget { budget: 7 << 30, usage: 3 << 20 })),
+        heap(
+            0,
+            8 << 30,
+            4,
+            Some(HeapBudget {
+                budget: 7 << 30,
+                usage: 3 << 20,
+            }),
+        ),
         heap(1, 16 << 30, 1, None),
         heap(2, 256 << 20, 0, None),
     ];
     let memory_types = vec![
-        memory_type(0, 1, MemoryPropertyFlags::HOST_VISIBLE | MemoryPropertyFlags::HOST_COHERENT),
+        memory_type(
+            0,
+            1,
+            MemoryPropertyFlags::HOST_VISIBLE | MemoryPropertyFlags::HOST_COHERENT,
+        ),
         memory_type(1, 0, MemoryPropertyFlags::DEVICE_LOCAL),
         memory_type(2, 1, MemoryPropertyFlags::empty()),
     ];
     let objects = vec![
-        object(1, 0, ObjectKind::General, &[(4096, true), (16, false), (1 << 20, true), (1 << 22, false)]),
+        object(
+            1,
+            0,
+            ObjectKind::General,
+            &[(4096, true), (16, false), (1 << 20, true), (1 << 22, false)],
+        ),
         object(1, 0, ObjectKind::General, &[(8 << 20, false)]),
-        object(0, 1, ObjectKind::Transient, &[(1 << 20, true), (7 << 20, false)]),
+        object(
+            0,
+            1,
+            ObjectKind::Transient,
+            &[(1 << 20, true), (7 << 20, false)],
+        ),
     ];
-    let dedicated = vec![(1, 0, 64 << 20, ObjectKind::Dedicated), (1, 0, 32 << 20, ObjectKind::Imported)];
+    let dedicated = vec![
+        (1, 0, 64 << 20, ObjectKind::Dedicated),
+        (1, 0, 32 << 20, ObjectKind::Imported),
+    ];
     MemoryMap {
         stats: AllocatorStats {
             heaps,
@@ -108,7 +138,11 @@ fn check_tags(svg: &str) -> Vec<(String, usize)> {
         if let Some(name) = tag.strip_prefix('/') {
             assert_eq!(stack.pop(), Some(name), "mismatched closing tag </{name}>");
         } else {
-            let name = tag.split_whitespace().next().expect("empty tag").trim_end_matches('/');
+            let name = tag
+                .split_whitespace()
+                .next()
+                .expect("empty tag")
+                .trim_end_matches('/');
             match counts.iter_mut().find(|(n, _)| n == name) {
                 Some((_, count)) => *count += 1,
                 None => counts.push((name.into(), 1)),
@@ -118,11 +152,15 @@ fn check_tags(svg: &str) -> Vec<(String, usize)> {
             }
         }
         // Text between tags must not hold a bare `>` or `&`.
-        let next = rest[end + 1..].find('<').map_or(rest.len(), |n| n + end + 1);
+        let next = rest[end + 1..]
+            .find('<')
+            .map_or(rest.len(), |n| n + end + 1);
         let text = &rest[end + 1..next];
-        let bare_amp = text
-            .match_indices('&')
-            .any(|(at, _)| !["&lt;", "&gt;", "&amp;"].iter().any(|e| text[at..].starts_with(e)));
+        let bare_amp = text.match_indices('&').any(|(at, _)| {
+            !["&lt;", "&gt;", "&amp;"]
+                .iter()
+                .any(|e| text[at..].starts_with(e))
+        });
         assert!(!text.contains('>') && !bare_amp, "unescaped text: {text}");
         rest = &rest[end + 1..];
     }
@@ -131,7 +169,10 @@ fn check_tags(svg: &str) -> Vec<(String, usize)> {
 }
 
 fn count(counts: &[(String, usize)], name: &str) -> usize {
-    counts.iter().find(|(n, _)| n == name).map_or(0, |(_, c)| *c)
+    counts
+        .iter()
+        .find(|(n, _)| n == name)
+        .map_or(0, |(_, c)| *c)
 }
 
 #[test]
@@ -142,10 +183,23 @@ fn well_formed_with_one_row_per_object() {
     assert!(svg.ends_with("</svg>\n"));
     let counts = check_tags(&svg);
     assert_eq!(count(&counts, "svg"), 1);
-    assert_eq!(svg.matches(r#"<g class="row""#).count(), 5, "one row per object");
-    assert!(!svg.contains("NaN") && !svg.contains("inf"), "bad number in {svg}");
+    assert_eq!(
+        svg.matches(r#"<g class="row""#).count(),
+        5,
+        "one row per object"
+    );
+    assert!(
+        !svg.contains("NaN") && !svg.contains("inf"),
+        "bad number in {svg}"
+    );
     // Headers name the heaps and the memory types' properties.
-    for text in ["Heap 0", "Heap 1", "Heap 2", "DEVICE_LOCAL", "HOST_VISIBLE | HOST_COHERENT"] {
+    for text in [
+        "Heap 0",
+        "Heap 1",
+        "Heap 2",
+        "DEVICE_LOCAL",
+        "HOST_VISIBLE | HOST_COHERENT",
+    ] {
         assert!(svg.contains(text), "missing {text}");
     }
     // Type 2 holds no object: no header for it.

@@ -1,28 +1,10 @@
-//! Random programs of alloc / free / write / read / map / unmap / device write /
-//! cleanup, run on every layout of `tests/devices` under both `Config` presets,
-//! checked after every step against a shadow model; and the same programs with
-//! injected `allocate_memory` and `map_memory` failures ("fault runs").
-//!
-//! After every step:
-//! - the allocator's own `check_invariants`, and its heap usage and remaining
-//!   object count against what is alive on the simulated device;
-//! - the simulated device panics on any broken `MemoryDevice` rule.
-//!
-//! For every new block: its memory type is in the request's mask and eligible for
-//! the usage (host access => `HOST_VISIBLE`, the core's documented eligibility
-//! rules), its properties are the type's, it is aligned to `align_mask`, lies
-//! inside a live memory object of that type, overlaps no live block, is atom-aligned
-//! in non-coherent memory, and a `Dedicated::Required` block shares its object with
-//! nobody. Data written to a block reads back unchanged (checked on every read, on
-//! every free and at the end). After freeing everything and `cleanup`, the device
-//! holds no memory object.
-//!
-//! The number of cases per matrix cell is `PROPTEST_CASES` (default 40 for the
-//! clean runs, 12 for the fault runs); each test prints how many operations it ran
-//! (`cargo test -- --nocapture`). `GPU_ALLOC_TEST_SEED` changes the seeds, which are
-//! otherwise fixed so that runs are reproducible.
+//! The shadow model that checks every step of a random program.
 
 use {
+    crate::{
+        ops::{pattern, AllocOp, MaskChoice, Mode, Op, Program},
+        AMD_BITS,
+    },
     gpu_alloc::{
         AllocationError, Dedicated, MapError, MemoryBlock, MemoryPropertyFlags, Request,
         TryAllocError, UsageFlags,
@@ -31,233 +13,15 @@ use {
         harness::{best_type, eligible_types, wants_host, Harness, Preset},
         sim::{Faults, Layout, SimDevice, SimMemory},
     },
-    proptest::{
-        prelude::*,
-        sample::Index,
-        test_runner::{Config as RunnerConfig, RngAlgorithm, TestRng, TestRunner},
-    },
+    proptest::sample::Index,
     std::{
         collections::{BTreeMap, BTreeSet},
         ptr::NonNull,
-        sync::atomic::{AtomicU64, Ordering},
     },
 };
 
-/// Cases per matrix cell without `PROPTEST_CASES`, clean runs.
-const DEFAULT_CASES: u32 = 40;
-/// Cases per matrix cell without `PROPTEST_CASES`, fault runs.
-const DEFAULT_FAULT_CASES: u32 = 12;
-/// Exotic property bits a program may allow (AMD device-coherent and uncached).
-const AMD_BITS: u32 = 0xC0;
-
-/// Operations run by every test of this binary, for the summary lines.
-static TOTAL_OPS: AtomicU64 = AtomicU64::new(0);
-
-/// What a run of random programs puts the allocator through.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
-    /// The fixture as it is, no failures: every valid request must be served
-    /// from the best type by the documented ranking.
-    Clean,
-    /// Injected `allocate_memory` and `map_memory` failures.
-    Faults,
-    /// Heaps shrunk to a few MiB and a memory-object limit of a few objects, so
-    /// that requests fail for want of room, and the simulated device checks that
-    /// no limit is ever passed.
-    Tight,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum MaskChoice {
-    All,
-    Single(Index),
-    Random(u32),
-    Zero,
-}
-
-#[derive(Clone, Debug)]
-struct AllocOp {
-    size: u64,
-    align_log2: u8,
-    usage: UsageFlags,
-    mask: MaskChoice,
-    dedicated: Option<Dedicated>,
-    legacy: bool,
-}
-
-#[derive(Clone, Debug)]
-enum Op {
-    Alloc(AllocOp),
-    Free(Index),
-    Write {
-        block: Index,
-        at: Index,
-        len: u16,
-        byte: u8,
-    },
-    Read {
-        block: Index,
-        which: Index,
-    },
-    Map(Index),
-    Unmap(Index),
-    DeviceWrite {
-        block: Index,
-        at: Index,
-        len: u16,
-        byte: u8,
-    },
-    Cleanup,
-    /// Fault runs only: fail the next few device calls.
-    FailNext {
-        allocs: u8,
-        maps: u8,
-    },
-    /// Tight runs only: the device reports a budget of the heap's current usage
-    /// plus `slack_kib` KiB, and the allocator reads it with `update_budget`.
-    Budget {
-        heap: Index,
-        slack_kib: u32,
-    },
-}
-
-#[derive(Clone, Debug)]
-struct Program {
-    seed: u64,
-    buffer_device_address: bool,
-    allow_amd: bool,
-    /// `Mode::Tight`: `max_memory_allocation_count`.
-    tight_count: u32,
-    /// `Mode::Tight`: largest heap size, in MiB.
-    tight_heap_mib: u64,
-    ops: Vec<Op>,
-}
-
-fn usage_strategy() -> impl Strategy<Value = UsageFlags> {
-    (
-        0u8..0x20,
-        prop::bool::weighted(0.1),
-        prop::bool::weighted(0.06),
-        prop::bool::weighted(0.03),
-    )
-        .prop_map(|(base, device_address, attachment, protected)| {
-            let mut usage = UsageFlags::from_bits_truncate(base);
-            usage.set(UsageFlags::DEVICE_ADDRESS, device_address);
-            usage.set(UsageFlags::TRANSIENT_ATTACHMENT, attachment);
-            usage.set(UsageFlags::PROTECTED, protected);
-            usage
-        })
-}
-
-fn alloc_strategy() -> impl Strategy<Value = AllocOp> {
-    // Sizes around the presets' thresholds and chunk sizes (1 KiB, 8 KiB,
-    // 32 KiB, 128 KiB, and 1024 times those), one byte under, at and over.
-    let boundaries: Vec<u64> = [1u64 << 10, 8 << 10, 32 << 10, 128 << 10]
-        .into_iter()
-        .flat_map(|kib| [kib, kib << 10])
-        .flat_map(|size| [size - 1, size, size + 1])
-        .collect();
-    let size = prop_oneof![
-        16 => 1u64..=1024,
-        8 => 1025u64..=64 * 1024,
-        2 => 64 * 1024 + 1..=2u64 << 20,
-        2 => prop::sample::select(boundaries),
-        1 => (8u64 << 20)..=(48 << 20),
-    ];
-    let align = prop_oneof![12 => 0u8..=8, 4 => 9u8..=12, 2 => 13u8..=16, 1 => 17u8..=40];
-    let mask = prop_oneof![
-        12 => Just(MaskChoice::All),
-        3 => any::<Index>().prop_map(MaskChoice::Single),
-        3 => any::<u32>().prop_map(MaskChoice::Random),
-        1 => Just(MaskChoice::Zero),
-    ];
-    let dedicated = prop_oneof![
-        8 => Just(None),
-        1 => Just(Some(Dedicated::Preferred)),
-        1 => Just(Some(Dedicated::Required)),
-    ];
-    (
-        size,
-        align,
-        usage_strategy(),
-        mask,
-        dedicated,
-        prop::bool::weighted(0.2),
-    )
-        .prop_map(
-            |(size, align_log2, usage, mask, dedicated, legacy)| AllocOp {
-                size,
-                align_log2,
-                usage,
-                mask,
-                dedicated,
-                legacy,
-            },
-        )
-}
-
-fn op_strategy(mode: Mode) -> BoxedStrategy<Op> {
-    let len = prop_oneof![3 => 1u16..=64, 2 => 65u16..=4096];
-    let ops = prop_oneof![
-        30 => alloc_strategy().prop_map(Op::Alloc),
-        20 => any::<Index>().prop_map(Op::Free),
-        15 => (any::<Index>(), any::<Index>(), len.clone(), any::<u8>())
-            .prop_map(|(block, at, len, byte)| Op::Write { block, at, len, byte }),
-        10 => (any::<Index>(), any::<Index>()).prop_map(|(block, which)| Op::Read { block, which }),
-        5 => any::<Index>().prop_map(Op::Map),
-        5 => any::<Index>().prop_map(Op::Unmap),
-        4 => (any::<Index>(), any::<Index>(), len, any::<u8>())
-            .prop_map(|(block, at, len, byte)| Op::DeviceWrite { block, at, len, byte }),
-        2 => Just(Op::Cleanup),
-    ];
-    if mode == Mode::Faults {
-        prop_oneof![
-            30 => ops,
-            1 => (0u8..4, 0u8..4).prop_map(|(allocs, maps)| Op::FailNext { allocs, maps }),
-        ]
-        .boxed()
-    } else if mode == Mode::Tight {
-        prop_oneof![
-            40 => ops,
-            1 => (any::<Index>(), 0u32..8192)
-                .prop_map(|(heap, slack_kib)| Op::Budget { heap, slack_kib }),
-        ]
-        .boxed()
-    } else {
-        ops.boxed()
-    }
-}
-
-fn program_strategy(mode: Mode) -> impl Strategy<Value = Program> {
-    (
-        any::<u64>(),
-        any::<bool>(),
-        prop::bool::weighted(0.25),
-        (1u32..12, 1u64..48),
-        prop::collection::vec(op_strategy(mode), 20..200),
-    )
-        .prop_map(
-            |(seed, buffer_device_address, allow_amd, (tight_count, tight_heap_mib), ops)| {
-                Program {
-                    seed,
-                    buffer_device_address,
-                    allow_amd,
-                    tight_count,
-                    tight_heap_mib,
-                    ops,
-                }
-            },
-        )
-}
-
-/// The byte a write with `byte` puts at block offset `pos`: varies with the
-/// position so that a block handed out at a wrong offset shows.
-fn pattern(byte: u8, pos: u64) -> u8 {
-    byte ^ (pos as u8).wrapping_mul(31) ^ (pos >> 8) as u8
-}
-
 /// A live block and what the model knows of it.
-struct Live {
+pub(crate) struct Live {
     block: MemoryBlock<SimMemory>,
     request: Request,
     memory_id: u64,
@@ -320,7 +84,7 @@ impl Live {
 }
 
 /// The model: live blocks and the ranges they occupy.
-struct Model<'a> {
+pub(crate) struct Model<'a> {
     harness: Harness,
     layout: &'a Layout,
     mode: Mode,
@@ -331,12 +95,12 @@ struct Model<'a> {
     occupied: BTreeMap<(u64, u64), u64>,
     /// Memory objects of `Dedicated::Required` blocks.
     dedicated: BTreeSet<u64>,
-    ops: u64,
+    pub(crate) ops: u64,
     /// Budgets given to the allocator in `Mode::Tight`, per heap.
     budgets: Vec<Option<u64>>,
     /// Allocations served and refused.
-    served: u64,
-    refused: u64,
+    pub(crate) served: u64,
+    pub(crate) refused: u64,
 }
 
 impl Model<'_> {
@@ -870,18 +634,23 @@ impl Model<'_> {
 
 /// What a program did.
 #[derive(Clone, Copy, Debug, Default)]
-struct Counts {
-    ops: u64,
-    served: u64,
-    refused: u64,
-    peak_objects: u64,
+pub(crate) struct Counts {
+    pub(crate) ops: u64,
+    pub(crate) served: u64,
+    pub(crate) refused: u64,
+    pub(crate) peak_objects: u64,
 }
 
 /// Failure rate of `allocate_memory` and `map_memory` in fault runs.
-const FAULT_RATE: f64 = 0.15;
+pub(crate) const FAULT_RATE: f64 = 0.15;
 
 /// Runs one program; returns the number of operations run.
-fn run_program(layout: &Layout, preset: Preset, mode: Mode, program: &Program) -> Counts {
+pub(crate) fn run_program(
+    layout: &Layout,
+    preset: Preset,
+    mode: Mode,
+    program: &Program,
+) -> Counts {
     let faults = mode == Mode::Faults;
     let mut layout = layout.clone();
     layout.buffer_device_address = program.buffer_device_address;
@@ -918,128 +687,4 @@ fn run_program(layout: &Layout, preset: Preset, mode: Mode, program: &Program) -
         model.step(op);
     }
     model.finish()
-}
-
-fn cases(mode: Mode) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if mode != Mode::Clean {
-            DEFAULT_FAULT_CASES
-        } else {
-            DEFAULT_CASES
-        })
-}
-
-/// A fixed seed per test (FNV-1a of its name), changed by `GPU_ALLOC_TEST_SEED`.
-fn seed(name: &str) -> [u8; 32] {
-    let extra: u64 = std::env::var("GPU_ALLOC_TEST_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut hash = 0xcbf2_9ce4_8422_2325u64 ^ extra;
-    for byte in name.bytes() {
-        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-    }
-    let mut seed = [0u8; 32];
-    for (i, chunk) in seed.chunks_mut(8).enumerate() {
-        chunk.copy_from_slice(&hash.rotate_left(i as u32 * 16).to_le_bytes());
-    }
-    seed
-}
-
-/// Runs the random programs of one matrix cell.
-fn run_cell(layout_name: &str, preset: Preset, mode: Mode) {
-    let layout = Layout::named(layout_name);
-    let name = format!("{layout_name}/{preset:?}/{mode:?}");
-    let config = RunnerConfig {
-        cases: cases(mode),
-        failure_persistence: None,
-        ..RunnerConfig::default()
-    };
-    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed(&name));
-    let mut runner = TestRunner::new_with_rng(config, rng);
-    let counts = std::cell::RefCell::new(Counts::default());
-    let result = runner.run(&program_strategy(mode), |program| {
-        let c = run_program(&layout, preset, mode, &program);
-        let mut counts = counts.borrow_mut();
-        counts.ops += c.ops;
-        counts.served += c.served;
-        counts.refused += c.refused;
-        counts.peak_objects = counts.peak_objects.max(c.peak_objects);
-        Ok(())
-    });
-    if let Err(error) = result {
-        panic!("{name}: {error}");
-    }
-    let counts = counts.into_inner();
-    let total = TOTAL_OPS.fetch_add(counts.ops, Ordering::Relaxed) + counts.ops;
-    println!(
-        "{name}: {} random operations ({} allocations served, {} refused, at most {} memory \
-         objects; this binary so far: {total})",
-        counts.ops, counts.served, counts.refused, counts.peak_objects
-    );
-    assert!(counts.served > 0, "{name}: no allocation succeeded");
-}
-
-macro_rules! matrix {
-    ($($module:ident => $layout:literal),* $(,)?) => {
-        /// Every layout of the matrix, to check it against `tests/devices`.
-        const MATRIX: &[&str] = &[$($layout),*];
-        $(
-            mod $module {
-                use super::*;
-                #[test]
-                fn potato() {
-                    run_cell($layout, Preset::Potato, Mode::Clean);
-                }
-                #[test]
-                fn prototyping() {
-                    run_cell($layout, Preset::Prototyping, Mode::Clean);
-                }
-                #[test]
-                fn potato_faults() {
-                    run_cell($layout, Preset::Potato, Mode::Faults);
-                }
-                #[test]
-                fn prototyping_faults() {
-                    run_cell($layout, Preset::Prototyping, Mode::Faults);
-                }
-                #[test]
-                fn potato_tight() {
-                    run_cell($layout, Preset::Potato, Mode::Tight);
-                }
-                #[test]
-                fn prototyping_tight() {
-                    run_cell($layout, Preset::Prototyping, Mode::Tight);
-                }
-            }
-        )*
-    };
-}
-
-matrix! {
-    amd_renoir_apu_radv => "amd-renoir-apu-radv",
-    amd_rx470_radv => "amd-rx470-radv",
-    amd_rx6600_radv => "amd-rx6600-radv",
-    amd_rx6600_windows => "amd-rx6600-windows",
-    apple_m1_moltenvk => "apple-m1-moltenvk",
-    apple_m3max_moltenvk => "apple-m3max-moltenvk",
-    intel_adl_gt2_anv => "intel-adl-gt2-anv",
-    intel_arc_b60_anv => "intel-arc-b60-anv",
-    intel_tgl_gt2_anv => "intel-tgl-gt2-anv",
-    lavapipe_llvm15 => "lavapipe-llvm15",
-    llvmpipe_mesa23 => "llvmpipe-mesa23",
-    nvidia_h200 => "nvidia-h200",
-    nvidia_rtx2060super_windows => "nvidia-rtx2060super-windows",
-    nvidia_rtx3060ti_linux => "nvidia-rtx3060ti-linux",
-}
-
-#[test]
-fn matrix_covers_every_layout() {
-    let names: Vec<String> = Layout::all().into_iter().map(|l| l.name).collect();
-    assert_eq!(
-        MATRIX, names,
-        "add new layouts of tests/devices to the matrix"
-    );
 }

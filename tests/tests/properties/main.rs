@@ -1,0 +1,170 @@
+//! Random programs of alloc / free / write / read / map / unmap / device write /
+//! cleanup, run on every layout of `tests/devices` under both `Config` presets,
+//! checked after every step against a shadow model; and the same programs with
+//! injected `allocate_memory` and `map_memory` failures ("fault runs").
+//!
+//! After every step:
+//! - the allocator's own `check_invariants`, and its heap usage and remaining
+//!   object count against what is alive on the simulated device;
+//! - the simulated device panics on any broken `MemoryDevice` rule.
+//!
+//! For every new block: its memory type is in the request's mask and eligible for
+//! the usage (host access => `HOST_VISIBLE`, the core's documented eligibility
+//! rules), its properties are the type's, it is aligned to `align_mask`, lies
+//! inside a live memory object of that type, overlaps no live block, is atom-aligned
+//! in non-coherent memory, and a `Dedicated::Required` block shares its object with
+//! nobody. Data written to a block reads back unchanged (checked on every read, on
+//! every free and at the end). After freeing everything and `cleanup`, the device
+//! holds no memory object.
+//!
+//! The number of cases per matrix cell is `PROPTEST_CASES` (default 40 for the
+//! clean runs, 12 for the fault runs); each test prints how many operations it ran
+//! (`cargo test -- --nocapture`). `GPU_ALLOC_TEST_SEED` changes the seeds, which are
+//! otherwise fixed so that runs are reproducible.
+
+mod model;
+mod ops;
+
+use {
+    crate::{
+        model::{run_program, Counts},
+        ops::{program_strategy, Mode},
+    },
+    gpu_alloc_tests::{harness::Preset, sim::Layout},
+    proptest::test_runner::{Config as RunnerConfig, RngAlgorithm, TestRng, TestRunner},
+    std::sync::atomic::{AtomicU64, Ordering},
+};
+
+/// Cases per matrix cell without `PROPTEST_CASES`, clean runs.
+const DEFAULT_CASES: u32 = 40;
+/// Cases per matrix cell without `PROPTEST_CASES`, fault runs.
+const DEFAULT_FAULT_CASES: u32 = 12;
+/// Exotic property bits a program may allow (AMD device-coherent and uncached).
+pub(crate) const AMD_BITS: u32 = 0xC0;
+
+/// Operations run by every test of this binary, for the summary lines.
+static TOTAL_OPS: AtomicU64 = AtomicU64::new(0);
+
+fn cases(mode: Mode) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if mode != Mode::Clean {
+            DEFAULT_FAULT_CASES
+        } else {
+            DEFAULT_CASES
+        })
+}
+
+/// A fixed seed per test (FNV-1a of its name), changed by `GPU_ALLOC_TEST_SEED`.
+fn seed(name: &str) -> [u8; 32] {
+    let extra: u64 = std::env::var("GPU_ALLOC_TEST_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut hash = 0xcbf2_9ce4_8422_2325u64 ^ extra;
+    for byte in name.bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut seed = [0u8; 32];
+    for (i, chunk) in seed.chunks_mut(8).enumerate() {
+        chunk.copy_from_slice(&hash.rotate_left(i as u32 * 16).to_le_bytes());
+    }
+    seed
+}
+
+/// Runs the random programs of one matrix cell.
+fn run_cell(layout_name: &str, preset: Preset, mode: Mode) {
+    let layout = Layout::named(layout_name);
+    let name = format!("{layout_name}/{preset:?}/{mode:?}");
+    let config = RunnerConfig {
+        cases: cases(mode),
+        failure_persistence: None,
+        ..RunnerConfig::default()
+    };
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed(&name));
+    let mut runner = TestRunner::new_with_rng(config, rng);
+    let counts = std::cell::RefCell::new(Counts::default());
+    let result = runner.run(&program_strategy(mode), |program| {
+        let c = run_program(&layout, preset, mode, &program);
+        let mut counts = counts.borrow_mut();
+        counts.ops += c.ops;
+        counts.served += c.served;
+        counts.refused += c.refused;
+        counts.peak_objects = counts.peak_objects.max(c.peak_objects);
+        Ok(())
+    });
+    if let Err(error) = result {
+        panic!("{name}: {error}");
+    }
+    let counts = counts.into_inner();
+    let total = TOTAL_OPS.fetch_add(counts.ops, Ordering::Relaxed) + counts.ops;
+    println!(
+        "{name}: {} random operations ({} allocations served, {} refused, at most {} memory \
+         objects; this binary so far: {total})",
+        counts.ops, counts.served, counts.refused, counts.peak_objects
+    );
+    assert!(counts.served > 0, "{name}: no allocation succeeded");
+}
+
+macro_rules! matrix {
+    ($($module:ident => $layout:literal),* $(,)?) => {
+        /// Every layout of the matrix, to check it against `tests/devices`.
+        const MATRIX: &[&str] = &[$($layout),*];
+        $(
+            mod $module {
+                use super::*;
+                #[test]
+                fn potato() {
+                    run_cell($layout, Preset::Potato, Mode::Clean);
+                }
+                #[test]
+                fn prototyping() {
+                    run_cell($layout, Preset::Prototyping, Mode::Clean);
+                }
+                #[test]
+                fn potato_faults() {
+                    run_cell($layout, Preset::Potato, Mode::Faults);
+                }
+                #[test]
+                fn prototyping_faults() {
+                    run_cell($layout, Preset::Prototyping, Mode::Faults);
+                }
+                #[test]
+                fn potato_tight() {
+                    run_cell($layout, Preset::Potato, Mode::Tight);
+                }
+                #[test]
+                fn prototyping_tight() {
+                    run_cell($layout, Preset::Prototyping, Mode::Tight);
+                }
+            }
+        )*
+    };
+}
+
+matrix! {
+    amd_renoir_apu_radv => "amd-renoir-apu-radv",
+    amd_rx470_radv => "amd-rx470-radv",
+    amd_rx6600_radv => "amd-rx6600-radv",
+    amd_rx6600_windows => "amd-rx6600-windows",
+    apple_m1_moltenvk => "apple-m1-moltenvk",
+    apple_m3max_moltenvk => "apple-m3max-moltenvk",
+    intel_adl_gt2_anv => "intel-adl-gt2-anv",
+    intel_arc_b60_anv => "intel-arc-b60-anv",
+    intel_tgl_gt2_anv => "intel-tgl-gt2-anv",
+    lavapipe_llvm15 => "lavapipe-llvm15",
+    llvmpipe_mesa23 => "llvmpipe-mesa23",
+    nvidia_h200 => "nvidia-h200",
+    nvidia_rtx2060super_windows => "nvidia-rtx2060super-windows",
+    nvidia_rtx3060ti_linux => "nvidia-rtx3060ti-linux",
+}
+
+#[test]
+fn matrix_covers_every_layout() {
+    let names: Vec<String> = Layout::all().into_iter().map(|l| l.name).collect();
+    assert_eq!(
+        MATRIX, names,
+        "add new layouts of tests/devices to the matrix"
+    );
+}

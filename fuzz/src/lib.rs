@@ -87,15 +87,23 @@ fn pattern(byte: u8, pos: u64) -> u8 {
     byte ^ (pos as u8).wrapping_mul(31) ^ (pos >> 8) as u8
 }
 
+/// Bytes per page of the model's sparse copy of a block.
+const PAGE: u64 = 4096;
+
+/// One page of what the model knows of a block's bytes.
+struct Page {
+    data: Box<[u8; PAGE as usize]>,
+    known: Box<[bool; PAGE as usize]>,
+}
+
 /// A live block and what the model knows of it.
 struct Live {
     block: MemoryBlock<SimMemory>,
     request: Request,
     kind: ResourceKind,
     memory_id: u64,
-    /// Expected bytes where `known` (empty until the first write).
-    data: Vec<u8>,
-    known: Vec<bool>,
+    /// Expected bytes, by page index, where `known` (sparse: blocks can be large).
+    pages: BTreeMap<u64, Page>,
     /// Pointer to the block's start while mapped by a `Map` op.
     mapped: Option<NonNull<u8>>,
 }
@@ -112,30 +120,34 @@ impl Live {
             .contains(MemoryPropertyFlags::HOST_COHERENT)
     }
     fn record(&mut self, offset: u64, bytes: &[u8]) {
-        if self.data.is_empty() {
-            let size = self.block.size() as usize;
-            self.data = vec![0; size];
-            self.known = vec![false; size];
+        for (i, &b) in bytes.iter().enumerate() {
+            let pos = offset + i as u64;
+            let page = self.pages.entry(pos / PAGE).or_insert_with(|| Page {
+                data: Box::new([0; PAGE as usize]),
+                known: Box::new([false; PAGE as usize]),
+            });
+            page.data[(pos % PAGE) as usize] = b;
+            page.known[(pos % PAGE) as usize] = true;
         }
-        let start = offset as usize;
-        self.data[start..start + bytes.len()].copy_from_slice(bytes);
-        self.known[start..start + bytes.len()].fill(true);
     }
     fn forget(&mut self, offset: u64, len: u64) {
-        if !self.known.is_empty() {
-            self.known[offset as usize..(offset + len) as usize].fill(false);
+        for pos in offset..offset + len {
+            if let Some(page) = self.pages.get_mut(&(pos / PAGE)) {
+                page.known[(pos % PAGE) as usize] = false;
+            }
         }
     }
     fn check(&self, offset: u64, bytes: &[u8]) {
-        if self.known.is_empty() {
-            return;
-        }
         for (i, &actual) in bytes.iter().enumerate() {
-            let pos = offset as usize + i;
-            if self.known[pos] {
+            let pos = offset + i as u64;
+            let Some(page) = self.pages.get(&(pos / PAGE)) else {
+                continue;
+            };
+            let at = (pos % PAGE) as usize;
+            if page.known[at] {
                 assert_eq!(
                     actual,
-                    self.data[pos],
+                    page.data[at],
                     "byte {pos} of block (memory {} offset {} size {}, request {:?}) corrupted",
                     self.memory_id,
                     self.block.offset(),
@@ -145,11 +157,18 @@ impl Live {
             }
         }
     }
-    /// The written span, `(offset, len)`, if any: first to last known byte.
-    fn written(&self) -> Option<(u64, u64)> {
-        let first = self.known.iter().position(|&k| k)?;
-        let last = self.known.iter().rposition(|&k| k)?;
-        Some((first as u64, (last - first + 1) as u64))
+    /// The ranges `(offset, len)` of the pages written so far, clipped to the block.
+    fn written(&self) -> Vec<(u64, u64)> {
+        let size = self.block.size();
+        self.pages
+            .keys()
+            .map(|&p| (p * PAGE, PAGE.min(size - p * PAGE)))
+            .collect()
+    }
+    /// One written range chosen by `b`, if any.
+    fn written_one(&self, b: u8) -> Option<(u64, u64)> {
+        let w = self.written();
+        (!w.is_empty()).then(|| w[usize::from(b) % w.len()])
     }
 }
 
@@ -472,8 +491,7 @@ impl Model {
             request,
             kind,
             memory_id: id,
-            data: Vec::new(),
-            known: Vec::new(),
+            pages: BTreeMap::new(),
             mapped: None,
         });
     }
@@ -526,24 +544,23 @@ impl Model {
     /// Reads back the written span of block `i` and compares it with the model;
     /// with faults a failed map is retried with faults off.
     fn verify(&mut self, i: usize) {
-        let Some((offset, len)) = self.live[i].written() else {
-            return;
-        };
-        let bytes = match self.read_block(i, offset, len) {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                assert!(self.faults, "reading {offset}+{len}: {error:?}");
-                self.harness.device.set_fault_rates(0.0, 0.0);
-                self.harness.device.fail_next_maps(0);
-                let bytes = self
-                    .read_block(i, offset, len)
-                    .unwrap_or_else(|e| panic!("reading {offset}+{len} without faults: {e:?}"));
-                let (a, m) = self.rates;
-                self.harness.device.set_fault_rates(a, m);
-                bytes
-            }
-        };
-        self.live[i].check(offset, &bytes);
+        for (offset, len) in self.live[i].written() {
+            let bytes = match self.read_block(i, offset, len) {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    assert!(self.faults, "reading {offset}+{len}: {error:?}");
+                    self.harness.device.set_fault_rates(0.0, 0.0);
+                    self.harness.device.fail_next_maps(0);
+                    let bytes = self.read_block(i, offset, len).unwrap_or_else(|e| {
+                        panic!("reading {offset}+{len} without faults: {e:?}")
+                    });
+                    let (a, m) = self.rates;
+                    self.harness.device.set_fault_rates(a, m);
+                    bytes
+                }
+            };
+            self.live[i].check(offset, &bytes);
+        }
     }
 
     /// A range of block `i` from two operand bytes, clipped to the block.
@@ -599,7 +616,7 @@ impl Model {
                     assert_eq!(result, Err(MapError::NonHostVisible));
                     return;
                 }
-                let Some((offset, len)) = self.live[i].written() else {
+                let Some((offset, len)) = self.live[i].written_one(b >> 4) else {
                     return;
                 };
                 match self.read_block(i, offset, len) {
@@ -752,6 +769,15 @@ impl Model {
                 if how & 1 == 0 {
                     self.harness.allocator.set_heap_budgets(&readings);
                 } else {
+                    // The simulated device adds its live bytes to `usage` without
+                    // overflow checks (its `memory_budget`): keep it below 2^48.
+                    let readings = readings
+                        .into_iter()
+                        .map(|r| HeapBudget {
+                            budget: r.budget,
+                            usage: r.usage & ((1 << 48) - 1),
+                        })
+                        .collect();
                     self.harness.device.set_budgets(Some(readings));
                     let _ = self.harness.update_budget();
                 }
@@ -807,8 +833,7 @@ impl Model {
                     request,
                     kind,
                     memory_id,
-                    data,
-                    known,
+                    pages,
                     mapped,
                 } = live;
                 let block = self
@@ -820,8 +845,7 @@ impl Model {
                     request,
                     kind,
                     memory_id,
-                    data,
-                    known,
+                    pages,
                     mapped,
                 });
                 let last = self.live.len() - 1;

@@ -384,3 +384,84 @@ fn non_coherent_request_at_an_odd_max_size() {
     harness.cleanup();
     harness.device.assert_clean();
 }
+
+/// Ranges outside a block are refused by `map`, `write_bytes`, `read_bytes`,
+/// `flush_range` and `invalidate_range`, without a device call; mapping a block
+/// that cannot be mapped says why.
+#[test]
+fn block_ranges_out_of_bounds() {
+    use gpu_alloc::MapError;
+    for dedicated in [None, Some(Dedicated::Required)] {
+        let mut harness = Harness::named("apple-m1-moltenvk", Preset::Potato);
+        // Type 2: host-visible, not coherent, so flushes reach the device.
+        let req = request(100, 0, UsageFlags::UPLOAD, 1 << 2);
+        let mut block = harness.try_alloc(req, dedicated).expect("block");
+        let size = block.size();
+        let before = harness.device.stats();
+        let out = [
+            (size, 1),
+            (size - 1, 2),
+            (0, size + 1),
+            (1, u64::MAX),
+            (u64::MAX, 1),
+        ];
+        for (offset, len) in out {
+            let what = format!("{dedicated:?} {offset}+{len} of {size}");
+            if let Ok(len) = usize::try_from(len) {
+                if len < 1 << 20 {
+                    let mut buf = vec![0u8; len];
+                    assert_eq!(
+                        harness.write(&mut block, offset, &buf),
+                        Err(MapError::MapFailed),
+                        "write {what}"
+                    );
+                    assert_eq!(
+                        harness.read(&mut block, offset, &mut buf),
+                        Err(MapError::MapFailed),
+                        "read {what}"
+                    );
+                }
+                assert_eq!(
+                    harness.map(&mut block, offset, len).err(),
+                    Some(MapError::MapFailed),
+                    "map {what}"
+                );
+            }
+            assert_eq!(
+                harness.flush(&mut block, offset, len),
+                Err(MapError::MapFailed),
+                "flush {what}"
+            );
+            assert_eq!(
+                harness.invalidate(&mut block, offset, len),
+                Err(MapError::MapFailed),
+                "invalidate {what}"
+            );
+        }
+        assert_eq!(before, harness.device.stats(), "no device call");
+        assert!(!block.is_mapped());
+        harness.dealloc(block);
+        harness.cleanup();
+        harness.device.assert_clean();
+    }
+    // Device-only memory cannot be mapped.
+    let mut harness = Harness::named("nvidia-h200", Preset::Potato);
+    let mut block = harness
+        .try_alloc(request(100, 0, UsageFlags::empty(), !0), None)
+        .expect("block");
+    assert_eq!(
+        harness.map(&mut block, 0, 1).err(),
+        Some(MapError::NonHostVisible)
+    );
+    assert_eq!(
+        harness.write(&mut block, 0, &[1]),
+        Err(MapError::NonHostVisible)
+    );
+    assert_eq!(
+        harness.flush(&mut block, 0, 1),
+        Err(MapError::NonHostVisible)
+    );
+    harness.dealloc(block);
+    harness.cleanup();
+    harness.device.assert_clean();
+}

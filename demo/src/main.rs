@@ -9,6 +9,7 @@
 //! Exit status: 0 when every check passed, 1 when one failed, 2 for bad
 //! arguments or a backend that cannot start.
 
+mod erupt;
 mod gpu;
 mod report;
 mod sim;
@@ -151,7 +152,7 @@ fn run_sim(layout_path: &Path, frames: u32) -> Result<Run, String> {
 }
 
 fn run_vulkan(vulkan: &vulkan::Vulkan, frames: u32) -> Result<Run, String> {
-    let device = format!("{} (Vulkan)", vulkan.name);
+    let device = format!("{} (Vulkan through ash)", vulkan.name);
     println!("device: {device}");
     let props = vulkan.properties.device_properties(false);
     let ext = vulkan.properties.extended.clone();
@@ -160,6 +161,22 @@ fn run_vulkan(vulkan: &vulkan::Vulkan, frames: u32) -> Result<Run, String> {
     let outcome = workload::run(&mut gpu, props, ext, frames);
     Ok(Run {
         backend: "ash",
+        device,
+        heap_kinds,
+        outcome,
+    })
+}
+
+fn run_erupt(vulkan: &erupt::Erupt, frames: u32) -> Result<Run, String> {
+    let device = format!("{} (Vulkan through erupt)", vulkan.name);
+    println!("device: {device}");
+    let props = vulkan.properties.device_properties();
+    let ext = vulkan.properties.extended.clone();
+    let heap_kinds = heap_kinds(&ext);
+    let mut gpu = vulkan.gpu()?;
+    let outcome = workload::run(&mut gpu, props, ext, frames);
+    Ok(Run {
+        backend: "erupt",
         device,
         heap_kinds,
         outcome,
@@ -184,11 +201,16 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| Path::new(DEVICES_DIR).join(DEFAULT_LAYOUT));
     let run = match args.backend {
         Some(Backend::Sim) => run_sim(&layout, args.frames),
-        Some(Backend::Erupt | Backend::Gfx) => Err(format!(
-            "the {:?} backend is not wired into the demo yet; use --backend ash or sim",
-            args.backend.expect("given")
-        )
-        .to_lowercase()),
+        Some(Backend::Gfx) => Err(
+            "the gfx backend is not wired into the demo yet; use --backend ash, erupt or sim"
+                .into(),
+        ),
+        Some(Backend::Erupt) => match erupt::Erupt::open() {
+            Ok(vulkan) => run_erupt(&vulkan, args.frames),
+            Err(vulkan::OpenError::NoDriver(why) | vulkan::OpenError::Failed(why)) => {
+                Err(format!("Vulkan: {why}"))
+            }
+        },
         Some(Backend::Ash) => match vulkan::Vulkan::open() {
             Ok(vulkan) => run_vulkan(&vulkan, args.frames),
             Err(vulkan::OpenError::NoDriver(why) | vulkan::OpenError::Failed(why)) => {

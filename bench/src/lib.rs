@@ -193,12 +193,21 @@ pub fn main_with_args(args: &[String]) -> i32 {
             "--json" => opts.json = it.next().cloned(),
             "--no-vulkan" => opts.no_vulkan = true,
             "--only" => opts.only = it.next().cloned(),
+            "--limit" => match it.next().and_then(|s| s.parse().ok()) {
+                Some(secs) => opts.limit = Some(secs),
+                None => {
+                    eprintln!("--limit takes a number of seconds");
+                    return 2;
+                }
+            },
             "-h" | "--help" => {
                 println!(
-                    "usage: traces [--quick] [--no-vulkan] [--only TRACE] [--svg FILE] [--json FILE]\n\
+                    "usage: traces [--quick] [--no-vulkan] [--only TRACE] [--limit SECS] [--svg FILE] [--json FILE]\n\
                      Runs every trace against every allocator and prints a table and\n\
                      one PASS/FAIL line per target (see BENCHMARKS.md). --only runs the\n\
-                     traces whose name contains TRACE."
+                     traces whose name contains TRACE; --limit caps each row's churn part\n\
+                     (default 30 s, 10 s with --quick). The JSON file is rewritten after\n\
+                     every run, so a run cut short keeps what it measured."
                 );
                 return 0;
             }
@@ -213,7 +222,15 @@ pub fn main_with_args(args: &[String]) -> i32 {
         tiny: false,
     };
     let only = opts.only.clone().unwrap_or_default();
-    let results = run_all(scale, !opts.no_vulkan, &only, &mut |r| report::progress(r));
+    let limit = Duration::from_secs_f64(opts.limit.unwrap_or(if opts.quick { 10.0 } else { 30.0 }));
+    let mut so_far = Vec::new();
+    let results = run_all(scale, !opts.no_vulkan, &only, limit, &mut |r| {
+        report::progress(r);
+        so_far.push(r.clone());
+        if let Some(path) = &opts.json {
+            let _ = std::fs::write(path, report::json(&so_far));
+        }
+    });
     report::report(&opts, scale, &results)
 }
 
@@ -222,9 +239,9 @@ pub(crate) fn run_all(
     scale: Scale,
     vulkan: bool,
     only: &str,
+    limit: Duration,
     on_result: &mut dyn FnMut(&RunResult),
 ) -> Vec<RunResult> {
-    let limit = Duration::from_secs(if scale.quick { 10 } else { 30 });
     let mut vk = if vulkan {
         vulkan::Context::new()
     } else {
@@ -276,7 +293,7 @@ mod tests {
             quick: true,
             tiny: true,
         };
-        let results = run_all(scale, true, "", &mut |_| {});
+        let results = run_all(scale, true, "", Duration::from_secs(10), &mut |_| {});
         assert!(!results.is_empty());
         for r in &results {
             assert!(r.note.is_none(), "{} on {}: {:?}", r.row, r.trace, r.note);

@@ -16,6 +16,7 @@ pub(crate) struct Options {
     pub(crate) quick: bool,
     pub(crate) no_vulkan: bool,
     pub(crate) only: Option<String>,
+    pub(crate) limit: Option<f64>,
     pub(crate) svg: Option<String>,
     pub(crate) json: Option<String>,
 }
@@ -53,15 +54,26 @@ impl RunResult {
     }
 }
 
-/// One line as soon as a run ends, so that a long run shows progress.
+/// One line as soon as a run ends, so that a long run shows progress and a
+/// run cut short still has every number of the table.
 pub(crate) fn progress(r: &RunResult) {
+    let warm = r
+        .device_allocs_after_warmup
+        .map(|w| format!(" ({w})"))
+        .unwrap_or_default();
     eprintln!(
-        "  {:<22} {:<24} median {:>9.0} ns  p99 {:>9.0} ns  device allocs {:>6}{}",
+        "  {:<22} {:<24} median {:>8.0} ns  p99 {:>9.0} ns  mean {:>8.0} ns  churn {:>7.1} ns/op  \
+         device allocs {:>5}{warm}  peak {:.1}/{:.1} MiB = {:.2}{}",
         r.trace,
         r.row,
         r.median(),
         r.p99(),
+        r.mean(),
+        r.churn_per_op(),
         r.device_allocs,
+        mib(r.peak_device_bytes),
+        mib(r.peak_live_bytes),
+        r.ratio(),
         r.note
             .as_ref()
             .map(|n| format!("  ({n})"))
@@ -357,7 +369,7 @@ fn json_num(x: f64) -> String {
 }
 
 /// The results as JSON (one object per run), for comparing runs.
-fn json(results: &[RunResult]) -> String {
+pub(crate) fn json(results: &[RunResult]) -> String {
     let rows: Vec<String> = results
         .iter()
         .map(|r| {

@@ -734,7 +734,11 @@ impl MemoryDevice<SimMemory> for SimDevice {
             return Err(error);
         }
         let heap = self.layout.type_heap(memory_type);
-        if state.heap_usage[heap as usize] + size > state.heap_capacity[heap as usize] {
+        let used = state.heap_usage[heap as usize];
+        if used
+            .checked_add(size)
+            .map_or(true, |total| total > state.heap_capacity[heap as usize])
+        {
             state.stats.capacity_failures += 1;
             return Err(OutOfMemory::OutOfDeviceMemory);
         }
@@ -898,7 +902,7 @@ impl MemoryDevice<SimMemory> for SimDevice {
         for ((slot, base), used) in budgets.iter_mut().zip(&base).zip(&state.heap_usage) {
             *slot = HeapBudget {
                 budget: base.budget,
-                usage: base.usage + used,
+                usage: base.usage.saturating_add(*used),
             };
         }
         true

@@ -96,8 +96,10 @@ pub(crate) struct Model<'a> {
     /// Memory objects of `Dedicated::Required` blocks.
     dedicated: BTreeSet<u64>,
     pub(crate) ops: u64,
-    /// Budgets given to the allocator in `Mode::Tight`, per heap.
-    budgets: Vec<Option<u64>>,
+    /// Budgets given to the allocator in `Mode::Tight`, per heap: the budget,
+    /// and the most the heap may hold now (the budget, or what it held when the
+    /// budget came below its usage, shrinking as blocks are freed).
+    budgets: Vec<Option<(u64, u64)>>,
     /// Allocations served and refused.
     pub(crate) served: u64,
     pub(crate) refused: u64,
@@ -579,15 +581,24 @@ impl Model<'_> {
                 self.harness.device.fail_next_allocs(u32::from(*allocs));
                 self.harness.device.fail_next_maps(u32::from(*maps));
             }
-            Op::Budget { heap, slack_kib } => {
+            Op::Budget {
+                heap,
+                slack_kib,
+                below,
+            } => {
                 let heaps = self.layout.memory_heaps.len();
                 let heap = heap.index(heaps);
                 let used = self.harness.device.heap_usage(heap as u32);
-                let limit = used + (u64::from(*slack_kib) << 10);
-                self.budgets[heap] = Some(limit);
+                let slack = u64::from(*slack_kib) << 10;
+                let limit = if *below {
+                    used.saturating_sub(slack)
+                } else {
+                    used + slack
+                };
+                self.budgets[heap] = Some((limit, limit.max(used)));
                 let readings = (0..heaps)
                     .map(|h| gpu_alloc::HeapBudget {
-                        budget: self.budgets[h].unwrap_or(self.layout.memory_heaps[h].size),
+                        budget: self.budgets[h].map_or(self.layout.memory_heaps[h].size, |b| b.0),
                         usage: 0,
                     })
                     .collect();
@@ -597,13 +608,15 @@ impl Model<'_> {
         }
         self.ops += 1;
         self.harness.check_accounting();
-        for (heap, limit) in self.budgets.iter().enumerate() {
-            if let Some(limit) = *limit {
+        for (heap, budget) in self.budgets.iter_mut().enumerate() {
+            if let Some((limit, ceiling)) = budget {
                 let used = self.harness.device.heap_usage(heap as u32);
                 assert!(
-                    used <= limit,
-                    "heap {heap} holds {used} bytes, over the budget of {limit} it was given"
+                    used <= *ceiling,
+                    "heap {heap} grew to {used} bytes, over its budget of {limit} (and over \
+                     {ceiling}, what it held)"
                 );
+                *ceiling = used.max(*limit);
             }
         }
     }

@@ -66,10 +66,12 @@ pub(crate) enum Op {
         maps: u8,
     },
     /// Tight runs only: the device reports a budget of the heap's current usage
-    /// plus `slack_kib` KiB, and the allocator reads it with `update_budget`.
+    /// plus `slack_kib` KiB (minus, when `below`), and the allocator reads it
+    /// with `update_budget`.
     Budget {
         heap: Index,
         slack_kib: u32,
+        below: bool,
     },
 }
 
@@ -171,8 +173,8 @@ pub(crate) fn op_strategy(mode: Mode) -> BoxedStrategy<Op> {
     } else if mode == Mode::Tight {
         prop_oneof![
             40 => ops,
-            1 => (any::<Index>(), 0u32..8192)
-                .prop_map(|(heap, slack_kib)| Op::Budget { heap, slack_kib }),
+            1 => (any::<Index>(), 0u32..8192, prop::bool::weighted(0.3))
+                .prop_map(|(heap, slack_kib, below)| Op::Budget { heap, slack_kib, below }),
         ]
         .boxed()
     } else {

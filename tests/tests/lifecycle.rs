@@ -354,3 +354,72 @@ fn imported_memory_is_accounted_and_freed() {
         harness.device.assert_clean();
     }
 }
+
+/// `Config`'s fields are public, so any values may come in: zeros, ones, odd
+/// sizes, `u64::MAX`. Allocation must still work (or fail with an error), never
+/// panic or break a device rule.
+#[test]
+fn odd_configs_still_allocate() {
+    use gpu_alloc::Config;
+    let values = [0u64, 1, 3, 4095, 1 << 20, 1 << 40, u64::MAX];
+    let mut configs = Vec::new();
+    for (i, &a) in values.iter().enumerate() {
+        for &b in &values {
+            let c = values[(i + 3) % values.len()];
+            configs.push(Config {
+                dedicated_threshold: a,
+                preferred_dedicated_threshold: b,
+                transient_dedicated_threshold: c,
+                starting_free_list_chunk: b,
+                final_free_list_chunk: a,
+                minimal_buddy_size: c,
+                initial_buddy_dedicated_size: b,
+            });
+        }
+    }
+    let usages = [
+        UsageFlags::empty(),
+        UsageFlags::UPLOAD,
+        UsageFlags::UPLOAD | UsageFlags::TRANSIENT,
+        UsageFlags::DOWNLOAD | UsageFlags::FAST_DEVICE_ACCESS,
+    ];
+    for name in [
+        "nvidia-rtx2060super-windows",
+        "apple-m1-moltenvk",
+        "lavapipe-llvm15",
+    ] {
+        for config in &configs {
+            let mut harness = Harness::new(Layout::named(name), *config);
+            let mut blocks = Vec::new();
+            for (i, size) in [1u64, 100, 4096, 70_000, 1 << 20].into_iter().enumerate() {
+                for (j, &usage) in usages.iter().enumerate() {
+                    let dedicated = match (i + j) % 3 {
+                        0 => None,
+                        1 => Some(Dedicated::Preferred),
+                        _ => Some(Dedicated::Required),
+                    };
+                    let mut block = harness
+                        .try_alloc(request(size, usage), dedicated)
+                        .unwrap_or_else(|e| panic!("{name} {config:?} {size} {usage:?}: {e:?}"));
+                    assert!(block.size() >= size);
+                    if !usage.is_empty() {
+                        let data = [i as u8 ^ j as u8; 64];
+                        let len = data.len().min(size as usize);
+                        harness.write(&mut block, 0, &data[..len]).expect("write");
+                    }
+                    blocks.push(block);
+                }
+            }
+            for mut block in blocks {
+                if block.props().contains(MemoryPropertyFlags::HOST_VISIBLE) {
+                    let mut back = [0u8; 1];
+                    harness.read(&mut block, 0, &mut back).expect("read");
+                }
+                harness.dealloc(block);
+            }
+            harness.cleanup();
+            harness.check_accounting();
+            harness.device.assert_clean();
+        }
+    }
+}

@@ -25,6 +25,8 @@ use {
 pub(crate) struct DeviceCounters {
     /// Memory objects allocated since the allocator was made.
     pub(crate) allocations: u64,
+    /// Memory objects freed since the allocator was made.
+    pub(crate) frees: u64,
     /// Bytes of memory objects alive now.
     pub(crate) live_bytes: u64,
     /// Most bytes of memory objects alive at once.
@@ -62,7 +64,10 @@ pub(crate) struct RunResult {
     /// The same for the batches between `ChurnStart` and `ChurnEnd`.
     pub(crate) churn_samples: Vec<f32>,
     pub(crate) device_allocs: u64,
+    /// Device allocations from the end of warm-up to the end of the churn part.
     pub(crate) device_allocs_after_warmup: Option<u64>,
+    /// Device frees over the same span.
+    pub(crate) device_frees_after_warmup: Option<u64>,
     pub(crate) peak_device_bytes: u64,
     pub(crate) peak_live_bytes: u64,
     /// Device bytes still held after every block was freed and `finish` ran.
@@ -83,7 +88,10 @@ pub(crate) fn run<A: BenchAlloc>(
     let (mut live, mut peak_live, mut ops) = (0u64, 0u64, 0u64);
     let (mut samples, mut churn_samples) = (Vec::new(), Vec::new());
     let (mut in_churn, mut skipping) = (false, false);
-    let mut warm_allocs = None;
+    // Device (allocations, frees) at warm-up's end, then their growth until the
+    // churn part ends (or the trace ends, for traces without one).
+    let mut warm: Option<DeviceCounters> = None;
+    let mut steady: Option<(u64, u64)> = None;
     let mut note = None;
     let started = Instant::now();
     let mut total = Duration::ZERO;
@@ -134,7 +142,7 @@ pub(crate) fn run<A: BenchAlloc>(
             }
             Op::WarmupEnd => {
                 close(&mut n, &t0, in_churn, &mut total);
-                warm_allocs = Some(a.device().allocations);
+                warm = Some(a.device());
                 t0 = Instant::now();
             }
             Op::ChurnStart => {
@@ -146,6 +154,10 @@ pub(crate) fn run<A: BenchAlloc>(
                 close(&mut n, &t0, in_churn, &mut total);
                 in_churn = false;
                 skipping = false;
+                if let (Some(w), None) = (warm, steady) {
+                    let d = a.device();
+                    steady = Some((d.allocations - w.allocations, d.frees - w.frees));
+                }
                 t0 = Instant::now();
             }
         }
@@ -164,6 +176,9 @@ pub(crate) fn run<A: BenchAlloc>(
         a.free(block);
     }
     let end = a.device();
+    if let (Some(w), None) = (warm, steady) {
+        steady = Some((end.allocations - w.allocations, end.frees - w.frees));
+    }
     a.finish();
     RunResult {
         row: row.into(),
@@ -173,7 +188,8 @@ pub(crate) fn run<A: BenchAlloc>(
         samples,
         churn_samples,
         device_allocs: end.allocations - start_allocs,
-        device_allocs_after_warmup: warm_allocs.map(|w| end.allocations - w),
+        device_allocs_after_warmup: steady.map(|s| s.0),
+        device_frees_after_warmup: steady.map(|s| s.1),
         peak_device_bytes: end.peak_bytes,
         peak_live_bytes: peak_live,
         retained_bytes: a.device().live_bytes,
@@ -193,6 +209,13 @@ pub fn main_with_args(args: &[String]) -> i32 {
             "--json" => opts.json = it.next().cloned(),
             "--no-vulkan" => opts.no_vulkan = true,
             "--only" => opts.only = it.next().cloned(),
+            "--runs" => match it.next().and_then(|s| s.parse().ok()) {
+                Some(n) => opts.runs = n,
+                None => {
+                    eprintln!("--runs takes a count");
+                    return 2;
+                }
+            },
             "--limit" => match it.next().and_then(|s| s.parse().ok()) {
                 Some(secs) => opts.limit = Some(secs),
                 None => {
@@ -202,12 +225,14 @@ pub fn main_with_args(args: &[String]) -> i32 {
             },
             "-h" | "--help" => {
                 println!(
-                    "usage: traces [--quick] [--no-vulkan] [--only TRACE] [--limit SECS] [--svg FILE] [--json FILE]\n\
+                    "usage: traces [--quick] [--no-vulkan] [--only TRACE] [--limit SECS] [--runs N] [--svg FILE] [--json FILE]\n\
                      Runs every trace against every allocator and prints a table and\n\
                      one PASS/FAIL line per target (see BENCHMARKS.md). --only runs the\n\
                      traces whose name contains TRACE; --limit caps each row's churn part\n\
                      (default 30 s, 10 s with --quick). The JSON file is rewritten after\n\
-                     every run, so a run cut short keeps what it measured."
+                     every run, so a run cut short keeps what it measured. --runs N repeats\n\
+                     everything N times and reports, per trace and allocator, the run\n\
+                     with the middle median."
                 );
                 return 0;
             }
@@ -224,14 +249,43 @@ pub fn main_with_args(args: &[String]) -> i32 {
     let only = opts.only.clone().unwrap_or_default();
     let limit = Duration::from_secs_f64(opts.limit.unwrap_or(if opts.quick { 10.0 } else { 30.0 }));
     let mut so_far = Vec::new();
-    let results = run_all(scale, !opts.no_vulkan, &only, limit, &mut |r| {
-        report::progress(r);
-        so_far.push(r.clone());
-        if let Some(path) = &opts.json {
-            let _ = std::fs::write(path, report::json(&so_far));
+    let mut runs = Vec::new();
+    for run in 0..opts.runs.max(1) {
+        if opts.runs > 1 {
+            eprintln!("run {} of {}", run + 1, opts.runs);
         }
-    });
+        runs.push(run_all(scale, !opts.no_vulkan, &only, limit, &mut |r| {
+            report::progress(r);
+            so_far.push(r.clone());
+            if let Some(path) = &opts.json {
+                let _ = std::fs::write(path, report::json(&so_far));
+            }
+        }));
+    }
+    let results = middle_runs(runs);
+    if let Some(path) = &opts.json {
+        let _ = std::fs::write(path, report::json(&results));
+    }
     report::report(&opts, scale, &results)
+}
+
+/// For each (trace, allocator), the result of the run whose median is the middle
+/// one of all runs (the lower middle for an even count), in the first run's order.
+fn middle_runs(runs: Vec<Vec<RunResult>>) -> Vec<RunResult> {
+    let Some(first) = runs.first() else {
+        return Vec::new();
+    };
+    first
+        .iter()
+        .map(|r| {
+            let mut same: Vec<&RunResult> = runs
+                .iter()
+                .filter_map(|run| run.iter().find(|x| x.trace == r.trace && x.row == r.row))
+                .collect();
+            same.sort_by(|a, b| a.median().total_cmp(&b.median()));
+            same[(same.len() - 1) / 2].clone()
+        })
+        .collect()
 }
 
 /// Every trace against every row; `on_result` sees each result as it comes.

@@ -17,6 +17,7 @@ pub(crate) struct Options {
     pub(crate) no_vulkan: bool,
     pub(crate) only: Option<String>,
     pub(crate) limit: Option<f64>,
+    pub(crate) runs: usize,
     pub(crate) svg: Option<String>,
     pub(crate) json: Option<String>,
 }
@@ -57,10 +58,7 @@ impl RunResult {
 /// One line as soon as a run ends, so that a long run shows progress and a
 /// run cut short still has every number of the table.
 pub(crate) fn progress(r: &RunResult) {
-    let warm = r
-        .device_allocs_after_warmup
-        .map(|w| format!(" ({w})"))
-        .unwrap_or_default();
+    let warm = steady(r);
     eprintln!(
         "  {:<22} {:<24} median {:>8.0} ns  p99 {:>9.0} ns  mean {:>8.0} ns  churn {:>7.1} ns/op  \
          device allocs {:>5}{warm}  peak {:.1}/{:.1} MiB = {:.2}{}",
@@ -81,6 +79,14 @@ pub(crate) fn progress(r: &RunResult) {
     );
 }
 
+/// " (allocations/frees after warm-up)" where the trace has a warm-up.
+fn steady(r: &RunResult) -> String {
+    match (r.device_allocs_after_warmup, r.device_frees_after_warmup) {
+        (Some(a), Some(f)) => format!(" ({a}/{f})"),
+        _ => String::new(),
+    }
+}
+
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
@@ -89,15 +95,12 @@ fn mib(bytes: u64) -> f64 {
 pub(crate) fn table(results: &[RunResult]) -> String {
     let mut s = String::new();
     s.push_str(
-        "| trace | allocator | ns/(alloc+free) median | p99 | mean | device allocs (after warm-up) \
+        "| trace | allocator | ns/(alloc+free) median | p99 | mean | device allocs (allocs/frees after warm-up) \
          | peak device MiB | peak live MiB | device/live | note |\n\
          |---|---|--:|--:|--:|--:|--:|--:|--:|---|\n",
     );
     for r in results {
-        let warm = r
-            .device_allocs_after_warmup
-            .map(|w| format!(" ({w})"))
-            .unwrap_or_default();
+        let warm = steady(r);
         let _ = writeln!(
             s,
             "| {} | {} | {:.0} | {:.0} | {:.0} | {}{} | {:.1} | {:.1} | {:.2} | {} |",
@@ -375,7 +378,7 @@ pub(crate) fn json(results: &[RunResult]) -> String {
         .map(|r| {
             format!(
                 "{{\"trace\":{},\"allocator\":{},\"ops\":{},\"median_ns\":{},\"p99_ns\":{},\"mean_ns\":{},\
-                 \"churn_ns_per_op\":{},\"device_allocs\":{},\"device_allocs_after_warmup\":{},\
+                 \"churn_ns_per_op\":{},\"device_allocs\":{},\"device_allocs_after_warmup\":{},\"device_frees_after_warmup\":{},\
                  \"peak_device_bytes\":{},\"peak_live_bytes\":{},\"retained_bytes\":{},\"note\":{}}}",
                 json_str(&r.trace),
                 json_str(&r.row),
@@ -386,6 +389,7 @@ pub(crate) fn json(results: &[RunResult]) -> String {
                 json_num(r.churn_per_op()),
                 r.device_allocs,
                 r.device_allocs_after_warmup.map_or("null".into(), |w| w.to_string()),
+                r.device_frees_after_warmup.map_or("null".into(), |w| w.to_string()),
                 r.peak_device_bytes,
                 r.peak_live_bytes,
                 r.retained_bytes,

@@ -51,6 +51,7 @@ fn host_window() -> Option<NonNull<u8>> {
 #[derive(Debug, Default)]
 pub(crate) struct NullDevice {
     allocations: Cell<u64>,
+    frees: Cell<u64>,
     live_bytes: Cell<u64>,
     peak_bytes: Cell<u64>,
 }
@@ -66,12 +67,14 @@ impl NullDevice {
     }
 
     fn deallocate(&self, memory: NullMemory) {
+        self.frees.set(self.frees.get() + 1);
         self.live_bytes.set(self.live_bytes.get() - memory.size);
     }
 
     pub(crate) fn counters(&self) -> DeviceCounters {
         DeviceCounters {
             allocations: self.allocations.get(),
+            frees: self.frees.get(),
             live_bytes: self.live_bytes.get(),
             peak_bytes: self.peak_bytes.get(),
         }
@@ -290,6 +293,7 @@ impl BenchAlloc for Offset {
         // The range is the one "memory object", made up front.
         DeviceCounters {
             allocations: 0,
+            frees: 0,
             live_bytes: ONE_BLOCK,
             peak_bytes: ONE_BLOCK,
         }

@@ -27,6 +27,7 @@ static REAL: OnceLock<(vk::PFN_vkAllocateMemory, vk::PFN_vkFreeMemory)> = OnceLo
 #[derive(Default)]
 struct Counts {
     allocations: u64,
+    frees: u64,
     live_bytes: u64,
     peak_bytes: u64,
     sizes: Option<HashMap<u64, u64>>,
@@ -34,6 +35,7 @@ struct Counts {
 
 static COUNTS: Mutex<Counts> = Mutex::new(Counts {
     allocations: 0,
+    frees: 0,
     live_bytes: 0,
     peak_bytes: 0,
     sizes: None,
@@ -89,6 +91,7 @@ unsafe extern "system" fn free_memory(
             .get_or_insert_with(HashMap::new)
             .remove(&memory.as_raw());
         c.live_bytes -= size.unwrap_or(0);
+        c.frees += u64::from(size.is_some());
     }
     let real = REAL
         .get()
@@ -102,6 +105,7 @@ fn device_counters() -> DeviceCounters {
     let c = counts();
     DeviceCounters {
         allocations: c.allocations,
+        frees: c.frees,
         live_bytes: c.live_bytes,
         peak_bytes: c.peak_bytes,
     }

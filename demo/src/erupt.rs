@@ -369,7 +369,7 @@ impl Gpu for EruptGpu<'_> {
 
     unsafe fn bind(
         &mut self,
-        handle: &Handle,
+        handle: &mut Handle,
         block: &MemoryBlock<vk::DeviceMemory>,
     ) -> Result<(), String> {
         let device = self.device();

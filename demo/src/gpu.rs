@@ -75,7 +75,7 @@ pub trait Gpu {
     /// requirements, and `handle` is unbound.
     unsafe fn bind(
         &mut self,
-        handle: &Self::Handle,
+        handle: &mut Self::Handle,
         block: &MemoryBlock<Self::Memory>,
     ) -> Result<(), String>;
 

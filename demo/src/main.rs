@@ -10,6 +10,7 @@
 //! arguments or a backend that cannot start.
 
 mod erupt;
+mod gfx;
 mod gpu;
 mod report;
 mod sim;
@@ -18,7 +19,7 @@ mod workload;
 
 use {
     gpu_alloc::{ExtendedProperties, MemoryHeapFlags},
-    gpu_alloc_tests::sim::{Layout, DEVICES_DIR},
+    gpu_alloc_tests::sim::Layout,
     std::{
         path::{Path, PathBuf},
         process::ExitCode,
@@ -35,7 +36,9 @@ const USAGE: &str = "\
 usage: gpu-alloc-demo [--backend ash|erupt|gfx|sim] [--layout FILE.json] [--frames N] [--report DIR]
 
   --backend   ash (default: the first Vulkan device; without a Vulkan driver the
-              demo says so and runs on the simulated device), erupt, gfx, or sim
+              demo says so and runs on the simulated device), erupt or gfx (the
+              same workload on the first Vulkan device through those crates),
+              or sim
   --layout    device layout for the simulated device (implies --backend sim;
               default: tests/devices/nvidia-rtx3060ti-linux.json)
   --frames    frames of streaming after the level load (default 300)
@@ -134,8 +137,16 @@ fn heap_kinds(ext: &ExtendedProperties<'_>) -> Vec<String> {
         .collect()
 }
 
-fn run_sim(layout_path: &Path, frames: u32) -> Result<Run, String> {
-    let layout = Layout::load(layout_path).map_err(|e| e.to_string())?;
+fn run_sim(layout_path: Option<&Path>, frames: u32) -> Result<Run, String> {
+    let layout = match layout_path {
+        Some(path) => Layout::load(path),
+        // Built in, so that the binary runs anywhere.
+        None => Layout::parse(
+            DEFAULT_LAYOUT.trim_end_matches(".json"),
+            include_str!("../../tests/devices/nvidia-rtx3060ti-linux.json"),
+        ),
+    }
+    .map_err(|e| e.to_string())?;
     let device = format!("{} ({}, simulated)", layout.device, layout.name);
     println!("device: {device}");
     let mut gpu = sim::SimGpu::new(layout);
@@ -183,6 +194,21 @@ fn run_erupt(vulkan: &erupt::Erupt, frames: u32) -> Result<Run, String> {
     })
 }
 
+fn run_gfx(mut gpu: gfx::GfxGpu, frames: u32) -> Result<Run, String> {
+    let device = format!("{} (Vulkan through gfx-hal)", gpu.name);
+    println!("device: {device}");
+    let props = gpu.properties.device_properties();
+    let ext = gpu.properties.extended.clone();
+    let heap_kinds = heap_kinds(&ext);
+    let outcome = workload::run(&mut gpu, props, ext, frames);
+    Ok(Run {
+        backend: "gfx",
+        device,
+        heap_kinds,
+        outcome,
+    })
+}
+
 fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(args) => args,
@@ -195,16 +221,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let layout = args
-        .layout
-        .clone()
-        .unwrap_or_else(|| Path::new(DEVICES_DIR).join(DEFAULT_LAYOUT));
+    let layout = args.layout.as_deref();
     let run = match args.backend {
-        Some(Backend::Sim) => run_sim(&layout, args.frames),
-        Some(Backend::Gfx) => Err(
-            "the gfx backend is not wired into the demo yet; use --backend ash, erupt or sim"
-                .into(),
-        ),
+        Some(Backend::Sim) => run_sim(layout, args.frames),
+        Some(Backend::Gfx) => match gfx::GfxGpu::open() {
+            Ok(gpu) => run_gfx(gpu, args.frames),
+            Err(vulkan::OpenError::NoDriver(why) | vulkan::OpenError::Failed(why)) => {
+                Err(format!("Vulkan: {why}"))
+            }
+        },
         Some(Backend::Erupt) => match erupt::Erupt::open() {
             Ok(vulkan) => run_erupt(&vulkan, args.frames),
             Err(vulkan::OpenError::NoDriver(why) | vulkan::OpenError::Failed(why)) => {
@@ -221,10 +246,10 @@ fn main() -> ExitCode {
             Ok(vulkan) => run_vulkan(&vulkan, args.frames),
             Err(vulkan::OpenError::NoDriver(why)) => {
                 println!(
-                    "no Vulkan driver found ({why}): running on the simulated device ({})",
-                    layout.display()
+                    "no Vulkan driver found ({why}): running on the simulated device \
+                     (tests/devices/{DEFAULT_LAYOUT})"
                 );
-                run_sim(&layout, args.frames)
+                run_sim(layout, args.frames)
             }
             Err(vulkan::OpenError::Failed(why)) => Err(format!("Vulkan: {why}")),
         },

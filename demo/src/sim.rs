@@ -113,7 +113,7 @@ impl Gpu for SimGpu {
 
     unsafe fn bind(
         &mut self,
-        handle: &SimHandle,
+        handle: &mut SimHandle,
         block: &MemoryBlock<SimMemory>,
     ) -> Result<(), String> {
         let r = handle.requirements;

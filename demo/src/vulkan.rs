@@ -464,7 +464,7 @@ impl<'a> Gpu for AshGpu<'a> {
 
     unsafe fn bind(
         &mut self,
-        handle: &Handle,
+        handle: &mut Handle,
         block: &MemoryBlock<vk::DeviceMemory>,
     ) -> Result<(), String> {
         let device = self.device();

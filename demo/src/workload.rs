@@ -189,7 +189,7 @@ impl<'g, G: Gpu> Workload<'g, G> {
 
     /// Creates a resource and binds it to a new block.
     fn create(&mut self, shape: Shape, usage: UsageFlags) -> Option<Resource<G>> {
-        let (handle, req) = match self.gpu.create(shape) {
+        let (mut handle, req) = match self.gpu.create(shape) {
             Ok(created) => created,
             Err(err) => {
                 self.fail(format!("creating {shape:?}: {err}"));
@@ -225,7 +225,7 @@ impl<'g, G: Gpu> Workload<'g, G> {
             }
         };
         // SAFETY: the block was allocated for these requirements; the resource is new.
-        if let Err(err) = unsafe { self.gpu.bind(&handle, &block) } {
+        if let Err(err) = unsafe { self.gpu.bind(&mut handle, &block) } {
             self.fail(format!("binding {shape:?}: {err}"));
         }
         Some(Resource {

@@ -769,15 +769,6 @@ impl Model {
                 if how & 1 == 0 {
                     self.harness.allocator.set_heap_budgets(&readings);
                 } else {
-                    // The simulated device adds its live bytes to `usage` without
-                    // overflow checks (its `memory_budget`): keep it below 2^48.
-                    let readings = readings
-                        .into_iter()
-                        .map(|r| HeapBudget {
-                            budget: r.budget,
-                            usage: r.usage & ((1 << 48) - 1),
-                        })
-                        .collect();
                     self.harness.device.set_budgets(Some(readings));
                     let _ = self.harness.update_budget();
                 }

@@ -39,7 +39,7 @@ impl Erupt {
         let instance_info = vk::InstanceCreateInfoBuilder::new().application_info(&app);
         // SAFETY: a valid create info without layers or extensions.
         let instance = unsafe { InstanceLoader::new(&entry, &instance_info) }
-            .map_err(|err| OpenError::NoDriver(format!("vkCreateInstance: {err}")))?;
+            .map_err(|err| OpenError::NoDriver(format!("vkCreateInstance: {err:?}")))?;
         let destroy = |err| {
             // SAFETY: called once, on an error path where the instance is live
             // and nothing made from it is.

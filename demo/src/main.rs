@@ -226,21 +226,15 @@ fn main() -> ExitCode {
         Some(Backend::Sim) => run_sim(layout, args.frames),
         Some(Backend::Gfx) => match gfx::GfxGpu::open() {
             Ok(gpu) => run_gfx(gpu, args.frames),
-            Err(vulkan::OpenError::NoDriver(why) | vulkan::OpenError::Failed(why)) => {
-                Err(format!("Vulkan: {why}"))
-            }
+            Err(err) => Err(err.to_string()),
         },
         Some(Backend::Erupt) => match erupt::Erupt::open() {
             Ok(vulkan) => run_erupt(&vulkan, args.frames),
-            Err(vulkan::OpenError::NoDriver(why) | vulkan::OpenError::Failed(why)) => {
-                Err(format!("Vulkan: {why}"))
-            }
+            Err(err) => Err(err.to_string()),
         },
         Some(Backend::Ash) => match vulkan::Vulkan::open() {
             Ok(vulkan) => run_vulkan(&vulkan, args.frames),
-            Err(vulkan::OpenError::NoDriver(why) | vulkan::OpenError::Failed(why)) => {
-                Err(format!("Vulkan: {why}"))
-            }
+            Err(err) => Err(err.to_string()),
         },
         None => match vulkan::Vulkan::open() {
             Ok(vulkan) => run_vulkan(&vulkan, args.frames),

@@ -20,6 +20,15 @@ pub enum OpenError {
     Failed(String),
 }
 
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::NoDriver(why) => write!(f, "no Vulkan driver: {why}"),
+            OpenError::Failed(why) => write!(f, "Vulkan: {why}"),
+        }
+    }
+}
+
 /// An instance, the first physical device, a device with one queue, and what
 /// `gpu-alloc-ash` read about its memory.
 pub struct Vulkan {
@@ -65,7 +74,7 @@ impl Vulkan {
         }
         .map_err(|err| match err {
             vk::Result::ERROR_INCOMPATIBLE_DRIVER => {
-                OpenError::NoDriver("no Vulkan driver is installed".into())
+                OpenError::NoDriver("vkCreateInstance: ERROR_INCOMPATIBLE_DRIVER".into())
             }
             err => OpenError::Failed(format!("vkCreateInstance: {err}")),
         })?;

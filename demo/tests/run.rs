@@ -103,3 +103,33 @@ fn every_layout_passes() {
         );
     }
 }
+
+#[test]
+fn vulkan_backends_pass() {
+    for backend in ["ash", "erupt", "gfx"] {
+        let dir = temp_dir(&format!("demo-report-{backend}"));
+        let output = Command::new(env!("CARGO_BIN_EXE_gpu-alloc-demo"))
+            .args(["--backend", backend, "--frames", "20", "--report"])
+            .arg(&dir)
+            .output()
+            .expect("run the demo");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if output.status.code() == Some(2) && stderr.contains("no Vulkan driver") {
+            gpu_alloc_tests::vulkan_gate::no_vulkan(
+                &format!("vulkan_backends_pass ({backend})"),
+                &stderr.trim(),
+            );
+            return;
+        }
+        assert!(
+            output.status.success(),
+            "{backend}: demo failed ({}):\n{stdout}\n{stderr}",
+            output.status
+        );
+        let json = std::fs::read_to_string(dir.join("stats.json")).expect("stats.json");
+        let stats: serde_json::Value = serde_json::from_str(&json).expect("stats.json parses");
+        assert_eq!(stats["backend"], backend);
+        assert!(stats["checks"]["readbacks_verified"].as_u64() > Some(0));
+    }
+}

@@ -608,6 +608,7 @@ impl Model<'_> {
         }
         self.ops += 1;
         self.harness.check_accounting();
+        self.check_retention();
         for (heap, budget) in self.budgets.iter_mut().enumerate() {
             if let Some((limit, ceiling)) = budget {
                 let used = self.harness.device.heap_usage(heap as u32);
@@ -618,6 +619,27 @@ impl Model<'_> {
                 );
                 *ceiling = used.max(*limit);
             }
+        }
+    }
+
+    /// The documented retention: each pool (memory type x strategy x resource
+    /// class) keeps at most one empty memory object. Programs use the 0.6 methods
+    /// only (one resource class) and two strategies (general and transient), and
+    /// a dedicated object is freed with its block: so at most two empty objects
+    /// per memory type.
+    fn check_retention(&self) {
+        let holding: BTreeSet<u64> = self.live.iter().map(|l| l.memory_id).collect();
+        let mut empty = vec![0u32; self.layout.memory_types.len()];
+        for object in self.harness.device.live_objects() {
+            if !holding.contains(&object.id) {
+                empty[object.memory_type as usize] += 1;
+            }
+        }
+        for (ty, &count) in empty.iter().enumerate() {
+            assert!(
+                count <= 2,
+                "memory type {ty} keeps {count} empty memory objects (at most one per pool)"
+            );
         }
     }
 

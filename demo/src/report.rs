@@ -97,7 +97,12 @@ pub fn write_files(
 ) -> Result<(), String> {
     fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let svg = dir.join("memory-map.svg");
-    fs::write(&svg, outcome.map.to_svg()).map_err(|e| format!("writing {}: {e}", svg.display()))?;
+    let title = format!(
+        "gpu-alloc memory map: {device}, after {} frames of the demo",
+        outcome.counters.frames
+    );
+    fs::write(&svg, outcome.map.to_svg_with_title(&title))
+        .map_err(|e| format!("writing {}: {e}", svg.display()))?;
     let c = &outcome.counters;
     let json = serde_json::json!({
         "backend": backend,

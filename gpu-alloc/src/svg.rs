@@ -96,6 +96,26 @@ impl fmt::Display for Bytes {
     }
 }
 
+/// Text with the characters XML reserves escaped.
+struct Escaped<'a>(&'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            match c {
+                '<' => f.write_str("&lt;")?,
+                '>' => f.write_str("&gt;")?,
+                '&' => f.write_str("&amp;")?,
+                '"' => f.write_str("&quot;")?,
+                '\'' => f.write_str("&apos;")?,
+                c if c.is_control() => f.write_char(' ')?,
+                c => f.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `part / whole` in percent, 0 when `whole` is 0.
 fn percent(part: u64, whole: u64) -> f64 {
     if whole == 0 {
@@ -376,8 +396,8 @@ impl Canvas {
             MARGIN,
             "n",
             format_args!(
-                "One row per device memory object, always full width (its size is on the left), \
-                 live ranges to scale inside it; red figures: a quarter or more of it is free."
+                "One row per device memory object, full width whatever its size (size on the \
+                 left), live ranges to scale. Red figures: a quarter or more of it is free."
             ),
         )?;
         self.text(
@@ -401,13 +421,19 @@ impl MemoryMap {
     /// Every row is drawn full width with its object's size as a label, so that
     /// fragmentation inside small objects is as visible as inside large ones.
     pub fn to_svg(&self) -> String {
+        self.to_svg_with_title("gpu-alloc memory map")
+    }
+
+    /// [`to_svg`](Self::to_svg) with another title (for example the device's
+    /// name and the moment of the snapshot). Any text is fine: it is escaped.
+    pub fn to_svg_with_title(&self, title: &str) -> String {
         let mut out = String::new();
         // Writing to a `String` cannot fail.
-        let _ = self.write_svg(&mut out);
+        let _ = self.write_svg(&mut out, title);
         out
     }
 
-    fn write_svg(&self, out: &mut String) -> fmt::Result {
+    fn write_svg(&self, out: &mut String, title: &str) -> fmt::Result {
         let ranges: usize = self.objects.iter().map(|o| o.ranges.len()).sum();
         let mut canvas = Canvas {
             out: String::new(),
@@ -416,7 +442,7 @@ impl MemoryMap {
         };
         let stats = &self.stats;
         canvas.y += 4.0;
-        canvas.text(MARGIN, "h0", format_args!("gpu-alloc memory map"))?;
+        canvas.text(MARGIN, "h0", format_args!("{}", Escaped(title)))?;
         canvas.text(
             MARGIN,
             "t",

@@ -157,7 +157,7 @@ fn check_tags(svg: &str) -> Vec<(String, usize)> {
             .map_or(rest.len(), |n| n + end + 1);
         let text = &rest[end + 1..next];
         let bare_amp = text.match_indices('&').any(|(at, _)| {
-            !["&lt;", "&gt;", "&amp;"]
+            !["&lt;", "&gt;", "&amp;", "&quot;", "&apos;"]
                 .iter()
                 .any(|e| text[at..].starts_with(e))
         });
@@ -256,4 +256,12 @@ fn byte_labels() {
     for (bytes, text) in cases {
         assert_eq!(alloc::format!("{}", Bytes(bytes)), text);
     }
+}
+
+#[test]
+fn titles_are_escaped() {
+    let svg = sample().to_svg_with_title("R&D <GPU> \"x\" 'y'\u{7}");
+    check_tags(&svg);
+    assert!(svg.contains("R&amp;D &lt;GPU&gt; &quot;x&quot; &apos;y&apos; "));
+    assert!(sample().to_svg().contains(">gpu-alloc memory map<"));
 }

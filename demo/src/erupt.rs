@@ -36,7 +36,12 @@ impl Erupt {
         let app = vk::ApplicationInfoBuilder::new()
             .application_name(c"gpu-alloc-demo")
             .api_version(api_version);
-        let instance_info = vk::InstanceCreateInfoBuilder::new().application_info(&app);
+        // erupt reads the extension and layer lists with `slice::from_raw_parts`,
+        // which must not see the null pointer of an unset list.
+        let instance_info = vk::InstanceCreateInfoBuilder::new()
+            .application_info(&app)
+            .enabled_extension_names(&[])
+            .enabled_layer_names(&[]);
         // SAFETY: a valid create info without layers or extensions.
         let instance = unsafe { InstanceLoader::new(&entry, &instance_info) }
             .map_err(|err| OpenError::NoDriver(format!("vkCreateInstance: {err:?}")))?;
@@ -90,7 +95,10 @@ impl Erupt {
         let queue_info = [vk::DeviceQueueCreateInfoBuilder::new()
             .queue_family_index(queue_family)
             .queue_priorities(&priorities)];
-        let device_info = vk::DeviceCreateInfoBuilder::new().queue_create_infos(&queue_info);
+        let device_info = vk::DeviceCreateInfoBuilder::new()
+            .queue_create_infos(&queue_info)
+            .enabled_extension_names(&[])
+            .enabled_layer_names(&[]);
         // SAFETY: a valid create info: one queue of an existing family.
         let device = unsafe { DeviceLoader::new(&instance, physical_device, &device_info) }
             .map_err(|err| destroy(OpenError::Failed(format!("vkCreateDevice: {err}"))))?;

@@ -360,5 +360,15 @@ mod tests {
         assert!(table.contains("churn small"));
         let svg = report::svg(&results);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        // A second run in the same process opens Vulkan again (`--runs`): the
+        // counting wrappers must call the new device's entry points.
+        let again = run_all(
+            scale,
+            true,
+            "VMA case",
+            Duration::from_secs(10),
+            &mut |_| {},
+        );
+        assert!(again.iter().all(|r| r.note.is_none() && r.ops > 0));
     }
 }

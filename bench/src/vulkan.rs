@@ -16,13 +16,21 @@ use {
     std::{
         collections::HashMap,
         ffi::{c_void, CStr},
-        sync::{Mutex, OnceLock},
+        sync::Mutex,
         time::Duration,
     },
 };
 
-/// The driver's own entry points, called by the wrappers.
-static REAL: OnceLock<(vk::PFN_vkAllocateMemory, vk::PFN_vkFreeMemory)> = OnceLock::new();
+/// The driver's own entry points, called by the wrappers: those of the device of
+/// the live [`Context`] (replaced by each new one: the Vulkan library may be
+/// unloaded and loaded again at another address in between).
+static REAL: Mutex<Option<(vk::PFN_vkAllocateMemory, vk::PFN_vkFreeMemory)>> = Mutex::new(None);
+
+fn real() -> (vk::PFN_vkAllocateMemory, vk::PFN_vkFreeMemory) {
+    REAL.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .expect("wrappers are installed after REAL is set")
+}
 
 #[derive(Default)]
 struct Counts {
@@ -55,10 +63,7 @@ unsafe extern "system" fn allocate_memory(
     callbacks: *const vk::AllocationCallbacks<'_>,
     memory: *mut vk::DeviceMemory,
 ) -> vk::Result {
-    let real = REAL
-        .get()
-        .expect("wrappers are installed after REAL is set")
-        .0;
+    let real = real().0;
     // SAFETY: the caller keeps the contract of vkAllocateMemory; we forward as is.
     let result = unsafe { real(device, info, callbacks, memory) };
     if result == vk::Result::SUCCESS {
@@ -93,10 +98,7 @@ unsafe extern "system" fn free_memory(
         c.live_bytes -= size.unwrap_or(0);
         c.frees += u64::from(size.is_some());
     }
-    let real = REAL
-        .get()
-        .expect("wrappers are installed after REAL is set")
-        .1;
+    let real = real().1;
     // SAFETY: the caller keeps the contract of vkFreeMemory; we forward as is.
     unsafe { real(device, memory, callbacks) }
 }
@@ -165,7 +167,8 @@ impl Context {
         // SAFETY: a valid create info for a physical device of the instance.
         let plain = unsafe { instance.create_device(physical_device, &info, None) }
             .map_err(|e| format!("vkCreateDevice failed: {e}"))?;
-        let _ = REAL.set((plain.fp_v1_0().allocate_memory, plain.fp_v1_0().free_memory));
+        *REAL.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((plain.fp_v1_0().allocate_memory, plain.fp_v1_0().free_memory));
         let get = instance.fp_v1_0().get_device_proc_addr;
         let handle = plain.handle();
         let load = |name: &CStr| {

@@ -3,7 +3,7 @@
 //! per-heap table and, with `--report DIR`, `memory-map.svg` and `stats.json`.
 //!
 //! ```text
-//! gpu-alloc-demo [--backend ash|erupt|gfx|sim] [--layout FILE.json] [--frames N] [--report DIR]
+//! gpu-alloc-demo [--backend ash|erupt|gfx|sim] [--layout FILE.json] [--frames N] [--report DIR] [--validate]
 //! ```
 //!
 //! Exit status: 0 when every check passed, 1 when one failed, 2 for bad
@@ -33,7 +33,7 @@ const DEFAULT_LAYOUT: &str = "nvidia-rtx3060ti-linux.json";
 const DEFAULT_FRAMES: u32 = 300;
 
 const USAGE: &str = "\
-usage: gpu-alloc-demo [--backend ash|erupt|gfx|sim] [--layout FILE.json] [--frames N] [--report DIR]
+usage: gpu-alloc-demo [--backend ash|erupt|gfx|sim] [--layout FILE.json] [--frames N] [--report DIR] [--validate]
 
   --backend   ash (default: the first Vulkan device; without a Vulkan driver the
               demo says so and runs on the simulated device), erupt or gfx (the
@@ -42,7 +42,9 @@ usage: gpu-alloc-demo [--backend ash|erupt|gfx|sim] [--layout FILE.json] [--fram
   --layout    device layout for the simulated device (implies --backend sim;
               default: tests/devices/nvidia-rtx3060ti-linux.json)
   --frames    frames of streaming after the level load (default 300)
-  --report    directory to write memory-map.svg and stats.json into";
+  --report    directory to write memory-map.svg and stats.json into
+  --validate  (ash) turn on the Khronos validation layer; any warning or error
+              it reports fails the run (gfx: set VK_INSTANCE_LAYERS instead)";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Backend {
@@ -59,6 +61,8 @@ struct Args {
     layout: Option<PathBuf>,
     frames: u32,
     report: Option<PathBuf>,
+    /// Khronos validation layer on (ash), its warnings and errors failing the run.
+    validate: bool,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -67,6 +71,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         layout: None,
         frames: DEFAULT_FRAMES,
         report: None,
+        validate: false,
     };
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -77,6 +82,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         };
         if name == "--help" || name == "-h" {
             return Err(String::new());
+        }
+        if name == "--validate" {
+            parsed.validate = true;
+            continue;
         }
         let mut value = || {
             inline
@@ -104,6 +113,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--report" => parsed.report = Some(value()?.into()),
             other => return Err(format!("unknown argument `{other}`")),
         }
+    }
+    if parsed.validate && !matches!(parsed.backend, None | Some(Backend::Ash)) {
+        return Err("--validate is for the ash backend".into());
     }
     if parsed.layout.is_some() {
         match parsed.backend {
@@ -232,11 +244,11 @@ fn main() -> ExitCode {
             Ok(vulkan) => run_erupt(&vulkan, args.frames),
             Err(err) => Err(err.to_string()),
         },
-        Some(Backend::Ash) => match vulkan::Vulkan::open() {
+        Some(Backend::Ash) => match vulkan::Vulkan::open(args.validate) {
             Ok(vulkan) => run_vulkan(&vulkan, args.frames),
             Err(err) => Err(err.to_string()),
         },
-        None => match vulkan::Vulkan::open() {
+        None => match vulkan::Vulkan::open(args.validate) {
             Ok(vulkan) => run_vulkan(&vulkan, args.frames),
             Err(vulkan::OpenError::NoDriver(why)) => {
                 println!(

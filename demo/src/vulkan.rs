@@ -7,8 +7,45 @@ use {
     ash::vk,
     gpu_alloc::MemoryBlock,
     gpu_alloc_ash::{query_properties, AshBudgetDevice, AshProperties, Properties2},
-    std::ffi::CStr,
+    std::{
+        ffi::{c_void, CStr},
+        sync::Mutex,
+    },
 };
+
+/// The Khronos validation layer, for `--validate`.
+const VALIDATION_LAYER: &CStr = c"VK_LAYER_KHRONOS_validation";
+
+/// Warnings and errors of the validation layer, from the debug messenger.
+static VALIDATION_MESSAGES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// The debug messenger's callback: keeps warnings and errors.
+unsafe extern "system" fn on_message(
+    severity: vk::DebugUtilsMessageSeverityFlagsEXT,
+    _types: vk::DebugUtilsMessageTypeFlagsEXT,
+    data: *const vk::DebugUtilsMessengerCallbackDataEXT<'_>,
+    _user_data: *mut c_void,
+) -> vk::Bool32 {
+    // SAFETY: the layer passes valid callback data for the call's duration.
+    let message = unsafe { data.as_ref() }
+        .and_then(|data| {
+            // SAFETY: as above; the message is NUL-terminated.
+            unsafe { data.message_as_c_str() }
+        })
+        .map_or_else(String::new, |m| m.to_string_lossy().into_owned());
+    eprintln!("validation [{severity:?}]: {message}");
+    let mut messages = VALIDATION_MESSAGES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    messages.push(format!("validation layer [{severity:?}]: {message}"));
+    vk::FALSE
+}
+
+/// The debug messenger of `--validate` and its loader.
+struct Messenger {
+    loader: ash::ext::debug_utils::Instance,
+    messenger: vk::DebugUtilsMessengerEXT,
+}
 
 /// Why Vulkan could not be opened.
 #[derive(Debug)]
@@ -34,6 +71,8 @@ impl std::fmt::Display for OpenError {
 pub struct Vulkan {
     // Kept alive for as long as the instance: it holds the loaded library.
     _entry: ash::Entry,
+    /// With `--validate`; destroyed before the instance.
+    messenger: Option<Messenger>,
     instance: ash::Instance,
     physical_device: vk::PhysicalDevice,
     device: ash::Device,
@@ -51,8 +90,9 @@ fn failed(what: &str) -> impl Fn(vk::Result) -> OpenError + '_ {
 }
 
 impl Vulkan {
-    /// Opens the first Vulkan device.
-    pub fn open() -> Result<Vulkan, OpenError> {
+    /// Opens the first Vulkan device; with `validate`, with the Khronos
+    /// validation layer on and its warnings and errors recorded.
+    pub fn open(validate: bool) -> Result<Vulkan, OpenError> {
         // SAFETY: loading the Vulkan library runs its initialisation; the
         // Khronos loader is sound to load.
         let entry = unsafe { ash::Entry::load() }
@@ -65,24 +105,77 @@ impl Vulkan {
         let app = vk::ApplicationInfo::default()
             .application_name(c"gpu-alloc-demo")
             .api_version(api_version);
-        // SAFETY: a valid create info without layers or extensions.
-        let instance = unsafe {
-            entry.create_instance(
-                &vk::InstanceCreateInfo::default().application_info(&app),
-                None,
-            )
-        }
-        .map_err(|err| match err {
-            vk::Result::ERROR_INCOMPATIBLE_DRIVER => {
-                OpenError::NoDriver("vkCreateInstance: ERROR_INCOMPATIBLE_DRIVER".into())
+        let (layers, extensions) = if validate {
+            // SAFETY: a global command of a loaded entry.
+            let available = unsafe { entry.enumerate_instance_layer_properties() }
+                .map_err(failed("vkEnumerateInstanceLayerProperties"))?;
+            if !available
+                .iter()
+                .any(|l| l.layer_name_as_c_str() == Ok(VALIDATION_LAYER))
+            {
+                return Err(OpenError::Failed(
+                    "--validate: VK_LAYER_KHRONOS_validation is not installed".into(),
+                ));
             }
-            err => OpenError::Failed(format!("vkCreateInstance: {err}")),
-        })?;
-        // From here on the instance must be destroyed on every error path.
+            (
+                vec![VALIDATION_LAYER.as_ptr()],
+                vec![ash::ext::debug_utils::NAME.as_ptr()],
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let instance_info = vk::InstanceCreateInfo::default()
+            .application_info(&app)
+            .enabled_layer_names(&layers)
+            .enabled_extension_names(&extensions);
+        // SAFETY: a valid create info; the layer and extension (if any) are
+        // available (VK_EXT_debug_utils comes with the layer).
+        let instance =
+            unsafe { entry.create_instance(&instance_info, None) }.map_err(|err| match err {
+                vk::Result::ERROR_INCOMPATIBLE_DRIVER => {
+                    OpenError::NoDriver("vkCreateInstance: ERROR_INCOMPATIBLE_DRIVER".into())
+                }
+                err => OpenError::Failed(format!("vkCreateInstance: {err}")),
+            })?;
+        let messenger = if validate {
+            let loader = ash::ext::debug_utils::Instance::new(&entry, &instance);
+            let info = vk::DebugUtilsMessengerCreateInfoEXT::default()
+                .message_severity(
+                    vk::DebugUtilsMessageSeverityFlagsEXT::WARNING
+                        | vk::DebugUtilsMessageSeverityFlagsEXT::ERROR,
+                )
+                .message_type(
+                    vk::DebugUtilsMessageTypeFlagsEXT::GENERAL
+                        | vk::DebugUtilsMessageTypeFlagsEXT::VALIDATION
+                        | vk::DebugUtilsMessageTypeFlagsEXT::PERFORMANCE,
+                )
+                .pfn_user_callback(Some(on_message));
+            // SAFETY: the instance enabled VK_EXT_debug_utils; the callback is a
+            // plain function that only touches a static.
+            match unsafe { loader.create_debug_utils_messenger(&info, None) } {
+                Ok(messenger) => Some(Messenger { loader, messenger }),
+                Err(err) => {
+                    // SAFETY: nothing was made from the instance.
+                    unsafe { instance.destroy_instance(None) };
+                    return Err(OpenError::Failed(format!(
+                        "vkCreateDebugUtilsMessengerEXT: {err}"
+                    )));
+                }
+            }
+        } else {
+            None
+        };
+        // From here on the instance (and messenger) must be destroyed on every
+        // error path.
         let destroy = |err| {
             // SAFETY: called once, on an error path where the instance is live
-            // and everything made from it was destroyed.
-            unsafe { instance.destroy_instance(None) };
+            // and everything made from it but the messenger was destroyed.
+            unsafe {
+                if let Some(m) = &messenger {
+                    m.loader.destroy_debug_utils_messenger(m.messenger, None);
+                }
+                instance.destroy_instance(None);
+            }
             err
         };
         // SAFETY: a live instance.
@@ -158,6 +251,7 @@ impl Vulkan {
         };
         Ok(Vulkan {
             _entry: entry,
+            messenger,
             instance,
             physical_device,
             device,
@@ -219,6 +313,9 @@ impl Drop for Vulkan {
         // drop (it borrows `self`, so it is gone); the device is idle.
         unsafe {
             self.device.destroy_device(None);
+            if let Some(m) = &self.messenger {
+                m.loader.destroy_debug_utils_messenger(m.messenger, None);
+            }
             self.instance.destroy_instance(None);
         }
     }
@@ -619,6 +716,7 @@ impl<'a> Gpu for AshGpu<'a> {
     }
 
     fn violations(&self) -> Vec<String> {
-        Vec::new()
+        let messages = VALIDATION_MESSAGES.lock();
+        messages.unwrap_or_else(|e| e.into_inner()).clone()
     }
 }

@@ -188,7 +188,7 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
-    /// A buffer size: mostly 16 B .. 64 KiB (log-uniform), 1 in 64 up to 4 MiB.
+    /// A buffer size: mostly 16 B .. 128 KiB (log-uniform), 1 in 64 up to 8 MiB.
     fn size(&mut self) -> u64 {
         let max_log = if self.below(64) == 0 { 22 } else { 16 };
         let log = 4 + self.below(max_log - 3);

@@ -340,6 +340,20 @@ impl Canvas {
                 self.out,
                 r#"<text x="{INFO_X}" y="{text_y:.1}" class="w">empty (kept for reuse)</text>"#
             )?;
+        } else if row.kind == ObjectKind::Transient {
+            // Linear objects report one range up to the bump pointer: blocks
+            // freed below it are not reusable until the object empties.
+            writeln!(
+                self.out,
+                r#"<text x="{INFO_X}" y="{text_y:.1}" class="{}">{:.0}% bumped · {} free past it</text>"#,
+                if free > 0 && free * 4 >= row.size {
+                    "w"
+                } else {
+                    "t"
+                },
+                percent(used, row.size),
+                Bytes(free),
+            )?;
         } else if row.ranges.is_some() {
             writeln!(
                 self.out,
@@ -374,7 +388,10 @@ impl Canvas {
         let mut x = MARGIN;
         let items = [
             (colour(ObjectKind::General), "general (TLSF)"),
-            (colour(ObjectKind::Transient), "transient (linear)"),
+            (
+                colour(ObjectKind::Transient),
+                "transient (linear, to the bump pointer)",
+            ),
             (colour(ObjectKind::Dedicated), "dedicated"),
             (colour(ObjectKind::Imported), "imported"),
             (FREE, "free"),
@@ -494,7 +511,7 @@ impl MemoryMap {
         )?;
         writeln!(
             out,
-            "<style>text{{font-size:11px;fill:#222}} .h0{{font-size:16px;font-weight:bold}} \
+            "<style>text{{font-size:11px;fill:#222}} .h0{{font-size:14px;font-weight:bold}} \
              .h1{{font-size:13px;font-weight:bold}} .h2{{font-weight:bold}} .n{{fill:#666}} \
              .w{{fill:#c0392b}}</style>"
         )?;

@@ -208,6 +208,11 @@ fn well_formed_with_one_row_per_object() {
     assert!(svg.contains("budget 7.00 GiB"));
     // The 16-byte hole is drawn as a 1-pixel sliver.
     assert!(svg.contains(super::SLIVER));
+    // A transient object shows how far its bump pointer went.
+    assert!(
+        svg.contains(">12% bumped · 7.00 MiB free past it<"),
+        "{svg}"
+    );
     // Legend.
     for name in ["general", "transient", "dedicated", "imported", "free"] {
         assert!(svg.contains(name), "legend lacks {name}");

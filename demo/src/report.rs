@@ -123,6 +123,8 @@ pub fn write_files(
             "peak_memory_objects": c.peak_objects,
         },
         "stats": outcome.stats,
+        // What memory-map.svg is drawn from: every memory object and its ranges.
+        "memory_map": outcome.map,
     });
     let path = dir.join("stats.json");
     let text = serde_json::to_string_pretty(&json).map_err(|e| format!("stats.json: {e}"))?;

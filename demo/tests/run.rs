@@ -54,7 +54,16 @@ fn sim_run_passes_and_writes_report() {
     );
     assert!(allocator.memory_objects > 0 && allocator.blocks > 0);
 
+    let map: gpu_alloc::MemoryMap =
+        serde_json::from_value(stats["memory_map"].clone()).expect("MemoryMap");
+    assert_eq!(
+        map.objects.len() + map.dedicated.len(),
+        allocator.memory_objects as usize
+    );
+    // The picture is the map's.
+    let title = "gpu-alloc memory map: NVIDIA GeForce RTX 3060 Ti (nvidia-rtx3060ti-linux, simulated), after 20 frames of the demo";
     let svg = std::fs::read_to_string(dir.join("memory-map.svg")).expect("memory-map.svg");
+    assert_eq!(svg, map.to_svg_with_title(title));
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     assert_eq!(
         svg.matches(r#"<g class="row""#).count(),

@@ -199,6 +199,9 @@ impl<M> TypeState<M> {
     }
 }
 
+/// General blocks are sized in multiples of this many bytes.
+const GRANULE: u64 = 16;
+
 /// Pool classes per memory type and strategy (see `TypeState::general`).
 const CLASSES: usize = 3;
 
@@ -251,6 +254,12 @@ impl AllocOptions {
         self.resource = resource;
         self
     }
+}
+
+/// Memory types that can serve a request, best first (at most 32 exist).
+struct Candidates {
+    types: [u8; 32],
+    len: usize,
 }
 
 /// Memory allocator for Vulkan-like APIs.
@@ -484,7 +493,7 @@ where
     }
 
     /// Checks a request and returns the candidate memory types, best first.
-    fn candidates(&self, request: &Request) -> Result<Vec<u32>, TryAllocError> {
+    fn candidates(&self, request: &Request) -> Result<Candidates, TryAllocError> {
         if request.size == 0 {
             return Err(TryAllocError::ZeroSize);
         }
@@ -496,36 +505,37 @@ where
         if request.usage.contains(UsageFlags::DEVICE_ADDRESS) && !self.buffer_device_address {
             return Err(TryAllocError::DeviceAddressNotEnabled);
         }
-        let eligible: Vec<u32> = self
-            .usage
-            .types(request.usage)
-            .iter()
-            .map(|&ty| u32::from(ty))
-            .filter(|&ty| request.memory_types & (1 << ty) != 0)
-            .collect();
-        if eligible.is_empty() {
-            return Err(TryAllocError::NoCompatibleMemoryTypes);
-        }
+        let mut fitting = Candidates {
+            types: [0; 32],
+            len: 0,
+        };
+        let mut eligible = false;
         let mut max = 0;
         let mut size = request.size;
-        let fitting: Vec<u32> = eligible
-            .into_iter()
-            .filter(|&ty| {
-                let state = &self.types[ty as usize];
-                max = max.max(state.max_object);
-                match align_up(request.size, state.atom_mask) {
-                    Some(rounded) => {
-                        size = size.max(rounded);
-                        rounded <= state.max_object
-                    }
-                    None => {
-                        size = u64::MAX;
-                        false
+        for &ty in self.usage.types(request.usage) {
+            if request.memory_types & (1 << ty) == 0 {
+                continue;
+            }
+            eligible = true;
+            let state = &self.types[usize::from(ty)];
+            max = max.max(state.max_object);
+            match align_up(request.size, state.atom_mask) {
+                Some(rounded) => {
+                    size = size.max(rounded);
+                    // Rounding up to atoms may pass `max_object`; the object then
+                    // ends at `max_object`, where a flush range may end too.
+                    if request.size <= state.max_object {
+                        fitting.types[fitting.len] = ty;
+                        fitting.len += 1;
                     }
                 }
-            })
-            .collect();
-        if fitting.is_empty() {
+                None => size = u64::MAX,
+            }
+        }
+        if !eligible {
+            return Err(TryAllocError::NoCompatibleMemoryTypes);
+        }
+        if fitting.len == 0 {
             return Err(TryAllocError::TooLarge { size, max });
         }
         Ok(fitting)
@@ -539,7 +549,8 @@ where
     ) -> Result<MemoryBlock<M>, TryAllocError> {
         let candidates = self.candidates(&request)?;
         let mut error = TryAllocError::OutOfDeviceMemory;
-        for ty in candidates {
+        for &ty in &candidates.types[..candidates.len] {
+            let ty = u32::from(ty);
             let heap = self.types[ty as usize].info.heap;
             let mut released = false;
             loop {
@@ -586,8 +597,12 @@ where
     ) -> Result<MemoryBlock<M>, TryAllocError> {
         let state = &self.types[ty as usize];
         let atom_mask = state.atom_mask;
-        // `candidates` checked that the rounded size fits.
-        let size = align_up(request.size, atom_mask).ok_or(TryAllocError::OutOfDeviceMemory)?;
+        // Whole atoms, but never past the object limit (`candidates` checked that
+        // the request itself fits): a block that ends at the end of its object may
+        // have a partial last atom.
+        let size = align_up(request.size, atom_mask)
+            .unwrap_or(u64::MAX)
+            .min(state.max_object);
         let align_mask = request.align_mask | atom_mask;
         let config = &self.config;
         let transient = request.usage.contains(UsageFlags::TRANSIENT);
@@ -619,6 +634,10 @@ where
                     self.alloc_shared(device, ty, size, align_mask, Strategy::Transient, class)
                 }
             } else {
+                // Sizes in whole granules: most blocks then end where the next
+                // aligned block may start, so the general strategy rarely splits off
+                // slivers of alignment padding (at most 15 bytes more per block).
+                let size = align_up(size, GRANULE - 1).unwrap_or(size);
                 // SAFETY: forwarded from the caller.
                 unsafe { self.alloc_shared(device, ty, size, align_mask, Strategy::General, class) }
             };
@@ -728,7 +747,7 @@ where
         };
         // A new memory object: the pool's next size, capped by the strategy, an
         // eighth of the heap and the object limit, but never below the request.
-        if size > cap || size > max_object {
+        if size > cap || size > align_down(max_object, atom_mask) {
             return Ok(None);
         }
         let limit = cap.min(pow2_floor((heap_size / 8).max(1))).min(max_object);
@@ -781,6 +800,7 @@ where
                     size: chunk_size,
                     sub,
                 });
+                pool.note_alloc(size);
                 block_with_slot(block, slot)
             }};
         }
@@ -841,8 +861,9 @@ where
     /// Returns a block to the allocator, or gives it back as `Err` if this allocator
     /// did not make it (nothing else happens then).
     ///
-    /// Empty shared memory objects are kept for reuse, at most one per memory type
-    /// and strategy; [`cleanup`](Self::cleanup) and memory pressure free them.
+    /// An emptied shared memory object is kept for reuse unless the rest of its
+    /// pool holds the pool's high-water mark (see the crate docs on retention);
+    /// [`cleanup`](Self::cleanup) and memory pressure free the ones kept.
     ///
     /// # Errors
     ///
@@ -903,10 +924,7 @@ where
                 macro_rules! release {
                     ($pool:expr) => {{
                         let pool = $pool;
-                        let sub = &mut pool.get_mut(chunk).sub;
-                        sub.free(offset, size, handle);
-                        // Keep one empty memory object per pool for reuse.
-                        if sub.is_empty() && pool.empty_chunks() > 1 {
+                        if pool.free(chunk, offset, size, handle) {
                             // SAFETY: forwarded from the caller.
                             unsafe { free_chunk(&mut self.accounts, device, pool, heap, chunk) };
                         }
@@ -989,6 +1007,10 @@ where
     pub unsafe fn cleanup(&mut self, device: &impl MemoryDevice<M>) {
         // SAFETY: forwarded from the caller.
         unsafe { self.release_empty(device, None) };
+        for state in &mut self.types {
+            state.general.iter_mut().for_each(Pool::reset_high_water);
+            state.transient.iter_mut().for_each(Pool::reset_high_water);
+        }
     }
 
     /// Largest size of one memory object (`max_memory_allocation_size`).

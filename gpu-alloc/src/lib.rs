@@ -69,14 +69,17 @@
 //! Shared memory objects of host-visible types are mapped once, when created, and
 //! blocks are handed out at their offsets.
 //!
-//! **Retention.** A shared memory object that empties is not freed on the spot:
-//! each pool (memory type × strategy × resource class) keeps one empty object for
-//! reuse, so allocations that ping-pong across an object boundary never call
-//! `allocate_memory`/`deallocate_memory` per frame. A second empty object in the
-//! same pool is freed at once. [`GpuAllocator::cleanup`] frees every empty object,
-//! and so does memory pressure: when a heap (or its budget) is full, or the object
-//! limit is reached, empty objects go back to the device and the allocation is
-//! retried.
+//! **Retention.** A shared memory object that empties is freed at once only if
+//! the rest of its pool (memory type × strategy × resource class) still holds the
+//! pool's high-water mark: the most bytes the pool has had in use at once since it
+//! was created or last cleaned up. Otherwise it stays for reuse. So a workload that
+//! ping-pongs across an object boundary, or fills and empties several objects every
+//! frame, never calls `allocate_memory`/`deallocate_memory` per frame, and what a
+//! pool keeps beyond its current use is bounded by its high-water mark plus one
+//! object. [`GpuAllocator::cleanup`] frees every empty object and resets the
+//! high-water marks; memory pressure frees empty objects too: when a heap (or its
+//! budget) is full, or the object limit is reached, empty objects of that heap go
+//! back to the device and the allocation is retried.
 //!
 //! **Buffer-image granularity.** Linear resources (buffers, linear images) and
 //! optimal-tiling images never share a `bufferImageGranularity` page: say which a

@@ -28,6 +28,13 @@ pub(crate) struct Pool<M, S> {
     /// Size of the next memory object to create; between the strategy's starting
     /// and final sizes.
     pub(crate) next_size: u64,
+    /// Bytes of live blocks in the pool's chunks.
+    used: u64,
+    /// Sum of the sizes of the pool's chunks.
+    reserved: u64,
+    /// Most bytes `used` reached since the pool was created or last cleaned up;
+    /// `used <= high_water`.
+    high_water: u64,
 }
 
 impl<M, S: SubAllocator> Pool<M, S> {
@@ -36,6 +43,9 @@ impl<M, S: SubAllocator> Pool<M, S> {
             chunks: Vec::new(),
             free_slots: Vec::new(),
             next_size: start_size,
+            used: 0,
+            reserved: 0,
+            high_water: 0,
         }
     }
 
@@ -52,10 +62,35 @@ impl<M, S: SubAllocator> Pool<M, S> {
                 let (offset, handle) = chunk.sub.alloc(size, align_mask)?;
                 Some((slot as u32, offset, handle))
             })
+            .inspect(|_| self.note_alloc(size))
+    }
+
+    /// Counts a block of `size` bytes placed in the pool.
+    pub(crate) fn note_alloc(&mut self, size: u64) {
+        self.used += size;
+        self.high_water = self.high_water.max(self.used);
+    }
+
+    /// Frees the block at `offset` of `size` bytes in the chunk at `slot`. Returns
+    /// whether the chunk is now empty and should go back to the device under the
+    /// retention policy: the pool's other chunks still hold its high-water mark.
+    pub(crate) fn free(&mut self, slot: u32, offset: u64, size: u64, handle: u32) -> bool {
+        self.used -= size;
+        let chunk = self.chunks[slot as usize]
+            .as_mut()
+            .expect("block names a chunk slot that is empty");
+        chunk.sub.free(offset, size, handle);
+        chunk.sub.is_empty() && self.reserved - chunk.size >= self.high_water
+    }
+
+    /// Forgets the high-water mark beyond the current use (after a cleanup).
+    pub(crate) fn reset_high_water(&mut self) {
+        self.high_water = self.used;
     }
 
     /// Adds a chunk and returns its slot.
     pub(crate) fn insert(&mut self, chunk: Chunk<M, S>) -> u32 {
+        self.reserved += chunk.size;
         match self.free_slots.pop() {
             Some(slot) => {
                 self.chunks[slot as usize] = Some(chunk);
@@ -74,15 +109,6 @@ impl<M, S: SubAllocator> Pool<M, S> {
             .expect("block names a chunk slot that is empty")
     }
 
-    /// Number of chunks with no live block.
-    pub(crate) fn empty_chunks(&self) -> usize {
-        self.chunks
-            .iter()
-            .flatten()
-            .filter(|c| c.sub.is_empty())
-            .count()
-    }
-
     /// Takes out the chunk at `slot` if it has no live block, returning its memory
     /// object, mapping and size.
     pub(crate) fn take_if_unused(&mut self, slot: u32) -> Option<(M, Option<MappedPtr>, u64)> {
@@ -91,6 +117,7 @@ impl<M, S: SubAllocator> Pool<M, S> {
         let entry = &mut self.chunks[slot as usize];
         let chunk = entry.take_if(|c| c.sub.is_empty() && Arc::strong_count(&c.memory) == 1)?;
         self.free_slots.push(slot);
+        self.reserved -= chunk.size;
         let memory = Arc::into_inner(chunk.memory).expect("sole reference checked above");
         Some((memory, chunk.base, chunk.size))
     }
@@ -112,6 +139,14 @@ impl<M, S: SubAllocator> Pool<M, S> {
 
     #[cfg(any(debug_assertions, feature = "check-invariants"))]
     pub(crate) fn check_invariants(&self) {
+        let reserved: u64 = self.iter().map(|c| c.size).sum();
+        let used: u64 = self.iter().map(|c| c.sub.used()).sum();
+        assert_eq!(reserved, self.reserved, "pool reserved bytes differ");
+        assert_eq!(used, self.used, "pool used bytes differ");
+        assert!(
+            self.used <= self.high_water,
+            "use above the high-water mark"
+        );
         for (slot, chunk) in self.chunks.iter().enumerate() {
             assert_eq!(
                 chunk.is_none(),

@@ -367,7 +367,6 @@ fn odd_max_layout() -> Layout {
 /// object), so it must be served, not refused because rounding up to whole atoms
 /// would pass the limit.
 #[test]
-#[ignore = "core refuses it: TooLarge { size: 4294967296, max: 4294967292 } (reported to the lead)"]
 fn non_coherent_request_at_an_odd_max_size() {
     let layout = odd_max_layout();
     let max = layout.max_memory_allocation_size;

@@ -100,6 +100,9 @@ pub(crate) struct Model<'a> {
     /// and the most the heap may hold now (the budget, or what it held when the
     /// budget came below its usage, shrinking as blocks are freed).
     budgets: Vec<Option<(u64, u64)>>,
+    /// Per `(memory type, transient?)` pool of shared blocks: bytes of live
+    /// blocks now, and the most since the start or the last cleanup.
+    pool_bytes: BTreeMap<(u32, bool), (u64, u64)>,
     /// Allocations served and refused.
     pub(crate) served: u64,
     pub(crate) refused: u64,
@@ -367,6 +370,15 @@ impl Model<'_> {
             self.dedicated.insert(id);
         }
         self.occupied.insert((id, offset), end);
+        if !block.is_dedicated() {
+            let key = (
+                block.memory_type(),
+                request.usage.contains(UsageFlags::TRANSIENT),
+            );
+            let (used, high) = self.pool_bytes.entry(key).or_default();
+            *used += block.size();
+            *high = (*high).max(*used);
+        }
         self.live.push(Live {
             block,
             request,
@@ -460,6 +472,14 @@ impl Model<'_> {
                 let Some(i) = self.pick(index) else { return };
                 self.verify(i);
                 let live = self.live.swap_remove(i);
+                if !live.block.is_dedicated() {
+                    let transient = live.request.usage.contains(UsageFlags::TRANSIENT);
+                    let key = (live.block.memory_type(), transient);
+                    self.pool_bytes
+                        .get_mut(&key)
+                        .expect("counted when placed")
+                        .0 -= live.block.size();
+                }
                 self.occupied.remove(&(live.memory_id, live.block.offset()));
                 self.dedicated.remove(&live.memory_id);
                 self.harness.dealloc(live.block);
@@ -569,6 +589,9 @@ impl Model<'_> {
             }
             Op::Cleanup => {
                 self.harness.cleanup();
+                for (used, high) in self.pool_bytes.values_mut() {
+                    *high = *used;
+                }
                 let holding: BTreeSet<u64> = self.live.iter().map(|l| l.memory_id).collect();
                 for object in self.harness.device.live_objects() {
                     assert!(
@@ -622,23 +645,39 @@ impl Model<'_> {
         }
     }
 
-    /// The documented retention: each pool (memory type x strategy x resource
-    /// class) keeps at most one empty memory object. Programs use the 0.6 methods
-    /// only (one resource class) and two strategies (general and transient), and
-    /// a dedicated object is freed with its block: so at most two empty objects
-    /// per memory type.
+    /// The documented retention: an emptied memory object stays only while the
+    /// rest of its pool holds less than the pool's high-water mark (the most bytes
+    /// in use at once since the last cleanup), so a pool keeps at most its
+    /// high-water mark plus one object in empty objects. Programs use the 0.6
+    /// methods only (one resource class) and two strategies, and a dedicated
+    /// object is freed with its block: per memory type, the empty bytes stay
+    /// under the two pools' high-water marks plus two of the largest empty objects.
     fn check_retention(&self) {
         let holding: BTreeSet<u64> = self.live.iter().map(|l| l.memory_id).collect();
-        let mut empty = vec![0u32; self.layout.memory_types.len()];
+        let types = self.layout.memory_types.len();
+        let mut empty_bytes = vec![0u64; types];
+        let mut largest = vec![0u64; types];
         for object in self.harness.device.live_objects() {
             if !holding.contains(&object.id) {
-                empty[object.memory_type as usize] += 1;
+                let ty = object.memory_type as usize;
+                empty_bytes[ty] += object.size;
+                largest[ty] = largest[ty].max(object.size);
             }
         }
-        for (ty, &count) in empty.iter().enumerate() {
+        for ty in 0..types {
+            let high = |transient| {
+                self.pool_bytes
+                    .get(&(ty as u32, transient))
+                    .map_or(0, |p| p.1)
+            };
+            let bound = high(false) + high(true) + 2 * largest[ty];
             assert!(
-                count <= 2,
-                "memory type {ty} keeps {count} empty memory objects (at most one per pool)"
+                empty_bytes[ty] <= bound,
+                "memory type {ty} keeps {} bytes in empty memory objects, over the \
+                 retention bound of {bound} (high-water marks {} and {})",
+                empty_bytes[ty],
+                high(false),
+                high(true)
             );
         }
     }
@@ -715,6 +754,7 @@ pub(crate) fn run_program(
         dedicated: BTreeSet::new(),
         budgets: vec![None; layout.memory_heaps.len()],
         ops: 0,
+        pool_bytes: BTreeMap::new(),
         served: 0,
         refused: 0,
     };

@@ -172,14 +172,34 @@ impl<M> TypeState<M> {
     /// Every shared memory object of the type: its kind, size, sub-allocator and
     /// whether it is mapped.
     fn chunks(&self) -> impl Iterator<Item = (ObjectKind, u64, &dyn SubAllocator, bool)> {
-        let general = self.general.iter().flat_map(|pool| pool.iter()).map(|c| {
-            let sub: &dyn SubAllocator = &c.sub;
-            (ObjectKind::General, c.size, sub, c.base.is_some())
-        });
-        let transient = self.transient.iter().flat_map(|pool| pool.iter()).map(|c| {
-            let sub: &dyn SubAllocator = &c.sub;
-            (ObjectKind::Transient, c.size, sub, c.base.is_some())
-        });
+        self.chunks_by_class()
+            .map(|(kind, _, size, sub, mapped)| (kind, size, sub, mapped))
+    }
+
+    /// As [`chunks`](Self::chunks), with the resource kind of each object's pool.
+    fn chunks_by_class(
+        &self,
+    ) -> impl Iterator<Item = (ObjectKind, ResourceKind, u64, &dyn SubAllocator, bool)> {
+        let general = self
+            .general
+            .iter()
+            .zip(CLASS_KINDS)
+            .flat_map(|(pool, class)| {
+                pool.iter().map(move |c| {
+                    let sub: &dyn SubAllocator = &c.sub;
+                    (ObjectKind::General, class, c.size, sub, c.base.is_some())
+                })
+            });
+        let transient = self
+            .transient
+            .iter()
+            .zip(CLASS_KINDS)
+            .flat_map(|(pool, class)| {
+                pool.iter().map(move |c| {
+                    let sub: &dyn SubAllocator = &c.sub;
+                    (ObjectKind::Transient, class, c.size, sub, c.base.is_some())
+                })
+            });
         general.chain(transient)
     }
 
@@ -199,6 +219,13 @@ impl<M> TypeState<M> {
     }
 }
 
+/// The resource kind each pool class holds (see `TypeState::general`).
+const CLASS_KINDS: [ResourceKind; CLASSES] = [
+    ResourceKind::Unknown,
+    ResourceKind::Linear,
+    ResourceKind::Optimal,
+];
+
 /// General blocks are sized in multiples of this many bytes.
 const GRANULE: u64 = 16;
 
@@ -213,6 +240,7 @@ const CLASSES: usize = 3;
 /// granularity is 1, which is what [`GpuAllocator::new`] assumes, since
 /// [`DeviceProperties`] cannot carry it; pass the real value through
 /// [`GpuAllocator::with_extended_properties`] (the backends report it).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ResourceKind {
@@ -1172,7 +1200,7 @@ where
         let mut dedicated = Vec::new();
         for (index, state) in self.types.iter().enumerate() {
             let (ty, heap) = (index as u32, state.info.heap);
-            for (kind, size, sub, _) in state.chunks() {
+            for (kind, resource, size, sub, _) in state.chunks_by_class() {
                 let mut ranges = Vec::new();
                 sub.for_each_range(&mut |offset, size, used| {
                     ranges.push(MapRange { offset, size, used })
@@ -1181,6 +1209,7 @@ where
                     memory_type: ty,
                     heap,
                     kind,
+                    resource,
                     size,
                     ranges,
                 });

@@ -1,6 +1,7 @@
 //! Statistics and the detailed memory map.
 
 use {
+    crate::ResourceKind,
     alloc::vec::Vec,
     gpu_alloc_types::{HeapBudget, MemoryPropertyFlags},
 };
@@ -136,6 +137,11 @@ pub struct MemoryObjectMap {
     pub heap: u32,
     /// How the object is used.
     pub kind: ObjectKind,
+    /// Which resources the object's pool holds: `Linear` (buffers, linear images)
+    /// or `Optimal` (optimal-tiling images) when the device has a
+    /// `bufferImageGranularity` above 1 and the blocks said their kind, else
+    /// `Unknown`; `Unknown` for dedicated and imported objects.
+    pub resource: ResourceKind,
     /// Size of the object in bytes.
     pub size: u64,
     /// Its ranges in offset order, covering it from 0 to `size` (for dedicated

@@ -17,7 +17,10 @@
 #![deny(unsafe_code)]
 
 use {
-    crate::stats::{HeapStats, MapRange, MemoryMap, MemoryTypeStats, ObjectKind},
+    crate::{
+        stats::{HeapStats, MapRange, MemoryMap, MemoryTypeStats, ObjectKind},
+        ResourceKind,
+    },
     alloc::string::String,
     core::fmt::{self, Write},
     gpu_alloc_types::MemoryPropertyFlags,
@@ -147,6 +150,8 @@ impl fmt::Display for Props {
 /// One row to draw: a device memory object.
 struct Row<'a> {
     kind: ObjectKind,
+    /// What the row's label calls the object.
+    label: &'static str,
     size: u64,
     /// `None` for dedicated and imported objects (one live range).
     ranges: Option<&'a [MapRange]>,
@@ -275,7 +280,7 @@ impl Canvas {
             self.out,
             r#"<text x="{:.1}" y="{text_y:.1}" class="t">{} {}</text>"#,
             MARGIN + 16.0,
-            kind_name(row.kind),
+            row.label,
             Bytes(row.size)
         )?;
         writeln!(
@@ -484,12 +489,18 @@ impl MemoryMap {
                     .filter(|o| o.memory_type == ty.memory_type)
                     .map(|o| Row {
                         kind: o.kind,
+                        label: match (o.kind, o.resource) {
+                            (ObjectKind::General, ResourceKind::Linear) => "buffers",
+                            (ObjectKind::General, ResourceKind::Optimal) => "images",
+                            (kind, _) => kind_name(kind),
+                        },
                         size: o.size,
                         ranges: Some(&o.ranges),
                     });
                 let dedicated = self.dedicated.iter().filter(|d| d.0 == ty.memory_type).map(
                     |&(_, _, size, kind)| Row {
                         kind,
+                        label: kind_name(kind),
                         size,
                         ranges: None,
                     },

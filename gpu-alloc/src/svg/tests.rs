@@ -60,6 +60,7 @@ fn object(
         memory_type,
         heap,
         kind,
+        resource: crate::ResourceKind::Unknown,
         size: offset,
         ranges,
     }

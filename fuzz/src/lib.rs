@@ -302,7 +302,11 @@ impl Model {
         match result {
             Ok(block) => {
                 assert!(request.size != 0, "zero-size request served");
-                assert!(valid_mask, "bad align_mask {:#x} served", request.align_mask);
+                assert!(
+                    valid_mask,
+                    "bad align_mask {:#x} served",
+                    request.align_mask
+                );
                 assert!(!no_address, "DEVICE_ADDRESS served without the feature");
                 self.admit(block, request, dedicated, kind, &eligible);
             }
@@ -438,8 +442,15 @@ impl Model {
             );
         }
         let (offset, size) = (block.offset(), block.size());
-        assert!(size >= request.size, "block of {size} bytes for {request:?}");
-        assert_eq!(offset & request.align_mask, 0, "offset {offset} for {request:?}");
+        assert!(
+            size >= request.size,
+            "block of {size} bytes for {request:?}"
+        );
+        assert_eq!(
+            offset & request.align_mask,
+            0,
+            "offset {offset} for {request:?}"
+        );
         let end = offset.checked_add(size).expect("block end overflows");
         assert!(
             end <= object.size,
@@ -481,8 +492,14 @@ impl Model {
             "block placed in the memory object of a Dedicated::Required block"
         );
         if dedicated == Some(Dedicated::Required) {
-            assert!(!shared, "Dedicated::Required block shares its memory object");
-            assert!(block.is_dedicated(), "Dedicated::Required block not dedicated");
+            assert!(
+                !shared,
+                "Dedicated::Required block shares its memory object"
+            );
+            assert!(
+                block.is_dedicated(),
+                "Dedicated::Required block not dedicated"
+            );
             self.dedicated.insert(id);
         }
         self.occupied.insert((id, offset), (end, kind));
@@ -551,9 +568,9 @@ impl Model {
                     assert!(self.faults, "reading {offset}+{len}: {error:?}");
                     self.harness.device.set_fault_rates(0.0, 0.0);
                     self.harness.device.fail_next_maps(0);
-                    let bytes = self.read_block(i, offset, len).unwrap_or_else(|e| {
-                        panic!("reading {offset}+{len} without faults: {e:?}")
-                    });
+                    let bytes = self
+                        .read_block(i, offset, len)
+                        .unwrap_or_else(|e| panic!("reading {offset}+{len} without faults: {e:?}"));
                     let (a, m) = self.rates;
                     self.harness.device.set_fault_rates(a, m);
                     bytes
@@ -590,7 +607,9 @@ impl Model {
             }
             6 | 7 => {
                 let (b, at, len, byte) = (input.u8(), input.u16(), input.u16(), input.u8());
-                let Some(i) = self.pick_touchable(b) else { return };
+                let Some(i) = self.pick_touchable(b) else {
+                    return;
+                };
                 let (offset, len) = self.range(i, at, len % 8192);
                 let bytes: Vec<u8> = (offset..offset + len).map(|p| pattern(byte, p)).collect();
                 let result = self.write_block(i, offset, &bytes);
@@ -609,7 +628,9 @@ impl Model {
             }
             8 => {
                 let b = input.u8();
-                let Some(i) = self.pick_touchable(b) else { return };
+                let Some(i) = self.pick_touchable(b) else {
+                    return;
+                };
                 if !self.live[i].host_visible() {
                     let mut byte = [0u8; 1];
                     let result = self.harness.read(&mut self.live[i].block, 0, &mut byte);
@@ -629,7 +650,9 @@ impl Model {
                 // Map the whole block, or (odd operand) a bad range that must fail.
                 let b = input.u8();
                 let bad = input.u64();
-                let Some(i) = self.pick_touchable(b) else { return };
+                let Some(i) = self.pick_touchable(b) else {
+                    return;
+                };
                 let Model { harness, live, .. } = self;
                 let live = &mut live[i];
                 let size = live.block.size();
@@ -637,7 +660,10 @@ impl Model {
                     let offset = bad % (size + 2);
                     let len = (size - offset.min(size)) + 1;
                     let result = harness.map(&mut live.block, offset, len as usize);
-                    assert!(result.is_err(), "map of {offset}+{len} in a {size}-byte block");
+                    assert!(
+                        result.is_err(),
+                        "map of {offset}+{len} in a {size}-byte block"
+                    );
                     return;
                 }
                 match harness.map(&mut live.block, 0, size as usize) {
@@ -675,7 +701,9 @@ impl Model {
                     2 => (0, u64::MAX),
                     _ => (u64::from(input.u16()), 0),
                 };
-                let Some(i) = self.pick_touchable(b) else { return };
+                let Some(i) = self.pick_touchable(b) else {
+                    return;
+                };
                 let Model { harness, live, .. } = self;
                 let live = &mut live[i];
                 let invalidate = which & 4 != 0;
@@ -701,7 +729,8 @@ impl Model {
                     Ok(())
                 };
                 assert_eq!(
-                    result, expected,
+                    result,
+                    expected,
                     "{} {offset}+{size} of a {}-byte block (dedicated {}, mapped {})",
                     if invalidate { "invalidate" } else { "flush" },
                     live.block.size(),
@@ -712,7 +741,9 @@ impl Model {
             12 => {
                 // The device writes; the host must see it after an invalidate.
                 let (b, at, len, byte) = (input.u8(), input.u16(), input.u16(), input.u8());
-                let Some(i) = self.pick_touchable(b) else { return };
+                let Some(i) = self.pick_touchable(b) else {
+                    return;
+                };
                 if !self.live[i].host_visible() {
                     return;
                 }
@@ -857,7 +888,11 @@ impl Model {
         self.harness.cleanup();
         self.harness.check_accounting();
         assert_eq!(self.harness.allocator.live_blocks(), 0);
-        assert_eq!(self.harness.allocator.memory_objects(), 0, "objects after cleanup");
+        assert_eq!(
+            self.harness.allocator.memory_objects(),
+            0,
+            "objects after cleanup"
+        );
         self.harness.device.assert_clean();
         for heap in 0..self.layout.memory_heaps.len() as u32 {
             assert_eq!(self.harness.allocator.heap_usage(heap), 0);

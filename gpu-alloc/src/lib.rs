@@ -71,8 +71,9 @@
 //!
 //! **Retention.** A shared memory object that empties is freed at once only if
 //! the rest of its pool (memory type × strategy × resource class) still holds the
-//! pool's high-water mark: the most bytes the pool has had in use at once since it
-//! was created or last cleaned up. Otherwise it stays for reuse. So a workload that
+//! pool's high-water mark (the most bytes the pool has had in use at once since it
+//! was created or last cleaned up) *and* another empty object of the pool stays
+//! for reuse. Otherwise it stays. So a workload that
 //! ping-pongs across an object boundary, or fills and empties several objects every
 //! frame, never calls `allocate_memory`/`deallocate_memory` per frame, and what a
 //! pool keeps beyond its current use is bounded by its high-water mark plus one

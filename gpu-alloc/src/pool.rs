@@ -73,14 +73,21 @@ impl<M, S: SubAllocator> Pool<M, S> {
 
     /// Frees the block at `offset` of `size` bytes in the chunk at `slot`. Returns
     /// whether the chunk is now empty and should go back to the device under the
-    /// retention policy: the pool's other chunks still hold its high-water mark.
+    /// retention policy: the pool's other chunks still hold its high-water mark,
+    /// and another empty chunk stays for reuse.
     pub(crate) fn free(&mut self, slot: u32, offset: u64, size: u64, handle: u32) -> bool {
         self.used -= size;
         let chunk = self.chunks[slot as usize]
             .as_mut()
             .expect("block names a chunk slot that is empty");
         chunk.sub.free(offset, size, handle);
-        chunk.sub.is_empty() && self.reserved - chunk.size >= self.high_water
+        if !chunk.sub.is_empty() || self.reserved - chunk.size < self.high_water {
+            return false;
+        }
+        // Only now, when a chunk empties: is another one empty too?
+        self.chunks.iter().enumerate().any(|(other, c)| {
+            other != slot as usize && c.as_ref().is_some_and(|c| c.sub.is_empty())
+        })
     }
 
     /// Forgets the high-water mark beyond the current use (after a cleanup).

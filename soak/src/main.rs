@@ -21,7 +21,9 @@
 //! It fails (exit code 1) on any validation warning or error, any device memory
 //! object alive after draining or at the end, corrupted data, or drained
 //! resident memory growing by more than `K` KiB (default 8192) after the
-//! warm-up (the first fifth of the run).
+//! warm-up (the first fifth of the run). `--provoke-validation` breaks one
+//! valid-usage rule first, to show that messages are caught (the run then
+//! fails); `GPU_ALLOC_SOAK_ALL_MESSAGES=1` prints every message, info included.
 //! Without a Vulkan driver it prints `skipped: no Vulkan driver` and exits 0,
 //! unless `GPU_ALLOC_REQUIRE_VULKAN=1`.
 
@@ -491,6 +493,12 @@ fn main() -> ExitCode {
     let (failing, all) = gpu.message_counts();
     for text in gpu.failing_messages().iter().take(20) {
         eprintln!("validation: {text}");
+    }
+    if std::env::var_os("GPU_ALLOC_SOAK_ALL_MESSAGES").is_some() {
+        for (failing, text) in gpu.all_messages() {
+            let class = if failing { "warning/error" } else { "info" };
+            println!("message ({class}): {text}");
+        }
     }
     // The end is drained too: it counts as the last report.
     let rss_base = rss_after_warmup.unwrap_or(rss_end);

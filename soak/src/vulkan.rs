@@ -245,6 +245,11 @@ impl Gpu {
         (messages.iter().filter(|m| m.0).count(), messages.len())
     }
 
+    /// Every message recorded so far, with its severity class.
+    pub fn all_messages(&self) -> Vec<(bool, String)> {
+        self.messages.lock().unwrap().clone()
+    }
+
     /// The warnings and errors recorded so far.
     pub fn failing_messages(&self) -> Vec<String> {
         let messages = self.messages.lock().unwrap();

@@ -22,6 +22,15 @@ unsafe impl Send for MappedPtr {}
 // SAFETY: as above; `&MappedPtr` only allows copying the address.
 unsafe impl Sync for MappedPtr {}
 
+/// Direction of a cache maintenance call on a mapped range.
+#[derive(Clone, Copy, Debug)]
+enum SyncKind {
+    /// Host writes to the device.
+    Flush,
+    /// Device writes to the host.
+    Invalidate,
+}
+
 /// Which strategy placed a block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Strategy {
@@ -302,17 +311,8 @@ impl<M> MemoryBlock<M> {
         offset: u64,
         size: u64,
     ) -> Result<(), MapError> {
-        if let Some((offset, size)) = self.device_range(offset, size)? {
-            let range = MappedMemoryRange {
-                memory: self.memory(),
-                offset,
-                size,
-            };
-            // SAFETY: the range is atom-aligned (or reaches the block's end, which is
-            // the object's end or atom-aligned) and inside the current mapping.
-            unsafe { device.flush_memory_ranges(&[range]) }?;
-        }
-        Ok(())
+        // SAFETY: forwarded from the caller.
+        unsafe { self.sync_range(device, offset, size, SyncKind::Flush) }
     }
 
     /// Makes device writes to `offset..offset + size` of the block visible to host
@@ -332,15 +332,39 @@ impl<M> MemoryBlock<M> {
         offset: u64,
         size: u64,
     ) -> Result<(), MapError> {
-        if let Some((offset, size)) = self.device_range(offset, size)? {
-            let range = MappedMemoryRange {
-                memory: self.memory(),
-                offset,
-                size,
-            };
-            // SAFETY: as in `flush_range`.
-            unsafe { device.invalidate_memory_ranges(&[range]) }?;
-        }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.sync_range(device, offset, size, SyncKind::Invalidate) }
+    }
+
+    /// Flushes or invalidates `offset..offset + size` of the block, widened to
+    /// whole atoms; nothing for coherent memory.
+    ///
+    /// # Safety
+    ///
+    /// `device` is the device the block was allocated from.
+    unsafe fn sync_range(
+        &self,
+        device: &impl MemoryDevice<M>,
+        offset: u64,
+        size: u64,
+        sync: SyncKind,
+    ) -> Result<(), MapError> {
+        let Some((offset, size)) = self.device_range(offset, size)? else {
+            return Ok(());
+        };
+        let ranges = [MappedMemoryRange {
+            memory: self.memory(),
+            offset,
+            size,
+        }];
+        // SAFETY: the range is atom-aligned (or reaches the block's end, which is
+        // the object's end or atom-aligned) and inside the current mapping.
+        unsafe {
+            match sync {
+                SyncKind::Flush => device.flush_memory_ranges(&ranges),
+                SyncKind::Invalidate => device.invalidate_memory_ranges(&ranges),
+            }
+        }?;
         Ok(())
     }
 

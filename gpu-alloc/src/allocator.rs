@@ -3,7 +3,7 @@
 
 use {
     crate::{
-        block::{Flavor, MappedPtr, MemoryBlock, Strategy},
+        block::{Flavor, MappedPtr, MemoryBlock, SharedMemory, Strategy},
         config::Config,
         error::{AllocationError, TryAllocError},
         pool::{Chunk, Pool},
@@ -16,7 +16,7 @@ use {
         usage::{MemoryForUsage, UsageFlags},
         Request,
     },
-    alloc::{collections::BTreeMap, sync::Arc, vec::Vec},
+    alloc::{collections::BTreeMap, vec::Vec},
     core::{
         fmt::Debug,
         sync::atomic::{AtomicUsize, Ordering},
@@ -284,12 +284,6 @@ impl AllocOptions {
     }
 }
 
-/// Memory types that can serve a request, best first (at most 32 exist).
-struct Candidates {
-    types: [u8; 32],
-    len: usize,
-}
-
 /// Memory allocator for Vulkan-like APIs.
 ///
 /// See the [crate docs](crate) for an overview and an example.
@@ -520,8 +514,8 @@ where
         unsafe { self.alloc_internal(device, request, options) }
     }
 
-    /// Checks a request and returns the candidate memory types, best first.
-    fn candidates(&self, request: &Request) -> Result<Candidates, TryAllocError> {
+    /// Checks the parts of a request that do not depend on the memory type.
+    fn check_request(&self, request: &Request) -> Result<(), TryAllocError> {
         if request.size == 0 {
             return Err(TryAllocError::ZeroSize);
         }
@@ -533,10 +527,21 @@ where
         if request.usage.contains(UsageFlags::DEVICE_ADDRESS) && !self.buffer_device_address {
             return Err(TryAllocError::DeviceAddressNotEnabled);
         }
-        let mut fitting = Candidates {
-            types: [0; 32],
-            len: 0,
-        };
+        Ok(())
+    }
+
+    /// Whether memory type `ty` can serve `request`: allowed by its mask, and the
+    /// request fits in one of its memory objects. (Rounding up to atoms may pass
+    /// `max_object`; the object then ends at `max_object`, where a flush range
+    /// may end too.)
+    fn serves(&self, ty: u8, request: &Request) -> bool {
+        request.memory_types & (1 << ty) != 0
+            && request.size <= self.types[usize::from(ty)].max_object
+    }
+
+    /// Why no memory type can serve a valid request: none is eligible, or the
+    /// request is too large for every eligible one.
+    fn no_type_error(&self, request: &Request) -> TryAllocError {
         let mut eligible = false;
         let mut max = 0;
         let mut size = request.size;
@@ -547,37 +552,35 @@ where
             eligible = true;
             let state = &self.types[usize::from(ty)];
             max = max.max(state.max_object);
-            match align_up(request.size, state.atom_mask) {
-                Some(rounded) => {
-                    size = size.max(rounded);
-                    // Rounding up to atoms may pass `max_object`; the object then
-                    // ends at `max_object`, where a flush range may end too.
-                    if request.size <= state.max_object {
-                        fitting.types[fitting.len] = ty;
-                        fitting.len += 1;
-                    }
-                }
-                None => size = u64::MAX,
-            }
+            size = match align_up(request.size, state.atom_mask) {
+                Some(rounded) => size.max(rounded),
+                None => u64::MAX,
+            };
         }
-        if !eligible {
-            return Err(TryAllocError::NoCompatibleMemoryTypes);
+        if eligible {
+            TryAllocError::TooLarge { size, max }
+        } else {
+            TryAllocError::NoCompatibleMemoryTypes
         }
-        if fitting.len == 0 {
-            return Err(TryAllocError::TooLarge { size, max });
-        }
-        Ok(fitting)
     }
 
+    #[inline]
     unsafe fn alloc_internal(
         &mut self,
         device: &impl MemoryDevice<M>,
         request: Request,
         options: AllocOptions,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
-        let candidates = self.candidates(&request)?;
-        let mut error = TryAllocError::OutOfDeviceMemory;
-        for &ty in &candidates.types[..candidates.len] {
+        self.check_request(&request)?;
+        // The eligible types, best first, that the mask allows and the size fits.
+        let mut tried = false;
+        let count = self.usage.types(request.usage).len();
+        for rank in 0..count {
+            let ty = self.usage.types(request.usage)[rank];
+            if !self.serves(ty, &request) {
+                continue;
+            }
+            tried = true;
             let ty = u32::from(ty);
             let heap = self.types[ty as usize].info.heap;
             let mut released = false;
@@ -593,8 +596,7 @@ where
                     }
                     // Under memory pressure, empty memory objects of the heap (or,
                     // at the object limit, of any heap) go back once, then retry.
-                    Err(err @ TryAllocError::OutOfDeviceMemory) => {
-                        error = err;
+                    Err(TryAllocError::OutOfDeviceMemory) => {
                         // SAFETY: forwarded from the caller.
                         if released || !unsafe { self.release_empty(device, Some(heap)) } {
                             break;
@@ -612,10 +614,15 @@ where
                 }
             }
         }
-        Err(error)
+        if tried {
+            Err(TryAllocError::OutOfDeviceMemory)
+        } else {
+            Err(self.no_type_error(&request))
+        }
     }
 
     /// Allocates from memory type `ty`, choosing the strategy.
+    #[inline]
     unsafe fn alloc_from_type(
         &mut self,
         device: &impl MemoryDevice<M>,
@@ -711,7 +718,56 @@ where
     /// Sub-allocates from a shared memory object of type `ty`, creating one if
     /// needed. Returns `Ok(None)` when the request is too large for the strategy's
     /// memory objects, so it should get a dedicated one.
+    #[inline]
     unsafe fn alloc_shared(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        ty: u32,
+        size: u64,
+        align_mask: u64,
+        strategy: Strategy,
+        class: u8,
+    ) -> Result<Option<MemoryBlock<M>>, TryAllocError> {
+        let id = self.id;
+        let state = &mut self.types[ty as usize];
+        let (props, atom_mask) = (state.info.props(), state.atom_mask);
+        macro_rules! place {
+            ($pool:expr) => {{
+                let pool = $pool;
+                if let Some((slot, offset, handle)) = pool.alloc(size, align_mask) {
+                    let chunk = pool.get_mut(slot);
+                    return Ok(Some(MemoryBlock::new(
+                        id,
+                        ty,
+                        props,
+                        offset,
+                        size,
+                        atom_mask,
+                        Flavor::Shared {
+                            memory: chunk.memory.share(),
+                            base: chunk.base,
+                            strategy,
+                            class,
+                            chunk: slot,
+                            handle,
+                        },
+                    )));
+                }
+            }};
+        }
+        match strategy {
+            Strategy::General => place!(&mut state.general[usize::from(class)]),
+            Strategy::Transient => place!(&mut state.transient[usize::from(class)]),
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.alloc_in_new_object(device, ty, size, align_mask, strategy, class) }
+    }
+
+    /// As [`alloc_shared`](Self::alloc_shared) when no memory object of the pool
+    /// has room: makes a new one.
+    #[cold]
+    #[inline(never)]
+    unsafe fn alloc_in_new_object(
         &mut self,
         device: &impl MemoryDevice<M>,
         ty: u32,
@@ -740,7 +796,7 @@ where
         let make = |slot: u32,
                     offset: u64,
                     handle: u32,
-                    chunk_memory: &Arc<M>,
+                    chunk_memory: &SharedMemory<M>,
                     base: Option<MappedPtr>| {
             MemoryBlock::new(
                 id,
@@ -750,7 +806,7 @@ where
                 size,
                 atom_mask,
                 Flavor::Shared {
-                    memory: chunk_memory.clone(),
+                    memory: chunk_memory.share(),
                     base,
                     strategy,
                     class,
@@ -759,19 +815,9 @@ where
                 },
             )
         };
-        macro_rules! place {
-            ($pool:expr) => {{
-                let pool = $pool;
-                if let Some((slot, offset, handle)) = pool.alloc(size, align_mask) {
-                    let chunk = pool.get_mut(slot);
-                    return Ok(Some(make(slot, offset, handle, &chunk.memory, chunk.base)));
-                }
-                pool.next_size
-            }};
-        }
         let next_size = match strategy {
-            Strategy::General => place!(&mut state.general[usize::from(class)]),
-            Strategy::Transient => place!(&mut state.transient[usize::from(class)]),
+            Strategy::General => state.general[usize::from(class)].next_size,
+            Strategy::Transient => state.transient[usize::from(class)].next_size,
         };
         // A new memory object: the pool's next size, capped by the strategy, an
         // eighth of the heap and the object limit, but never below the request.
@@ -820,7 +866,7 @@ where
                     .alloc(size, align_mask)
                     .expect("a new memory object holds the request");
                 pool.next_size = pool.next_size.saturating_mul(2).min(cap);
-                let memory = Arc::new(memory);
+                let memory = SharedMemory::new(memory);
                 let block = make(u32::MAX, offset, handle, &memory, base);
                 let slot = pool.insert(Chunk {
                     memory,
@@ -1349,6 +1395,11 @@ impl<M> Drop for GpuAllocator<M> {
                 self.live_blocks
             ));
         }
+        // Blocks still out point at their memory objects: keep those alive.
+        for state in &mut self.types {
+            state.general.iter_mut().for_each(Pool::keep_used_memory);
+            state.transient.iter_mut().for_each(Pool::keep_used_memory);
+        }
         let held = self.accounts.objects - self.accounts.dedicated_objects;
         if held > 0 {
             report(format_args!(
@@ -1366,7 +1417,8 @@ mod tests {
     fn assert_send_sync<T: Send + Sync>() {}
 
     /// The allocator and its blocks move between threads and can be shared behind
-    /// a lock: every field is plain data, `Arc<M>`, or a `MappedPtr` whose Send/Sync
+    /// a lock: every field is plain data, or a `SharedMemory`, `MemoryRef` or
+    /// `MappedPtr` whose Send/Sync
     /// impls say why they are sound.
     #[test]
     fn allocator_and_blocks_are_send_and_sync() {

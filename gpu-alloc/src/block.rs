@@ -6,8 +6,8 @@ use {
         report::report,
         strategy::{align_down, align_up},
     },
-    alloc::sync::Arc,
-    core::{mem, ptr::NonNull},
+    alloc::boxed::Box,
+    core::{fmt, marker::PhantomData, mem::ManuallyDrop, ptr, ptr::NonNull},
     gpu_alloc_types::{MappedMemoryRange, MemoryDevice, MemoryPropertyFlags},
 };
 
@@ -21,6 +21,102 @@ pub(crate) struct MappedPtr(pub(crate) NonNull<u8>);
 unsafe impl Send for MappedPtr {}
 // SAFETY: as above; `&MappedPtr` only allows copying the address.
 unsafe impl Sync for MappedPtr {}
+
+/// A shared memory object, owned by its chunk and kept at a fixed heap address so
+/// that the blocks placed in it can point at it ([`MemoryRef`]) without a
+/// reference count.
+///
+/// Invariant: `ptr` comes from `Box::into_raw` and is freed only by `Drop` (unless
+/// `keep` is set) or [`into_inner`](Self::into_inner). The chunk frees it only when
+/// no block is placed in it; a chunk that still has blocks when its allocator is
+/// dropped sets `keep`, so their pointers never dangle (the memory object leaks,
+/// which the allocator reports).
+pub(crate) struct SharedMemory<M> {
+    ptr: NonNull<M>,
+    keep: bool,
+    _owns: PhantomData<M>,
+}
+
+impl<M> SharedMemory<M> {
+    pub(crate) fn new(memory: M) -> Self {
+        SharedMemory {
+            ptr: NonNull::from(Box::leak(Box::new(memory))),
+            keep: false,
+            _owns: PhantomData,
+        }
+    }
+
+    /// A pointer for a block placed in this memory object.
+    pub(crate) fn share(&self) -> MemoryRef<M> {
+        MemoryRef {
+            ptr: self.ptr,
+            _shares: PhantomData,
+        }
+    }
+
+    /// Never frees the object: blocks still point at it.
+    pub(crate) fn keep_forever(&mut self) {
+        self.keep = true;
+    }
+
+    /// The memory object back, once no block points at it.
+    pub(crate) fn into_inner(self) -> M {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `ptr` came from `Box::into_raw` (through `Box::leak`) and is freed
+        // only here or in `drop`, which `ManuallyDrop` prevents; the chunk calls
+        // this only when no block points at the object.
+        *unsafe { Box::from_raw(this.ptr.as_ptr()) }
+    }
+}
+
+impl<M> Drop for SharedMemory<M> {
+    fn drop(&mut self) {
+        if !self.keep {
+            // SAFETY: as in `into_inner`: the box is freed once, and no block
+            // points at it unless `keep` is set.
+            drop(unsafe { Box::from_raw(self.ptr.as_ptr()) });
+        }
+    }
+}
+
+impl<M: fmt::Debug> fmt::Debug for SharedMemory<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // SAFETY: the box is alive while `self` is.
+        unsafe { self.ptr.as_ref() }.fmt(f)
+    }
+}
+
+// SAFETY: the object is shared with blocks that may live on other threads, like
+// an `Arc<M>`: moving the owner or sharing it across threads needs `M: Send + Sync`.
+unsafe impl<M: Send + Sync> Send for SharedMemory<M> {}
+// SAFETY: as above.
+unsafe impl<M: Send + Sync> Sync for SharedMemory<M> {}
+
+/// A block's pointer to the shared memory object it lives in (see [`SharedMemory`]).
+pub(crate) struct MemoryRef<M> {
+    ptr: NonNull<M>,
+    _shares: PhantomData<M>,
+}
+
+impl<M> MemoryRef<M> {
+    pub(crate) fn get(&self) -> &M {
+        // SAFETY: the object outlives every block placed in it (`SharedMemory`'s
+        // invariant), and it is only ever accessed through shared references.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<M: fmt::Debug> fmt::Debug for MemoryRef<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.get().fmt(f)
+    }
+}
+
+// SAFETY: like `Arc<M>`: the block and the allocator may read the object from
+// different threads, so both `Send` and `Sync` need `M: Send + Sync`.
+unsafe impl<M: Send + Sync> Send for MemoryRef<M> {}
+// SAFETY: as above.
+unsafe impl<M: Send + Sync> Sync for MemoryRef<M> {}
 
 /// Direction of a cache maintenance call on a mapped range.
 #[derive(Clone, Copy, Debug)]
@@ -53,7 +149,7 @@ pub(crate) enum Flavor<M> {
     },
     /// The block is a range of a shared memory object.
     Shared {
-        memory: Arc<M>,
+        memory: MemoryRef<M>,
         /// Host address of the whole memory object, mapped once when it was created.
         base: Option<MappedPtr>,
         strategy: Strategy,
@@ -64,24 +160,6 @@ pub(crate) enum Flavor<M> {
         /// The sub-allocator's handle of the block.
         handle: u32,
     },
-}
-
-/// Reports a block dropped without `GpuAllocator::dealloc`.
-#[derive(Debug)]
-pub(crate) struct LeakGuard {
-    memory_type: u32,
-    offset: u64,
-    size: u64,
-}
-
-impl Drop for LeakGuard {
-    fn drop(&mut self) {
-        report(format_args!(
-            "MemoryBlock (memory type {}, offset {}, size {}) dropped without \
-             GpuAllocator::dealloc: its memory is leaked until the allocator is dropped",
-            self.memory_type, self.offset, self.size
-        ));
-    }
 }
 
 /// A range of device memory handed out by [`GpuAllocator`](crate::GpuAllocator).
@@ -105,7 +183,17 @@ pub struct MemoryBlock<M> {
     /// Whether the block is mapped through [`MemoryBlock::map`].
     pub(crate) mapped: bool,
     pub(crate) flavor: Flavor<M>,
-    pub(crate) guard: LeakGuard,
+}
+
+/// Reports a block dropped without `GpuAllocator::dealloc`.
+impl<M> Drop for MemoryBlock<M> {
+    fn drop(&mut self) {
+        report(format_args!(
+            "MemoryBlock (memory type {}, offset {}, size {}) dropped without \
+             GpuAllocator::dealloc: its memory is leaked until the allocator is dropped",
+            self.memory_type, self.offset, self.size
+        ));
+    }
 }
 
 impl<M> MemoryBlock<M> {
@@ -128,26 +216,22 @@ impl<M> MemoryBlock<M> {
             atom_mask,
             mapped: false,
             flavor,
-            guard: LeakGuard {
-                memory_type,
-                offset,
-                size,
-            },
         }
     }
 
     /// Takes the block apart without reporting a leak.
     pub(crate) fn into_flavor(self) -> Flavor<M> {
-        let MemoryBlock { guard, flavor, .. } = self;
-        mem::forget(guard);
-        flavor
+        let this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped or used again, so the flavor is moved out
+        // exactly once; every other field is `Copy`.
+        unsafe { ptr::read(&this.flavor) }
     }
 
     /// The memory object the block lives in.
     pub fn memory(&self) -> &M {
         match &self.flavor {
             Flavor::Dedicated { memory, .. } => memory,
-            Flavor::Shared { memory, .. } => memory,
+            Flavor::Shared { memory, .. } => memory.get(),
         }
     }
 

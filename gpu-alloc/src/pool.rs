@@ -1,15 +1,18 @@
 //! Shared memory objects of one memory type and one strategy.
 
 use {
-    crate::{block::MappedPtr, strategy::SubAllocator},
-    alloc::{sync::Arc, vec::Vec},
+    crate::{
+        block::{MappedPtr, SharedMemory},
+        strategy::SubAllocator,
+    },
+    alloc::vec::Vec,
 };
 
 /// One shared memory object and the sub-allocator that places blocks in it.
 #[derive(Debug)]
 pub(crate) struct Chunk<M, S> {
-    /// The memory object. Every live block placed in it holds a clone.
-    pub(crate) memory: Arc<M>,
+    /// The memory object. Every live block placed in it points at it.
+    pub(crate) memory: SharedMemory<M>,
     /// Mapping of the whole object, made once at creation for host-visible types.
     pub(crate) base: Option<MappedPtr>,
     /// Size of the memory object in bytes; the sub-allocator's capacity.
@@ -51,21 +54,25 @@ impl<M, S: SubAllocator> Pool<M, S> {
 
     /// Places `size` bytes in an existing chunk, newest first. Returns the chunk's
     /// slot, the offset and the sub-allocator's handle.
+    #[inline]
     pub(crate) fn alloc(&mut self, size: u64, align_mask: u64) -> Option<(u32, u64, u32)> {
-        self.chunks
-            .iter_mut()
-            .enumerate()
-            .rev()
-            .filter_map(|(slot, chunk)| Some((slot, chunk.as_mut()?)))
-            .filter(|(_, chunk)| chunk.size >= size)
-            .find_map(|(slot, chunk)| {
-                let (offset, handle) = chunk.sub.alloc(size, align_mask)?;
-                Some((slot as u32, offset, handle))
-            })
-            .inspect(|_| self.note_alloc(size))
+        for slot in (0..self.chunks.len()).rev() {
+            let Some(chunk) = &mut self.chunks[slot] else {
+                continue;
+            };
+            if chunk.size < size {
+                continue;
+            }
+            if let Some((offset, handle)) = chunk.sub.alloc(size, align_mask) {
+                self.note_alloc(size);
+                return Some((slot as u32, offset, handle));
+            }
+        }
+        None
     }
 
     /// Counts a block of `size` bytes placed in the pool.
+    #[inline]
     pub(crate) fn note_alloc(&mut self, size: u64) {
         self.used += size;
         self.high_water = self.high_water.max(self.used);
@@ -119,14 +126,23 @@ impl<M, S: SubAllocator> Pool<M, S> {
     /// Takes out the chunk at `slot` if it has no live block, returning its memory
     /// object, mapping and size.
     pub(crate) fn take_if_unused(&mut self, slot: u32) -> Option<(M, Option<MappedPtr>, u64)> {
-        // Every live block holds a clone of the memory (a leaked block's range stays
-        // used in `sub`), so an empty sub-allocator means this is the only reference.
+        // Every live block's range is used in `sub` (a leaked block's range stays
+        // used), so an empty sub-allocator means no block points at the memory.
         let entry = &mut self.chunks[slot as usize];
-        let chunk = entry.take_if(|c| c.sub.is_empty() && Arc::strong_count(&c.memory) == 1)?;
+        let chunk = entry.take_if(|c| c.sub.is_empty())?;
         self.free_slots.push(slot);
         self.reserved -= chunk.size;
-        let memory = Arc::into_inner(chunk.memory).expect("sole reference checked above");
-        Some((memory, chunk.base, chunk.size))
+        Some((chunk.memory.into_inner(), chunk.base, chunk.size))
+    }
+
+    /// Marks the memory of every chunk that still holds blocks as never to be
+    /// freed, so those blocks stay valid after the pool is dropped.
+    pub(crate) fn keep_used_memory(&mut self) {
+        for chunk in self.chunks.iter_mut().flatten() {
+            if !chunk.sub.is_empty() {
+                chunk.memory.keep_forever();
+            }
+        }
     }
 
     /// Slots of every empty chunk.

@@ -178,14 +178,19 @@ fn leaks_are_reported() {
         drop(block);
         assert!(reported_problems() > before, "a dropped block is reported");
         let after_block = reported_problems();
-        let _kept = harness
+        let kept = harness
             .try_alloc(request(256, UsageFlags::UPLOAD), None)
             .expect("block");
+        let memory = format!("{:?}", kept.memory());
         drop(harness.allocator);
         assert!(
             reported_problems() > after_block,
             "an allocator dropped with live blocks is reported"
         );
+        // The shared memory object the block points at outlives the allocator
+        // (it is leaked, not freed): the block can still be looked at.
+        assert_eq!(format!("{:?}", kept.memory()), memory);
+        assert_eq!(kept.size(), 256);
     }
 }
 

@@ -65,13 +65,10 @@ fn class_at_least(size: u64) -> Option<(usize, usize)> {
     Some(class_of(rounded))
 }
 
+/// The segregated free lists: one doubly linked list of free nodes per class,
+/// and the bitmaps that say which lists are non-empty.
 #[derive(Debug)]
-pub(crate) struct Tlsf {
-    capacity: u64,
-    /// Arena of nodes; a slot is live iff it is not in `spare`.
-    nodes: Vec<Node>,
-    /// Indices of dead arena slots, reused first.
-    spare: Vec<u32>,
+struct FreeLists {
     /// Bit `fl` is set iff `sl_bitmap[fl] != 0`.
     fl_bitmap: u64,
     /// Bit `sl` of `sl_bitmap[fl]` is set iff `heads[fl][sl] != NIL`.
@@ -79,65 +76,52 @@ pub(crate) struct Tlsf {
     /// First free node of each class; every free node of class `(fl, sl)` is in the
     /// list starting at `heads[fl][sl]`, and no other node is.
     heads: [[u32; SL_COUNT]; FL_COUNT],
-    /// Bytes in used nodes.
-    used: u64,
-    /// Live used nodes.
-    live: u32,
 }
 
-impl Tlsf {
-    fn new_node(&mut self, node: Node) -> u32 {
-        match self.spare.pop() {
-            Some(index) => {
-                self.nodes[index as usize] = node;
-                index
-            }
-            None => {
-                self.nodes.push(node);
-                (self.nodes.len() - 1) as u32
-            }
-        }
-    }
-
-    fn link_free(&mut self, index: u32) {
-        let (fl, sl) = class_of(self.nodes[index as usize].size);
+impl FreeLists {
+    /// Marks the node at `index` free and puts it first in its class's list.
+    #[inline]
+    fn push(&mut self, nodes: &mut [Node], index: u32) {
+        let node = &mut nodes[index as usize];
+        let (fl, sl) = class_of(node.size);
         let head = self.heads[fl][sl];
-        {
-            let node = &mut self.nodes[index as usize];
-            node.free = true;
-            node.prev_free = NIL;
-            node.next_free = head;
-        }
+        node.free = true;
+        node.prev_free = NIL;
+        node.next_free = head;
         if head != NIL {
-            self.nodes[head as usize].prev_free = index;
+            nodes[head as usize].prev_free = index;
         }
         self.heads[fl][sl] = index;
         self.sl_bitmap[fl] |= 1 << sl;
         self.fl_bitmap |= 1 << fl;
     }
 
-    fn unlink_free(&mut self, index: u32) {
-        let node = self.nodes[index as usize];
+    /// Takes the free node at `index` out of its class's list and marks it used.
+    #[inline]
+    fn remove(&mut self, nodes: &mut [Node], index: u32) {
+        let node = &mut nodes[index as usize];
         debug_assert!(node.free);
-        if node.prev_free != NIL {
-            self.nodes[node.prev_free as usize].next_free = node.next_free;
+        node.free = false;
+        let (prev, next, size) = (node.prev_free, node.next_free, node.size);
+        if prev != NIL {
+            nodes[prev as usize].next_free = next;
         } else {
-            let (fl, sl) = class_of(node.size);
-            self.heads[fl][sl] = node.next_free;
-            if node.next_free == NIL {
+            let (fl, sl) = class_of(size);
+            self.heads[fl][sl] = next;
+            if next == NIL {
                 self.sl_bitmap[fl] &= !(1 << sl);
                 if self.sl_bitmap[fl] == 0 {
                     self.fl_bitmap &= !(1 << fl);
                 }
             }
         }
-        if node.next_free != NIL {
-            self.nodes[node.next_free as usize].prev_free = node.prev_free;
+        if next != NIL {
+            nodes[next as usize].prev_free = prev;
         }
-        self.nodes[index as usize].free = false;
     }
 
     /// First non-empty class at or above `(fl, sl)`.
+    #[inline]
     fn find_class(&self, fl: usize, sl: usize) -> Option<(usize, usize)> {
         let sl_map = self.sl_bitmap[fl] & (!0u32).checked_shl(sl as u32).unwrap_or(0);
         if sl_map != 0 {
@@ -150,12 +134,44 @@ impl Tlsf {
         let fl = fl_map.trailing_zeros() as usize;
         Some((fl, self.sl_bitmap[fl].trailing_zeros() as usize))
     }
+}
 
+#[derive(Debug)]
+pub(crate) struct Tlsf {
+    capacity: u64,
+    /// Arena of nodes; a slot is live iff it is not in `spare`.
+    nodes: Vec<Node>,
+    /// Indices of dead arena slots, reused first.
+    spare: Vec<u32>,
+    lists: FreeLists,
+    /// Bytes in used nodes.
+    used: u64,
+    /// Live used nodes.
+    live: u32,
+}
+
+/// Stores `node` in a dead slot of the arena, or a new one; returns its index.
+#[inline]
+fn new_node(nodes: &mut Vec<Node>, spare: &mut Vec<u32>, node: Node) -> u32 {
+    match spare.pop() {
+        Some(index) => {
+            nodes[index as usize] = node;
+            index
+        }
+        None => {
+            nodes.push(node);
+            (nodes.len() - 1) as u32
+        }
+    }
+}
+
+impl Tlsf {
     /// Splits the node at `index` so that it keeps its first `size` bytes; the rest
     /// becomes a new node after it, returned (not linked into a free list).
+    #[inline]
     fn split(&mut self, index: u32, size: u64) -> u32 {
-        let node = self.nodes[index as usize];
-        let rest = self.new_node(Node {
+        let node = &mut self.nodes[index as usize];
+        let rest = Node {
             offset: node.offset + size,
             size: node.size - size,
             prev_phys: index,
@@ -163,52 +179,64 @@ impl Tlsf {
             prev_free: NIL,
             next_free: NIL,
             free: false,
-        });
-        if node.next_phys != NIL {
-            self.nodes[node.next_phys as usize].prev_phys = rest;
-        }
-        let node = &mut self.nodes[index as usize];
+        };
         node.size = size;
-        node.next_phys = rest;
+        let after = rest.next_phys;
+        let rest = new_node(&mut self.nodes, &mut self.spare, rest);
+        self.nodes[index as usize].next_phys = rest;
+        if after != NIL {
+            self.nodes[after as usize].prev_phys = rest;
+        }
         rest
     }
 
     /// Merges the node at `next` into its physical predecessor `index`.
+    #[inline]
     fn absorb_next(&mut self, index: u32, next: u32) {
-        let absorbed = self.nodes[next as usize];
-        self.nodes[index as usize].size += absorbed.size;
-        self.nodes[index as usize].next_phys = absorbed.next_phys;
-        if absorbed.next_phys != NIL {
-            self.nodes[absorbed.next_phys as usize].prev_phys = index;
+        let (size, after) = {
+            let absorbed = &self.nodes[next as usize];
+            (absorbed.size, absorbed.next_phys)
+        };
+        let node = &mut self.nodes[index as usize];
+        node.size += size;
+        node.next_phys = after;
+        if after != NIL {
+            self.nodes[after as usize].prev_phys = index;
         }
         self.spare.push(next);
     }
 
     /// Takes a free node that can hold `size` bytes at `align_mask`, or `None`.
+    #[inline]
     fn take_fitting(&mut self, size: u64, align_mask: u64) -> Option<u32> {
         // Every range of a class at least `size + align_mask` fits whatever its offset.
         if let Some((fl, sl)) = size.checked_add(align_mask).and_then(class_at_least) {
-            if let Some((fl, sl)) = self.find_class(fl, sl) {
-                let index = self.heads[fl][sl];
-                self.unlink_free(index);
+            if let Some((fl, sl)) = self.lists.find_class(fl, sl) {
+                let index = self.lists.heads[fl][sl];
+                self.lists.remove(&mut self.nodes, index);
                 return Some(index);
             }
         }
-        // Near-full objects: a node of the class holding `size` itself may still
-        // fit. Look at a bounded number of them, keeping the search O(1).
+        self.take_near_fit(size, align_mask)
+    }
+
+    /// Near-full objects: a node of the class holding `size` itself may still fit.
+    /// Looks at a bounded number of them, keeping the search O(1).
+    #[cold]
+    fn take_near_fit(&mut self, size: u64, align_mask: u64) -> Option<u32> {
         let (fl, sl) = class_of(size);
-        let (fl, sl) = self.find_class(fl, sl)?;
-        let mut index = self.heads[fl][sl];
+        let (fl, sl) = self.lists.find_class(fl, sl)?;
+        let mut index = self.lists.heads[fl][sl];
         for _ in 0..NEAR_FIT_PROBES {
             if index == NIL {
                 break;
             }
-            let node = self.nodes[index as usize];
+            let node = &self.nodes[index as usize];
             let fits = align_up(node.offset, align_mask)
                 .and_then(|aligned| aligned.checked_add(size))
                 .is_some_and(|end| end <= node.offset + node.size);
             if fits {
-                self.unlink_free(index);
+                self.lists.remove(&mut self.nodes, index);
                 return Some(index);
             }
             index = node.next_free;
@@ -223,14 +251,16 @@ impl SubAllocator for Tlsf {
             capacity,
             nodes: Vec::new(),
             spare: Vec::new(),
-            fl_bitmap: 0,
-            sl_bitmap: [0; FL_COUNT],
-            heads: [[NIL; SL_COUNT]; FL_COUNT],
+            lists: FreeLists {
+                fl_bitmap: 0,
+                sl_bitmap: [0; FL_COUNT],
+                heads: [[NIL; SL_COUNT]; FL_COUNT],
+            },
             used: 0,
             live: 0,
         };
         if capacity > 0 {
-            let first = tlsf.new_node(Node {
+            tlsf.nodes.push(Node {
                 offset: 0,
                 size: capacity,
                 prev_phys: NIL,
@@ -239,48 +269,57 @@ impl SubAllocator for Tlsf {
                 next_free: NIL,
                 free: false,
             });
-            tlsf.link_free(first);
+            tlsf.lists.push(&mut tlsf.nodes, 0);
         }
         tlsf
     }
 
+    #[inline]
     fn alloc(&mut self, size: u64, align_mask: u64) -> Option<(u64, u32)> {
         debug_assert!(size > 0);
         let mut index = self.take_fitting(size, align_mask)?;
-        let node = self.nodes[index as usize];
-        let aligned = align_up(node.offset, align_mask).expect("checked by take_fitting");
-        if aligned > node.offset {
+        let (offset, node_size) = {
+            let node = &self.nodes[index as usize];
+            (node.offset, node.size)
+        };
+        let aligned = align_up(offset, align_mask).expect("checked by take_fitting");
+        let mut remaining = node_size;
+        if aligned > offset {
             // The padding in front stays free as a node of its own.
-            let block = self.split(index, aligned - node.offset);
-            self.link_free(index);
+            let block = self.split(index, aligned - offset);
+            self.lists.push(&mut self.nodes, index);
+            remaining -= aligned - offset;
             index = block;
         }
-        if self.nodes[index as usize].size > size {
+        if remaining > size {
             let rest = self.split(index, size);
-            self.link_free(rest);
+            self.lists.push(&mut self.nodes, rest);
         }
         self.used += size;
         self.live += 1;
         Some((aligned, index))
     }
 
+    #[inline]
     fn free(&mut self, offset: u64, size: u64, handle: u32) {
         let mut index = handle;
-        let node = self.nodes[index as usize];
-        debug_assert!(!node.free && node.offset == offset && node.size == size);
-        self.used -= node.size;
+        let (prev, next) = {
+            let node = &self.nodes[index as usize];
+            debug_assert!(!node.free && node.offset == offset && node.size == size);
+            (node.prev_phys, node.next_phys)
+        };
+        self.used -= size;
         self.live -= 1;
-        if node.next_phys != NIL && self.nodes[node.next_phys as usize].free {
-            self.unlink_free(node.next_phys);
-            self.absorb_next(index, node.next_phys);
+        if next != NIL && self.nodes[next as usize].free {
+            self.lists.remove(&mut self.nodes, next);
+            self.absorb_next(index, next);
         }
-        if node.prev_phys != NIL && self.nodes[node.prev_phys as usize].free {
-            let prev = node.prev_phys;
-            self.unlink_free(prev);
+        if prev != NIL && self.nodes[prev as usize].free {
+            self.lists.remove(&mut self.nodes, prev);
             self.absorb_next(prev, index);
             index = prev;
         }
-        self.link_free(index);
+        self.lists.push(&mut self.nodes, index);
     }
 
     fn is_empty(&self) -> bool {
@@ -292,13 +331,14 @@ impl SubAllocator for Tlsf {
     }
 
     fn largest_free(&self) -> u64 {
-        if self.fl_bitmap == 0 {
+        let lists = &self.lists;
+        if lists.fl_bitmap == 0 {
             return 0;
         }
-        let fl = 63 - self.fl_bitmap.leading_zeros() as usize;
-        let sl = 31 - self.sl_bitmap[fl].leading_zeros() as usize;
+        let fl = 63 - lists.fl_bitmap.leading_zeros() as usize;
+        let sl = 31 - lists.sl_bitmap[fl].leading_zeros() as usize;
         let mut largest = 0;
-        let mut index = self.heads[fl][sl];
+        let mut index = lists.heads[fl][sl];
         while index != NIL {
             let node = &self.nodes[index as usize];
             largest = largest.max(node.size);
@@ -378,13 +418,13 @@ impl SubAllocator for Tlsf {
         let mut listed = 0usize;
         for fl in 0..FL_COUNT {
             assert_eq!(
-                self.fl_bitmap >> fl & 1 == 1,
-                self.sl_bitmap[fl] != 0,
+                self.lists.fl_bitmap >> fl & 1 == 1,
+                self.lists.sl_bitmap[fl] != 0,
                 "fl bitmap"
             );
             for sl in 0..SL_COUNT {
-                let head = self.heads[fl][sl];
-                assert_eq!(self.sl_bitmap[fl] >> sl & 1 == 1, head != NIL, "sl bitmap");
+                let head = self.lists.heads[fl][sl];
+                assert_eq!(self.lists.sl_bitmap[fl] >> sl & 1 == 1, head != NIL, "sl bitmap");
                 let mut prev = NIL;
                 let mut index = head;
                 while index != NIL {

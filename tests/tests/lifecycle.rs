@@ -190,7 +190,7 @@ fn leaks_are_reported() {
         // The shared memory object the block points at outlives the allocator
         // (it is leaked, not freed): the block can still be looked at.
         assert_eq!(format!("{:?}", kept.memory()), memory);
-        assert_eq!(kept.size(), 256);
+        assert!(kept.size() >= 256);
     }
 }
 

@@ -226,6 +226,10 @@ const CLASS_KINDS: [ResourceKind; CLASSES] = [
     ResourceKind::Optimal,
 ];
 
+/// A new shared memory object has room for at least this many blocks of the size
+/// of the request that makes it (within the strategy's and the heap's caps).
+const BLOCKS_PER_NEW_OBJECT: u64 = 4;
+
 /// General blocks are sized in multiples of this many bytes.
 const GRANULE: u64 = 16;
 
@@ -663,23 +667,20 @@ where
             } else {
                 (size, align_mask)
             };
-            let result = if transient {
-                // SAFETY: forwarded from the caller.
-                unsafe {
-                    self.alloc_shared(device, ty, size, align_mask, Strategy::Transient, class)
-                }
+            let (strategy, size) = if transient {
+                (Strategy::Transient, size)
             } else {
                 // Sizes in whole granules: most blocks then end where the next
                 // aligned block may start, so the general strategy rarely splits off
                 // slivers of alignment padding (at most 15 bytes more per block).
                 let size = align_up(size, GRANULE - 1).unwrap_or(size);
-                // SAFETY: forwarded from the caller.
-                unsafe { self.alloc_shared(device, ty, size, align_mask, Strategy::General, class) }
+                (Strategy::General, size)
             };
-            match result {
-                Ok(Some(block)) => return Ok(block),
-                Ok(None) => {} // Too large for this strategy's memory objects.
-                Err(err) => return Err(err),
+            // Requests too large for the strategy's memory objects get a dedicated one.
+            if size <= self.strategy_cap(strategy) && size <= align_down(state.max_object, atom_mask)
+            {
+                // SAFETY: forwarded from the caller.
+                return unsafe { self.alloc_shared(device, ty, size, align_mask, strategy, class) };
             }
         }
         // SAFETY: forwarded from the caller.
@@ -715,9 +716,24 @@ where
         ))
     }
 
+    /// Largest memory object `strategy` creates.
+    #[inline]
+    fn strategy_cap(&self, strategy: Strategy) -> u64 {
+        let config = &self.config;
+        match strategy {
+            Strategy::Transient => config
+                .final_free_list_chunk
+                .max(config.starting_free_list_chunk),
+            Strategy::General => config
+                .final_free_list_chunk
+                .max(config.initial_buddy_dedicated_size)
+                .max(config.minimal_buddy_size),
+        }
+    }
+
     /// Sub-allocates from a shared memory object of type `ty`, creating one if
-    /// needed. Returns `Ok(None)` when the request is too large for the strategy's
-    /// memory objects, so it should get a dedicated one.
+    /// needed. `size` is at most the strategy's cap and `max_object` (rounded
+    /// down to atoms).
     #[inline]
     unsafe fn alloc_shared(
         &mut self,
@@ -727,7 +743,7 @@ where
         align_mask: u64,
         strategy: Strategy,
         class: u8,
-    ) -> Result<Option<MemoryBlock<M>>, TryAllocError> {
+    ) -> Result<MemoryBlock<M>, TryAllocError> {
         let id = self.id;
         let state = &mut self.types[ty as usize];
         let (props, atom_mask) = (state.info.props(), state.atom_mask);
@@ -736,7 +752,7 @@ where
                 let pool = $pool;
                 if let Some((slot, offset, handle)) = pool.alloc(size, align_mask) {
                     let chunk = pool.get_mut(slot);
-                    return Ok(Some(MemoryBlock::new(
+                    return Ok(MemoryBlock::new(
                         id,
                         ty,
                         props,
@@ -751,7 +767,7 @@ where
                             chunk: slot,
                             handle,
                         },
-                    )));
+                    ));
                 }
             }};
         }
@@ -775,18 +791,8 @@ where
         align_mask: u64,
         strategy: Strategy,
         class: u8,
-    ) -> Result<Option<MemoryBlock<M>>, TryAllocError> {
-        let config = &self.config;
-        // Largest memory object the strategy creates.
-        let cap = match strategy {
-            Strategy::Transient => config
-                .final_free_list_chunk
-                .max(config.starting_free_list_chunk),
-            Strategy::General => config
-                .final_free_list_chunk
-                .max(config.initial_buddy_dedicated_size)
-                .max(config.minimal_buddy_size),
-        };
+    ) -> Result<MemoryBlock<M>, TryAllocError> {
+        let cap = self.strategy_cap(strategy);
         let id = self.id;
         let state = &mut self.types[ty as usize];
         let props = state.info.props();
@@ -819,13 +825,16 @@ where
             Strategy::General => state.general[usize::from(class)].next_size,
             Strategy::Transient => state.transient[usize::from(class)].next_size,
         };
-        // A new memory object: the pool's next size, capped by the strategy, an
-        // eighth of the heap and the object limit, but never below the request.
-        if size > cap || size > align_down(max_object, atom_mask) {
-            return Ok(None);
-        }
+        // A new memory object: the pool's next size, or room for several blocks
+        // like this one if that is larger (an object that holds only a few large
+        // blocks fragments, and would be made and freed again as they come and
+        // go), capped by the strategy, an eighth of the heap and the object limit,
+        // but never below the request.
+        debug_assert!(size <= cap && size <= align_down(max_object, atom_mask));
         let limit = cap.min(pow2_floor((heap_size / 8).max(1))).min(max_object);
-        let mut chunk_size = next_size.min(limit).max(size);
+        let for_size = size.checked_next_power_of_two().unwrap_or(size);
+        let wanted = next_size.max(for_size.saturating_mul(BLOCKS_PER_NEW_OBJECT));
+        let mut chunk_size = wanted.min(limit).max(size);
         // `size` is atom-aligned and at most `max_object`, so this stays >= `size`.
         chunk_size = align_up(chunk_size, atom_mask)
             .unwrap_or(chunk_size)
@@ -865,7 +874,6 @@ where
                 let (offset, handle) = sub
                     .alloc(size, align_mask)
                     .expect("a new memory object holds the request");
-                pool.next_size = pool.next_size.saturating_mul(2).min(cap);
                 let memory = SharedMemory::new(memory);
                 let block = make(u32::MAX, offset, handle, &memory, base);
                 let slot = pool.insert(Chunk {
@@ -875,6 +883,7 @@ where
                     sub,
                 });
                 pool.note_alloc(size);
+                pool.next_size = pool.grown(cap);
                 block_with_slot(block, slot)
             }};
         }
@@ -882,7 +891,7 @@ where
             Strategy::General => grow!(&mut state.general[usize::from(class)], Tlsf),
             Strategy::Transient => grow!(&mut state.transient[usize::from(class)], Linear),
         };
-        Ok(Some(block))
+        Ok(block)
     }
 
     /// Frees empty shared memory objects of `heap` (every heap for `None`).

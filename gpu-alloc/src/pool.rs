@@ -8,6 +8,10 @@ use {
     alloc::vec::Vec,
 };
 
+/// A new memory object is an eighth (`1 / GROWTH_SHARE`) of the pool's size (see
+/// [`Pool::grown`]).
+const GROWTH_SHARE: u64 = 8;
+
 /// One shared memory object and the sub-allocator that places blocks in it.
 #[derive(Debug)]
 pub(crate) struct Chunk<M, S> {
@@ -26,10 +30,16 @@ pub(crate) struct Pool<M, S> {
     /// Blocks name their chunk by index here. `chunks[i]` is `None` iff `i` is in
     /// `free_slots`.
     pub(crate) chunks: Vec<Option<Chunk<M, S>>>,
+    /// `summaries[i]` is `chunks[i]`'s `free_summary()`, or 0 for an empty slot:
+    /// a compact array, so that finding a memory object with room skips the full
+    /// ones without touching them.
+    summaries: Vec<u64>,
     /// Indices of `None` entries of `chunks`, reused before `chunks` grows.
     free_slots: Vec<u32>,
-    /// Size of the next memory object to create; between the strategy's starting
-    /// and final sizes.
+    /// Size of the first memory object.
+    start: u64,
+    /// Size of the next memory object to create; between `start` and the
+    /// strategy's final size (see [`Pool::grown`]).
     pub(crate) next_size: u64,
     /// Bytes of live blocks in the pool's chunks.
     used: u64,
@@ -44,7 +54,9 @@ impl<M, S: SubAllocator> Pool<M, S> {
     pub(crate) fn new(start_size: u64) -> Self {
         Pool {
             chunks: Vec::new(),
+            summaries: Vec::new(),
             free_slots: Vec::new(),
+            start: start_size,
             next_size: start_size,
             used: 0,
             reserved: 0,
@@ -54,21 +66,67 @@ impl<M, S: SubAllocator> Pool<M, S> {
 
     /// Places `size` bytes in an existing chunk, newest first. Returns the chunk's
     /// slot, the offset and the sub-allocator's handle.
+    ///
+    /// Two passes over the summaries: first the chunks with a free range of at
+    /// least `size + align_mask` rounded up to a power of two (any offset fits
+    /// there, so the first one tried nearly always succeeds), then the chunks
+    /// that may hold `size` bytes at all (a smaller free range may happen to be
+    /// aligned). A chunk with no free range of `size` bytes is never touched.
     #[inline]
     pub(crate) fn alloc(&mut self, size: u64, align_mask: u64) -> Option<(u32, u64, u32)> {
-        for slot in (0..self.chunks.len()).rev() {
+        let may_fit = 63 - size.leading_zeros();
+        let fits_anywhere = size
+            .checked_add(align_mask)
+            .and_then(u64::checked_next_power_of_two)
+            .map_or(64, u64::trailing_zeros);
+        if fits_anywhere < 64 {
+            if let Some(found) = self.alloc_in(size, align_mask, fits_anywhere, u32::MAX) {
+                return Some(found);
+            }
+        }
+        // Second pass: the chunks the first one did not try.
+        self.alloc_in(size, align_mask, may_fit, fits_anywhere)
+    }
+
+    /// Tries the chunks, newest first, whose summary has a bit at or above `min_bit`
+    /// and none at or above `skip_bit` (those were tried already).
+    #[inline]
+    fn alloc_in(
+        &mut self,
+        size: u64,
+        align_mask: u64,
+        min_bit: u32,
+        skip_bit: u32,
+    ) -> Option<(u32, u64, u32)> {
+        for slot in (0..self.summaries.len()).rev() {
+            let summary = self.summaries[slot];
+            if summary >> min_bit == 0 || summary.checked_shr(skip_bit).unwrap_or(0) != 0 {
+                continue;
+            }
             let Some(chunk) = &mut self.chunks[slot] else {
                 continue;
             };
-            if chunk.size < size {
-                continue;
-            }
             if let Some((offset, handle)) = chunk.sub.alloc(size, align_mask) {
+                self.summaries[slot] = chunk.sub.free_summary();
                 self.note_alloc(size);
                 return Some((slot as u32, offset, handle));
             }
         }
         None
+    }
+
+    /// The size for the pool's next memory object after it grew: an eighth of
+    /// what it holds, rounded down to a power of two, between its starting size
+    /// and `cap`. The unused part of the newest object then stays a small share
+    /// of the pool (doubling would leave up to half of it unused), while the
+    /// number of objects grows only logarithmically.
+    pub(crate) fn grown(&self, cap: u64) -> u64 {
+        let eighth = self.reserved / GROWTH_SHARE;
+        let pow2 = match eighth {
+            0 => 0,
+            n => 1 << (63 - n.leading_zeros()),
+        };
+        pow2.min(cap).max(self.start)
     }
 
     /// Counts a block of `size` bytes placed in the pool.
@@ -88,6 +146,7 @@ impl<M, S: SubAllocator> Pool<M, S> {
             .as_mut()
             .expect("block names a chunk slot that is empty");
         chunk.sub.free(offset, size, handle);
+        self.summaries[slot as usize] = chunk.sub.free_summary();
         if !chunk.sub.is_empty() || self.reserved - chunk.size < self.high_water {
             return false;
         }
@@ -105,13 +164,16 @@ impl<M, S: SubAllocator> Pool<M, S> {
     /// Adds a chunk and returns its slot.
     pub(crate) fn insert(&mut self, chunk: Chunk<M, S>) -> u32 {
         self.reserved += chunk.size;
+        let summary = chunk.sub.free_summary();
         match self.free_slots.pop() {
             Some(slot) => {
                 self.chunks[slot as usize] = Some(chunk);
+                self.summaries[slot as usize] = summary;
                 slot
             }
             None => {
                 self.chunks.push(Some(chunk));
+                self.summaries.push(summary);
                 (self.chunks.len() - 1) as u32
             }
         }
@@ -131,6 +193,7 @@ impl<M, S: SubAllocator> Pool<M, S> {
         let entry = &mut self.chunks[slot as usize];
         let chunk = entry.take_if(|c| c.sub.is_empty())?;
         self.free_slots.push(slot);
+        self.summaries[slot as usize] = 0;
         self.reserved -= chunk.size;
         Some((chunk.memory.into_inner(), chunk.base, chunk.size))
     }
@@ -170,7 +233,17 @@ impl<M, S: SubAllocator> Pool<M, S> {
             self.used <= self.high_water,
             "use above the high-water mark"
         );
+        assert_eq!(
+            self.summaries.len(),
+            self.chunks.len(),
+            "one summary per chunk slot"
+        );
         for (slot, chunk) in self.chunks.iter().enumerate() {
+            assert_eq!(
+                self.summaries[slot],
+                chunk.as_ref().map_or(0, |c| c.sub.free_summary()),
+                "slot {slot}: stale free summary"
+            );
             assert_eq!(
                 chunk.is_none(),
                 self.free_slots.contains(&(slot as u32)),

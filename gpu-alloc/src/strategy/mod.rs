@@ -100,6 +100,14 @@ pub(crate) trait SubAllocator: Debug {
     /// Size of the largest range that could be allocated with alignment 1.
     fn largest_free(&self) -> u64;
 
+    /// A bitmap of the free ranges' sizes, for skipping full objects cheaply: if a
+    /// range of `n` bytes (alignment 1) can be allocated, bit `floor(log2(n))` or a
+    /// higher one is set. So `summary >> floor(log2(size)) == 0` proves that
+    /// [`alloc`](SubAllocator::alloc) of `size` bytes fails.
+    fn free_summary(&self) -> u64 {
+        log2_bit(self.largest_free())
+    }
+
     /// Calls `f(offset, size, used)` for consecutive ranges covering the whole
     /// capacity in offset order. Used ranges may merge adjacent live blocks.
     fn for_each_range(&self, f: &mut dyn FnMut(u64, u64, bool));
@@ -120,6 +128,14 @@ pub(crate) fn align_up(value: u64, align_mask: u64) -> Option<u64> {
 /// Rounds `value` down to a multiple of `align_mask + 1`.
 pub(crate) fn align_down(value: u64, align_mask: u64) -> u64 {
     value & !align_mask
+}
+
+/// `1 << floor(log2(n))`, or 0 for 0.
+pub(crate) fn log2_bit(n: u64) -> u64 {
+    match n {
+        0 => 0,
+        n => 1 << (63 - n.leading_zeros()),
+    }
 }
 
 /// Whether `mask` has the form `2^n - 1`.

@@ -40,6 +40,10 @@ struct Node {
     prev_free: u32,
     next_free: u32,
     free: bool,
+    /// The class `class_of(size)` of a free node, stored when it is linked so
+    /// that unlinking it needs no recomputation (stale in used nodes).
+    fl: u8,
+    sl: u8,
 }
 
 /// The class of a range of `size` bytes: the class whose ranges are all at least
@@ -85,6 +89,8 @@ impl FreeLists {
         let node = &mut nodes[index as usize];
         let (fl, sl) = class_of(node.size);
         let head = self.heads[fl][sl];
+        // `fl < FL_COUNT = 60` and `sl < SL_COUNT = 32` fit in a byte.
+        (node.fl, node.sl) = (fl as u8, sl as u8);
         node.free = true;
         node.prev_free = NIL;
         node.next_free = head;
@@ -102,11 +108,11 @@ impl FreeLists {
         let node = &mut nodes[index as usize];
         debug_assert!(node.free);
         node.free = false;
-        let (prev, next, size) = (node.prev_free, node.next_free, node.size);
+        let (prev, next) = (node.prev_free, node.next_free);
         if prev != NIL {
             nodes[prev as usize].next_free = next;
         } else {
-            let (fl, sl) = class_of(size);
+            let (fl, sl) = (usize::from(node.fl), usize::from(node.sl));
             self.heads[fl][sl] = next;
             if next == NIL {
                 self.sl_bitmap[fl] &= !(1 << sl);
@@ -168,7 +174,7 @@ fn new_node(nodes: &mut Vec<Node>, spare: &mut Vec<u32>, node: Node) -> u32 {
 impl Tlsf {
     /// Splits the node at `index` so that it keeps its first `size` bytes; the rest
     /// becomes a new node after it, returned (not linked into a free list).
-    #[inline]
+    #[inline(always)]
     fn split(&mut self, index: u32, size: u64) -> u32 {
         let node = &mut self.nodes[index as usize];
         let rest = Node {
@@ -179,6 +185,8 @@ impl Tlsf {
             prev_free: NIL,
             next_free: NIL,
             free: false,
+            fl: 0,
+            sl: 0,
         };
         node.size = size;
         let after = rest.next_phys;
@@ -268,6 +276,8 @@ impl SubAllocator for Tlsf {
                 prev_free: NIL,
                 next_free: NIL,
                 free: false,
+                fl: 0,
+                sl: 0,
             });
             tlsf.lists.push(&mut tlsf.nodes, 0);
         }
@@ -328,6 +338,14 @@ impl SubAllocator for Tlsf {
 
     fn used(&self) -> u64 {
         self.used
+    }
+
+    #[inline]
+    fn free_summary(&self) -> u64 {
+        // Class `fl >= 1` holds sizes in `[2^(fl + 4), 2^(fl + 5))`, so bit `fl + 4`
+        // is exactly `floor(log2(n))`; class 0 holds sizes below 32, for which bit
+        // 4 is at or above `floor(log2(n))`. `fl < FL_COUNT = 60`, so no bit is lost.
+        self.lists.fl_bitmap << (SL_BITS - 1)
     }
 
     fn largest_free(&self) -> u64 {
@@ -431,6 +449,11 @@ impl SubAllocator for Tlsf {
                     let node = &self.nodes[index as usize];
                     assert!(node.free, "a used node in a free list");
                     assert_eq!(class_of(node.size), (fl, sl), "a node in the wrong class");
+                    assert_eq!(
+                        (usize::from(node.fl), usize::from(node.sl)),
+                        (fl, sl),
+                        "a free node's stored class is stale"
+                    );
                     assert_eq!(node.prev_free, prev, "broken prev_free link");
                     listed += 1;
                     prev = index;

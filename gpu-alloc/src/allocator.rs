@@ -8,6 +8,7 @@ use {
         error::{AllocationError, TryAllocError},
         pool::{Chunk, Pool},
         report::report,
+        slab::{self, SlabFree, SlabRange, Slabs},
         stats::{
             fragmentation, AllocatorStats, HeapStats, MapRange, MemoryMap, MemoryObjectMap,
             MemoryTypeStats, ObjectKind,
@@ -158,6 +159,9 @@ struct TypeState<M> {
     general: [Pool<M, Tlsf>; CLASSES],
     /// Transient pools by class, as for `general`.
     transient: [Pool<M, Linear>; CLASSES],
+    /// Slabs of small general blocks by class; every slab is a used range of the
+    /// general pool of its class.
+    slabs: [Slabs; CLASSES],
     /// Live blocks of this type.
     blocks: u64,
     /// Bytes of live blocks of this type.
@@ -377,6 +381,7 @@ where
                     max_object: heap_size.min(max_size),
                     general: core::array::from_fn(|_| Pool::new(general_start)),
                     transient: core::array::from_fn(|_| Pool::new(transient_start)),
+                    slabs: core::array::from_fn(|_| Slabs::new()),
                     blocks: 0,
                     block_bytes: 0,
                     dedicated: BTreeMap::new(),
@@ -591,13 +596,8 @@ where
             loop {
                 // SAFETY: forwarded from the caller.
                 match unsafe { self.alloc_from_type(device, ty, &request, options) } {
-                    Ok(block) => {
-                        self.live_blocks += 1;
-                        let state = &mut self.types[ty as usize];
-                        state.blocks += 1;
-                        state.block_bytes += block.size;
-                        return Ok(block);
-                    }
+                    // Counted in `live_blocks` and the type's counters already.
+                    Ok(block) => return Ok(block),
                     // Under memory pressure, empty memory objects of the heap (or,
                     // at the object limit, of any heap) go back once, then retry.
                     Err(TryAllocError::OutOfDeviceMemory) => {
@@ -636,7 +636,7 @@ where
     ) -> Result<MemoryBlock<M>, TryAllocError> {
         let state = &self.types[ty as usize];
         let atom_mask = state.atom_mask;
-        // Whole atoms, but never past the object limit (`candidates` checked that
+        // Whole atoms, but never past the object limit (`serves` checked that
         // the request itself fits): a block that ends at the end of its object may
         // have a partial last atom.
         let size = align_up(request.size, atom_mask)
@@ -677,7 +677,8 @@ where
                 (Strategy::General, size)
             };
             // Requests too large for the strategy's memory objects get a dedicated one.
-            if size <= self.strategy_cap(strategy) && size <= align_down(state.max_object, atom_mask)
+            if size <= self.strategy_cap(strategy)
+                && size <= align_down(state.max_object, atom_mask)
             {
                 // SAFETY: forwarded from the caller.
                 return unsafe { self.alloc_shared(device, ty, size, align_mask, strategy, class) };
@@ -695,11 +696,14 @@ where
     ) -> Result<MemoryBlock<M>, TryAllocError> {
         let state = &mut self.types[ty as usize];
         let heap = state.info.heap;
-        // SAFETY: `size` is non-zero and at most `max_object`, checked by `candidates`.
+        // SAFETY: `size` is non-zero and at most `max_object`, checked by `serves`.
         let memory = unsafe { self.accounts.allocate(device, ty, heap, size) }?;
         self.accounts.heaps[heap as usize].dedicated += size;
         self.accounts.dedicated_objects += 1;
         state.add_dedicated(size, false);
+        state.blocks += 1;
+        state.block_bytes += size;
+        self.live_blocks += 1;
         Ok(MemoryBlock::new(
             self.id,
             ty,
@@ -724,7 +728,7 @@ where
             Strategy::Transient => config
                 .final_free_list_chunk
                 .max(config.starting_free_list_chunk),
-            Strategy::General => config
+            Strategy::General | Strategy::Slab => config
                 .final_free_list_chunk
                 .max(config.initial_buddy_dedicated_size)
                 .max(config.minimal_buddy_size),
@@ -744,46 +748,76 @@ where
         strategy: Strategy,
         class: u8,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
-        let id = self.id;
-        let state = &mut self.types[ty as usize];
-        let (props, atom_mask) = (state.info.props(), state.atom_mask);
-        macro_rules! place {
-            ($pool:expr) => {{
-                let pool = $pool;
-                if let Some((slot, offset, handle)) = pool.alloc(size, align_mask) {
-                    let chunk = pool.get_mut(slot);
-                    return Ok(MemoryBlock::new(
-                        id,
-                        ty,
-                        props,
-                        offset,
-                        size,
-                        atom_mask,
-                        Flavor::Shared {
-                            memory: chunk.memory.share(),
-                            base: chunk.base,
-                            strategy,
-                            class,
-                            chunk: slot,
-                            handle,
-                        },
-                    ));
+        if strategy == Strategy::General {
+            if let Some((slab_class, slot)) = slab::class_of(size, align_mask) {
+                let slabs = &mut self.types[ty as usize].slabs[usize::from(class)];
+                if let Some(place) = slabs.alloc(slab_class, size) {
+                    return Ok(self.shared_block(ty, size, Strategy::Slab, class, place));
                 }
-            }};
-        }
-        match strategy {
-            Strategy::General => place!(&mut state.general[usize::from(class)]),
-            Strategy::Transient => place!(&mut state.transient[usize::from(class)]),
+                // SAFETY: forwarded from the caller.
+                let placed =
+                    unsafe { self.place_in_new_slab(device, ty, size, slab_class, slot, class) };
+                if let Some(place) = placed? {
+                    return Ok(self.shared_block(ty, size, Strategy::Slab, class, place));
+                }
+            }
         }
         // SAFETY: forwarded from the caller.
-        unsafe { self.alloc_in_new_object(device, ty, size, align_mask, strategy, class) }
+        let place = unsafe { self.place(device, ty, size, align_mask, strategy, class) }?;
+        Ok(self.shared_block(ty, size, strategy, class, place))
     }
 
-    /// As [`alloc_shared`](Self::alloc_shared) when no memory object of the pool
-    /// has room: makes a new one.
-    #[cold]
-    #[inline(never)]
-    unsafe fn alloc_in_new_object(
+    /// Counts a block of `size` bytes placed at `(chunk slot, offset, handle)` of
+    /// a shared memory object of type `ty`, and makes it.
+    #[inline]
+    fn shared_block(
+        &mut self,
+        ty: u32,
+        size: u64,
+        strategy: Strategy,
+        class: u8,
+        (slot, offset, handle): (u32, u64, u32),
+    ) -> MemoryBlock<M> {
+        self.live_blocks += 1;
+        let state = &mut self.types[ty as usize];
+        state.blocks += 1;
+        state.block_bytes += size;
+        let (memory, base) = match strategy {
+            Strategy::General | Strategy::Slab => {
+                let pool = &mut state.general[usize::from(class)];
+                pool.add_block(size);
+                let chunk = pool.get_mut(slot);
+                (chunk.memory.share(), chunk.base)
+            }
+            Strategy::Transient => {
+                let pool = &mut state.transient[usize::from(class)];
+                pool.add_block(size);
+                let chunk = pool.get_mut(slot);
+                (chunk.memory.share(), chunk.base)
+            }
+        };
+        MemoryBlock::new(
+            self.id,
+            ty,
+            state.info.props(),
+            offset,
+            size,
+            state.atom_mask,
+            Flavor::Shared {
+                memory,
+                base,
+                strategy,
+                class,
+                chunk: slot,
+                handle,
+            },
+        )
+    }
+
+    /// Places `size` bytes in a memory object of the strategy's pool, creating
+    /// one if none has room. Returns `(chunk slot, offset, handle)`.
+    #[inline]
+    unsafe fn place(
         &mut self,
         device: &impl MemoryDevice<M>,
         ty: u32,
@@ -791,38 +825,99 @@ where
         align_mask: u64,
         strategy: Strategy,
         class: u8,
-    ) -> Result<MemoryBlock<M>, TryAllocError> {
+    ) -> Result<(u32, u64, u32), TryAllocError> {
+        let state = &mut self.types[ty as usize];
+        let found = match strategy {
+            Strategy::General | Strategy::Slab => {
+                state.general[usize::from(class)].alloc(size, align_mask)
+            }
+            Strategy::Transient => state.transient[usize::from(class)].alloc(size, align_mask),
+        };
+        match found {
+            Some(place) => Ok(place),
+            // SAFETY: forwarded from the caller.
+            None => unsafe {
+                self.place_in_new_object(device, ty, size, align_mask, strategy, class)
+            },
+        }
+    }
+
+    /// Makes a slab of `slot`-byte slots for `slab_class` in the general pool
+    /// and places `size` bytes in it. Returns `Ok(None)` when a slab does not suit
+    /// (the pool's objects are too small for one, the slab table is full, or the
+    /// heap has no room for a whole slab): the block then goes to the general
+    /// strategy by itself.
+    #[cold]
+    #[inline(never)]
+    unsafe fn place_in_new_slab(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        ty: u32,
+        size: u64,
+        slab_class: usize,
+        slot: u64,
+        class: u8,
+    ) -> Result<Option<(u32, u64, u32)>, TryAllocError> {
+        let state = &self.types[ty as usize];
+        // A slab takes at most an eighth of the largest object the pool makes.
+        let room = self
+            .strategy_cap(Strategy::General)
+            .min(align_down(state.max_object, state.atom_mask))
+            / 8;
+        let existing = state.slabs[usize::from(class)].count(slab_class);
+        let Some(slots) = slab::slots_for(slot, existing, room) else {
+            return Ok(None);
+        };
+        let bytes = slot * u64::from(slots);
+        let align_mask = slab::slab_align_mask(slot);
+        // SAFETY: forwarded from the caller.
+        let placed = unsafe { self.place(device, ty, bytes, align_mask, Strategy::General, class) };
+        let (chunk, offset, handle) = match placed {
+            Ok(place) => place,
+            Err(TryAllocError::OutOfDeviceMemory | TryAllocError::TooManyObjects) => {
+                return Ok(None)
+            }
+            Err(err) => return Err(err),
+        };
+        let range = SlabRange {
+            chunk,
+            offset,
+            size: bytes,
+            handle,
+        };
+        let state = &mut self.types[ty as usize];
+        let slabs = &mut state.slabs[usize::from(class)];
+        if !slabs.add(slab_class, slot, slots, range) {
+            let pool = &mut state.general[usize::from(class)];
+            // The range came from a memory object that holds it, so the object
+            // is not empty and stays.
+            pool.free(chunk, offset, bytes, handle);
+            return Ok(None);
+        }
+        Ok(slabs.alloc(slab_class, size))
+    }
+
+    /// As [`place`](Self::place) when no memory object of the pool has room:
+    /// makes a new one.
+    #[cold]
+    #[inline(never)]
+    unsafe fn place_in_new_object(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        ty: u32,
+        size: u64,
+        align_mask: u64,
+        strategy: Strategy,
+        class: u8,
+    ) -> Result<(u32, u64, u32), TryAllocError> {
         let cap = self.strategy_cap(strategy);
-        let id = self.id;
         let state = &mut self.types[ty as usize];
         let props = state.info.props();
         let atom_mask = state.atom_mask;
         let heap_size = self.accounts.heaps[state.info.heap as usize].size;
         let max_object = state.max_object;
-        let make = |slot: u32,
-                    offset: u64,
-                    handle: u32,
-                    chunk_memory: &SharedMemory<M>,
-                    base: Option<MappedPtr>| {
-            MemoryBlock::new(
-                id,
-                ty,
-                props,
-                offset,
-                size,
-                atom_mask,
-                Flavor::Shared {
-                    memory: chunk_memory.share(),
-                    base,
-                    strategy,
-                    class,
-                    chunk: slot,
-                    handle,
-                },
-            )
-        };
         let next_size = match strategy {
-            Strategy::General => state.general[usize::from(class)].next_size,
+            Strategy::General | Strategy::Slab => state.general[usize::from(class)].next_size,
             Strategy::Transient => state.transient[usize::from(class)].next_size,
         };
         // A new memory object: the pool's next size, or room for several blocks
@@ -874,24 +969,23 @@ where
                 let (offset, handle) = sub
                     .alloc(size, align_mask)
                     .expect("a new memory object holds the request");
-                let memory = SharedMemory::new(memory);
-                let block = make(u32::MAX, offset, handle, &memory, base);
                 let slot = pool.insert(Chunk {
-                    memory,
+                    memory: SharedMemory::new(memory),
                     base,
                     size: chunk_size,
                     sub,
                 });
                 pool.note_alloc(size);
                 pool.next_size = pool.grown(cap);
-                block_with_slot(block, slot)
+                (slot, offset, handle)
             }};
         }
-        let block = match strategy {
-            Strategy::General => grow!(&mut state.general[usize::from(class)], Tlsf),
+        Ok(match strategy {
+            Strategy::General | Strategy::Slab => {
+                grow!(&mut state.general[usize::from(class)], Tlsf)
+            }
             Strategy::Transient => grow!(&mut state.transient[usize::from(class)], Linear),
-        };
-        Ok(block)
+        })
     }
 
     /// Frees empty shared memory objects of `heap` (every heap for `None`).
@@ -903,6 +997,12 @@ where
                 continue;
             }
             let heap = state.info.heap;
+            // Empty slabs first: they hold ranges of the general pools' objects.
+            for (slabs, pool) in state.slabs.iter_mut().zip(&mut state.general) {
+                for range in slabs.take_empty() {
+                    pool.free(range.chunk, range.offset, range.size, range.handle);
+                }
+            }
             for pool in &mut state.general {
                 for slot in pool.empty_slots() {
                     // SAFETY: forwarded from the caller.
@@ -992,14 +1092,12 @@ where
                 }
             }
             Flavor::Shared {
-                memory,
                 strategy,
                 class,
                 chunk,
                 handle,
                 ..
             } => {
-                drop(memory);
                 let state = &mut self.types[ty as usize];
                 state.blocks -= 1;
                 state.block_bytes -= size;
@@ -1007,6 +1105,7 @@ where
                 macro_rules! release {
                     ($pool:expr) => {{
                         let pool = $pool;
+                        pool.remove_block(size);
                         if pool.free(chunk, offset, size, handle) {
                             // SAFETY: forwarded from the caller.
                             unsafe { free_chunk(&mut self.accounts, device, pool, heap, chunk) };
@@ -1014,8 +1113,56 @@ where
                     }};
                 }
                 match strategy {
-                    Strategy::General => release!(&mut state.general[usize::from(class)]),
+                    Strategy::General => {
+                        let pool = &mut state.general[usize::from(class)];
+                        pool.remove_block(size);
+                        if pool.free(chunk, offset, size, handle) {
+                            // SAFETY: forwarded from the caller.
+                            unsafe { free_chunk(&mut self.accounts, device, pool, heap, chunk) };
+                        } else if let Some(kept) = state.slabs[usize::from(class)].kept_in(chunk) {
+                            // The slab kept empty must not hold its memory object by
+                            // itself: the object's own retention decides.
+                            if pool.get_mut(chunk).sub.used() == kept.size {
+                                state.slabs[usize::from(class)].take_kept();
+                                if pool.free(kept.chunk, kept.offset, kept.size, kept.handle) {
+                                    // SAFETY: forwarded from the caller.
+                                    unsafe {
+                                        free_chunk(&mut self.accounts, device, pool, heap, chunk)
+                                    };
+                                }
+                            }
+                        }
+                    }
                     Strategy::Transient => release!(&mut state.transient[usize::from(class)]),
+                    Strategy::Slab => {
+                        let slabs = &mut state.slabs[usize::from(class)];
+                        let pool = &mut state.general[usize::from(class)];
+                        pool.remove_block(size);
+                        let mut give_back = |pool: &mut Pool<M, Tlsf>, range: SlabRange| {
+                            if pool.free(range.chunk, range.offset, range.size, range.handle) {
+                                // SAFETY: forwarded from the caller.
+                                unsafe {
+                                    free_chunk(&mut self.accounts, device, pool, heap, range.chunk)
+                                };
+                            }
+                        };
+                        match slabs.free(handle, size) {
+                            SlabFree::Done => {}
+                            // An emptied slab goes back to the general pool as one range.
+                            SlabFree::Release(range) => give_back(pool, range),
+                            SlabFree::Kept { kept, released } => {
+                                if let Some(range) = released {
+                                    give_back(pool, range);
+                                }
+                                // The slab kept empty must not hold its memory object
+                                // by itself: the object's own retention decides.
+                                if pool.get_mut(kept.chunk).sub.used() == kept.size {
+                                    slabs.take_kept();
+                                    give_back(pool, kept);
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -1223,6 +1370,12 @@ where
                     stats.free += size - sub.used();
                     stats.largest_free = stats.largest_free.max(sub.largest_free());
                 }
+                // Free slots of slabs, and what rounding to slot sizes leaves.
+                stats.free += state
+                    .slabs
+                    .iter()
+                    .map(|s| s.bytes() - s.block_bytes())
+                    .sum::<u64>();
                 stats.fragmentation = fragmentation(stats.largest_free, stats.free);
                 if let Some(heap) = heaps.get_mut(state.info.heap as usize) {
                     heap.memory_objects += stats.memory_objects;
@@ -1294,6 +1447,23 @@ where
         for state in &self.types {
             state.general.iter().for_each(Pool::check_invariants);
             state.transient.iter().for_each(Pool::check_invariants);
+            for (slabs, pool) in state.slabs.iter().zip(&state.general) {
+                slabs.check_invariants();
+                for range in slabs.ranges() {
+                    let chunk = pool.chunks[range.chunk as usize]
+                        .as_ref()
+                        .expect("a slab in a freed memory object");
+                    assert!(
+                        range.offset + range.size <= chunk.size,
+                        "a slab past the end of its memory object"
+                    );
+                    let mut used = false;
+                    chunk.sub.for_each_range(&mut |offset, size, in_use| {
+                        used |= in_use && offset <= range.offset && range.offset < offset + size;
+                    });
+                    assert!(used, "a slab on a free range of its memory object");
+                }
+            }
             if self.buffer_image_granularity == 1 {
                 fn unused<M, S: SubAllocator>(pools: &[Pool<M, S>]) -> bool {
                     pools[1..].iter().all(|p| p.iter().next().is_none())
@@ -1330,7 +1500,14 @@ where
                 dedicated_bytes[state.info.heap as usize] += size * u64::from(count);
                 dedicated_objects += count;
             }
-            let shared_used: u64 = state.chunks().map(|(_, _, sub, _)| sub.used()).sum();
+            // Slabs are used ranges of the general pools; their blocks are smaller.
+            let slab_slack: u64 = state
+                .slabs
+                .iter()
+                .map(|s| s.bytes() - s.block_bytes())
+                .sum();
+            let shared_used: u64 =
+                state.chunks().map(|(_, _, sub, _)| sub.used()).sum::<u64>() - slab_slack;
             let dedicated_used: u64 = state
                 .dedicated
                 .iter()
@@ -1368,14 +1545,6 @@ where
             "object count differs from the memory objects held"
         );
     }
-}
-
-/// Sets the chunk slot of a block made before its chunk was inserted.
-fn block_with_slot<M>(mut block: MemoryBlock<M>, slot: u32) -> MemoryBlock<M> {
-    if let Flavor::Shared { chunk, .. } = &mut block.flavor {
-        *chunk = slot;
-    }
-    block
 }
 
 /// Frees the chunk at `slot` of `pool` if no block uses it. Returns whether it did.

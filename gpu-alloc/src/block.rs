@@ -132,6 +132,8 @@ enum SyncKind {
 pub(crate) enum Strategy {
     General,
     Transient,
+    /// A slot of a slab (`crate::slab`), itself a general range.
+    Slab,
 }
 
 #[derive(Debug)]

@@ -119,6 +119,7 @@ mod config;
 mod error;
 mod pool;
 mod report;
+mod slab;
 mod stats;
 mod strategy;
 mod svg;

@@ -41,12 +41,15 @@ pub(crate) struct Pool<M, S> {
     /// Size of the next memory object to create; between `start` and the
     /// strategy's final size (see [`Pool::grown`]).
     pub(crate) next_size: u64,
-    /// Bytes of live blocks in the pool's chunks.
+    /// Bytes of the used ranges of the pool's chunks (slabs count whole).
     used: u64,
+    /// Bytes of the live blocks placed in the pool (in slabs or not, as
+    /// requested); `block_bytes <= used`.
+    block_bytes: u64,
     /// Sum of the sizes of the pool's chunks.
     reserved: u64,
-    /// Most bytes `used` reached since the pool was created or last cleaned up;
-    /// `used <= high_water`.
+    /// Most bytes `block_bytes` reached since the pool was created or last
+    /// cleaned up; `block_bytes <= high_water`.
     high_water: u64,
 }
 
@@ -59,6 +62,7 @@ impl<M, S: SubAllocator> Pool<M, S> {
             start: start_size,
             next_size: start_size,
             used: 0,
+            block_bytes: 0,
             reserved: 0,
             high_water: 0,
         }
@@ -133,7 +137,20 @@ impl<M, S: SubAllocator> Pool<M, S> {
     #[inline]
     pub(crate) fn note_alloc(&mut self, size: u64) {
         self.used += size;
-        self.high_water = self.high_water.max(self.used);
+    }
+
+    /// Counts a live block of `size` bytes placed in the pool (directly or in a
+    /// slab), for the retention policy.
+    #[inline]
+    pub(crate) fn add_block(&mut self, size: u64) {
+        self.block_bytes += size;
+        self.high_water = self.high_water.max(self.block_bytes);
+    }
+
+    /// Forgets a block counted by [`add_block`](Self::add_block).
+    #[inline]
+    pub(crate) fn remove_block(&mut self, size: u64) {
+        self.block_bytes -= size;
     }
 
     /// Frees the block at `offset` of `size` bytes in the chunk at `slot`. Returns
@@ -158,7 +175,7 @@ impl<M, S: SubAllocator> Pool<M, S> {
 
     /// Forgets the high-water mark beyond the current use (after a cleanup).
     pub(crate) fn reset_high_water(&mut self) {
-        self.high_water = self.used;
+        self.high_water = self.block_bytes;
     }
 
     /// Adds a chunk and returns its slot.
@@ -230,8 +247,12 @@ impl<M, S: SubAllocator> Pool<M, S> {
         assert_eq!(reserved, self.reserved, "pool reserved bytes differ");
         assert_eq!(used, self.used, "pool used bytes differ");
         assert!(
-            self.used <= self.high_water,
+            self.block_bytes <= self.high_water,
             "use above the high-water mark"
+        );
+        assert!(
+            self.block_bytes <= self.used,
+            "more bytes in blocks than in used ranges"
         );
         assert_eq!(
             self.summaries.len(),

@@ -442,7 +442,11 @@ impl SubAllocator for Tlsf {
             );
             for sl in 0..SL_COUNT {
                 let head = self.lists.heads[fl][sl];
-                assert_eq!(self.lists.sl_bitmap[fl] >> sl & 1 == 1, head != NIL, "sl bitmap");
+                assert_eq!(
+                    self.lists.sl_bitmap[fl] >> sl & 1 == 1,
+                    head != NIL,
+                    "sl bitmap"
+                );
                 let mut prev = NIL;
                 let mut index = head;
                 while index != NIL {

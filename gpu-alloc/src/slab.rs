@@ -1,0 +1,425 @@
+//! Slabs: constant-time placement of small general blocks in equal slots.
+//!
+//! A general request of at most [`SLAB_MAX`] bytes is rounded up to a size class
+//! (eight classes per power of two, multiples of 16 bytes, and of the request's
+//! alignment). Each class owns slabs: ranges that the general strategy (TLSF)
+//! placed in a memory object, cut into up to 64 equal slots. A bitmask per slab
+//! says which slots are free, and the slabs of a class that have a free slot form
+//! a doubly linked list, so placing or freeing a block is a few bit operations:
+//! no search, split or merge.
+//!
+//! Alignment: a slot size is a multiple of the alignment of every request of its
+//! class, and a slab starts at a multiple of the largest power of two dividing the
+//! slot size, so every slot is aligned. Requests that would lose more than a
+//! quarter of their size to rounding stay with the general strategy.
+//!
+//! A slab whose last block is freed goes back to the general strategy when its
+//! class has another slab with room (so one block coming and going at a slab
+//! boundary does not make and unmake slabs); `cleanup` and memory pressure give
+//! back every empty slab.
+
+#![deny(unsafe_code)]
+
+use {crate::strategy::align_up, alloc::vec::Vec};
+
+/// Largest request (after rounding to atoms and granules) placed in a slab.
+pub(crate) const SLAB_MAX: u64 = 16 * 1024;
+/// Size classes: slot sizes 16..=112 (indices 0..=6), then eight per power of two
+/// from 128 up to `SLAB_MAX` (a power of two, the last index).
+const CLASS_COUNT: usize = ((SLAB_MAX.trailing_zeros() - 7) * 8 + 8 + 1) as usize;
+/// Preferred slab size; slabs have between `MIN_SLOTS` and 64 slots.
+const SLAB_BYTES: u64 = 256 * 1024;
+/// Fewest slots worth a slab; with less room the general strategy places the block.
+const MIN_SLOTS: u64 = 8;
+/// Block handles are `slab << SLOT_BITS | slot`.
+const SLOT_BITS: u32 = 6;
+/// Most slabs: the slab index must fit beside the slot index in a `u32` handle.
+const MAX_SLABS: usize = 1 << (32 - SLOT_BITS);
+/// No slab.
+const NIL: u32 = u32::MAX;
+
+/// The size class of a request of `size` bytes (non-zero) aligned to
+/// `align_mask + 1`: its index and slot size, or `None` when the request does not
+/// suit a slab (too large, or too much lost to rounding).
+#[inline]
+pub(crate) fn class_of(size: u64, align_mask: u64) -> Option<(usize, u64)> {
+    if size > SLAB_MAX || align_mask >= SLAB_MAX {
+        return None;
+    }
+    // A multiple of the alignment, rounded to the class step (a power of two):
+    // still a multiple of the alignment.
+    let aligned = align_up(size, align_mask)?;
+    let step_mask = if aligned <= 128 {
+        15
+    } else {
+        (1u64 << (63 - aligned.leading_zeros() - 3)) - 1
+    };
+    let slot = align_up(aligned, step_mask)?;
+    if slot > SLAB_MAX || slot - size > size / 4 {
+        return None;
+    }
+    let index = if slot < 128 {
+        (slot / 16 - 1) as usize
+    } else {
+        let log = 63 - slot.leading_zeros();
+        ((log - 7) * 8 + (slot >> (log - 3)) as u32) as usize
+    };
+    Some((index, slot))
+}
+
+/// Slots of a new slab for `slot`-byte blocks when its class has `existing`
+/// slabs and at most `room` bytes may go to one slab, or `None` when fewer than
+/// `MIN_SLOTS` fit. A class's first slab has `MIN_SLOTS` slots and each further
+/// one twice as many (up to 64 and `SLAB_BYTES`), so a class with few blocks
+/// does not hold a large, mostly free slab.
+pub(crate) fn slots_for(slot: u64, existing: u32, room: u64) -> Option<u32> {
+    let growing = MIN_SLOTS << existing.min(3);
+    let slots = (SLAB_BYTES.min(room) / slot).min(64).min(growing);
+    (slots >= MIN_SLOTS).then_some(slots as u32)
+}
+
+/// Alignment mask of a slab of `slot`-byte slots: the largest power of two
+/// dividing `slot`, minus one.
+pub(crate) fn slab_align_mask(slot: u64) -> u64 {
+    (slot & slot.wrapping_neg()) - 1
+}
+
+/// Where the general strategy placed a slab, as its pool needs it back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SlabRange {
+    /// Slot of the memory object in its pool.
+    pub(crate) chunk: u32,
+    pub(crate) offset: u64,
+    /// Bytes of the slab: slot size times slots.
+    pub(crate) size: u64,
+    /// The general strategy's handle of the range.
+    pub(crate) handle: u32,
+}
+
+/// What freeing a block in a slab did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum SlabFree {
+    /// The slab still holds blocks, or nothing changed.
+    Done,
+    /// The slab emptied and goes back to the general strategy.
+    Release(SlabRange),
+    /// The slab emptied and is now the one kept empty; the one kept before, if
+    /// any, goes back to the general strategy.
+    Kept {
+        kept: SlabRange,
+        released: Option<SlabRange>,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Slab {
+    range: SlabRange,
+    /// Slot size in bytes.
+    slot: u64,
+    /// Bit `i` is set iff slot `i` is free; only bits below the slot count.
+    free: u64,
+    /// Bits of every slot.
+    all: u64,
+    class: u8,
+    /// Neighbours in the list of slabs of the class with a free slot (`NIL` at the
+    /// ends; both `NIL` when the slab is full or dead).
+    prev: u32,
+    next: u32,
+    /// Whether the arena entry holds a slab (else it is in `spare`).
+    live: bool,
+}
+
+/// The slabs of one general pool (one memory type and resource class).
+#[derive(Debug)]
+pub(crate) struct Slabs {
+    /// Arena; an entry is live iff its index is not in `spare`.
+    slabs: Vec<Slab>,
+    spare: Vec<u32>,
+    /// First slab of each class with a free slot, or `NIL`.
+    open: [u32; CLASS_COUNT],
+    /// Live slabs of each class.
+    count: [u32; CLASS_COUNT],
+    /// The one empty slab kept for reuse, or `NIL`; every other live slab holds a
+    /// block.
+    empty_kept: u32,
+    /// Bytes of live slabs.
+    bytes: u64,
+    /// Bytes of the blocks in them (their requested sizes).
+    block_bytes: u64,
+}
+
+impl Slabs {
+    pub(crate) fn new() -> Self {
+        Slabs {
+            slabs: Vec::new(),
+            spare: Vec::new(),
+            open: [NIL; CLASS_COUNT],
+            count: [0; CLASS_COUNT],
+            empty_kept: NIL,
+            bytes: 0,
+            block_bytes: 0,
+        }
+    }
+
+    /// Live slabs of `class`.
+    pub(crate) fn count(&self, class: usize) -> u32 {
+        self.count[class]
+    }
+
+    /// Bytes of live slabs (held as used ranges by the general strategy).
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Bytes of the live blocks in slabs.
+    pub(crate) fn block_bytes(&self) -> u64 {
+        self.block_bytes
+    }
+
+    /// Places a block of `size` bytes in a slab of `class`: returns the memory
+    /// object's slot in its pool, the offset and the block's handle, or `None`
+    /// when no slab of the class has a free slot.
+    #[inline]
+    pub(crate) fn alloc(&mut self, class: usize, size: u64) -> Option<(u32, u64, u32)> {
+        let index = self.open[class];
+        if index == NIL {
+            return None;
+        }
+        if index == self.empty_kept {
+            self.empty_kept = NIL;
+        }
+        let slab = &mut self.slabs[index as usize];
+        let slot = slab.free.trailing_zeros();
+        slab.free &= slab.free - 1;
+        let found = (
+            slab.range.chunk,
+            slab.range.offset + u64::from(slot) * slab.slot,
+            index << SLOT_BITS | slot,
+        );
+        if slab.free == 0 {
+            self.unlink(index);
+        }
+        self.block_bytes += size;
+        Some(found)
+    }
+
+    /// Adds a slab of `slots` slots of `slot` bytes for `class` in `range`, or
+    /// returns `false` when the arena is full (the caller then gives the range back).
+    pub(crate) fn add(&mut self, class: usize, slot: u64, slots: u32, range: SlabRange) -> bool {
+        debug_assert!((1..=64).contains(&slots) && range.size == slot * u64::from(slots));
+        let all = u64::MAX >> (64 - slots);
+        let slab = Slab {
+            range,
+            slot,
+            free: all,
+            all,
+            class: class as u8,
+            prev: NIL,
+            next: NIL,
+            live: true,
+        };
+        let index = match self.spare.pop() {
+            Some(index) => {
+                self.slabs[index as usize] = slab;
+                index
+            }
+            None if self.slabs.len() < MAX_SLABS => {
+                self.slabs.push(slab);
+                (self.slabs.len() - 1) as u32
+            }
+            None => return false,
+        };
+        self.link(index);
+        self.count[class] += 1;
+        self.bytes += range.size;
+        true
+    }
+
+    /// Frees the block of `size` bytes with `handle`. Returns the range of a slab
+    /// that goes back to the general strategy: this one if it is now empty and its
+    /// class has another slab with room; else, if this one is now empty and kept,
+    /// the empty slab kept before (one empty slab stays, so that a block coming
+    /// and going at a slab boundary does not make and unmake slabs).
+    #[inline]
+    pub(crate) fn free(&mut self, handle: u32, size: u64) -> SlabFree {
+        let index = handle >> SLOT_BITS;
+        let bit = 1u64 << (handle & ((1 << SLOT_BITS) - 1));
+        self.block_bytes -= size;
+        let slab = &mut self.slabs[index as usize];
+        debug_assert!(slab.live && slab.free & bit == 0, "slab slot freed twice");
+        let was_full = slab.free == 0;
+        slab.free |= bit;
+        let (empty, class) = (slab.free == slab.all, usize::from(slab.class));
+        if was_full {
+            self.link(index);
+        }
+        if !empty {
+            return SlabFree::Done;
+        }
+        let slab = &self.slabs[index as usize];
+        if self.open[class] != index || slab.next != NIL {
+            return SlabFree::Release(self.remove(index));
+        }
+        // The only slab of its class with room: keep it, instead of the one kept.
+        let kept = slab.range;
+        let before = core::mem::replace(&mut self.empty_kept, index);
+        SlabFree::Kept {
+            kept,
+            released: (before != NIL).then(|| self.remove(before)),
+        }
+    }
+
+    /// The empty slab kept for reuse, if it lies in the memory object at `chunk`.
+    #[inline]
+    pub(crate) fn kept_in(&self, chunk: u32) -> Option<SlabRange> {
+        let slab = self.slabs.get(self.empty_kept as usize)?;
+        (slab.range.chunk == chunk).then_some(slab.range)
+    }
+
+    /// Takes out the empty slab kept for reuse, if any.
+    pub(crate) fn take_kept(&mut self) -> Option<SlabRange> {
+        (self.empty_kept != NIL).then(|| self.remove(self.empty_kept))
+    }
+
+    /// Takes out every empty slab, returning their ranges.
+    pub(crate) fn take_empty(&mut self) -> Vec<SlabRange> {
+        let empty: Vec<u32> = (0..self.slabs.len() as u32)
+            .filter(|&i| {
+                let slab = &self.slabs[i as usize];
+                slab.live && slab.free == slab.all
+            })
+            .collect();
+        empty.into_iter().map(|index| self.remove(index)).collect()
+    }
+
+    /// Kills the empty slab at `index` (in its class's open list).
+    fn remove(&mut self, index: u32) -> SlabRange {
+        if index == self.empty_kept {
+            self.empty_kept = NIL;
+        }
+        self.unlink(index);
+        let slab = &mut self.slabs[index as usize];
+        self.count[usize::from(slab.class)] -= 1;
+        slab.live = false;
+        self.spare.push(index);
+        self.bytes -= slab.range.size;
+        slab.range
+    }
+
+    /// Puts the slab at `index` first in its class's open list.
+    fn link(&mut self, index: u32) {
+        let class = usize::from(self.slabs[index as usize].class);
+        let head = self.open[class];
+        let slab = &mut self.slabs[index as usize];
+        slab.prev = NIL;
+        slab.next = head;
+        if head != NIL {
+            self.slabs[head as usize].prev = index;
+        }
+        self.open[class] = index;
+    }
+
+    /// Takes the slab at `index` out of its class's open list.
+    fn unlink(&mut self, index: u32) {
+        let slab = &mut self.slabs[index as usize];
+        let (prev, next, class) = (slab.prev, slab.next, usize::from(slab.class));
+        slab.prev = NIL;
+        slab.next = NIL;
+        if prev == NIL {
+            self.open[class] = next;
+        } else {
+            self.slabs[prev as usize].next = next;
+        }
+        if next != NIL {
+            self.slabs[next as usize].prev = prev;
+        }
+    }
+
+    /// Live slab ranges, for checks.
+    #[cfg(any(test, debug_assertions, feature = "check-invariants"))]
+    pub(crate) fn ranges(&self) -> impl Iterator<Item = SlabRange> + '_ {
+        self.slabs.iter().filter(|s| s.live).map(|s| s.range)
+    }
+
+    /// Walks every slab and list; panics if an invariant does not hold.
+    #[cfg(any(test, debug_assertions, feature = "check-invariants"))]
+    pub(crate) fn check_invariants(&self) {
+        let mut bytes = 0;
+        let mut open = 0usize;
+        let mut count = [0u32; CLASS_COUNT];
+        for (index, slab) in self.slabs.iter().enumerate() {
+            assert_eq!(
+                !slab.live,
+                self.spare.contains(&(index as u32)),
+                "slab {index}: spare list disagrees with the arena"
+            );
+            if !slab.live {
+                continue;
+            }
+            let slots = slab.all.count_ones();
+            assert_eq!(
+                slab.all,
+                u64::MAX >> (64 - slots),
+                "slab {index}: slot mask"
+            );
+            assert_eq!(
+                slab.free & !slab.all,
+                0,
+                "slab {index}: free bit past the slots"
+            );
+            assert_eq!(
+                slab.range.size,
+                slab.slot * u64::from(slots),
+                "slab {index}: size is not slots times slot size"
+            );
+            assert_eq!(
+                slab.range.offset & slab_align_mask(slab.slot),
+                0,
+                "slab {index}: misaligned"
+            );
+            assert!(
+                slab.free != slab.all || index as u32 == self.empty_kept,
+                "slab {index}: empty but not the one kept"
+            );
+            bytes += slab.range.size;
+            count[usize::from(slab.class)] += 1;
+            if slab.free != 0 {
+                open += 1;
+            }
+        }
+        assert_eq!(bytes, self.bytes, "slab bytes differ");
+        assert_eq!(count, self.count, "slab counts per class differ");
+        let mut listed = 0usize;
+        for (class, &head) in self.open.iter().enumerate() {
+            let mut prev = NIL;
+            let mut index = head;
+            while index != NIL {
+                let slab = &self.slabs[index as usize];
+                assert!(slab.live && slab.free != 0, "a full or dead slab is open");
+                assert_eq!(
+                    usize::from(slab.class),
+                    class,
+                    "slab in another class's list"
+                );
+                assert_eq!(slab.prev, prev, "broken open list");
+                listed += 1;
+                prev = index;
+                index = slab.next;
+            }
+        }
+        assert_eq!(listed, open, "a slab with room is missing from its list");
+        let used_slot_bytes: u64 = self
+            .slabs
+            .iter()
+            .filter(|s| s.live)
+            .map(|s| u64::from((s.all & !s.free).count_ones()) * s.slot)
+            .sum();
+        assert!(
+            self.block_bytes <= used_slot_bytes,
+            "block bytes exceed the used slots"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,130 @@
+use super::*;
+use alloc::collections::BTreeMap;
+
+/// Every size up to `SLAB_MAX` and alignment up to 4 KiB: a class's slot holds
+/// the request, is a multiple of its alignment, loses at most a quarter, and one
+/// slot size has one index.
+#[test]
+fn classes_hold_and_align_their_requests() {
+    let mut index_of_slot = BTreeMap::new();
+    for align_log in 0..=12 {
+        let align_mask = (1u64 << align_log) - 1;
+        for size in (1..=SLAB_MAX)
+            .step_by(7)
+            .chain([16, 128, 129, 4096, SLAB_MAX])
+        {
+            let Some((index, slot)) = class_of(size, align_mask) else {
+                // Refused only when the alignment is large for the size, the size
+                // tiny (and not a multiple of 16), or the aligned size too large.
+                let aligned = align_up(size, align_mask).unwrap();
+                assert!(
+                    align_mask + 1 > size / 8 || size < 64 || aligned > SLAB_MAX,
+                    "{size} {align_mask} refused"
+                );
+                continue;
+            };
+            assert!(index < CLASS_COUNT && index != 7, "{size}: index {index}");
+            assert!(
+                slot >= size && slot - size <= size / 4,
+                "{size}: slot {slot}"
+            );
+            assert_eq!(slot & align_mask, 0, "{size} {align_mask}: slot {slot}");
+            assert_eq!(slot % 16, 0);
+            assert!(slab_align_mask(slot) >= align_mask);
+            assert_eq!(*index_of_slot.entry(slot).or_insert(index), index);
+        }
+    }
+    // Distinct slots, distinct indices.
+    let mut seen = BTreeMap::new();
+    for (&slot, &index) in &index_of_slot {
+        assert_eq!(seen.insert(index, slot), None, "index {index} shared");
+    }
+    assert_eq!(class_of(SLAB_MAX + 1, 0), None);
+    assert_eq!(class_of(100, 8191), None, "8 KiB slot for 100 bytes");
+}
+
+#[test]
+fn slots_fit_the_room() {
+    assert_eq!(slots_for(16, 0, u64::MAX), Some(8));
+    assert_eq!(slots_for(16, 1, u64::MAX), Some(16));
+    assert_eq!(slots_for(16, 3, u64::MAX), Some(64));
+    assert_eq!(slots_for(16, 30, u64::MAX), Some(64));
+    assert_eq!(slots_for(SLAB_MAX, 5, u64::MAX), Some(16));
+    assert_eq!(slots_for(4096, 5, 64 * 1024), Some(16));
+    assert_eq!(slots_for(4096, 0, 16 * 1024), None);
+}
+
+fn range(chunk: u32, offset: u64, slot: u64, slots: u32) -> SlabRange {
+    SlabRange {
+        chunk,
+        offset,
+        size: slot * u64::from(slots),
+        handle: chunk * 1000 + offset as u32,
+    }
+}
+
+/// Fill two slabs, free in another order; the last slab with room stays, the
+/// other empty one comes back; no slot is handed out twice.
+#[test]
+fn slots_are_unique_and_empty_slabs_return() {
+    let mut slabs = Slabs::new();
+    let (class, slot) = class_of(1000, 15).unwrap();
+    assert!(slabs.add(class, slot, 8, range(0, 0, slot, 8)));
+    let mut blocks = Vec::new();
+    while let Some(b) = slabs.alloc(class, 1000) {
+        blocks.push(b);
+        slabs.check_invariants();
+    }
+    assert_eq!(blocks.len(), 8);
+    assert!(slabs.add(class, slot, 8, range(1, 8192, slot, 8)));
+    for _ in 0..4 {
+        blocks.push(slabs.alloc(class, 1000).unwrap());
+    }
+    let mut offsets: Vec<(u32, u64)> = blocks.iter().map(|&(c, o, _)| (c, o)).collect();
+    offsets.sort_unstable();
+    offsets.dedup();
+    assert_eq!(offsets.len(), 12, "a slot handed out twice");
+    assert_eq!(slabs.block_bytes(), 12 * 1000);
+    // Empty the first slab: the second still has room, so the first goes back.
+    let mut returned = Vec::new();
+    for &(_, _, handle) in &blocks[..8] {
+        match slabs.free(handle, 1000) {
+            SlabFree::Done => {}
+            SlabFree::Release(range) => returned.push(range),
+            kept => panic!("{kept:?}"),
+        }
+        slabs.check_invariants();
+    }
+    assert_eq!(returned, [range(0, 0, slot, 8)]);
+    // Empty the second: it is the only one left with room, so it stays ...
+    let kept = blocks[8..]
+        .iter()
+        .map(|&(_, _, handle)| slabs.free(handle, 1000))
+        .filter(|f| *f != SlabFree::Done)
+        .collect::<Vec<_>>();
+    assert_eq!(
+        kept,
+        [SlabFree::Kept {
+            kept: range(1, 8192, slot, 8),
+            released: None
+        }]
+    );
+    assert_eq!(slabs.bytes(), slot * 8);
+    // ... until another class's slab empties and is kept instead ...
+    let (other, other_slot) = class_of(200, 15).unwrap();
+    assert!(slabs.add(other, other_slot, 8, range(2, 0, other_slot, 8)));
+    let (_, _, handle) = slabs.alloc(other, 200).unwrap();
+    assert_eq!(
+        slabs.free(handle, 200),
+        SlabFree::Kept {
+            kept: range(2, 0, other_slot, 8),
+            released: Some(range(1, 8192, slot, 8))
+        }
+    );
+    slabs.check_invariants();
+    // ... which cleanup takes (or `take_kept`).
+    assert_eq!(slabs.take_kept(), Some(range(2, 0, other_slot, 8)));
+    assert_eq!(slabs.take_empty(), []);
+    assert_eq!((slabs.bytes(), slabs.block_bytes()), (0, 0));
+    slabs.check_invariants();
+}

@@ -11,14 +11,20 @@
 ///   [`Dedicated::Required`](crate::Dedicated::Required), or when it would not fit
 ///   the largest memory object its strategy creates.
 /// - Other **`TRANSIENT`** requests are bump-allocated in memory objects that start
-///   at `starting_free_list_chunk` bytes and double per new object up to
+///   at `starting_free_list_chunk` bytes and grow (see below) up to
 ///   `final_free_list_chunk`.
 /// - All other requests are **general** sub-allocations (TLSF: O(1), freed
-///   ranges merge and are reused) in memory objects that start at
-///   `initial_buddy_dedicated_size` bytes (raised to `minimal_buddy_size` if below
-///   it) and double per new object up to the larger of `final_free_list_chunk` and
-///   the starting size. Blocks are not rounded up: a 256-byte request takes 256
-///   bytes plus its alignment.
+///   ranges merge and are reused; small blocks in slabs of equal slots) in memory
+///   objects that start at `initial_buddy_dedicated_size` bytes (raised to
+///   `minimal_buddy_size` if below it) and grow up to the larger of
+///   `final_free_list_chunk` and the starting size. Blocks of TLSF are not rounded
+///   up past 16 bytes: a 300-byte request takes 304 bytes plus its alignment;
+///   slab blocks take a slot of their size class (at most an eighth more past
+///   128 bytes).
+///
+/// A pool's later memory objects are an eighth of what it already holds (a power
+/// of two, at least the starting size) and have room for four blocks of the
+/// request that makes them.
 ///
 /// Memory objects are also capped at `max_memory_allocation_size` and at an eighth
 /// of their heap (unless one request needs more), and are at least as large as the

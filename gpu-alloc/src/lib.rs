@@ -63,16 +63,34 @@
 //!   general strategy; TLSF replaced it because it is O(1) where best fit is
 //!   O(log n) per operation plus a scan past misaligned ranges; `BENCHMARKS.md`
 //!   compares them.)
+//! - **Slabs** for small general blocks: a request of at most 16 KiB (after
+//!   rounding to atoms and granularity pages) whose alignment is small next to its
+//!   size goes to a size class (eight per power of two, at most a quarter of the
+//!   size lost to rounding, an eighth past 128 bytes) and gets a slot of a slab: a
+//!   TLSF range cut into 8 to 64 equal slots, found and freed with a few bit
+//!   operations. A class's first slab has 8 slots and each further one twice as
+//!   many. An emptied slab goes back to TLSF unless it is its class's only slab
+//!   with room; one such empty slab is kept per pool, and never keeps a memory
+//!   object alive by itself.
 //! - **Transient**: bump allocation for [`UsageFlags::TRANSIENT`] requests, reset
 //!   when a memory object empties.
+//!
+//! **Memory object sizes.** A pool's first shared memory object has the starting
+//! size of its strategy (see [`Config`]); each later one is an eighth of what the
+//! pool holds, rounded down to a power of two, so the unused part of the newest
+//! object stays a small share of the pool (doubling each time would leave up to
+//! half of it unused) while the number of objects grows only logarithmically. A new
+//! object also has room for at least four blocks of the size of the request that
+//! makes it. Both are capped by the strategy's final size, an eighth of the heap
+//! and `max_memory_allocation_size`.
 //!
 //! Shared memory objects of host-visible types are mapped once, when created, and
 //! blocks are handed out at their offsets.
 //!
 //! **Retention.** A shared memory object that empties is freed at once only if
 //! the rest of its pool (memory type × strategy × resource class) still holds the
-//! pool's high-water mark (the most bytes the pool has had in use at once since it
-//! was created or last cleaned up) *and* another empty object of the pool stays
+//! pool's high-water mark (the most bytes the pool's blocks have had at once since
+//! it was created or last cleaned up) *and* another empty object of the pool stays
 //! for reuse. Otherwise it stays. So a workload that
 //! ping-pongs across an object boundary, or fills and empties several objects every
 //! frame, never calls `allocate_memory`/`deallocate_memory` per frame, and what a

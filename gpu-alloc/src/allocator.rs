@@ -292,6 +292,17 @@ impl AllocOptions {
     }
 }
 
+/// A shared block to place: memory type, size and alignment (rounded as the
+/// type and pool class need), strategy and pool class.
+#[derive(Clone, Copy, Debug)]
+struct Want {
+    ty: u32,
+    size: u64,
+    align_mask: u64,
+    strategy: Strategy,
+    class: u8,
+}
+
 /// Memory allocator for Vulkan-like APIs.
 ///
 /// See the [crate docs](crate) for an overview and an example.
@@ -680,8 +691,15 @@ where
             if size <= self.strategy_cap(strategy)
                 && size <= align_down(state.max_object, atom_mask)
             {
+                let want = Want {
+                    ty,
+                    size,
+                    align_mask,
+                    strategy,
+                    class,
+                };
                 // SAFETY: forwarded from the caller.
-                return unsafe { self.alloc_shared(device, ty, size, align_mask, strategy, class) };
+                return unsafe { self.alloc_shared(device, want) };
             }
         }
         // SAFETY: forwarded from the caller.
@@ -742,12 +760,15 @@ where
     unsafe fn alloc_shared(
         &mut self,
         device: &impl MemoryDevice<M>,
-        ty: u32,
-        size: u64,
-        align_mask: u64,
-        strategy: Strategy,
-        class: u8,
+        want: Want,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
+        let Want {
+            ty,
+            size,
+            align_mask,
+            strategy,
+            class,
+        } = want;
         if strategy == Strategy::General {
             if let Some((slab_class, slot)) = slab::class_of(size, align_mask) {
                 let slabs = &mut self.types[ty as usize].slabs[usize::from(class)];
@@ -763,7 +784,7 @@ where
             }
         }
         // SAFETY: forwarded from the caller.
-        let place = unsafe { self.place(device, ty, size, align_mask, strategy, class) }?;
+        let place = unsafe { self.place(device, want) }?;
         Ok(self.shared_block(ty, size, strategy, class, place))
     }
 
@@ -820,12 +841,15 @@ where
     unsafe fn place(
         &mut self,
         device: &impl MemoryDevice<M>,
-        ty: u32,
-        size: u64,
-        align_mask: u64,
-        strategy: Strategy,
-        class: u8,
+        want: Want,
     ) -> Result<(u32, u64, u32), TryAllocError> {
+        let Want {
+            ty,
+            size,
+            align_mask,
+            strategy,
+            class,
+        } = want;
         let state = &mut self.types[ty as usize];
         let found = match strategy {
             Strategy::General | Strategy::Slab => {
@@ -836,9 +860,7 @@ where
         match found {
             Some(place) => Ok(place),
             // SAFETY: forwarded from the caller.
-            None => unsafe {
-                self.place_in_new_object(device, ty, size, align_mask, strategy, class)
-            },
+            None => unsafe { self.place_in_new_object(device, want) },
         }
     }
 
@@ -870,8 +892,15 @@ where
         };
         let bytes = slot * u64::from(slots);
         let align_mask = slab::slab_align_mask(slot);
+        let want = Want {
+            ty,
+            size: bytes,
+            align_mask,
+            strategy: Strategy::General,
+            class,
+        };
         // SAFETY: forwarded from the caller.
-        let placed = unsafe { self.place(device, ty, bytes, align_mask, Strategy::General, class) };
+        let placed = unsafe { self.place(device, want) };
         let (chunk, offset, handle) = match placed {
             Ok(place) => place,
             Err(TryAllocError::OutOfDeviceMemory | TryAllocError::TooManyObjects) => {
@@ -904,12 +933,15 @@ where
     unsafe fn place_in_new_object(
         &mut self,
         device: &impl MemoryDevice<M>,
-        ty: u32,
-        size: u64,
-        align_mask: u64,
-        strategy: Strategy,
-        class: u8,
+        want: Want,
     ) -> Result<(u32, u64, u32), TryAllocError> {
+        let Want {
+            ty,
+            size,
+            align_mask,
+            strategy,
+            class,
+        } = want;
         let cap = self.strategy_cap(strategy);
         let state = &mut self.types[ty as usize];
         let props = state.info.props();

@@ -71,40 +71,17 @@ impl<M, S: SubAllocator> Pool<M, S> {
     /// Places `size` bytes in an existing chunk, newest first. Returns the chunk's
     /// slot, the offset and the sub-allocator's handle.
     ///
-    /// Two passes over the summaries: first the chunks with a free range of at
-    /// least `size + align_mask` rounded up to a power of two (any offset fits
-    /// there, so the first one tried nearly always succeeds), then the chunks
-    /// that may hold `size` bytes at all (a smaller free range may happen to be
-    /// aligned). A chunk with no free range of `size` bytes is never touched.
+    /// A chunk whose summary shows no free range of `size` bytes is skipped
+    /// without being touched. The newest chunk that fits is filled first (tried
+    /// first even when only a range of about `size` bytes is free there, which
+    /// may happen to be aligned): preferring chunks with a larger range instead
+    /// breaks up large free ranges, and measured 1.44 instead of 1.35 peak
+    /// device bytes per live byte on the churn-small benchmark trace.
     #[inline]
     pub(crate) fn alloc(&mut self, size: u64, align_mask: u64) -> Option<(u32, u64, u32)> {
-        let may_fit = 63 - size.leading_zeros();
-        let fits_anywhere = size
-            .checked_add(align_mask)
-            .and_then(u64::checked_next_power_of_two)
-            .map_or(64, u64::trailing_zeros);
-        if fits_anywhere < 64 {
-            if let Some(found) = self.alloc_in(size, align_mask, fits_anywhere, u32::MAX) {
-                return Some(found);
-            }
-        }
-        // Second pass: the chunks the first one did not try.
-        self.alloc_in(size, align_mask, may_fit, fits_anywhere)
-    }
-
-    /// Tries the chunks, newest first, whose summary has a bit at or above `min_bit`
-    /// and none at or above `skip_bit` (those were tried already).
-    #[inline]
-    fn alloc_in(
-        &mut self,
-        size: u64,
-        align_mask: u64,
-        min_bit: u32,
-        skip_bit: u32,
-    ) -> Option<(u32, u64, u32)> {
+        let min_bit = 63 - size.leading_zeros();
         for slot in (0..self.summaries.len()).rev() {
-            let summary = self.summaries[slot];
-            if summary >> min_bit == 0 || summary.checked_shr(skip_bit).unwrap_or(0) != 0 {
+            if self.summaries[slot] >> min_bit == 0 {
                 continue;
             }
             let Some(chunk) = &mut self.chunks[slot] else {

@@ -806,13 +806,13 @@ where
         let (memory, base) = match strategy {
             Strategy::General | Strategy::Slab => {
                 let pool = &mut state.general[usize::from(class)];
-                pool.add_block(size);
+                pool.add_block(slot, size);
                 let chunk = pool.get_mut(slot);
                 (chunk.memory.share(), chunk.base)
             }
             Strategy::Transient => {
                 let pool = &mut state.transient[usize::from(class)];
-                pool.add_block(size);
+                pool.add_block(slot, size);
                 let chunk = pool.get_mut(slot);
                 (chunk.memory.share(), chunk.base)
             }
@@ -1005,6 +1005,7 @@ where
                     memory: SharedMemory::new(memory),
                     base,
                     size: chunk_size,
+                    blocks: 0,
                     sub,
                 });
                 pool.note_alloc(size);
@@ -1069,7 +1070,7 @@ where
                 "GpuAllocator::dealloc was given a MemoryBlock from another allocator; it is \
                  dropped without freeing its memory"
             ));
-            drop(block.into_flavor());
+            block.abandon();
         }
     }
 
@@ -1137,7 +1138,7 @@ where
                 macro_rules! release {
                     ($pool:expr) => {{
                         let pool = $pool;
-                        pool.remove_block(size);
+                        pool.remove_block(chunk, size);
                         if pool.free(chunk, offset, size, handle) {
                             // SAFETY: forwarded from the caller.
                             unsafe { free_chunk(&mut self.accounts, device, pool, heap, chunk) };
@@ -1147,7 +1148,7 @@ where
                 match strategy {
                     Strategy::General => {
                         let pool = &mut state.general[usize::from(class)];
-                        pool.remove_block(size);
+                        pool.remove_block(chunk, size);
                         if pool.free(chunk, offset, size, handle) {
                             // SAFETY: forwarded from the caller.
                             unsafe { free_chunk(&mut self.accounts, device, pool, heap, chunk) };
@@ -1169,7 +1170,7 @@ where
                     Strategy::Slab => {
                         let slabs = &mut state.slabs[usize::from(class)];
                         let pool = &mut state.general[usize::from(class)];
-                        pool.remove_block(size);
+                        pool.remove_block(chunk, size);
                         let mut give_back = |pool: &mut Pool<M, Tlsf>, range: SlabRange| {
                             if pool.free(range.chunk, range.offset, range.size, range.handle) {
                                 // SAFETY: forwarded from the caller.
@@ -1550,6 +1551,24 @@ where
                 shared_used + dedicated_used,
                 "block bytes differ from the used bytes of the memory objects"
             );
+            let dedicated_blocks: u64 = state.dedicated.values().map(|&n| u64::from(n)).sum();
+            let shared_blocks: u64 = state
+                .general
+                .iter()
+                .flat_map(Pool::iter)
+                .map(|c| c.blocks)
+                .sum::<u64>()
+                + state
+                    .transient
+                    .iter()
+                    .flat_map(Pool::iter)
+                    .map(|c| c.blocks)
+                    .sum::<u64>();
+            assert_eq!(
+                state.blocks,
+                dedicated_blocks + shared_blocks,
+                "blocks per type differ from the blocks of its memory objects"
+            );
             blocks += state.blocks;
         }
         assert!(
@@ -1604,11 +1623,6 @@ impl<M> Drop for GpuAllocator<M> {
                 "GpuAllocator dropped with {} live blocks: their memory is leaked",
                 self.live_blocks
             ));
-        }
-        // Blocks still out point at their memory objects: keep those alive.
-        for state in &mut self.types {
-            state.general.iter_mut().for_each(Pool::keep_used_memory);
-            state.transient.iter_mut().for_each(Pool::keep_used_memory);
         }
         let held = self.accounts.objects - self.accounts.dedicated_objects;
         if held > 0 {

@@ -7,7 +7,14 @@ use {
         strategy::{align_down, align_up},
     },
     alloc::boxed::Box,
-    core::{fmt, marker::PhantomData, mem::ManuallyDrop, ptr, ptr::NonNull},
+    core::{
+        fmt,
+        marker::PhantomData,
+        mem::ManuallyDrop,
+        ptr,
+        ptr::NonNull,
+        sync::atomic::{AtomicIsize, Ordering},
+    },
     gpu_alloc_types::{MappedMemoryRange, MemoryDevice, MemoryPropertyFlags},
 };
 
@@ -22,31 +29,46 @@ unsafe impl Send for MappedPtr {}
 // SAFETY: as above; `&MappedPtr` only allows copying the address.
 unsafe impl Sync for MappedPtr {}
 
+/// What a shared memory object's heap cell holds.
+struct Shared<M> {
+    memory: M,
+    /// Blocks placed in the object that are still alive, once the allocator has
+    /// let go of the object ([`SharedMemory::orphan`]); before that, minus the
+    /// blocks abandoned so far (dropped without `dealloc`, or handed to another
+    /// allocator), so it is never positive. The party that brings it to zero
+    /// after the allocator let go frees the cell.
+    outstanding: AtomicIsize,
+}
+
 /// A shared memory object, owned by its chunk and kept at a fixed heap address so
-/// that the blocks placed in it can point at it ([`MemoryRef`]) without a
-/// reference count.
+/// that the blocks placed in it can point at it ([`MemoryRef`]) without touching
+/// a reference count on every allocation and free (atomic counts cost about a
+/// third of an allocation's time on the benchmark machine).
 ///
-/// Invariant: `ptr` comes from `Box::into_raw` and is freed only by `Drop` (unless
-/// `keep` is set) or [`into_inner`](Self::into_inner). The chunk frees it only when
-/// no block is placed in it; a chunk that still has blocks when its allocator is
-/// dropped sets `keep`, so their pointers never dangle (the memory object leaks,
-/// which the allocator reports).
+/// Invariant: `ptr` comes from `Box::into_raw` (through `Box::leak`) and is freed
+/// exactly once: by `into_inner` or `Drop` when no block of the object exists
+/// (the pool calls them only for chunks without live blocks), or, for an object
+/// whose blocks outlive the allocator, by whichever of [`orphan`](Self::orphan)
+/// and [`MemoryRef::abandon`] brings `outstanding` to zero.
 pub(crate) struct SharedMemory<M> {
-    ptr: NonNull<M>,
-    keep: bool,
-    _owns: PhantomData<M>,
+    ptr: NonNull<Shared<M>>,
+    _owns: PhantomData<Shared<M>>,
 }
 
 impl<M> SharedMemory<M> {
     pub(crate) fn new(memory: M) -> Self {
+        let cell = Box::new(Shared {
+            memory,
+            outstanding: AtomicIsize::new(0),
+        });
         SharedMemory {
-            ptr: NonNull::from(Box::leak(Box::new(memory))),
-            keep: false,
+            ptr: NonNull::from(Box::leak(cell)),
             _owns: PhantomData,
         }
     }
 
     /// A pointer for a block placed in this memory object.
+    #[inline]
     pub(crate) fn share(&self) -> MemoryRef<M> {
         MemoryRef {
             ptr: self.ptr,
@@ -54,35 +76,44 @@ impl<M> SharedMemory<M> {
         }
     }
 
-    /// Never frees the object: blocks still point at it.
-    pub(crate) fn keep_forever(&mut self) {
-        self.keep = true;
-    }
-
-    /// The memory object back, once no block points at it.
+    /// The memory object back. Only for an object with no block alive or
+    /// abandoned (its sub-allocator is empty).
     pub(crate) fn into_inner(self) -> M {
         let this = ManuallyDrop::new(self);
-        // SAFETY: `ptr` came from `Box::into_raw` (through `Box::leak`) and is freed
-        // only here or in `drop`, which `ManuallyDrop` prevents; the chunk calls
-        // this only when no block points at the object.
-        *unsafe { Box::from_raw(this.ptr.as_ptr()) }
+        // SAFETY: `ptr` came from `Box::leak` and is freed only here or in `drop`
+        // (which `ManuallyDrop` prevents) while no block exists, per the invariant.
+        unsafe { Box::from_raw(this.ptr.as_ptr()) }.memory
+    }
+
+    /// Lets go of an object that still has `live` blocks (handed out and not
+    /// returned to the allocator, some perhaps abandoned already): the last of
+    /// them to go frees it, or this call if all are gone already.
+    pub(crate) fn orphan(self, live: u64) {
+        let this = ManuallyDrop::new(self);
+        let live = isize::try_from(live).unwrap_or(isize::MAX);
+        // SAFETY: the cell is alive: only `orphan` (called once, consuming the
+        // owner) or the block that brings `outstanding` to zero after it frees it.
+        let cell = unsafe { this.ptr.as_ref() };
+        let before = cell.outstanding.fetch_add(live, Ordering::AcqRel);
+        if before + live == 0 {
+            // SAFETY: every block of the object was abandoned: none will touch
+            // the cell again, and this is the one party that frees it.
+            drop(unsafe { Box::from_raw(this.ptr.as_ptr()) });
+        }
     }
 }
 
 impl<M> Drop for SharedMemory<M> {
     fn drop(&mut self) {
-        if !self.keep {
-            // SAFETY: as in `into_inner`: the box is freed once, and no block
-            // points at it unless `keep` is set.
-            drop(unsafe { Box::from_raw(self.ptr.as_ptr()) });
-        }
+        // SAFETY: as in `into_inner`: the pool drops a `SharedMemory` only when no
+        // block of it exists (it calls `orphan` otherwise).
+        drop(unsafe { Box::from_raw(self.ptr.as_ptr()) });
     }
 }
 
 impl<M: fmt::Debug> fmt::Debug for SharedMemory<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // SAFETY: the box is alive while `self` is.
-        unsafe { self.ptr.as_ref() }.fmt(f)
+        self.share().fmt(f)
     }
 }
 
@@ -94,15 +125,29 @@ unsafe impl<M: Send + Sync> Sync for SharedMemory<M> {}
 
 /// A block's pointer to the shared memory object it lives in (see [`SharedMemory`]).
 pub(crate) struct MemoryRef<M> {
-    ptr: NonNull<M>,
-    _shares: PhantomData<M>,
+    ptr: NonNull<Shared<M>>,
+    _shares: PhantomData<Shared<M>>,
 }
 
 impl<M> MemoryRef<M> {
+    #[inline]
     pub(crate) fn get(&self) -> &M {
-        // SAFETY: the object outlives every block placed in it (`SharedMemory`'s
+        // SAFETY: the cell outlives every block placed in it (`SharedMemory`'s
         // invariant), and it is only ever accessed through shared references.
-        unsafe { self.ptr.as_ref() }
+        unsafe { &self.ptr.as_ref().memory }
+    }
+
+    /// Records that the block holding this pointer is gone without returning to
+    /// its allocator; frees the object's cell if the allocator let go of it and
+    /// this was its last block. The pointer must not be used afterwards.
+    pub(crate) fn abandon(&self) {
+        // SAFETY: the block is alive, so the cell is (see `SharedMemory`).
+        let cell = unsafe { self.ptr.as_ref() };
+        if cell.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // SAFETY: the allocator let go of the object (only then is the count
+            // positive) and this was its last block: nobody else holds the cell.
+            drop(unsafe { Box::from_raw(self.ptr.as_ptr()) });
+        }
     }
 }
 
@@ -195,6 +240,7 @@ impl<M> Drop for MemoryBlock<M> {
              GpuAllocator::dealloc: its memory is leaked until the allocator is dropped",
             self.memory_type, self.offset, self.size
         ));
+        self.release_shared();
     }
 }
 
@@ -219,6 +265,21 @@ impl<M> MemoryBlock<M> {
             mapped: false,
             flavor,
         }
+    }
+
+    /// Tells a shared memory object that this block is gone without returning
+    /// to its allocator (see [`MemoryRef::abandon`]).
+    fn release_shared(&self) {
+        if let Flavor::Shared { memory, .. } = &self.flavor {
+            memory.abandon();
+        }
+    }
+
+    /// Drops a block that is not returned to its allocator (another allocator
+    /// was handed it), without a second report.
+    pub(crate) fn abandon(self) {
+        self.release_shared();
+        drop(self.into_flavor());
     }
 
     /// Takes the block apart without reporting a leak.

@@ -21,6 +21,8 @@ pub(crate) struct Chunk<M, S> {
     pub(crate) base: Option<MappedPtr>,
     /// Size of the memory object in bytes; the sub-allocator's capacity.
     pub(crate) size: u64,
+    /// Blocks handed out in the object and not returned (abandoned ones too).
+    pub(crate) blocks: u64,
     pub(crate) sub: S,
 }
 
@@ -51,6 +53,19 @@ pub(crate) struct Pool<M, S> {
     /// Most bytes `block_bytes` reached since the pool was created or last
     /// cleaned up; `block_bytes <= high_water`.
     high_water: u64,
+}
+
+/// A chunk whose blocks outlive the pool (its allocator was dropped with blocks
+/// still out, a reported bug of the caller's) hands its memory object over to
+/// them: the last of them frees its host memory (the device memory leaks).
+impl<M, S> Drop for Pool<M, S> {
+    fn drop(&mut self) {
+        for chunk in self.chunks.iter_mut().filter_map(Option::take) {
+            if chunk.blocks > 0 {
+                chunk.memory.orphan(chunk.blocks);
+            }
+        }
+    }
 }
 
 impl<M, S: SubAllocator> Pool<M, S> {
@@ -116,17 +131,19 @@ impl<M, S: SubAllocator> Pool<M, S> {
         self.used += size;
     }
 
-    /// Counts a live block of `size` bytes placed in the pool (directly or in a
-    /// slab), for the retention policy.
+    /// Counts a live block of `size` bytes placed in the chunk at `slot`
+    /// (directly or in a slab), for the retention policy and the chunk's owner.
     #[inline]
-    pub(crate) fn add_block(&mut self, size: u64) {
+    pub(crate) fn add_block(&mut self, slot: u32, size: u64) {
+        self.get_mut(slot).blocks += 1;
         self.block_bytes += size;
         self.high_water = self.high_water.max(self.block_bytes);
     }
 
     /// Forgets a block counted by [`add_block`](Self::add_block).
     #[inline]
-    pub(crate) fn remove_block(&mut self, size: u64) {
+    pub(crate) fn remove_block(&mut self, slot: u32, size: u64) {
+        self.get_mut(slot).blocks -= 1;
         self.block_bytes -= size;
     }
 
@@ -182,24 +199,17 @@ impl<M, S: SubAllocator> Pool<M, S> {
     /// Takes out the chunk at `slot` if it has no live block, returning its memory
     /// object, mapping and size.
     pub(crate) fn take_if_unused(&mut self, slot: u32) -> Option<(M, Option<MappedPtr>, u64)> {
-        // Every live block's range is used in `sub` (a leaked block's range stays
-        // used), so an empty sub-allocator means no block points at the memory.
+        // Every block handed out and not returned, abandoned ones included, keeps
+        // its range used in `sub`, so an empty sub-allocator means no block
+        // points at the memory.
         let entry = &mut self.chunks[slot as usize];
         let chunk = entry.take_if(|c| c.sub.is_empty())?;
+        debug_assert_eq!(chunk.blocks, 0, "an empty chunk with blocks");
         self.free_slots.push(slot);
         self.summaries[slot as usize] = 0;
         self.reserved -= chunk.size;
-        Some((chunk.memory.into_inner(), chunk.base, chunk.size))
-    }
-
-    /// Marks the memory of every chunk that still holds blocks as never to be
-    /// freed, so those blocks stay valid after the pool is dropped.
-    pub(crate) fn keep_used_memory(&mut self) {
-        for chunk in self.chunks.iter_mut().flatten() {
-            if !chunk.sub.is_empty() {
-                chunk.memory.keep_forever();
-            }
-        }
+        let memory = chunk.memory.into_inner();
+        Some((memory, chunk.base, chunk.size))
     }
 
     /// Slots of every empty chunk.

@@ -428,3 +428,122 @@ fn odd_configs_still_allocate() {
         }
     }
 }
+
+/// A memory handle that counts its drops, on a device of one device-local type.
+mod counted {
+    use gpu_alloc::{DeviceMapError, MappedMemoryRange, MemoryDevice, OutOfMemory};
+    use gpu_alloc_types::AllocationFlags;
+    use std::{
+        ptr::NonNull,
+        sync::atomic::{AtomicUsize, Ordering},
+    };
+
+    pub static DROPPED: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Debug)]
+    pub struct Counted;
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            DROPPED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    pub struct Device;
+
+    impl MemoryDevice<Counted> for Device {
+        unsafe fn allocate_memory(
+            &self,
+            _size: u64,
+            _memory_type: u32,
+            _flags: AllocationFlags,
+        ) -> Result<Counted, OutOfMemory> {
+            Ok(Counted)
+        }
+        unsafe fn deallocate_memory(&self, memory: Counted) {
+            drop(memory);
+        }
+        unsafe fn map_memory(
+            &self,
+            _memory: &mut Counted,
+            _offset: u64,
+            _size: u64,
+        ) -> Result<NonNull<u8>, DeviceMapError> {
+            Err(DeviceMapError::MapFailed)
+        }
+        unsafe fn unmap_memory(&self, _memory: &mut Counted) {}
+        unsafe fn invalidate_memory_ranges(
+            &self,
+            _ranges: &[MappedMemoryRange<'_, Counted>],
+        ) -> Result<(), OutOfMemory> {
+            Ok(())
+        }
+        unsafe fn flush_memory_ranges(
+            &self,
+            _ranges: &[MappedMemoryRange<'_, Counted>],
+        ) -> Result<(), OutOfMemory> {
+            Ok(())
+        }
+    }
+}
+
+/// Blocks that outlive their allocator keep their shared memory object (its
+/// handle) alive; the last of them to go drops it, whichever order they go in,
+/// and a block dropped before the allocator counts too.
+#[test]
+fn blocks_outliving_the_allocator_hand_over_their_memory_object() {
+    use counted::{Counted, Device, DROPPED};
+    use gpu_alloc::{
+        Config, DeviceProperties, GpuAllocator, MemoryHeap, MemoryPropertyFlags, MemoryType,
+    };
+    use std::{borrow::Cow, sync::atomic::Ordering};
+
+    let props = || DeviceProperties {
+        memory_types: Cow::Owned(vec![MemoryType {
+            heap: 0,
+            props: MemoryPropertyFlags::DEVICE_LOCAL,
+        }]),
+        memory_heaps: Cow::Owned(vec![MemoryHeap { size: 1 << 30 }]),
+        max_memory_allocation_count: 16,
+        max_memory_allocation_size: 1 << 30,
+        non_coherent_atom_size: 64,
+        buffer_device_address: false,
+    };
+    let device = Device;
+    // Sizes for a slab block, a TLSF block and a block that is returned.
+    for (first, second, third) in [(256u64, 100_000u64, 512u64), (100_000, 256, 4096)] {
+        let mut allocator = GpuAllocator::<Counted>::new(Config::i_am_prototyping(), props());
+        let alloc = |allocator: &mut GpuAllocator<Counted>, size| {
+            // SAFETY: the device the allocator was made for.
+            unsafe { allocator.alloc(&device, request(size, UsageFlags::FAST_DEVICE_ACCESS)) }
+                .expect("block")
+        };
+        let (a, b, c) = (
+            alloc(&mut allocator, first),
+            alloc(&mut allocator, second),
+            alloc(&mut allocator, third),
+        );
+        assert_eq!(
+            allocator.memory_objects(),
+            1,
+            "one shared object for all three"
+        );
+        // SAFETY: as above; the block is not used afterwards.
+        unsafe { allocator.dealloc(&device, c) };
+        drop(a); // Abandoned while the allocator lives: reported, counted.
+        let before = DROPPED.load(Ordering::SeqCst);
+        drop(allocator); // `b` is still out: the object stays.
+        assert_eq!(
+            DROPPED.load(Ordering::SeqCst),
+            before,
+            "dropped under a live block"
+        );
+        assert!(format!("{:?}", b.memory()).contains("Counted"));
+        drop(b); // The last block: the object's handle goes with it.
+        assert_eq!(
+            DROPPED.load(Ordering::SeqCst),
+            before + 1,
+            "the last block frees it"
+        );
+    }
+}

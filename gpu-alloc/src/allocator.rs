@@ -805,15 +805,11 @@ where
         state.block_bytes += size;
         let (memory, base) = match strategy {
             Strategy::General | Strategy::Slab => {
-                let pool = &mut state.general[usize::from(class)];
-                pool.add_block(slot, size);
-                let chunk = pool.get_mut(slot);
+                let chunk = state.general[usize::from(class)].add_block(slot, size);
                 (chunk.memory.share(), chunk.base)
             }
             Strategy::Transient => {
-                let pool = &mut state.transient[usize::from(class)];
-                pool.add_block(slot, size);
-                let chunk = pool.get_mut(slot);
+                let chunk = state.transient[usize::from(class)].add_block(slot, size);
                 (chunk.memory.share(), chunk.base)
             }
         };
@@ -1138,8 +1134,7 @@ where
                 macro_rules! release {
                     ($pool:expr) => {{
                         let pool = $pool;
-                        pool.remove_block(chunk, size);
-                        if pool.free(chunk, offset, size, handle) {
+                        if pool.free_block(chunk, offset, size, handle) {
                             // SAFETY: forwarded from the caller.
                             unsafe { free_chunk(&mut self.accounts, device, pool, heap, chunk) };
                         }
@@ -1148,8 +1143,7 @@ where
                 match strategy {
                     Strategy::General => {
                         let pool = &mut state.general[usize::from(class)];
-                        pool.remove_block(chunk, size);
-                        if pool.free(chunk, offset, size, handle) {
+                        if pool.free_block(chunk, offset, size, handle) {
                             // SAFETY: forwarded from the caller.
                             unsafe { free_chunk(&mut self.accounts, device, pool, heap, chunk) };
                         } else if let Some(kept) = state.slabs[usize::from(class)].kept_in(chunk) {

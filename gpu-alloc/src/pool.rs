@@ -133,11 +133,14 @@ impl<M, S: SubAllocator> Pool<M, S> {
 
     /// Counts a live block of `size` bytes placed in the chunk at `slot`
     /// (directly or in a slab), for the retention policy and the chunk's owner.
+    /// Returns the chunk.
     #[inline]
-    pub(crate) fn add_block(&mut self, slot: u32, size: u64) {
-        self.get_mut(slot).blocks += 1;
+    pub(crate) fn add_block(&mut self, slot: u32, size: u64) -> &mut Chunk<M, S> {
         self.block_bytes += size;
         self.high_water = self.high_water.max(self.block_bytes);
+        let chunk = self.get_mut(slot);
+        chunk.blocks += 1;
+        chunk
     }
 
     /// Forgets a block counted by [`add_block`](Self::add_block).
@@ -152,10 +155,25 @@ impl<M, S: SubAllocator> Pool<M, S> {
     /// retention policy: the pool's other chunks still hold its high-water mark,
     /// and another empty chunk stays for reuse.
     pub(crate) fn free(&mut self, slot: u32, offset: u64, size: u64, handle: u32) -> bool {
+        self.free_range(slot, offset, size, handle, false)
+    }
+
+    /// As [`free`](Self::free) for a block counted by [`add_block`](Self::add_block).
+    #[inline]
+    pub(crate) fn free_block(&mut self, slot: u32, offset: u64, size: u64, handle: u32) -> bool {
+        self.free_range(slot, offset, size, handle, true)
+    }
+
+    #[inline]
+    fn free_range(&mut self, slot: u32, offset: u64, size: u64, handle: u32, block: bool) -> bool {
         self.used -= size;
         let chunk = self.chunks[slot as usize]
             .as_mut()
             .expect("block names a chunk slot that is empty");
+        if block {
+            chunk.blocks -= 1;
+            self.block_bytes -= size;
+        }
         chunk.sub.free(offset, size, handle);
         self.summaries[slot as usize] = chunk.sub.free_summary();
         if !chunk.sub.is_empty() || self.reserved - chunk.size < self.high_water {

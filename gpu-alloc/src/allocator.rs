@@ -762,15 +762,9 @@ where
         device: &impl MemoryDevice<M>,
         want: Want,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
-        let Want {
-            ty,
-            size,
-            align_mask,
-            strategy,
-            class,
-        } = want;
-        if strategy == Strategy::General {
-            if let Some((slab_class, slot)) = slab::class_of(size, align_mask) {
+        let (ty, size, class) = (want.ty, want.size, want.class);
+        if want.strategy == Strategy::General {
+            if let Some((slab_class, slot)) = slab::class_of(size, want.align_mask) {
                 let slabs = &mut self.types[ty as usize].slabs[usize::from(class)];
                 if let Some(place) = slabs.alloc(slab_class, size) {
                     return Ok(self.shared_block(ty, size, Strategy::Slab, class, place));
@@ -785,7 +779,7 @@ where
         }
         // SAFETY: forwarded from the caller.
         let place = unsafe { self.place(device, want) }?;
-        Ok(self.shared_block(ty, size, strategy, class, place))
+        Ok(self.shared_block(ty, size, want.strategy, class, place))
     }
 
     /// Counts a block of `size` bytes placed at `(chunk slot, offset, handle)` of
@@ -839,19 +833,13 @@ where
         device: &impl MemoryDevice<M>,
         want: Want,
     ) -> Result<(u32, u64, u32), TryAllocError> {
-        let Want {
-            ty,
-            size,
-            align_mask,
-            strategy,
-            class,
-        } = want;
-        let state = &mut self.types[ty as usize];
-        let found = match strategy {
+        let state = &mut self.types[want.ty as usize];
+        let class = usize::from(want.class);
+        let found = match want.strategy {
             Strategy::General | Strategy::Slab => {
-                state.general[usize::from(class)].alloc(size, align_mask)
+                state.general[class].alloc(want.size, want.align_mask)
             }
-            Strategy::Transient => state.transient[usize::from(class)].alloc(size, align_mask),
+            Strategy::Transient => state.transient[class].alloc(want.size, want.align_mask),
         };
         match found {
             Some(place) => Ok(place),

@@ -76,6 +76,12 @@ pub(crate) struct RunResult {
     pub(crate) note: Option<String>,
 }
 
+/// With `--rows TEXT`: only the rows (allocators) whose name contains it run.
+static ROWS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The note of a row left out by `--rows`; such results are dropped.
+const SKIPPED: &str = "skipped (--rows)";
+
 /// Replays `trace` on `a`. The churn part stops early (and says so) past `limit`.
 pub(crate) fn run<A: BenchAlloc>(
     row: &str,
@@ -83,6 +89,23 @@ pub(crate) fn run<A: BenchAlloc>(
     trace: &Trace,
     limit: Duration,
 ) -> RunResult {
+    if ROWS.get().is_some_and(|rows| !row.contains(rows.as_str())) {
+        return RunResult {
+            row: row.into(),
+            trace: trace.name.clone(),
+            ops: 0,
+            total_ns: 0.0,
+            samples: Vec::new(),
+            churn_samples: Vec::new(),
+            device_allocs: 0,
+            device_allocs_after_warmup: None,
+            device_frees_after_warmup: None,
+            peak_device_bytes: 0,
+            peak_live_bytes: 0,
+            retained_bytes: 0,
+            note: Some(SKIPPED.into()),
+        };
+    }
     let mut slots: Vec<Option<(A::Block, u64)>> = (0..trace.slots).map(|_| None).collect();
     let start_allocs = a.device().allocations;
     let (mut live, mut peak_live, mut ops) = (0u64, 0u64, 0u64);
@@ -209,6 +232,15 @@ pub fn main_with_args(args: &[String]) -> i32 {
             "--json" => opts.json = it.next().cloned(),
             "--no-vulkan" => opts.no_vulkan = true,
             "--only" => opts.only = it.next().cloned(),
+            "--rows" => match it.next() {
+                Some(rows) => {
+                    let _ = ROWS.set(rows.clone());
+                }
+                None => {
+                    eprintln!("--rows takes a part of an allocator's row name");
+                    return 2;
+                }
+            },
             "--runs" => match it.next().and_then(|s| s.parse().ok()) {
                 Some(n) => opts.runs = n,
                 None => {
@@ -225,10 +257,11 @@ pub fn main_with_args(args: &[String]) -> i32 {
             },
             "-h" | "--help" => {
                 println!(
-                    "usage: traces [--quick] [--no-vulkan] [--only TRACE] [--limit SECS] [--runs N] [--svg FILE] [--json FILE]\n\
+                    "usage: traces [--quick] [--no-vulkan] [--only TRACE] [--rows ROW] [--limit SECS] [--runs N] [--svg FILE] [--json FILE]\n\
                      Runs every trace against every allocator and prints a table and\n\
                      one PASS/FAIL line per target (see BENCHMARKS.md). --only runs the\n\
-                     traces whose name contains TRACE; --limit caps each row's churn part\n\
+                     traces whose name contains TRACE, --rows the allocators whose row\n\
+                     name contains ROW; --limit caps each row's churn part\n\
                      (default 30 s, 10 s with --quick). The JSON file is rewritten after\n\
                      every run, so a run cut short keeps what it measured. --runs N repeats\n\
                      everything N times and reports, per trace and allocator, the run\n\
@@ -311,12 +344,13 @@ pub(crate) fn run_all(
         if !trace.name.contains(only) {
             return;
         }
-        for r in sim::run_rows(trace, limit) {
+        let kept = |r: &RunResult| r.note.as_deref() != Some(SKIPPED);
+        for r in sim::run_rows(trace, limit).into_iter().filter(kept) {
             on_result(&r);
             results.push(r);
         }
         if let Ok(ctx) = &mut vk {
-            for r in ctx.run_rows(trace, limit) {
+            for r in ctx.run_rows(trace, limit).into_iter().filter(kept) {
                 on_result(&r);
                 results.push(r);
             }

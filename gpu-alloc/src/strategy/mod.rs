@@ -100,12 +100,16 @@ pub(crate) trait SubAllocator: Debug {
     /// Size of the largest range that could be allocated with alignment 1.
     fn largest_free(&self) -> u64;
 
-    /// A bitmap of the free ranges' sizes, for skipping full objects cheaply: if a
-    /// range of `n` bytes (alignment 1) can be allocated, bit `floor(log2(n))` or a
-    /// higher one is set. So `summary >> floor(log2(size)) == 0` proves that
-    /// [`alloc`](SubAllocator::alloc) of `size` bytes fails.
-    fn free_summary(&self) -> u64 {
-        log2_bit(self.largest_free())
+    /// The size class ([`size_class`]) of the largest free range plus one, or 0
+    /// when nothing is free, for choosing objects without touching them: a
+    /// request of `size` bytes may fit only if the summary exceeds
+    /// `size_class(size)`, and surely fits (any alignment) if it exceeds
+    /// [`size_class_at_least`]`(size + align_mask)`.
+    fn free_summary(&self) -> u32 {
+        match self.largest_free() {
+            0 => 0,
+            n => size_class(n) + 1,
+        }
     }
 
     /// Calls `f(offset, size, used)` for consecutive ranges covering the whole
@@ -130,12 +134,37 @@ pub(crate) fn align_down(value: u64, align_mask: u64) -> u64 {
     value & !align_mask
 }
 
-/// `1 << floor(log2(n))`, or 0 for 0.
-pub(crate) fn log2_bit(n: u64) -> u64 {
-    match n {
-        0 => 0,
-        n => 1 << (63 - n.leading_zeros()),
+/// Bits of the second level of size classes (see [`size_class`]).
+pub(crate) const SL_BITS: u32 = 5;
+/// Size classes per power of two.
+pub(crate) const SL_COUNT: usize = 1 << SL_BITS;
+
+/// The size class of `size` bytes (non-zero): sizes below `SL_COUNT` have a class
+/// each; above, each power of two is split into `SL_COUNT` equal steps, and a size
+/// belongs to the step it is in (rounded down). The index is `fl * SL_COUNT + sl`
+/// with `(fl, sl)` as the TLSF strategy's lists use them; larger sizes have larger
+/// or equal classes.
+#[inline]
+pub(crate) fn size_class(size: u64) -> u32 {
+    if size < SL_COUNT as u64 {
+        size as u32
+    } else {
+        let log = 63 - size.leading_zeros();
+        let sl = (size >> (log - SL_BITS)) as u32 - SL_COUNT as u32;
+        (log - SL_BITS + 1) * SL_COUNT as u32 + sl
     }
+}
+
+/// The smallest size class whose every size is at least `size`, or `None` past
+/// the largest class.
+#[inline]
+pub(crate) fn size_class_at_least(size: u64) -> Option<u32> {
+    if size < SL_COUNT as u64 {
+        return Some(size as u32);
+    }
+    let log = 63 - size.leading_zeros();
+    let rounded = size.checked_add((1u64 << (log - SL_BITS)) - 1)?;
+    Some(size_class(rounded))
 }
 
 /// Whether `mask` has the form `2^n - 1`.

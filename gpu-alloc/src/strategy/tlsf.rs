@@ -14,13 +14,9 @@
 //! per size class. A used node's arena index is the handle the allocator keeps in
 //! the block, so freeing needs no search.
 
-use super::{align_up, SubAllocator};
+use super::{align_up, size_class, size_class_at_least, SubAllocator, SL_BITS, SL_COUNT};
 use alloc::vec::Vec;
 
-/// Bits of the second level.
-const SL_BITS: u32 = 5;
-/// Classes per power of two.
-const SL_COUNT: usize = 1 << SL_BITS;
 /// First-level classes: sizes below `SL_COUNT` share class 0, then one per power.
 const FL_COUNT: usize = 64 - SL_BITS as usize + 1;
 /// No node.
@@ -46,27 +42,26 @@ struct Node {
     sl: u8,
 }
 
-/// The class of a range of `size` bytes: the class whose ranges are all at least
-/// `size` rounded down to a class boundary.
+/// The class of a range of `size` bytes, as `(fl, sl)`: the class whose ranges
+/// are all at least `size` rounded down to a class boundary ([`size_class`]).
+#[inline]
 fn class_of(size: u64) -> (usize, usize) {
-    if size < SL_COUNT as u64 {
-        (0, size as usize)
-    } else {
-        let log = 63 - size.leading_zeros();
-        let sl = (size >> (log - SL_BITS)) as usize - SL_COUNT;
-        ((log - SL_BITS + 1) as usize, sl)
-    }
+    let class = size_class(size);
+    (
+        (class >> SL_BITS) as usize,
+        (class as usize) & (SL_COUNT - 1),
+    )
 }
 
 /// The smallest class whose every range holds `size` bytes, or `None` past the
-/// largest class.
+/// largest class ([`size_class_at_least`]).
+#[inline]
 fn class_at_least(size: u64) -> Option<(usize, usize)> {
-    if size < SL_COUNT as u64 {
-        return Some((0, size as usize));
-    }
-    let log = 63 - size.leading_zeros();
-    let rounded = size.checked_add((1u64 << (log - SL_BITS)) - 1)?;
-    Some(class_of(rounded))
+    let class = size_class_at_least(size)?;
+    Some((
+        (class >> SL_BITS) as usize,
+        (class as usize) & (SL_COUNT - 1),
+    ))
 }
 
 /// The segregated free lists: one doubly linked list of free nodes per class,
@@ -341,11 +336,15 @@ impl SubAllocator for Tlsf {
     }
 
     #[inline]
-    fn free_summary(&self) -> u64 {
-        // Class `fl >= 1` holds sizes in `[2^(fl + 4), 2^(fl + 5))`, so bit `fl + 4`
-        // is exactly `floor(log2(n))`; class 0 holds sizes below 32, for which bit
-        // 4 is at or above `floor(log2(n))`. `fl < FL_COUNT = 60`, so no bit is lost.
-        self.lists.fl_bitmap << (SL_BITS - 1)
+    fn free_summary(&self) -> u32 {
+        // The highest non-empty list: its class is that of the largest free range.
+        let lists = &self.lists;
+        if lists.fl_bitmap == 0 {
+            return 0;
+        }
+        let fl = 63 - lists.fl_bitmap.leading_zeros();
+        let sl = 31 - lists.sl_bitmap[fl as usize].leading_zeros();
+        fl * SL_COUNT as u32 + sl + 1
     }
 
     fn largest_free(&self) -> u64 {

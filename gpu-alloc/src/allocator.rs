@@ -1624,8 +1624,8 @@ mod tests {
 
     /// The allocator and its blocks move between threads and can be shared behind
     /// a lock: every field is plain data, or a `SharedMemory`, `MemoryRef` or
-    /// `MappedPtr` whose Send/Sync
-    /// impls say why they are sound.
+    /// `MappedPtr` whose `Send`/`Sync` impls say why they are sound (see the crate
+    /// docs, "Threads").
     #[test]
     fn allocator_and_blocks_are_send_and_sync() {
         assert_send_sync::<GpuAllocator<u64>>();

@@ -109,6 +109,26 @@
 //! granularity is 1, which is what [`GpuAllocator::new`] assumes (use
 //! [`GpuAllocator::with_extended_properties`] to pass the device's value).
 //!
+//! # Threads
+//!
+//! `GpuAllocator<M>` and `MemoryBlock<M>` are `Send` and `Sync` when `M` (the
+//! backend's memory handle) is `Send + Sync`, as every backend's is:
+//!
+//! - Every method that changes the allocator takes `&mut self`, so threads share
+//!   one allocator behind a lock (`Mutex<GpuAllocator<M>>`); through `&self` only
+//!   statistics are read. A block changes only through `&mut MemoryBlock`.
+//! - A block of a shared memory object points at that object, which the
+//!   allocator owns; the allocator and the block may read it from different
+//!   threads (hence `M: Sync`), and whichever of them goes last frees it (hence
+//!   `M: Send`). The hand-over between them is an atomic count, touched only when
+//!   a block outlives its allocator or is dropped without `dealloc`.
+//! - Mapped host addresses are plain addresses: the caller orders host and
+//!   device accesses through them, as the `unsafe` contracts of `map`,
+//!   `write_bytes` and `read_bytes` say.
+//!
+//! `tests/tests/threads.rs` hammers one allocator from 8 threads behind a lock and
+//! checks the shadow-model rules; `TESTING.md` has the throughput per thread count.
+//!
 //! # Limits the allocator keeps
 //!
 //! - never more memory objects than `max_memory_allocation_count`;

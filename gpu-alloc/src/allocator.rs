@@ -13,7 +13,7 @@ use {
             fragmentation, AllocatorStats, HeapStats, MapRange, MemoryMap, MemoryObjectMap,
             MemoryTypeStats, ObjectKind,
         },
-        strategy::{align_down, align_up, is_align_mask, Linear, SubAllocator, Tlsf},
+        strategy::{align_down, align_up, is_align_mask, pow2_floor, Linear, SubAllocator, Tlsf},
         usage::{MemoryForUsage, UsageFlags},
         Request,
     },
@@ -321,11 +321,6 @@ pub struct GpuAllocator<M> {
     buffer_image_granularity: u64,
     /// Blocks handed out and not yet returned.
     live_blocks: u64,
-}
-
-/// Largest power of two not above `value` (`value > 0`).
-fn pow2_floor(value: u64) -> u64 {
-    1 << (63 - value.leading_zeros())
 }
 
 impl<M> GpuAllocator<M>

@@ -3,7 +3,7 @@
 use {
     crate::{
         block::{MappedPtr, SharedMemory},
-        strategy::{size_class, size_class_at_least, SubAllocator},
+        strategy::{pow2_floor, size_class, size_class_at_least, SubAllocator},
     },
     alloc::vec::Vec,
 };
@@ -141,10 +141,9 @@ impl<M, S: SubAllocator> Pool<M, S> {
     /// of the pool (doubling would leave up to half of it unused), while the
     /// number of objects grows only logarithmically.
     pub(crate) fn grown(&self, cap: u64) -> u64 {
-        let eighth = self.reserved / GROWTH_SHARE;
-        let pow2 = match eighth {
+        let pow2 = match self.reserved / GROWTH_SHARE {
             0 => 0,
-            n => 1 << (63 - n.leading_zeros()),
+            eighth => pow2_floor(eighth),
         };
         pow2.min(cap).max(self.start)
     }

@@ -167,6 +167,11 @@ pub(crate) fn size_class_at_least(size: u64) -> Option<u32> {
     Some(size_class(rounded))
 }
 
+/// Largest power of two not above `value` (`value > 0`).
+pub(crate) fn pow2_floor(value: u64) -> u64 {
+    1 << (63 - value.leading_zeros())
+}
+
 /// Whether `mask` has the form `2^n - 1`.
 pub(crate) fn is_align_mask(mask: u64) -> bool {
     mask & mask.wrapping_add(1) == 0

@@ -121,6 +121,16 @@ impl FreeLists {
         }
     }
 
+    /// The highest non-empty class: the one of the largest free range.
+    #[inline]
+    fn highest(&self) -> Option<(usize, usize)> {
+        if self.fl_bitmap == 0 {
+            return None;
+        }
+        let fl = 63 - self.fl_bitmap.leading_zeros() as usize;
+        Some((fl, 31 - self.sl_bitmap[fl].leading_zeros() as usize))
+    }
+
     /// First non-empty class at or above `(fl, sl)`.
     #[inline]
     fn find_class(&self, fl: usize, sl: usize) -> Option<(usize, usize)> {
@@ -337,25 +347,17 @@ impl SubAllocator for Tlsf {
 
     #[inline]
     fn free_summary(&self) -> u32 {
-        // The highest non-empty list: its class is that of the largest free range.
-        let lists = &self.lists;
-        if lists.fl_bitmap == 0 {
-            return 0;
-        }
-        let fl = 63 - lists.fl_bitmap.leading_zeros();
-        let sl = 31 - lists.sl_bitmap[fl as usize].leading_zeros();
-        fl * SL_COUNT as u32 + sl + 1
+        self.lists
+            .highest()
+            .map_or(0, |(fl, sl)| (fl * SL_COUNT + sl + 1) as u32)
     }
 
     fn largest_free(&self) -> u64 {
-        let lists = &self.lists;
-        if lists.fl_bitmap == 0 {
+        let Some((fl, sl)) = self.lists.highest() else {
             return 0;
-        }
-        let fl = 63 - lists.fl_bitmap.leading_zeros() as usize;
-        let sl = 31 - lists.sl_bitmap[fl].leading_zeros() as usize;
+        };
         let mut largest = 0;
-        let mut index = lists.heads[fl][sl];
+        let mut index = self.lists.heads[fl][sl];
         while index != NIL {
             let node = &self.nodes[index as usize];
             largest = largest.max(node.size);

@@ -3,7 +3,7 @@
 
 use {
     crate::{
-        block::{Flavor, MappedPtr, MemoryBlock, SharedMemory, Strategy},
+        block::{Flavor, MappedPtr, MemoryBlock, MemoryRef, SharedMemory, Strategy},
         config::Config,
         error::{AllocationError, TryAllocError},
         pool::{Chunk, Pool},
@@ -160,8 +160,11 @@ struct TypeState<M> {
     /// Transient pools by class, as for `general`.
     transient: [Pool<M, Linear>; CLASSES],
     /// Slabs of small general blocks by class; every slab is a used range of the
-    /// general pool of its class.
-    slabs: [Slabs; CLASSES],
+    /// general pool of its class, and carries its memory object's handle and
+    /// mapping.
+    slabs: [Slabs<SlabPayload<M>>; CLASSES],
+    /// What the fast path needs, by pool class.
+    fast: [Fast; CLASSES],
     /// Live blocks of this type.
     blocks: u64,
     /// Bytes of live blocks of this type.
@@ -221,6 +224,58 @@ impl<M> TypeState<M> {
             None => unreachable!("a dedicated object that was never added"),
         }
     }
+}
+
+/// What a block placed in a slab needs of its memory object: the object and
+/// its mapping.
+type SlabPayload<M> = (MemoryRef<M>, Option<MappedPtr>);
+
+/// What placing a small general block in an existing slab needs of a memory type
+/// and pool class, computed once, so that the common allocation is a handful of
+/// operations (`GpuAllocator::alloc_fast`). Every mask has the form `2^n - 1`.
+#[derive(Clone, Copy, Debug)]
+struct Fast {
+    /// A general block's size is rounded up with this mask: whole non-coherent
+    /// atoms, whole granularity pages (class 0 with a granularity above 1) and
+    /// whole granules, as [`GpuAllocator::alloc_from_type`] rounds it (rounding to
+    /// several powers of two is rounding to the largest).
+    size_mask: u64,
+    /// Added to a request's alignment mask: atoms, and granularity pages for
+    /// class 0.
+    align_bits: u64,
+    /// Largest rounded size the fast path serves: below the dedicated threshold,
+    /// within the slab limit, the strategy's object size and the type's largest
+    /// object. Larger requests take the full path, which decides the same way.
+    limit: u64,
+}
+
+impl Fast {
+    fn new(
+        config: &Config,
+        granularity: u64,
+        atom_mask: u64,
+        max_object: u64,
+        class: usize,
+    ) -> Self {
+        let granularity_mask = if class == 0 { granularity - 1 } else { 0 };
+        let align_bits = atom_mask | granularity_mask;
+        Fast {
+            size_mask: align_bits | (GRANULE - 1),
+            align_bits,
+            limit: slab::SLAB_MAX
+                .min(config.dedicated_threshold.saturating_sub(1))
+                .min(general_cap(config))
+                .min(align_down(max_object, atom_mask)),
+        }
+    }
+}
+
+/// Largest memory object the general strategy creates.
+fn general_cap(config: &Config) -> u64 {
+    config
+        .final_free_list_chunk
+        .max(config.initial_buddy_dedicated_size)
+        .max(config.minimal_buddy_size)
 }
 
 /// The resource kind each pool class holds (see `TypeState::general`).
@@ -319,6 +374,9 @@ pub struct GpuAllocator<M> {
     max_memory_allocation_size: u64,
     buffer_device_address: bool,
     buffer_image_granularity: u64,
+    /// Usage bits that send a request past the fast path: `TRANSIENT`, and
+    /// `DEVICE_ADDRESS` when the feature is off (an error).
+    slow_usage: UsageFlags,
     /// Blocks handed out and not yet returned.
     live_blocks: u64,
 }
@@ -373,6 +431,7 @@ where
             .max(1);
         // `minimal_buddy_size` only bounds object sizes: TLSF needs no minimal block.
         let transient_start = config.starting_free_list_chunk.max(1);
+        let granularity = ext.buffer_image_granularity.max(1);
         let types = ext
             .memory_types
             .iter()
@@ -381,10 +440,15 @@ where
                 let non_coherent = props.contains(MemoryPropertyFlags::HOST_VISIBLE)
                     && !props.contains(MemoryPropertyFlags::HOST_COHERENT);
                 let heap_size = heaps.get(info.heap as usize).map_or(0, |h| h.size);
+                let atom_mask = if non_coherent { atom_mask } else { 0 };
+                let max_object = heap_size.min(max_size);
                 TypeState {
                     info,
-                    atom_mask: if non_coherent { atom_mask } else { 0 },
-                    max_object: heap_size.min(max_size),
+                    atom_mask,
+                    max_object,
+                    fast: core::array::from_fn(|class| {
+                        Fast::new(&config, granularity, atom_mask, max_object, class)
+                    }),
                     general: core::array::from_fn(|_| Pool::new(general_start)),
                     transient: core::array::from_fn(|_| Pool::new(transient_start)),
                     slabs: core::array::from_fn(|_| Slabs::new()),
@@ -414,7 +478,12 @@ where
             allowed_exotic,
             max_memory_allocation_size: max_size,
             buffer_device_address: props.buffer_device_address,
-            buffer_image_granularity: ext.buffer_image_granularity.max(1),
+            buffer_image_granularity: granularity,
+            slow_usage: if props.buffer_device_address {
+                UsageFlags::TRANSIENT
+            } else {
+                UsageFlags::TRANSIENT | UsageFlags::DEVICE_ADDRESS
+            },
             live_blocks: 0,
         }
     }
@@ -445,8 +514,24 @@ where
         device: &impl MemoryDevice<M>,
         request: Request,
     ) -> Result<MemoryBlock<M>, AllocationError> {
+        if let Some(block) = self.alloc_fast(&request, ResourceKind::Unknown) {
+            return Ok(block);
+        }
         // SAFETY: forwarded from the caller.
-        unsafe { self.alloc_internal(device, request, AllocOptions::new()) }.map_err(Into::into)
+        unsafe { self.alloc_slow_compat(device, request) }
+    }
+
+    /// [`alloc`](Self::alloc) past the fast path, with the error of gpu-alloc 0.6
+    /// (a function of its own, so that the fast path's block goes straight to
+    /// the caller).
+    #[inline(never)]
+    unsafe fn alloc_slow_compat(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        request: Request,
+    ) -> Result<MemoryBlock<M>, AllocationError> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.alloc_slow(device, request, AllocOptions::new()) }.map_err(Into::into)
     }
 
     /// Allocates a memory block, with a hint about dedicated memory objects.
@@ -579,8 +664,80 @@ where
         }
     }
 
-    #[inline]
+    #[inline(always)]
     unsafe fn alloc_internal(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        request: Request,
+        options: AllocOptions,
+    ) -> Result<MemoryBlock<M>, TryAllocError> {
+        if options.dedicated.is_none() {
+            if let Some(block) = self.alloc_fast(&request, options.resource) {
+                return Ok(block);
+            }
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.alloc_slow(device, request, options) }
+    }
+
+    /// The common case, with no device call: a small general block of the best
+    /// memory type, in a slab with a free slot. Returns `None` for everything
+    /// else (any error too), which [`alloc_slow`](Self::alloc_slow) then decides
+    /// as if this had not run: it places the block where this would have (the
+    /// first ranked type the mask allows, the same rounding and slab class).
+    #[inline(always)]
+    fn alloc_fast(&mut self, request: &Request, resource: ResourceKind) -> Option<MemoryBlock<M>> {
+        let align_mask = request.align_mask;
+        if request.size == 0
+            || !is_align_mask(align_mask)
+            || request.usage.intersects(self.slow_usage)
+        {
+            return None;
+        }
+        let &ty = self
+            .usage
+            .types(request.usage)
+            .iter()
+            .find(|&&ty| request.memory_types & (1 << ty) != 0)?;
+        let class = match resource {
+            _ if self.buffer_image_granularity == 1 => 0,
+            ResourceKind::Unknown => 0,
+            ResourceKind::Linear => 1,
+            ResourceKind::Optimal => 2,
+        };
+        let state = &mut self.types[usize::from(ty)];
+        let fast = state.fast[class];
+        let size = request.size.checked_add(fast.size_mask)? & !fast.size_mask;
+        if size > fast.limit {
+            return None;
+        }
+        let (slab_class, _) = slab::class_of(size, align_mask | fast.align_bits)?;
+        let (chunk, offset, handle, (memory, base)) = state.slabs[class].alloc(slab_class, size)?;
+        state.general[class].add_block(size);
+        state.blocks += 1;
+        state.block_bytes += size;
+        self.live_blocks += 1;
+        Some(MemoryBlock::new(
+            self.id,
+            u32::from(ty),
+            state.info.props(),
+            offset,
+            size,
+            state.atom_mask,
+            Flavor::Shared {
+                memory,
+                base,
+                strategy: Strategy::Slab,
+                class: class as u8,
+                chunk,
+                handle,
+            },
+        ))
+    }
+
+    /// Every request the fast path does not serve.
+    #[inline(never)]
+    unsafe fn alloc_slow(
         &mut self,
         device: &impl MemoryDevice<M>,
         request: Request,
@@ -741,10 +898,7 @@ where
             Strategy::Transient => config
                 .final_free_list_chunk
                 .max(config.starting_free_list_chunk),
-            Strategy::General | Strategy::Slab => config
-                .final_free_list_chunk
-                .max(config.initial_buddy_dedicated_size)
-                .max(config.minimal_buddy_size),
+            Strategy::General | Strategy::Slab => general_cap(config),
         }
     }
 
@@ -761,7 +915,8 @@ where
         if want.strategy == Strategy::General {
             if let Some((slab_class, slot)) = slab::class_of(size, want.align_mask) {
                 let slabs = &mut self.types[ty as usize].slabs[usize::from(class)];
-                if let Some(place) = slabs.alloc(slab_class, size) {
+                if let Some((chunk, offset, handle, _)) = slabs.alloc(slab_class, size) {
+                    let place = (chunk, offset, handle);
                     return Ok(self.shared_block(ty, size, Strategy::Slab, class, place));
                 }
                 // SAFETY: forwarded from the caller.
@@ -794,11 +949,15 @@ where
         state.block_bytes += size;
         let (memory, base) = match strategy {
             Strategy::General | Strategy::Slab => {
-                let chunk = state.general[usize::from(class)].add_block(slot, size);
+                let pool = &mut state.general[usize::from(class)];
+                pool.add_block(size);
+                let chunk = pool.get_mut(slot);
                 (chunk.memory.share(), chunk.base)
             }
             Strategy::Transient => {
-                let chunk = state.transient[usize::from(class)].add_block(slot, size);
+                let pool = &mut state.transient[usize::from(class)];
+                pool.add_block(size);
+                let chunk = pool.get_mut(slot);
                 (chunk.memory.share(), chunk.base)
             }
         };
@@ -894,15 +1053,19 @@ where
             handle,
         };
         let state = &mut self.types[ty as usize];
+        let owner = state.general[usize::from(class)].get_mut(chunk);
+        let payload = (owner.memory.share(), owner.base);
         let slabs = &mut state.slabs[usize::from(class)];
-        if !slabs.add(slab_class, slot, slots, range) {
+        if !slabs.add(slab_class, slot, slots, range, payload) {
             let pool = &mut state.general[usize::from(class)];
             // The range came from a memory object that holds it, so the object
             // is not empty and stays.
             pool.free(chunk, offset, bytes, handle);
             return Ok(None);
         }
-        Ok(slabs.alloc(slab_class, size))
+        Ok(slabs
+            .alloc(slab_class, size)
+            .map(|(chunk, offset, handle, _)| (chunk, offset, handle)))
     }
 
     /// As [`place`](Self::place) when no memory object of the pool has room:
@@ -984,7 +1147,6 @@ where
                     memory: SharedMemory::new(memory),
                     base,
                     size: chunk_size,
-                    blocks: 0,
                     sub,
                 });
                 pool.note_alloc(size);
@@ -1147,7 +1309,7 @@ where
                     Strategy::Slab => {
                         let slabs = &mut state.slabs[usize::from(class)];
                         let pool = &mut state.general[usize::from(class)];
-                        pool.remove_block(chunk, size);
+                        pool.remove_block(size);
                         let mut give_back = |pool: &mut Pool<M, Tlsf>, range: SlabRange| {
                             if pool.free(range.chunk, range.offset, range.size, range.handle) {
                                 // SAFETY: forwarded from the caller.
@@ -1529,17 +1691,17 @@ where
                 "block bytes differ from the used bytes of the memory objects"
             );
             let dedicated_blocks: u64 = state.dedicated.values().map(|&n| u64::from(n)).sum();
+            // Every used range of a memory object is a block, except slabs, which
+            // hold their used slots.
             let shared_blocks: u64 = state
-                .general
-                .iter()
-                .flat_map(Pool::iter)
-                .map(|c| c.blocks)
+                .chunks()
+                .map(|(_, _, sub, _)| sub.live_ranges())
                 .sum::<u64>()
-                + state
-                    .transient
+                + state.slabs.iter().map(Slabs::used_slots).sum::<u64>()
+                - state
+                    .slabs
                     .iter()
-                    .flat_map(Pool::iter)
-                    .map(|c| c.blocks)
+                    .map(|s| s.ranges().count() as u64)
                     .sum::<u64>();
             assert_eq!(
                 state.blocks,
@@ -1595,6 +1757,19 @@ unsafe fn free_chunk<M, S: SubAllocator>(
 
 impl<M> Drop for GpuAllocator<M> {
     fn drop(&mut self) {
+        // Memory objects that hold slabs: a slab is one used range of its object
+        // but holds as many blocks as used slots. Hand the objects over to the
+        // blocks still out (see `Pool`'s `Drop`) with that count.
+        for state in &mut self.types {
+            for (slabs, pool) in state.slabs.iter().zip(&mut state.general) {
+                if slabs.is_empty() {
+                    continue;
+                }
+                let mut extra = alloc::vec![0i64; pool.chunks.len()];
+                slabs.for_each_slab(|chunk, used| extra[chunk as usize] += used as i64 - 1);
+                pool.orphan_all(&extra);
+            }
+        }
         if self.live_blocks > 0 {
             report(format_args!(
                 "GpuAllocator dropped with {} live blocks: their memory is leaked",

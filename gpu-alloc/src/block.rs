@@ -129,6 +129,16 @@ pub(crate) struct MemoryRef<M> {
     _shares: PhantomData<Shared<M>>,
 }
 
+/// Copying the pointer is sound: it says nothing about who owns the cell, which
+/// `SharedMemory`'s invariant settles.
+impl<M> Clone for MemoryRef<M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<M> Copy for MemoryRef<M> {}
+
 impl<M> MemoryRef<M> {
     #[inline]
     pub(crate) fn get(&self) -> &M {

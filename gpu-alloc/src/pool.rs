@@ -21,14 +21,14 @@ pub(crate) struct Chunk<M, S> {
     pub(crate) base: Option<MappedPtr>,
     /// Size of the memory object in bytes; the sub-allocator's capacity.
     pub(crate) size: u64,
-    /// Blocks handed out in the object and not returned (abandoned ones too).
-    pub(crate) blocks: u64,
+    /// Every block handed out in the object and not returned (abandoned ones
+    /// too) keeps a used range here: its own, or its slab's.
     pub(crate) sub: S,
 }
 
 /// The shared memory objects of one memory type for one strategy.
 #[derive(Debug)]
-pub(crate) struct Pool<M, S> {
+pub(crate) struct Pool<M, S: SubAllocator> {
     /// Blocks name their chunk by index here. `chunks[i]` is `None` iff `i` is in
     /// `free_slots`.
     pub(crate) chunks: Vec<Option<Chunk<M, S>>>,
@@ -58,13 +58,11 @@ pub(crate) struct Pool<M, S> {
 /// A chunk whose blocks outlive the pool (its allocator was dropped with blocks
 /// still out, a reported bug of the caller's) hands its memory object over to
 /// them: the last of them frees its host memory (the device memory leaks).
-impl<M, S> Drop for Pool<M, S> {
+/// Every used range is one block here; the allocator first hands over the
+/// chunks that hold slabs ([`Pool::orphan_all`]), whose ranges hold many.
+impl<M, S: SubAllocator> Drop for Pool<M, S> {
     fn drop(&mut self) {
-        for chunk in self.chunks.iter_mut().filter_map(Option::take) {
-            if chunk.blocks > 0 {
-                chunk.memory.orphan(chunk.blocks);
-            }
-        }
+        self.orphan_all(&[]);
     }
 }
 
@@ -154,23 +152,31 @@ impl<M, S: SubAllocator> Pool<M, S> {
         self.used += size;
     }
 
-    /// Counts a live block of `size` bytes placed in the chunk at `slot`
-    /// (directly or in a slab), for the retention policy and the chunk's owner.
-    /// Returns the chunk.
+    /// Counts a live block of `size` bytes placed in the pool (directly or in a
+    /// slab), for the retention policy.
     #[inline]
-    pub(crate) fn add_block(&mut self, slot: u32, size: u64) -> &mut Chunk<M, S> {
+    pub(crate) fn add_block(&mut self, size: u64) {
         self.block_bytes += size;
         self.high_water = self.high_water.max(self.block_bytes);
-        let chunk = self.get_mut(slot);
-        chunk.blocks += 1;
-        chunk
     }
 
     /// Forgets a block counted by [`add_block`](Self::add_block).
     #[inline]
-    pub(crate) fn remove_block(&mut self, slot: u32, size: u64) {
-        self.get_mut(slot).blocks -= 1;
+    pub(crate) fn remove_block(&mut self, size: u64) {
         self.block_bytes -= size;
+    }
+
+    /// Hands every chunk over to the blocks still placed in it (see the `Drop`
+    /// impl): a chunk's blocks are its used ranges plus `extra[slot]` (for the
+    /// chunks that hold slabs: their used slots minus their slabs).
+    pub(crate) fn orphan_all(&mut self, extra: &[i64]) {
+        for (slot, entry) in self.chunks.iter_mut().enumerate() {
+            if let Some(chunk) = entry.take() {
+                let ranges = i64::try_from(chunk.sub.live_ranges()).unwrap_or(i64::MAX);
+                let live = ranges.saturating_add(extra.get(slot).copied().unwrap_or(0));
+                chunk.memory.orphan(u64::try_from(live).unwrap_or(0));
+            }
+        }
     }
 
     /// Frees the block at `offset` of `size` bytes in the chunk at `slot`. Returns
@@ -194,7 +200,6 @@ impl<M, S: SubAllocator> Pool<M, S> {
             .as_mut()
             .expect("block names a chunk slot that is empty");
         if block {
-            chunk.blocks -= 1;
             self.block_bytes -= size;
         }
         chunk.sub.free(offset, size, handle);
@@ -245,7 +250,6 @@ impl<M, S: SubAllocator> Pool<M, S> {
         // points at the memory.
         let entry = &mut self.chunks[slot as usize];
         let chunk = entry.take_if(|c| c.sub.is_empty())?;
-        debug_assert_eq!(chunk.blocks, 0, "an empty chunk with blocks");
         self.free_slots.push(slot);
         self.summaries[slot as usize] = 0;
         self.reserved -= chunk.size;

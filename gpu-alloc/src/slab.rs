@@ -41,7 +41,7 @@ const NIL: u32 = u32::MAX;
 /// The size class of a request of `size` bytes (non-zero) aligned to
 /// `align_mask + 1`: its index and slot size, or `None` when the request does not
 /// suit a slab (too large, or too much lost to rounding).
-#[inline]
+#[inline(always)]
 pub(crate) fn class_of(size: u64, align_mask: u64) -> Option<(usize, u64)> {
     if size > SLAB_MAX || align_mask >= SLAB_MAX {
         return None;
@@ -112,8 +112,12 @@ pub(crate) enum SlabFree {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Slab {
+struct Slab<P> {
     range: SlabRange,
+    /// What the allocator needs of the slab's memory object for every block
+    /// placed in it (its handle and mapping), so that placing a block touches no
+    /// other structure.
+    payload: P,
     /// Slot size in bytes.
     slot: u64,
     /// Bit `i` is set iff slot `i` is free; only bits below the slot count.
@@ -129,11 +133,12 @@ struct Slab {
     live: bool,
 }
 
-/// The slabs of one general pool (one memory type and resource class).
+/// The slabs of one general pool (one memory type and resource class), each
+/// with a payload `P` handed out with its blocks.
 #[derive(Debug)]
-pub(crate) struct Slabs {
+pub(crate) struct Slabs<P> {
     /// Arena; an entry is live iff its index is not in `spare`.
-    slabs: Vec<Slab>,
+    slabs: Vec<Slab<P>>,
     spare: Vec<u32>,
     /// First slab of each class with a free slot, or `NIL`.
     open: [u32; CLASS_COUNT],
@@ -148,7 +153,7 @@ pub(crate) struct Slabs {
     block_bytes: u64,
 }
 
-impl Slabs {
+impl<P: Copy> Slabs<P> {
     pub(crate) fn new() -> Self {
         Slabs {
             slabs: Vec::new(),
@@ -177,10 +182,10 @@ impl Slabs {
     }
 
     /// Places a block of `size` bytes in a slab of `class`: returns the memory
-    /// object's slot in its pool, the offset and the block's handle, or `None`
-    /// when no slab of the class has a free slot.
-    #[inline]
-    pub(crate) fn alloc(&mut self, class: usize, size: u64) -> Option<(u32, u64, u32)> {
+    /// object's slot in its pool, the offset, the block's handle and the slab's
+    /// payload, or `None` when no slab of the class has a free slot.
+    #[inline(always)]
+    pub(crate) fn alloc(&mut self, class: usize, size: u64) -> Option<(u32, u64, u32, P)> {
         let index = self.open[class];
         if index == NIL {
             return None;
@@ -195,6 +200,7 @@ impl Slabs {
             slab.range.chunk,
             slab.range.offset + u64::from(slot) * slab.slot,
             index << SLOT_BITS | slot,
+            slab.payload,
         );
         if slab.free == 0 {
             self.unlink(index);
@@ -203,13 +209,22 @@ impl Slabs {
         Some(found)
     }
 
-    /// Adds a slab of `slots` slots of `slot` bytes for `class` in `range`, or
-    /// returns `false` when the arena is full (the caller then gives the range back).
-    pub(crate) fn add(&mut self, class: usize, slot: u64, slots: u32, range: SlabRange) -> bool {
+    /// Adds a slab of `slots` slots of `slot` bytes for `class` in `range`, with
+    /// `payload` for its blocks, or returns `false` when the arena is full (the
+    /// caller then gives the range back).
+    pub(crate) fn add(
+        &mut self,
+        class: usize,
+        slot: u64,
+        slots: u32,
+        range: SlabRange,
+        payload: P,
+    ) -> bool {
         debug_assert!((1..=64).contains(&slots) && range.size == slot * u64::from(slots));
         let all = u64::MAX >> (64 - slots);
         let slab = Slab {
             range,
+            payload,
             slot,
             free: all,
             all,
@@ -240,7 +255,7 @@ impl Slabs {
     /// class has another slab with room; else, if this one is now empty and kept,
     /// the empty slab kept before (one empty slab stays, so that a block coming
     /// and going at a slab boundary does not make and unmake slabs).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn free(&mut self, handle: u32, size: u64) -> SlabFree {
         let index = handle >> SLOT_BITS;
         let bit = 1u64 << (handle & ((1 << SLOT_BITS) - 1));
@@ -333,6 +348,26 @@ impl Slabs {
         if next != NIL {
             self.slabs[next as usize].prev = prev;
         }
+    }
+
+    /// Whether no slab is live.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.slabs.len() == self.spare.len()
+    }
+
+    /// Calls `f(chunk, used slots)` for every live slab.
+    pub(crate) fn for_each_slab(&self, mut f: impl FnMut(u32, u32)) {
+        for slab in self.slabs.iter().filter(|s| s.live) {
+            f(slab.range.chunk, (slab.all & !slab.free).count_ones());
+        }
+    }
+
+    /// Used slots of every live slab: the blocks placed in slabs.
+    #[cfg(any(test, debug_assertions, feature = "check-invariants"))]
+    pub(crate) fn used_slots(&self) -> u64 {
+        let mut used = 0;
+        self.for_each_slab(|_, n| used += u64::from(n));
+        used
     }
 
     /// Live slab ranges, for checks.

@@ -69,25 +69,25 @@ fn range(chunk: u32, offset: u64, slot: u64, slots: u32) -> SlabRange {
 fn slots_are_unique_and_empty_slabs_return() {
     let mut slabs = Slabs::new();
     let (class, slot) = class_of(1000, 15).unwrap();
-    assert!(slabs.add(class, slot, 8, range(0, 0, slot, 8)));
+    assert!(slabs.add(class, slot, 8, range(0, 0, slot, 8), ()));
     let mut blocks = Vec::new();
     while let Some(b) = slabs.alloc(class, 1000) {
         blocks.push(b);
         slabs.check_invariants();
     }
     assert_eq!(blocks.len(), 8);
-    assert!(slabs.add(class, slot, 8, range(1, 8192, slot, 8)));
+    assert!(slabs.add(class, slot, 8, range(1, 8192, slot, 8), ()));
     for _ in 0..4 {
         blocks.push(slabs.alloc(class, 1000).unwrap());
     }
-    let mut offsets: Vec<(u32, u64)> = blocks.iter().map(|&(c, o, _)| (c, o)).collect();
+    let mut offsets: Vec<(u32, u64)> = blocks.iter().map(|&(c, o, _, ())| (c, o)).collect();
     offsets.sort_unstable();
     offsets.dedup();
     assert_eq!(offsets.len(), 12, "a slot handed out twice");
     assert_eq!(slabs.block_bytes(), 12 * 1000);
     // Empty the first slab: the second still has room, so the first goes back.
     let mut returned = Vec::new();
-    for &(_, _, handle) in &blocks[..8] {
+    for &(_, _, handle, ()) in &blocks[..8] {
         match slabs.free(handle, 1000) {
             SlabFree::Done => {}
             SlabFree::Release(range) => returned.push(range),
@@ -99,7 +99,7 @@ fn slots_are_unique_and_empty_slabs_return() {
     // Empty the second: it is the only one left with room, so it stays ...
     let kept = blocks[8..]
         .iter()
-        .map(|&(_, _, handle)| slabs.free(handle, 1000))
+        .map(|&(_, _, handle, ())| slabs.free(handle, 1000))
         .filter(|f| *f != SlabFree::Done)
         .collect::<Vec<_>>();
     assert_eq!(
@@ -112,8 +112,8 @@ fn slots_are_unique_and_empty_slabs_return() {
     assert_eq!(slabs.bytes(), slot * 8);
     // ... until another class's slab empties and is kept instead ...
     let (other, other_slot) = class_of(200, 15).unwrap();
-    assert!(slabs.add(other, other_slot, 8, range(2, 0, other_slot, 8)));
-    let (_, _, handle) = slabs.alloc(other, 200).unwrap();
+    assert!(slabs.add(other, other_slot, 8, range(2, 0, other_slot, 8), ()));
+    let (_, _, handle, ()) = slabs.alloc(other, 200).unwrap();
     assert_eq!(
         slabs.free(handle, 200),
         SlabFree::Kept {

@@ -20,6 +20,8 @@ pub(crate) struct FreeList {
     by_size: BTreeSet<(u64, u64)>,
     /// Bytes in live ranges: `capacity - sum of free sizes`.
     used: u64,
+    /// Live ranges.
+    live: u64,
 }
 
 impl FreeList {
@@ -41,6 +43,7 @@ impl SubAllocator for FreeList {
             by_offset: BTreeMap::new(),
             by_size: BTreeSet::new(),
             used: 0,
+            live: 0,
         };
         if capacity > 0 {
             list.insert_free(0, capacity);
@@ -68,6 +71,7 @@ impl SubAllocator for FreeList {
             self.insert_free(end, free_end - end);
         }
         self.used += size;
+        self.live += 1;
         Some((aligned, 0))
     }
 
@@ -91,10 +95,15 @@ impl SubAllocator for FreeList {
         }
         self.insert_free(start, end - start);
         self.used -= size;
+        self.live -= 1;
     }
 
     fn is_empty(&self) -> bool {
         self.used == 0
+    }
+
+    fn live_ranges(&self) -> u64 {
+        self.live
     }
 
     fn used(&self) -> u64 {

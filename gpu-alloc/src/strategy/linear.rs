@@ -62,6 +62,10 @@ impl SubAllocator for Linear {
         self.used
     }
 
+    fn live_ranges(&self) -> u64 {
+        self.live
+    }
+
     fn largest_free(&self) -> u64 {
         self.capacity - self.head
     }

@@ -97,6 +97,9 @@ pub(crate) trait SubAllocator: Debug {
     /// Bytes in live ranges.
     fn used(&self) -> u64;
 
+    /// Number of live ranges.
+    fn live_ranges(&self) -> u64;
+
     /// Size of the largest range that could be allocated with alignment 1.
     fn largest_free(&self) -> u64;
 

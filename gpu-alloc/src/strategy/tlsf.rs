@@ -345,6 +345,10 @@ impl SubAllocator for Tlsf {
         self.used
     }
 
+    fn live_ranges(&self) -> u64 {
+        u64::from(self.live)
+    }
+
     #[inline]
     fn free_summary(&self) -> u32 {
         self.lists

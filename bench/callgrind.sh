@@ -17,25 +17,24 @@ printf '%-20s %8s %8s %6s\n' trace ours 0.6.2 ratio
 for trace in "$@"; do
     valgrind --tool=callgrind --callgrind-out-file="$out/cg" "$bin" --quick --no-vulkan \
         --only "$trace" >/dev/null 2>&1
-    # Inclusive cost and call count of each allocator's alloc and dealloc entry
-    # points (ours: `alloc`, `dealloc`; 0.6.2: `alloc_internal`, `dealloc`).
+    # Inclusive cost and call count of each row's alloc and free (the bench's
+    # `BenchAlloc` impls, never inlined: the allocator's own entry points may be
+    # inlined into them), which build the request and call `alloc`/`dealloc`.
     callgrind_annotate --inclusive=yes "$out/cg" 2>/dev/null \
-        | grep -E "=> .*GpuAllocator<M>::(alloc|alloc_internal|dealloc) \(" \
+        | grep -E "=> .*<gpu_alloc_bench::sim::(OursSim|Old062) as gpu_alloc_bench::BenchAlloc>::(alloc|free) \(" \
         | python3 -c '
 import re, sys
-ours, old = [0, 0], [0, 0]
+sides = {"OursSim": [0, 0], "Old062": [0, 0]}
 for line in sys.stdin:
-    m = re.match(r"\s*([\d,]+).*=> (\S+):.*GpuAllocator<M>::(\w+) \(([\d,]+)x\)", line)
+    m = re.match(r"\s*([\d,]+).*sim::(\w+) as gpu_alloc_bench::BenchAlloc>::(\w+) \(([\d,]+)x\)", line)
     if not m:
         continue
     cost, calls = int(m[1].replace(",", "")), int(m[4].replace(",", ""))
-    is_old = "gpu-alloc-0.6.2" in m[2]
-    if m[3] == "alloc" and is_old:
-        continue  # 0.6.2 alloc forwards to alloc_internal
-    side = old if is_old else ours
+    side = sides[m[2]]
     side[0] += cost
-    if m[3] != "dealloc":
+    if m[3] == "alloc":
         side[1] = max(side[1], calls)
+ours, old = sides["OursSim"], sides["Old062"]
 o, p = ours[0] / max(ours[1], 1), old[0] / max(old[1], 1)
 print(f"{sys.argv[1]:20s} {o:8.0f} {p:8.0f} {o / p:6.2f}")
 ' "$trace"

@@ -213,6 +213,7 @@ struct OursSim {
 impl BenchAlloc for OursSim {
     type Block = gpu_alloc::MemoryBlock<NullMemory>;
 
+    #[inline(never)]
     fn alloc(&mut self, req: &Req) -> Option<Self::Block> {
         let request = gpu_alloc::Request {
             size: req.size,
@@ -224,6 +225,7 @@ impl BenchAlloc for OursSim {
         unsafe { self.alloc.alloc(&self.device, request) }.ok()
     }
 
+    #[inline(never)]
     fn free(&mut self, block: Self::Block) {
         // SAFETY: the block came from this allocator and device; nothing uses it.
         unsafe { self.alloc.dealloc(&self.device, block) }
@@ -248,6 +250,7 @@ struct Old062 {
 impl BenchAlloc for Old062 {
     type Block = gpu_alloc_062::MemoryBlock<NullMemory>;
 
+    #[inline(never)]
     fn alloc(&mut self, req: &Req) -> Option<Self::Block> {
         let request = gpu_alloc_062::Request {
             size: req.size,
@@ -259,6 +262,7 @@ impl BenchAlloc for Old062 {
         unsafe { self.alloc.alloc(&self.device, request) }.ok()
     }
 
+    #[inline(never)]
     fn free(&mut self, block: Self::Block) {
         // SAFETY: the block came from this allocator and device; nothing uses it.
         unsafe { self.alloc.dealloc(&self.device, block) }
@@ -281,10 +285,12 @@ struct Offset(offset_allocator::Allocator);
 impl BenchAlloc for Offset {
     type Block = offset_allocator::Allocation;
 
+    #[inline(never)]
     fn alloc(&mut self, req: &Req) -> Option<Self::Block> {
         self.0.allocate(u32::try_from(req.size).ok()?)
     }
 
+    #[inline(never)]
     fn free(&mut self, block: Self::Block) {
         self.0.free(block)
     }
@@ -308,10 +314,12 @@ struct Harness;
 impl BenchAlloc for Harness {
     type Block = [u64; 8];
 
+    #[inline(never)]
     fn alloc(&mut self, req: &Req) -> Option<Self::Block> {
         Some([req.size; 8])
     }
 
+    #[inline(never)]
     fn free(&mut self, block: Self::Block) {
         std::hint::black_box(block);
     }

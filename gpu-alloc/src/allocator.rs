@@ -271,6 +271,7 @@ impl Fast {
 }
 
 /// Largest memory object the general strategy creates.
+#[inline(always)]
 fn general_cap(config: &Config) -> u64 {
     config
         .final_free_list_chunk
@@ -514,11 +515,10 @@ where
         device: &impl MemoryDevice<M>,
         request: Request,
     ) -> Result<MemoryBlock<M>, AllocationError> {
-        if let Some(block) = self.alloc_fast(&request, ResourceKind::Unknown) {
-            return Ok(block);
-        }
-        // SAFETY: forwarded from the caller.
-        unsafe { self.alloc_slow_compat(device, request) }
+        self.alloc_fast(&request, ResourceKind::Unknown, |this| {
+            // SAFETY: forwarded from the caller.
+            unsafe { this.alloc_slow_compat(device, request) }
+        })
     }
 
     /// [`alloc`](Self::alloc) past the fast path, with the error of gpu-alloc 0.6
@@ -671,22 +671,63 @@ where
         request: Request,
         options: AllocOptions,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
-        if options.dedicated.is_none() {
-            if let Some(block) = self.alloc_fast(&request, options.resource) {
-                return Ok(block);
-            }
+        let slow = |this: &mut Self| {
+            // SAFETY: forwarded from the caller.
+            unsafe { this.alloc_slow(device, request, options) }
+        };
+        if options.dedicated.is_some() {
+            return slow(self);
         }
-        // SAFETY: forwarded from the caller.
-        unsafe { self.alloc_slow(device, request, options) }
+        self.alloc_fast(&request, options.resource, slow)
     }
 
     /// The common case, with no device call: a small general block of the best
-    /// memory type, in a slab with a free slot. Returns `None` for everything
-    /// else (any error too), which [`alloc_slow`](Self::alloc_slow) then decides
-    /// as if this had not run: it places the block where this would have (the
-    /// first ranked type the mask allows, the same rounding and slab class).
+    /// memory type, in a slab with a free slot. Everything else (any error too)
+    /// goes to `slow` ([`alloc_slow`](Self::alloc_slow)), which decides as if
+    /// this had not run: it places the block where this would have (the first
+    /// ranked type the mask allows, the same rounding and slab class). (Both
+    /// paths return from here, so that the block is built where the caller
+    /// wants it.)
     #[inline(always)]
-    fn alloc_fast(&mut self, request: &Request, resource: ResourceKind) -> Option<MemoryBlock<M>> {
+    fn alloc_fast<E>(
+        &mut self,
+        request: &Request,
+        resource: ResourceKind,
+        slow: impl FnOnce(&mut Self) -> Result<MemoryBlock<M>, E>,
+    ) -> Result<MemoryBlock<M>, E> {
+        match self.place_fast(request, resource) {
+            Some((ty, class, size, (chunk, offset, handle, (memory, base)))) => {
+                let state = &self.types[usize::from(ty)];
+                Ok(MemoryBlock::new(
+                    self.id,
+                    u32::from(ty),
+                    state.info.props(),
+                    offset,
+                    size,
+                    state.atom_mask,
+                    Flavor::Shared {
+                        memory,
+                        base,
+                        strategy: Strategy::Slab,
+                        class: class as u8,
+                        chunk,
+                        handle,
+                    },
+                ))
+            }
+            None => slow(self),
+        }
+    }
+
+    /// Places a block for [`alloc_fast`](Self::alloc_fast) and counts it:
+    /// returns its memory type, pool class, size and slab placement.
+    #[inline(always)]
+    #[allow(clippy::type_complexity)]
+    fn place_fast(
+        &mut self,
+        request: &Request,
+        resource: ResourceKind,
+    ) -> Option<(u8, usize, u64, (u32, u64, u32, SlabPayload<M>))> {
         let align_mask = request.align_mask;
         if request.size == 0
             || !is_align_mask(align_mask)
@@ -712,27 +753,12 @@ where
             return None;
         }
         let (slab_class, _) = slab::class_of(size, align_mask | fast.align_bits)?;
-        let (chunk, offset, handle, (memory, base)) = state.slabs[class].alloc(slab_class, size)?;
+        let place = state.slabs[class].alloc(slab_class, size)?;
         state.general[class].add_block(size);
         state.blocks += 1;
         state.block_bytes += size;
         self.live_blocks += 1;
-        Some(MemoryBlock::new(
-            self.id,
-            u32::from(ty),
-            state.info.props(),
-            offset,
-            size,
-            state.atom_mask,
-            Flavor::Shared {
-                memory,
-                base,
-                strategy: Strategy::Slab,
-                class: class as u8,
-                chunk,
-                handle,
-            },
-        ))
+        Some((ty, class, size, place))
     }
 
     /// Every request the fast path does not serve.
@@ -789,7 +815,7 @@ where
     }
 
     /// Allocates from memory type `ty`, choosing the strategy.
-    #[inline]
+    #[inline(always)]
     unsafe fn alloc_from_type(
         &mut self,
         device: &impl MemoryDevice<M>,
@@ -891,7 +917,7 @@ where
     }
 
     /// Largest memory object `strategy` creates.
-    #[inline]
+    #[inline(always)]
     fn strategy_cap(&self, strategy: Strategy) -> u64 {
         let config = &self.config;
         match strategy {
@@ -905,7 +931,7 @@ where
     /// Sub-allocates from a shared memory object of type `ty`, creating one if
     /// needed. `size` is at most the strategy's cap and `max_object` (rounded
     /// down to atoms).
-    #[inline]
+    #[inline(always)]
     unsafe fn alloc_shared(
         &mut self,
         device: &impl MemoryDevice<M>,
@@ -934,7 +960,7 @@ where
 
     /// Counts a block of `size` bytes placed at `(chunk slot, offset, handle)` of
     /// a shared memory object of type `ty`, and makes it.
-    #[inline]
+    #[inline(always)]
     fn shared_block(
         &mut self,
         ty: u32,
@@ -981,7 +1007,7 @@ where
 
     /// Places `size` bytes in a memory object of the strategy's pool, creating
     /// one if none has room. Returns `(chunk slot, offset, handle)`.
-    #[inline]
+    #[inline(always)]
     unsafe fn place(
         &mut self,
         device: &impl MemoryDevice<M>,

@@ -93,7 +93,7 @@ impl<M, S: SubAllocator> Pool<M, S> {
     /// benchmark traces; preferring chunks with a much larger free range, with
     /// a coarser summary, broke up large ranges: 1.44 instead of 1.35 peak device
     /// bytes per live byte on churn small.)
-    #[inline]
+    #[inline(always)]
     pub(crate) fn alloc(&mut self, size: u64, align_mask: u64) -> Option<(u32, u64, u32)> {
         let may_fit = size_class(size) + 1;
         let sure_fit = size
@@ -108,7 +108,7 @@ impl<M, S: SubAllocator> Pool<M, S> {
 
     /// Tries the chunks, newest first, whose summary is at least `min` and below
     /// `below`.
-    #[inline]
+    #[inline(always)]
     fn alloc_in(
         &mut self,
         size: u64,
@@ -147,21 +147,21 @@ impl<M, S: SubAllocator> Pool<M, S> {
     }
 
     /// Counts a block of `size` bytes placed in the pool.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn note_alloc(&mut self, size: u64) {
         self.used += size;
     }
 
     /// Counts a live block of `size` bytes placed in the pool (directly or in a
     /// slab), for the retention policy.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn add_block(&mut self, size: u64) {
         self.block_bytes += size;
         self.high_water = self.high_water.max(self.block_bytes);
     }
 
     /// Forgets a block counted by [`add_block`](Self::add_block).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn remove_block(&mut self, size: u64) {
         self.block_bytes -= size;
     }
@@ -188,12 +188,12 @@ impl<M, S: SubAllocator> Pool<M, S> {
     }
 
     /// As [`free`](Self::free) for a block counted by [`add_block`](Self::add_block).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn free_block(&mut self, slot: u32, offset: u64, size: u64, handle: u32) -> bool {
         self.free_range(slot, offset, size, handle, true)
     }
 
-    #[inline]
+    #[inline(always)]
     fn free_range(&mut self, slot: u32, offset: u64, size: u64, handle: u32, block: bool) -> bool {
         self.used -= size;
         let chunk = self.chunks[slot as usize]

@@ -38,32 +38,84 @@ const MAX_SLABS: usize = 1 << (32 - SLOT_BITS);
 /// No slab.
 const NIL: u32 = u32::MAX;
 
-/// The size class of a request of `size` bytes (non-zero) aligned to
-/// `align_mask + 1`: its index and slot size, or `None` when the request does not
-/// suit a slab (too large, or too much lost to rounding).
-#[inline(always)]
-pub(crate) fn class_of(size: u64, align_mask: u64) -> Option<(usize, u64)> {
-    if size > SLAB_MAX || align_mask >= SLAB_MAX {
-        return None;
-    }
-    // A multiple of the alignment, rounded to the class step (a power of two):
-    // still a multiple of the alignment.
-    let aligned = align_up(size, align_mask)?;
+/// The class index and slot size of the smallest class whose slot holds
+/// `aligned` bytes (`1..=SLAB_MAX`): slot sizes are multiples of 16 up to 128,
+/// then eight steps per power of two. The slot is a multiple of every power of
+/// two dividing `aligned` that is at most the class step (so of the request's
+/// alignment, which divides `aligned`).
+const fn class_for(aligned: u64) -> (usize, u64) {
     let step_mask = if aligned <= 128 {
         15
     } else {
         (1u64 << (63 - aligned.leading_zeros() - 3)) - 1
     };
-    let slot = align_up(aligned, step_mask)?;
-    if slot > SLAB_MAX || slot - size > size / 4 {
-        return None;
-    }
+    let slot = (aligned + step_mask) & !step_mask;
     let index = if slot < 128 {
         (slot / 16 - 1) as usize
     } else {
         let log = 63 - slot.leading_zeros();
         ((log - 7) * 8 + (slot >> (log - 3)) as u32) as usize
     };
+    (index, slot)
+}
+
+/// `CLASS_BY_GRANULE[g]` is the class index of `class_for(16 * (g + 1))`: slots
+/// are multiples of 16, so every size in `16 * g + 1 ..= 16 * (g + 1)` has it.
+static CLASS_BY_GRANULE: [u8; (SLAB_MAX / 16) as usize] = {
+    let mut table = [0u8; (SLAB_MAX / 16) as usize];
+    let mut g = 0;
+    while g < table.len() {
+        table[g] = class_for(16 * (g as u64 + 1)).0 as u8;
+        g += 1;
+    }
+    table
+};
+
+/// Slot size of each class index (0 for the index no class has).
+static SLOT_OF_CLASS: [u32; CLASS_COUNT] = {
+    let mut slots = [0u32; CLASS_COUNT];
+    let mut g = 0;
+    while g < CLASS_BY_GRANULE.len() {
+        let (index, slot) = class_for(16 * (g as u64 + 1));
+        slots[index] = slot as u32;
+        g += 1;
+    }
+    slots
+};
+
+/// The size class of a request of `size` bytes (non-zero) aligned to
+/// `align_mask + 1`: its index and slot size, or `None` when the request does not
+/// suit a slab (too large, or too much lost to rounding). Two table lookups.
+#[inline(always)]
+pub(crate) fn class_of(size: u64, align_mask: u64) -> Option<(usize, u64)> {
+    if size > SLAB_MAX || align_mask >= SLAB_MAX {
+        return None;
+    }
+    // A multiple of the alignment (a power of two at most the slot's class
+    // step, as `aligned` is then a multiple of it): the slot is too.
+    let aligned = align_up(size, align_mask)?;
+    if aligned > SLAB_MAX {
+        return None;
+    }
+    let index = usize::from(CLASS_BY_GRANULE[((aligned - 1) >> 4) as usize]);
+    let slot = u64::from(SLOT_OF_CLASS[index]);
+    if slot - size > size / 4 {
+        return None;
+    }
+    Some((index, slot))
+}
+
+/// [`class_of`] by the formula, for the test that the tables agree with it.
+#[cfg(test)]
+fn class_of_by_formula(size: u64, align_mask: u64) -> Option<(usize, u64)> {
+    if size > SLAB_MAX || align_mask >= SLAB_MAX {
+        return None;
+    }
+    let aligned = align_up(size, align_mask)?;
+    let (index, slot) = class_for(aligned);
+    if slot > SLAB_MAX || slot - size > size / 4 {
+        return None;
+    }
     Some((index, slot))
 }
 

@@ -43,6 +43,21 @@ fn classes_hold_and_align_their_requests() {
     assert_eq!(class_of(100, 8191), None, "8 KiB slot for 100 bytes");
 }
 
+/// The lookup tables give what the formula gives, for every size and alignment.
+#[test]
+fn class_tables_match_the_formula() {
+    for align_log in 0..=15 {
+        let align_mask = (1u64 << align_log) - 1;
+        for size in 1..=SLAB_MAX + 16 {
+            assert_eq!(
+                class_of(size, align_mask),
+                class_of_by_formula(size, align_mask),
+                "size {size}, align mask {align_mask}"
+            );
+        }
+    }
+}
+
 #[test]
 fn slots_fit_the_room() {
     assert_eq!(slots_for(16, 0, u64::MAX), Some(8));

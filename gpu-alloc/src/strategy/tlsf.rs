@@ -44,7 +44,7 @@ struct Node {
 
 /// The class of a range of `size` bytes, as `(fl, sl)`: the class whose ranges
 /// are all at least `size` rounded down to a class boundary ([`size_class`]).
-#[inline]
+#[inline(always)]
 fn class_of(size: u64) -> (usize, usize) {
     let class = size_class(size);
     (
@@ -55,7 +55,7 @@ fn class_of(size: u64) -> (usize, usize) {
 
 /// The smallest class whose every range holds `size` bytes, or `None` past the
 /// largest class ([`size_class_at_least`]).
-#[inline]
+#[inline(always)]
 fn class_at_least(size: u64) -> Option<(usize, usize)> {
     let class = size_class_at_least(size)?;
     Some((
@@ -79,7 +79,7 @@ struct FreeLists {
 
 impl FreeLists {
     /// Marks the node at `index` free and puts it first in its class's list.
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, nodes: &mut [Node], index: u32) {
         let node = &mut nodes[index as usize];
         let (fl, sl) = class_of(node.size);
@@ -98,7 +98,7 @@ impl FreeLists {
     }
 
     /// Takes the free node at `index` out of its class's list and marks it used.
-    #[inline]
+    #[inline(always)]
     fn remove(&mut self, nodes: &mut [Node], index: u32) {
         let node = &mut nodes[index as usize];
         debug_assert!(node.free);
@@ -122,7 +122,7 @@ impl FreeLists {
     }
 
     /// The highest non-empty class: the one of the largest free range.
-    #[inline]
+    #[inline(always)]
     fn highest(&self) -> Option<(usize, usize)> {
         if self.fl_bitmap == 0 {
             return None;
@@ -132,7 +132,7 @@ impl FreeLists {
     }
 
     /// First non-empty class at or above `(fl, sl)`.
-    #[inline]
+    #[inline(always)]
     fn find_class(&self, fl: usize, sl: usize) -> Option<(usize, usize)> {
         let sl_map = self.sl_bitmap[fl] & (!0u32).checked_shl(sl as u32).unwrap_or(0);
         if sl_map != 0 {
@@ -162,7 +162,7 @@ pub(crate) struct Tlsf {
 }
 
 /// Stores `node` in a dead slot of the arena, or a new one; returns its index.
-#[inline]
+#[inline(always)]
 fn new_node(nodes: &mut Vec<Node>, spare: &mut Vec<u32>, node: Node) -> u32 {
     match spare.pop() {
         Some(index) => {
@@ -204,7 +204,7 @@ impl Tlsf {
     }
 
     /// Merges the node at `next` into its physical predecessor `index`.
-    #[inline]
+    #[inline(always)]
     fn absorb_next(&mut self, index: u32, next: u32) {
         let (size, after) = {
             let absorbed = &self.nodes[next as usize];
@@ -220,7 +220,7 @@ impl Tlsf {
     }
 
     /// Takes a free node that can hold `size` bytes at `align_mask`, or `None`.
-    #[inline]
+    #[inline(always)]
     fn take_fitting(&mut self, size: u64, align_mask: u64) -> Option<u32> {
         // Every range of a class at least `size + align_mask` fits whatever its offset.
         if let Some((fl, sl)) = size.checked_add(align_mask).and_then(class_at_least) {
@@ -289,7 +289,7 @@ impl SubAllocator for Tlsf {
         tlsf
     }
 
-    #[inline]
+    #[inline(always)]
     fn alloc(&mut self, size: u64, align_mask: u64) -> Option<(u64, u32)> {
         debug_assert!(size > 0);
         let mut index = self.take_fitting(size, align_mask)?;
@@ -315,7 +315,7 @@ impl SubAllocator for Tlsf {
         Some((aligned, index))
     }
 
-    #[inline]
+    #[inline(always)]
     fn free(&mut self, offset: u64, size: u64, handle: u32) {
         let mut index = handle;
         let (prev, next) = {
@@ -349,7 +349,7 @@ impl SubAllocator for Tlsf {
         u64::from(self.live)
     }
 
-    #[inline]
+    #[inline(always)]
     fn free_summary(&self) -> u32 {
         self.lists
             .highest()

@@ -247,6 +247,9 @@ struct Fast {
     /// within the slab limit, the strategy's object size and the type's largest
     /// object. Larger requests take the full path, which decides the same way.
     limit: u64,
+    /// The same for `TRANSIENT` requests (rounded with `align_bits` only, as the
+    /// transient strategy needs no granules), in the newest transient object.
+    transient_limit: u64,
 }
 
 impl Fast {
@@ -266,8 +269,21 @@ impl Fast {
                 .min(config.dedicated_threshold.saturating_sub(1))
                 .min(general_cap(config))
                 .min(align_down(max_object, atom_mask)),
+            transient_limit: config
+                .transient_dedicated_threshold
+                .saturating_sub(1)
+                .min(transient_cap(config))
+                .min(align_down(max_object, atom_mask)),
         }
     }
+}
+
+/// Largest memory object the transient strategy creates.
+#[inline(always)]
+fn transient_cap(config: &Config) -> u64 {
+    config
+        .final_free_list_chunk
+        .max(config.starting_free_list_chunk)
 }
 
 /// Largest memory object the general strategy creates.
@@ -375,8 +391,8 @@ pub struct GpuAllocator<M> {
     max_memory_allocation_size: u64,
     buffer_device_address: bool,
     buffer_image_granularity: u64,
-    /// Usage bits that send a request past the fast path: `TRANSIENT`, and
-    /// `DEVICE_ADDRESS` when the feature is off (an error).
+    /// Usage bits that send a request past the fast path: `DEVICE_ADDRESS` when
+    /// the feature is off (an error).
     slow_usage: UsageFlags,
     /// Blocks handed out and not yet returned.
     live_blocks: u64,
@@ -481,9 +497,9 @@ where
             buffer_device_address: props.buffer_device_address,
             buffer_image_granularity: granularity,
             slow_usage: if props.buffer_device_address {
-                UsageFlags::TRANSIENT
+                UsageFlags::empty()
             } else {
-                UsageFlags::TRANSIENT | UsageFlags::DEVICE_ADDRESS
+                UsageFlags::DEVICE_ADDRESS
             },
             live_blocks: 0,
         }
@@ -681,8 +697,9 @@ where
         self.alloc_fast(&request, options.resource, slow)
     }
 
-    /// The common case, with no device call: a small general block of the best
-    /// memory type, in a slab with a free slot. Everything else (any error too)
+    /// The common cases, with no device call: a small general block of the best
+    /// memory type, in a slab with a free slot, or a transient block in the
+    /// newest transient memory object. Everything else (any error too)
     /// goes to `slow` ([`alloc_slow`](Self::alloc_slow)), which decides as if
     /// this had not run: it places the block where this would have (the first
     /// ranked type the mask allows, the same rounding and slab class). (Both
@@ -696,7 +713,7 @@ where
         slow: impl FnOnce(&mut Self) -> Result<MemoryBlock<M>, E>,
     ) -> Result<MemoryBlock<M>, E> {
         match self.place_fast(request, resource) {
-            Some((ty, class, size, (chunk, offset, handle, (memory, base)))) => {
+            Some((ty, class, size, strategy, (chunk, offset, handle, (memory, base)))) => {
                 let state = &self.types[usize::from(ty)];
                 Ok(MemoryBlock::new(
                     self.id,
@@ -708,7 +725,7 @@ where
                     Flavor::Shared {
                         memory,
                         base,
-                        strategy: Strategy::Slab,
+                        strategy,
                         class: class as u8,
                         chunk,
                         handle,
@@ -727,7 +744,7 @@ where
         &mut self,
         request: &Request,
         resource: ResourceKind,
-    ) -> Option<(u8, usize, u64, (u32, u64, u32, SlabPayload<M>))> {
+    ) -> Option<(u8, usize, u64, Strategy, (u32, u64, u32, SlabPayload<M>))> {
         let align_mask = request.align_mask;
         if request.size == 0
             || !is_align_mask(align_mask)
@@ -748,17 +765,29 @@ where
         };
         let state = &mut self.types[usize::from(ty)];
         let fast = state.fast[class];
-        let size = request.size.checked_add(fast.size_mask)? & !fast.size_mask;
-        if size > fast.limit {
-            return None;
-        }
-        let (slab_class, _) = slab::class_of(size, align_mask | fast.align_bits)?;
-        let place = state.slabs[class].alloc(slab_class, size)?;
-        state.general[class].add_block(size);
+        let (size, strategy, place) = if request.usage.contains(UsageFlags::TRANSIENT) {
+            let size = request.size.checked_add(fast.align_bits)? & !fast.align_bits;
+            if size > fast.transient_limit {
+                return None;
+            }
+            let pool = &mut state.transient[class];
+            let place = pool.alloc_recent(size, align_mask | fast.align_bits)?;
+            pool.add_block(size);
+            (size, Strategy::Transient, place)
+        } else {
+            let size = request.size.checked_add(fast.size_mask)? & !fast.size_mask;
+            if size > fast.limit {
+                return None;
+            }
+            let (slab_class, _) = slab::class_of(size, align_mask | fast.align_bits)?;
+            let place = state.slabs[class].alloc(slab_class, size)?;
+            state.general[class].add_block(size);
+            (size, Strategy::Slab, place)
+        };
         state.blocks += 1;
         state.block_bytes += size;
         self.live_blocks += 1;
-        Some((ty, class, size, place))
+        Some((ty, class, size, strategy, place))
     }
 
     /// Every request the fast path does not serve.
@@ -921,9 +950,7 @@ where
     fn strategy_cap(&self, strategy: Strategy) -> u64 {
         let config = &self.config;
         match strategy {
-            Strategy::Transient => config
-                .final_free_list_chunk
-                .max(config.starting_free_list_chunk),
+            Strategy::Transient => transient_cap(config),
             Strategy::General | Strategy::Slab => general_cap(config),
         }
     }

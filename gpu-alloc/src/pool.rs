@@ -2,7 +2,7 @@
 
 use {
     crate::{
-        block::{MappedPtr, SharedMemory},
+        block::{MappedPtr, MemoryRef, SharedMemory},
         strategy::{pow2_floor, size_class, size_class_at_least, SubAllocator},
     },
     alloc::vec::Vec,
@@ -38,6 +38,10 @@ pub(crate) struct Pool<M, S: SubAllocator> {
     summaries: Vec<u32>,
     /// Indices of `None` entries of `chunks`, reused before `chunks` grows.
     free_slots: Vec<u32>,
+    /// The slot that last placed a block through [`alloc`](Self::alloc), or the
+    /// newest chunk, if it still holds a chunk (else anything, checked on use):
+    /// where [`alloc_recent`](Self::alloc_recent) looks.
+    recent: u32,
     /// Size of the first memory object.
     start: u64,
     /// Size of the next memory object to create; between `start` and the
@@ -72,6 +76,7 @@ impl<M, S: SubAllocator> Pool<M, S> {
             chunks: Vec::new(),
             summaries: Vec::new(),
             free_slots: Vec::new(),
+            recent: u32::MAX,
             start: start_size,
             next_size: start_size,
             used: 0,
@@ -127,10 +132,30 @@ impl<M, S: SubAllocator> Pool<M, S> {
             if let Some((offset, handle)) = chunk.sub.alloc(size, align_mask) {
                 self.summaries[slot] = chunk.sub.free_summary();
                 self.note_alloc(size);
+                self.recent = slot as u32;
                 return Some((slot as u32, offset, handle));
             }
         }
         None
+    }
+
+    /// Places `size` bytes in the chunk that placed the last block (see
+    /// `recent`), only there: returns the chunk's slot, the offset, the
+    /// sub-allocator's handle, and the chunk's memory object and mapping.
+    #[inline(always)]
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn alloc_recent(
+        &mut self,
+        size: u64,
+        align_mask: u64,
+    ) -> Option<(u32, u64, u32, (MemoryRef<M>, Option<MappedPtr>))> {
+        let slot = self.recent;
+        let chunk = self.chunks.get_mut(slot as usize)?.as_mut()?;
+        let (offset, handle) = chunk.sub.alloc(size, align_mask)?;
+        let found = (slot, offset, handle, (chunk.memory.share(), chunk.base));
+        self.summaries[slot as usize] = chunk.sub.free_summary();
+        self.note_alloc(size);
+        Some(found)
     }
 
     /// The size for the pool's next memory object after it grew: an eighth of
@@ -222,7 +247,7 @@ impl<M, S: SubAllocator> Pool<M, S> {
     pub(crate) fn insert(&mut self, chunk: Chunk<M, S>) -> u32 {
         self.reserved += chunk.size;
         let summary = chunk.sub.free_summary();
-        match self.free_slots.pop() {
+        let slot = match self.free_slots.pop() {
             Some(slot) => {
                 self.chunks[slot as usize] = Some(chunk);
                 self.summaries[slot as usize] = summary;
@@ -233,7 +258,9 @@ impl<M, S: SubAllocator> Pool<M, S> {
                 self.summaries.push(summary);
                 (self.chunks.len() - 1) as u32
             }
-        }
+        };
+        self.recent = slot;
+        slot
     }
 
     pub(crate) fn get_mut(&mut self, slot: u32) -> &mut Chunk<M, S> {

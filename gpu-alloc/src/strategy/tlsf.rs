@@ -73,8 +73,10 @@ struct FreeLists {
     /// Bit `sl` of `sl_bitmap[fl]` is set iff `heads[fl][sl] != NIL`.
     sl_bitmap: [u32; FL_COUNT],
     /// First free node of each class; every free node of class `(fl, sl)` is in the
-    /// list starting at `heads[fl][sl]`, and no other node is.
-    heads: [[u32; SL_COUNT]; FL_COUNT],
+    /// list starting at `heads[fl][sl]`, and no other node is. Only the first
+    /// levels up to the one of the capacity exist (no range is larger), so that
+    /// a new object's lists are small to make and to move.
+    heads: Vec<[u32; SL_COUNT]>,
 }
 
 impl FreeLists {
@@ -267,7 +269,7 @@ impl SubAllocator for Tlsf {
             lists: FreeLists {
                 fl_bitmap: 0,
                 sl_bitmap: [0; FL_COUNT],
-                heads: [[NIL; SL_COUNT]; FL_COUNT],
+                heads: alloc::vec![[NIL; SL_COUNT]; if capacity > 0 { class_of(capacity).0 + 1 } else { 0 }],
             },
             used: 0,
             live: 0,
@@ -445,6 +447,10 @@ impl SubAllocator for Tlsf {
                 self.lists.sl_bitmap[fl] != 0,
                 "fl bitmap"
             );
+            if fl >= self.lists.heads.len() {
+                assert_eq!(self.lists.sl_bitmap[fl], 0, "a class above the capacity");
+                continue;
+            }
             for sl in 0..SL_COUNT {
                 let head = self.lists.heads[fl][sl];
                 assert_eq!(

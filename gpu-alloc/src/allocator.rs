@@ -244,8 +244,8 @@ struct Fast {
     /// class 0.
     align_bits: u64,
     /// Largest rounded size the fast path serves: below the dedicated threshold,
-    /// within the slab limit, the strategy's object size and the type's largest
-    /// object. Larger requests take the full path, which decides the same way.
+    /// within the strategy's object size and the type's largest object. Larger
+    /// requests take the full path, which decides the same way.
     limit: u64,
     /// The same for `TRANSIENT` requests (rounded with `align_bits` only, as the
     /// transient strategy needs no granules), in the newest transient object.
@@ -265,8 +265,9 @@ impl Fast {
         Fast {
             size_mask: align_bits | (GRANULE - 1),
             align_bits,
-            limit: slab::SLAB_MAX
-                .min(config.dedicated_threshold.saturating_sub(1))
+            limit: config
+                .dedicated_threshold
+                .saturating_sub(1)
                 .min(general_cap(config))
                 .min(align_down(max_object, atom_mask)),
             transient_limit: config
@@ -697,9 +698,10 @@ where
         self.alloc_fast(&request, options.resource, slow)
     }
 
-    /// The common cases, with no device call: a small general block of the best
-    /// memory type, in a slab with a free slot, or a transient block in the
-    /// newest transient memory object. Everything else (any error too)
+    /// The common cases, with no device call, in the best memory type the mask
+    /// allows: a small general block in a slab with a free slot, another general
+    /// block in an existing memory object, or a transient block in the pool's
+    /// most recent memory object. Everything else (any error too)
     /// goes to `slow` ([`alloc_slow`](Self::alloc_slow)), which decides as if
     /// this had not run: it places the block where this would have (the first
     /// ranked type the mask allows, the same rounding and slab class). (Both
@@ -752,11 +754,15 @@ where
         {
             return None;
         }
-        let &ty = self
-            .usage
-            .types(request.usage)
-            .iter()
-            .find(|&&ty| request.memory_types & (1 << ty) != 0)?;
+        // The best type, or the first the mask allows.
+        let mut ty = self.usage.best(request.usage);
+        if ty >= 32 || request.memory_types & (1 << ty) == 0 {
+            ty = *self
+                .usage
+                .types(request.usage)
+                .iter()
+                .find(|&&ty| request.memory_types & (1 << ty) != 0)?;
+        }
         let class = match resource {
             _ if self.buffer_image_granularity == 1 => 0,
             ResourceKind::Unknown => 0,
@@ -779,10 +785,23 @@ where
             if size > fast.limit {
                 return None;
             }
-            let (slab_class, _) = slab::class_of(size, align_mask | fast.align_bits)?;
-            let place = state.slabs[class].alloc(slab_class, size)?;
-            state.general[class].add_block(size);
-            (size, Strategy::Slab, place)
+            let align_mask = align_mask | fast.align_bits;
+            if let Some((slab_class, _)) = slab::class_of(size, align_mask) {
+                // A slab class: a slot of an open slab, else the full path makes a
+                // slab.
+                let place = state.slabs[class].alloc(slab_class, size)?;
+                state.general[class].add_block(size);
+                (size, Strategy::Slab, place)
+            } else {
+                // The general strategy in an existing memory object, else the full
+                // path makes one.
+                let pool = &mut state.general[class];
+                let (slot, offset, handle) = pool.alloc(size, align_mask)?;
+                pool.add_block(size);
+                let chunk = pool.get_mut(slot);
+                let place = (slot, offset, handle, (chunk.memory.share(), chunk.base));
+                (size, Strategy::General, place)
+            }
         };
         state.blocks += 1;
         state.block_bytes += size;

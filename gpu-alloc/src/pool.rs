@@ -263,6 +263,7 @@ impl<M, S: SubAllocator> Pool<M, S> {
         slot
     }
 
+    #[inline(always)]
     pub(crate) fn get_mut(&mut self, slot: u32) -> &mut Chunk<M, S> {
         self.chunks[slot as usize]
             .as_mut()

@@ -153,11 +153,14 @@ pub(crate) struct MemoryForUsage {
     /// `ranked[usage.bits()]` lists the eligible type indices for `usage`, best
     /// first, following the rules in the module docs.
     ranked: Vec<Vec<u8>>,
+    /// `best[usage.bits()]` is `ranked[usage.bits()][0]`, or `u8::MAX` when no
+    /// type is eligible: the allocation fast path's one lookup.
+    best: [u8; 256],
 }
 
 impl MemoryForUsage {
     pub(crate) fn new(types: &[MemoryTypeInfo], allowed_exotic: u32) -> Self {
-        let ranked = (0..=u8::MAX)
+        let ranked: Vec<Vec<u8>> = (0..=u8::MAX)
             .map(|bits| {
                 let usage = UsageFlags::from_bits_retain(bits);
                 let mut list: Vec<u8> = (0..types.len() as u8)
@@ -167,12 +170,22 @@ impl MemoryForUsage {
                 list
             })
             .collect();
-        MemoryForUsage { ranked }
+        let mut best = [u8::MAX; 256];
+        for (best, list) in best.iter_mut().zip(&ranked) {
+            *best = list.first().copied().unwrap_or(u8::MAX);
+        }
+        MemoryForUsage { ranked, best }
     }
 
     /// Eligible type indices for `usage`, best first (the request mask not applied).
     pub(crate) fn types(&self, usage: UsageFlags) -> &[u8] {
         &self.ranked[usize::from(usage.bits())]
+    }
+
+    /// The best eligible type for `usage` (`types(usage)[0]`), or `u8::MAX`.
+    #[inline(always)]
+    pub(crate) fn best(&self, usage: UsageFlags) -> u8 {
+        self.best[usize::from(usage.bits())]
     }
 }
 

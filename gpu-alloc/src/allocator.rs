@@ -1067,11 +1067,22 @@ where
             }
             Strategy::Transient => state.transient[class].alloc(want.size, want.align_mask),
         };
-        match found {
-            Some(place) => Ok(place),
-            // SAFETY: forwarded from the caller.
-            None => unsafe { self.place_in_new_object(device, want) },
+        if let Some(place) = found {
+            return Ok(place);
         }
+        // Empty slabs go back to the general strategy before the pool grows.
+        if want.strategy != Strategy::Transient && state.slabs[class].has_empty() {
+            let pool = &mut state.general[class];
+            for range in state.slabs[class].take_empty() {
+                // An object this empties stays: the retry below may use it.
+                pool.free(range.chunk, range.offset, range.size, range.handle);
+            }
+            if let Some(place) = pool.alloc(want.size, want.align_mask) {
+                return Ok(place);
+            }
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { self.place_in_new_object(device, want) }
     }
 
     /// Makes a slab of `slot`-byte slots for `slab_class` in the general pool
@@ -1360,21 +1371,22 @@ where
                 match strategy {
                     Strategy::General => {
                         let pool = &mut state.general[usize::from(class)];
+                        let slabs = &mut state.slabs[usize::from(class)];
                         if pool.free_block(chunk, offset, size, handle) {
                             // SAFETY: forwarded from the caller.
                             unsafe { free_chunk(&mut self.accounts, device, pool, heap, chunk) };
-                        } else if let Some(kept) = state.slabs[usize::from(class)].kept_in(chunk) {
-                            // The slab kept empty must not hold its memory object by
-                            // itself: the object's own retention decides.
-                            if pool.get_mut(chunk).sub.used() == kept.size {
-                                state.slabs[usize::from(class)].take_kept();
-                                if pool.free(kept.chunk, kept.offset, kept.size, kept.handle) {
-                                    // SAFETY: forwarded from the caller.
-                                    unsafe {
-                                        free_chunk(&mut self.accounts, device, pool, heap, chunk)
-                                    };
-                                }
-                            }
+                        } else if slabs.empty_in(chunk) != 0 {
+                            // SAFETY: forwarded from the caller.
+                            unsafe {
+                                release_lone_slabs(
+                                    &mut self.accounts,
+                                    device,
+                                    pool,
+                                    slabs,
+                                    heap,
+                                    chunk,
+                                )
+                            };
                         }
                     }
                     Strategy::Transient => release!(&mut state.transient[usize::from(class)]),
@@ -1382,29 +1394,18 @@ where
                         let slabs = &mut state.slabs[usize::from(class)];
                         let pool = &mut state.general[usize::from(class)];
                         pool.remove_block(size);
-                        let mut give_back = |pool: &mut Pool<M, Tlsf>, range: SlabRange| {
-                            if pool.free(range.chunk, range.offset, range.size, range.handle) {
-                                // SAFETY: forwarded from the caller.
-                                unsafe {
-                                    free_chunk(&mut self.accounts, device, pool, heap, range.chunk)
-                                };
-                            }
-                        };
-                        match slabs.free(handle, size) {
-                            SlabFree::Done => {}
-                            // An emptied slab goes back to the general pool as one range.
-                            SlabFree::Release(range) => give_back(pool, range),
-                            SlabFree::Kept { kept, released } => {
-                                if let Some(range) = released {
-                                    give_back(pool, range);
-                                }
-                                // The slab kept empty must not hold its memory object
-                                // by itself: the object's own retention decides.
-                                if pool.get_mut(kept.chunk).sub.used() == kept.size {
-                                    slabs.take_kept();
-                                    give_back(pool, kept);
-                                }
-                            }
+                        if let SlabFree::Emptied { chunk } = slabs.free(handle, size) {
+                            // SAFETY: forwarded from the caller.
+                            unsafe {
+                                release_lone_slabs(
+                                    &mut self.accounts,
+                                    device,
+                                    pool,
+                                    slabs,
+                                    heap,
+                                    chunk,
+                                )
+                            };
                         }
                     }
                 }
@@ -1693,6 +1694,17 @@ where
             state.transient.iter().for_each(Pool::check_invariants);
             for (slabs, pool) in state.slabs.iter().zip(&state.general) {
                 slabs.check_invariants();
+                for (slot, chunk) in pool.chunks.iter().enumerate() {
+                    let empty = slabs.empty_in(slot as u32);
+                    if let Some(chunk) = chunk {
+                        assert!(
+                            empty == 0 || chunk.sub.used() > empty,
+                            "memory object {slot} held by empty slabs alone"
+                        );
+                    } else {
+                        assert_eq!(empty, 0, "empty slabs in a freed memory object");
+                    }
+                }
                 for range in slabs.ranges() {
                     let chunk = pool.chunks[range.chunk as usize]
                         .as_ref()
@@ -1806,6 +1818,30 @@ where
             chunks + self.accounts.dedicated_objects,
             "object count differs from the memory objects held"
         );
+    }
+}
+
+/// Gives the empty slabs of the memory object at `slot` back to its general
+/// strategy if they are all it holds, then frees it under the retention policy:
+/// empty slabs never keep a memory object alive.
+unsafe fn release_lone_slabs<M, P: Copy>(
+    accounts: &mut Accounts,
+    device: &impl MemoryDevice<M>,
+    pool: &mut Pool<M, Tlsf>,
+    slabs: &mut Slabs<P>,
+    heap: u32,
+    slot: u32,
+) {
+    if pool.get_mut(slot).sub.used() != slabs.empty_in(slot) {
+        return;
+    }
+    let mut emptied = false;
+    for range in slabs.take_empty_in(slot) {
+        emptied = pool.free(range.chunk, range.offset, range.size, range.handle);
+    }
+    if emptied {
+        // SAFETY: forwarded from the caller.
+        unsafe { free_chunk(accounts, device, pool, heap, slot) };
     }
 }
 

@@ -69,9 +69,11 @@
 //!   size lost to rounding, an eighth past 128 bytes) and gets a slot of a slab: a
 //!   TLSF range cut into 8 to 64 equal slots, found and freed with a few bit
 //!   operations. A class's first slab has 8 slots and each further one twice as
-//!   many. An emptied slab goes back to TLSF unless it is its class's only slab
-//!   with room; one such empty slab is kept per pool, and never keeps a memory
-//!   object alive by itself.
+//!   many. An emptied slab stays in its class for the next blocks (blocks coming
+//!   and going never make and unmake slabs); empty slabs go back to TLSF when
+//!   they are all that is left in their memory object (they never keep one
+//!   alive), before their pool makes a new memory object, and on cleanup and
+//!   memory pressure.
 //! - **Transient**: bump allocation for [`UsageFlags::TRANSIENT`] requests, reset
 //!   when a memory object empties.
 //!

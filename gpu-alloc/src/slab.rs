@@ -13,10 +13,12 @@
 //! slot size, so every slot is aligned. Requests that would lose more than a
 //! quarter of their size to rounding stay with the general strategy.
 //!
-//! A slab whose last block is freed goes back to the general strategy when its
-//! class has another slab with room (so one block coming and going at a slab
-//! boundary does not make and unmake slabs); `cleanup` and memory pressure give
-//! back every empty slab.
+//! A slab whose last block is freed stays in its class, empty, for the next
+//! blocks of the class (so blocks coming and going never make and unmake slabs).
+//! The allocator gives empty slabs back to the general strategy when nothing
+//! else is left in their memory object (so they never keep one alive), before
+//! its pool makes a new memory object, and on `cleanup` and memory pressure.
+//! [`Slabs::empty_in`] says how many bytes of empty slabs each object holds.
 
 #![deny(unsafe_code)]
 
@@ -151,16 +153,12 @@ pub(crate) struct SlabRange {
 /// What freeing a block in a slab did.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum SlabFree {
-    /// The slab still holds blocks, or nothing changed.
+    /// The slab still holds blocks.
     Done,
-    /// The slab emptied and goes back to the general strategy.
-    Release(SlabRange),
-    /// The slab emptied and is now the one kept empty; the one kept before, if
-    /// any, goes back to the general strategy.
-    Kept {
-        kept: SlabRange,
-        released: Option<SlabRange>,
-    },
+    /// The slab emptied; it stays, for reuse, in the memory object at this slot
+    /// of the pool (whose other ranges the caller checks: see
+    /// [`Slabs::empty_in`]).
+    Emptied { chunk: u32 },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -196,9 +194,11 @@ pub(crate) struct Slabs<P> {
     open: [u32; CLASS_COUNT],
     /// Live slabs of each class.
     count: [u32; CLASS_COUNT],
-    /// The one empty slab kept for reuse, or `NIL`; every other live slab holds a
-    /// block.
-    empty_kept: u32,
+    /// Bytes of the live slabs that hold no block.
+    empty_bytes: u64,
+    /// `empty_in[chunk]` is the bytes of empty slabs in the memory object at that
+    /// slot of the pool (missing entries are 0).
+    empty_in: Vec<u64>,
     /// Bytes of live slabs.
     bytes: u64,
     /// Bytes of the blocks in them (their requested sizes).
@@ -212,7 +212,8 @@ impl<P: Copy> Slabs<P> {
             spare: Vec::new(),
             open: [NIL; CLASS_COUNT],
             count: [0; CLASS_COUNT],
-            empty_kept: NIL,
+            empty_bytes: 0,
+            empty_in: Vec::new(),
             bytes: 0,
             block_bytes: 0,
         }
@@ -242,10 +243,12 @@ impl<P: Copy> Slabs<P> {
         if index == NIL {
             return None;
         }
-        if index == self.empty_kept {
-            self.empty_kept = NIL;
-        }
         let slab = &mut self.slabs[index as usize];
+        if slab.free == slab.all {
+            // An empty slab takes a block again.
+            self.empty_bytes -= slab.range.size;
+            self.empty_in[slab.range.chunk as usize] -= slab.range.size;
+        }
         let slot = slab.free.trailing_zeros();
         slab.free &= slab.free - 1;
         let found = (
@@ -299,14 +302,15 @@ impl<P: Copy> Slabs<P> {
         self.link(index);
         self.count[class] += 1;
         self.bytes += range.size;
+        // Empty until its first block.
+        self.add_empty(range);
         true
     }
 
-    /// Frees the block of `size` bytes with `handle`. Returns the range of a slab
-    /// that goes back to the general strategy: this one if it is now empty and its
-    /// class has another slab with room; else, if this one is now empty and kept,
-    /// the empty slab kept before (one empty slab stays, so that a block coming
-    /// and going at a slab boundary does not make and unmake slabs).
+    /// Frees the block of `size` bytes with `handle`. A slab that empties stays
+    /// in its class's list for reuse: the allocator gives empty slabs back to the
+    /// general strategy when they are all that is left in their memory object,
+    /// when the pool needs room, and on cleanup and memory pressure.
     #[inline(always)]
     pub(crate) fn free(&mut self, handle: u32, size: u64) -> SlabFree {
         let index = handle >> SLOT_BITS;
@@ -316,44 +320,57 @@ impl<P: Copy> Slabs<P> {
         debug_assert!(slab.live && slab.free & bit == 0, "slab slot freed twice");
         let was_full = slab.free == 0;
         slab.free |= bit;
-        let (empty, class) = (slab.free == slab.all, usize::from(slab.class));
+        if slab.free == slab.all {
+            let range = slab.range;
+            self.add_empty(range);
+            if was_full {
+                self.link(index);
+            }
+            return SlabFree::Emptied { chunk: range.chunk };
+        }
         if was_full {
             self.link(index);
         }
-        if !empty {
-            return SlabFree::Done;
-        }
-        let slab = &self.slabs[index as usize];
-        if self.open[class] != index || slab.next != NIL {
-            return SlabFree::Release(self.remove(index));
-        }
-        // The only slab of its class with room: keep it, instead of the one kept.
-        let kept = slab.range;
-        let before = core::mem::replace(&mut self.empty_kept, index);
-        SlabFree::Kept {
-            kept,
-            released: (before != NIL).then(|| self.remove(before)),
-        }
+        SlabFree::Done
     }
 
-    /// The empty slab kept for reuse, if it lies in the memory object at `chunk`.
-    #[inline]
-    pub(crate) fn kept_in(&self, chunk: u32) -> Option<SlabRange> {
-        let slab = self.slabs.get(self.empty_kept as usize)?;
-        (slab.range.chunk == chunk).then_some(slab.range)
+    /// Counts the slab at `range` as empty.
+    fn add_empty(&mut self, range: SlabRange) {
+        self.empty_bytes += range.size;
+        let chunk = range.chunk as usize;
+        if self.empty_in.len() <= chunk {
+            self.empty_in.resize(chunk + 1, 0);
+        }
+        self.empty_in[chunk] += range.size;
     }
 
-    /// Takes out the empty slab kept for reuse, if any.
-    pub(crate) fn take_kept(&mut self) -> Option<SlabRange> {
-        (self.empty_kept != NIL).then(|| self.remove(self.empty_kept))
+    /// Bytes of empty slabs in the memory object at slot `chunk` of the pool.
+    #[inline(always)]
+    pub(crate) fn empty_in(&self, chunk: u32) -> u64 {
+        self.empty_in.get(chunk as usize).copied().unwrap_or(0)
+    }
+
+    /// Whether any live slab is empty.
+    pub(crate) fn has_empty(&self) -> bool {
+        self.empty_bytes > 0
+    }
+
+    /// Takes out every empty slab in the memory object at slot `chunk`,
+    /// returning their ranges.
+    pub(crate) fn take_empty_in(&mut self, chunk: u32) -> Vec<SlabRange> {
+        self.take_where(|slab| slab.range.chunk == chunk)
     }
 
     /// Takes out every empty slab, returning their ranges.
     pub(crate) fn take_empty(&mut self) -> Vec<SlabRange> {
+        self.take_where(|_| true)
+    }
+
+    fn take_where(&mut self, pick: impl Fn(&Slab<P>) -> bool) -> Vec<SlabRange> {
         let empty: Vec<u32> = (0..self.slabs.len() as u32)
             .filter(|&i| {
                 let slab = &self.slabs[i as usize];
-                slab.live && slab.free == slab.all
+                slab.live && slab.free == slab.all && pick(slab)
             })
             .collect();
         empty.into_iter().map(|index| self.remove(index)).collect()
@@ -361,11 +378,11 @@ impl<P: Copy> Slabs<P> {
 
     /// Kills the empty slab at `index` (in its class's open list).
     fn remove(&mut self, index: u32) -> SlabRange {
-        if index == self.empty_kept {
-            self.empty_kept = NIL;
-        }
         self.unlink(index);
         let slab = &mut self.slabs[index as usize];
+        debug_assert_eq!(slab.free, slab.all, "only empty slabs are removed");
+        self.empty_bytes -= slab.range.size;
+        self.empty_in[slab.range.chunk as usize] -= slab.range.size;
         self.count[usize::from(slab.class)] -= 1;
         slab.live = false;
         self.spare.push(index);
@@ -431,6 +448,8 @@ impl<P: Copy> Slabs<P> {
     /// Walks every slab and list; panics if an invariant does not hold.
     #[cfg(any(test, debug_assertions, feature = "check-invariants"))]
     pub(crate) fn check_invariants(&self) {
+        let mut empty_bytes = 0;
+        let mut empty_in: Vec<u64> = Vec::new();
         let mut bytes = 0;
         let mut open = 0usize;
         let mut count = [0u32; CLASS_COUNT];
@@ -464,10 +483,14 @@ impl<P: Copy> Slabs<P> {
                 0,
                 "slab {index}: misaligned"
             );
-            assert!(
-                slab.free != slab.all || index as u32 == self.empty_kept,
-                "slab {index}: empty but not the one kept"
-            );
+            if slab.free == slab.all {
+                empty_bytes += slab.range.size;
+                let chunk = slab.range.chunk as usize;
+                if empty_in.len() <= chunk {
+                    empty_in.resize(chunk + 1, 0);
+                }
+                empty_in[chunk] += slab.range.size;
+            }
             bytes += slab.range.size;
             count[usize::from(slab.class)] += 1;
             if slab.free != 0 {
@@ -475,6 +498,14 @@ impl<P: Copy> Slabs<P> {
             }
         }
         assert_eq!(bytes, self.bytes, "slab bytes differ");
+        assert_eq!(empty_bytes, self.empty_bytes, "empty slab bytes differ");
+        for (chunk, &empty) in self.empty_in.iter().enumerate() {
+            assert_eq!(
+                empty,
+                empty_in.get(chunk).copied().unwrap_or(0),
+                "empty slab bytes of memory object {chunk} differ"
+            );
+        }
         assert_eq!(count, self.count, "slab counts per class differ");
         let mut listed = 0usize;
         for (class, &head) in self.open.iter().enumerate() {

@@ -78,10 +78,11 @@ fn range(chunk: u32, offset: u64, slot: u64, slots: u32) -> SlabRange {
     }
 }
 
-/// Fill two slabs, free in another order; the last slab with room stays, the
-/// other empty one comes back; no slot is handed out twice.
+/// Fill two slabs, free in another order: no slot is handed out twice, emptied
+/// slabs stay in their class and are reused, their bytes are counted per memory
+/// object, and they come out when asked (per object, or all).
 #[test]
-fn slots_are_unique_and_empty_slabs_return() {
+fn slots_are_unique_and_empty_slabs_stay() {
     let mut slabs = Slabs::new();
     let (class, slot) = class_of(1000, 15).unwrap();
     assert!(slabs.add(class, slot, 8, range(0, 0, slot, 8), ()));
@@ -100,46 +101,51 @@ fn slots_are_unique_and_empty_slabs_return() {
     offsets.dedup();
     assert_eq!(offsets.len(), 12, "a slot handed out twice");
     assert_eq!(slabs.block_bytes(), 12 * 1000);
-    // Empty the first slab: the second still has room, so the first goes back.
-    let mut returned = Vec::new();
+    // Empty the first slab: it stays, counted as empty in memory object 0.
+    let mut emptied = Vec::new();
     for &(_, _, handle, ()) in &blocks[..8] {
         match slabs.free(handle, 1000) {
             SlabFree::Done => {}
-            SlabFree::Release(range) => returned.push(range),
-            kept => panic!("{kept:?}"),
+            SlabFree::Emptied { chunk } => emptied.push(chunk),
         }
         slabs.check_invariants();
     }
-    assert_eq!(returned, [range(0, 0, slot, 8)]);
-    // Empty the second: it is the only one left with room, so it stays ...
-    let kept = blocks[8..]
-        .iter()
-        .map(|&(_, _, handle, ())| slabs.free(handle, 1000))
-        .filter(|f| *f != SlabFree::Done)
-        .collect::<Vec<_>>();
-    assert_eq!(
-        kept,
-        [SlabFree::Kept {
-            kept: range(1, 8192, slot, 8),
-            released: None
-        }]
-    );
-    assert_eq!(slabs.bytes(), slot * 8);
-    // ... until another class's slab empties and is kept instead ...
+    assert_eq!(emptied, [0]);
+    assert_eq!((slabs.empty_in(0), slabs.empty_in(1)), (slot * 8, 0));
+    assert!(slabs.has_empty());
+    // The next blocks of the class fill the slabs again, the empty one too.
+    let refill: Vec<_> = (0..12).map(|_| slabs.alloc(class, 1000).unwrap()).collect();
+    assert!(slabs.alloc(class, 1000).is_none(), "both slabs are full");
+    assert_eq!(slabs.empty_in(0), 0);
+    assert!(!slabs.has_empty());
+    slabs.check_invariants();
+    // Empty both; another class's slab stays in use.
     let (other, other_slot) = class_of(200, 15).unwrap();
     assert!(slabs.add(other, other_slot, 8, range(2, 0, other_slot, 8), ()));
-    let (_, _, handle, ()) = slabs.alloc(other, 200).unwrap();
-    assert_eq!(
-        slabs.free(handle, 200),
-        SlabFree::Kept {
-            kept: range(2, 0, other_slot, 8),
-            released: Some(range(1, 8192, slot, 8))
-        }
-    );
+    let (_, _, other_handle, ()) = slabs.alloc(other, 200).unwrap();
+    let mut emptied: Vec<u32> = refill
+        .iter()
+        .chain(&blocks[8..])
+        .filter_map(|&(_, _, handle, ())| match slabs.free(handle, 1000) {
+            SlabFree::Done => None,
+            SlabFree::Emptied { chunk } => Some(chunk),
+        })
+        .collect();
+    emptied.sort_unstable();
+    assert_eq!(emptied, [0, 1]);
     slabs.check_invariants();
-    // ... which cleanup takes (or `take_kept`).
-    assert_eq!(slabs.take_kept(), Some(range(2, 0, other_slot, 8)));
+    // Per memory object, then all: the used slab of the other class stays.
+    assert_eq!(slabs.take_empty_in(1), [range(1, 8192, slot, 8)]);
+    assert_eq!(slabs.empty_in(1), 0);
+    assert_eq!(slabs.take_empty(), [range(0, 0, slot, 8)]);
     assert_eq!(slabs.take_empty(), []);
+    assert_eq!(slabs.bytes(), other_slot * 8);
+    assert_eq!(
+        slabs.free(other_handle, 200),
+        SlabFree::Emptied { chunk: 2 }
+    );
+    assert_eq!(slabs.take_empty(), [range(2, 0, other_slot, 8)]);
     assert_eq!((slabs.bytes(), slabs.block_bytes()), (0, 0));
+    assert!(slabs.is_empty());
     slabs.check_invariants();
 }

@@ -79,6 +79,14 @@ pub(crate) struct RunResult {
 /// With `--rows TEXT`: only the rows (allocators) whose name contains it run.
 static ROWS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
+/// With `--skip TEXT`: the traces whose name contains it do not run.
+static SKIP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Whether the trace named `name` runs: it contains `only` and not `--skip`'s text.
+fn selected(name: &str, only: &str) -> bool {
+    name.contains(only) && !SKIP.get().is_some_and(|skip| name.contains(skip.as_str()))
+}
+
 /// The note of a row left out by `--rows`; such results are dropped.
 const SKIPPED: &str = "skipped (--rows)";
 
@@ -232,6 +240,15 @@ pub fn main_with_args(args: &[String]) -> i32 {
             "--json" => opts.json = it.next().cloned(),
             "--no-vulkan" => opts.no_vulkan = true,
             "--only" => opts.only = it.next().cloned(),
+            "--skip" => match it.next() {
+                Some(skip) => {
+                    let _ = SKIP.set(skip.clone());
+                }
+                None => {
+                    eprintln!("--skip takes a part of a trace's name");
+                    return 2;
+                }
+            },
             "--rows" => match it.next() {
                 Some(rows) => {
                     let _ = ROWS.set(rows.clone());
@@ -257,11 +274,12 @@ pub fn main_with_args(args: &[String]) -> i32 {
             },
             "-h" | "--help" => {
                 println!(
-                    "usage: traces [--quick] [--no-vulkan] [--only TRACE] [--rows ROW] [--limit SECS] [--runs N] [--svg FILE] [--json FILE]\n\
+                    "usage: traces [--quick] [--no-vulkan] [--only TRACE] [--skip TRACE] [--rows ROW] [--limit SECS] [--runs N] [--svg FILE] [--json FILE]\n\
                      Runs every trace against every allocator and prints a table and\n\
                      one PASS/FAIL line per target (see BENCHMARKS.md). --only runs the\n\
-                     traces whose name contains TRACE, --rows the allocators whose row\n\
-                     name contains ROW; --limit caps each row's churn part\n\
+                     traces whose name contains TRACE, --skip leaves out those whose name\n\
+                     contains TRACE, --rows runs the allocators whose row name contains\n\
+                     ROW; --limit caps each row's churn part\n\
                      (default 30 s, 10 s with --quick). The JSON file is rewritten after\n\
                      every run, so a run cut short keeps what it measured. --runs N repeats\n\
                      everything N times and reports, per trace and allocator, the run\n\
@@ -341,7 +359,7 @@ pub(crate) fn run_all(
     }
     let mut results = Vec::new();
     let mut one = |trace: &Trace, results: &mut Vec<RunResult>| {
-        if !trace.name.contains(only) {
+        if !selected(&trace.name, only) {
             return;
         }
         let kept = |r: &RunResult| r.note.as_deref() != Some(SKIPPED);
@@ -360,7 +378,7 @@ pub(crate) fn run_all(
         one(&trace, &mut results);
     }
     for live in scale.live_counts() {
-        if !format!("{live} live small").contains(only) {
+        if !selected(&format!("{live} live small"), only) {
             continue;
         }
         let trace = trace::live_small(100 + live, live as usize, trace::live_steps(scale));

@@ -1698,8 +1698,9 @@ where
                     let empty = slabs.empty_in(slot as u32);
                     if let Some(chunk) = chunk {
                         assert!(
-                            empty == 0 || chunk.sub.used() > empty,
-                            "memory object {slot} held by empty slabs alone"
+                            empty == 0 || chunk.sub.used() > empty || pool.needs(slot as u32),
+                            "memory object {slot} held by empty slabs alone, and its \
+                             pool does not need it"
                         );
                     } else {
                         assert_eq!(empty, 0, "empty slabs in a freed memory object");
@@ -1822,8 +1823,14 @@ where
 }
 
 /// Gives the empty slabs of the memory object at `slot` back to its general
-/// strategy if they are all it holds, then frees it under the retention policy:
-/// empty slabs never keep a memory object alive.
+/// strategy if they are all it holds, unless its pool needs the object (the
+/// rest of the pool holds less than the retention floor, so the object would be
+/// kept even if empty), then frees it under the retention policy: empty slabs
+/// never keep a memory object alive by themselves. (An object the pool needs
+/// keeps its empty slabs, so a pool emptied and filled again, as on the
+/// benchmark's VMA trace, does not make its slabs again. Only a new object of
+/// the pool, which gives every empty slab back first, or a cleanup changes
+/// what the pool needs.)
 unsafe fn release_lone_slabs<M, P: Copy>(
     accounts: &mut Accounts,
     device: &impl MemoryDevice<M>,
@@ -1832,7 +1839,7 @@ unsafe fn release_lone_slabs<M, P: Copy>(
     heap: u32,
     slot: u32,
 ) {
-    if pool.get_mut(slot).sub.used() != slabs.empty_in(slot) {
+    if pool.get_mut(slot).sub.used() != slabs.empty_in(slot) || pool.needs(slot) {
         return;
     }
     let mut emptied = false;

@@ -242,11 +242,25 @@ impl<M, S: SubAllocator> Pool<M, S> {
         }
         chunk.sub.free(offset, size, handle);
         self.summaries[slot as usize] = chunk.sub.free_summary();
-        if !chunk.sub.is_empty() || self.reserved - chunk.size < self.retained_floor() {
-            return false;
+        chunk.sub.is_empty() && !self.keeps_if_empty(slot)
+    }
+
+    /// Whether the rest of the pool, without the chunk at `slot`, holds less than
+    /// [`retained_floor`](Self::retained_floor): the retention policy then keeps
+    /// the chunk when it empties. Only a new chunk or a cleanup changes this.
+    pub(crate) fn needs(&self, slot: u32) -> bool {
+        let size = self.chunks[slot as usize].as_ref().map_or(0, |c| c.size);
+        self.reserved - size < self.retained_floor()
+    }
+
+    /// Whether the retention policy keeps the chunk at `slot` when it is empty:
+    /// the pool [`needs`](Self::needs) it, or no other chunk of the pool is empty.
+    fn keeps_if_empty(&self, slot: u32) -> bool {
+        if self.needs(slot) {
+            return true;
         }
         // Only now, when a chunk empties: is another one empty too?
-        self.chunks.iter().enumerate().any(|(other, c)| {
+        !self.chunks.iter().enumerate().any(|(other, c)| {
             other != slot as usize && c.as_ref().is_some_and(|c| c.sub.is_empty())
         })
     }

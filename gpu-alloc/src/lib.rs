@@ -103,12 +103,12 @@
 //! **Retention.** A shared memory object that empties is freed at once only if
 //! the rest of its pool (memory type × strategy × resource class) still holds the
 //! pool's high-water mark (the most bytes the pool's blocks have had at once since
-//! it was created or last cleaned up) plus a quarter, room for fragmentation,
-//! *and* another empty object of the pool stays for reuse. Otherwise it stays. So
-//! a workload that ping-pongs across an object boundary, or fills and empties
-//! several objects every frame, never calls `allocate_memory`/`deallocate_memory`
-//! per frame, and what a pool keeps beyond its current use is bounded by its
-//! high-water mark and a quarter, plus one object. [`GpuAllocator::cleanup`] frees every empty object and resets the
+//! it was created or last cleaned up) *and* another empty object of the pool stays
+//! for reuse. Otherwise it stays. So a workload that
+//! ping-pongs across an object boundary, or fills and empties several objects every
+//! frame, never calls `allocate_memory`/`deallocate_memory` per frame, and what a
+//! pool keeps beyond its current use is bounded by its high-water mark plus one
+//! object. [`GpuAllocator::cleanup`] frees every empty object and resets the
 //! high-water marks; memory pressure frees empty objects too: when a heap (or its
 //! budget) is full, or the object limit is reached, empty objects of that heap go
 //! back to the device and the allocation is retried.

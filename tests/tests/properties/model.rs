@@ -647,12 +647,11 @@ impl Model<'_> {
 
     /// The documented retention: an emptied memory object stays only while the
     /// rest of its pool holds less than the pool's high-water mark (the most bytes
-    /// in use at once since the last cleanup) plus a quarter, so a pool keeps at
-    /// most that plus one object in empty objects. Programs use the 0.6
+    /// in use at once since the last cleanup), so a pool keeps at most its
+    /// high-water mark plus one object in empty objects. Programs use the 0.6
     /// methods only (one resource class) and two strategies, and a dedicated
     /// object is freed with its block: per memory type, the empty bytes stay
-    /// under the two pools' high-water marks and a quarter plus two of the largest
-    /// empty objects.
+    /// under the two pools' high-water marks plus two of the largest empty objects.
     fn check_retention(&self) {
         let holding: BTreeSet<u64> = self.live.iter().map(|l| l.memory_id).collect();
         let types = self.layout.memory_types.len();
@@ -671,8 +670,7 @@ impl Model<'_> {
                     .get(&(ty as u32, transient))
                     .map_or(0, |p| p.1)
             };
-            let marks = high(false) + high(true);
-            let bound = marks + marks / 4 + 2 * largest[ty];
+            let bound = high(false) + high(true) + 2 * largest[ty];
             assert!(
                 empty_bytes[ty] <= bound,
                 "memory type {ty} keeps {} bytes in empty memory objects, over the \

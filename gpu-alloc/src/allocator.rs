@@ -715,24 +715,8 @@ where
         slow: impl FnOnce(&mut Self) -> Result<MemoryBlock<M>, E>,
     ) -> Result<MemoryBlock<M>, E> {
         match self.place_fast(request, resource) {
-            Some((ty, class, size, strategy, (chunk, offset, handle, (memory, base)))) => {
-                let state = &self.types[usize::from(ty)];
-                Ok(MemoryBlock::new(
-                    self.id,
-                    u32::from(ty),
-                    state.info.props(),
-                    offset,
-                    size,
-                    state.atom_mask,
-                    Flavor::Shared {
-                        memory,
-                        base,
-                        strategy,
-                        class: class as u8,
-                        chunk,
-                        handle,
-                    },
-                ))
+            Some((ty, class, size, strategy, place)) => {
+                Ok(self.make_shared_block(u32::from(ty), size, strategy, class as u8, place))
             }
             None => slow(self),
         }
@@ -1019,7 +1003,7 @@ where
         let state = &mut self.types[ty as usize];
         state.blocks += 1;
         state.block_bytes += size;
-        let (memory, base) = match strategy {
+        let payload = match strategy {
             Strategy::General | Strategy::Slab => {
                 let pool = &mut state.general[usize::from(class)];
                 pool.add_block(size);
@@ -1033,6 +1017,22 @@ where
                 (chunk.memory.share(), chunk.base)
             }
         };
+        self.make_shared_block(ty, size, strategy, class, (slot, offset, handle, payload))
+    }
+
+    /// The block of `size` bytes at `offset` of the shared memory object at
+    /// `chunk` of a pool of memory type `ty`, with the sub-allocator's `handle`
+    /// and the object's handle and mapping (counted already).
+    #[inline(always)]
+    fn make_shared_block(
+        &self,
+        ty: u32,
+        size: u64,
+        strategy: Strategy,
+        class: u8,
+        (chunk, offset, handle, (memory, base)): (u32, u64, u32, SlabPayload<M>),
+    ) -> MemoryBlock<M> {
+        let state = &self.types[ty as usize];
         MemoryBlock::new(
             self.id,
             ty,
@@ -1045,7 +1045,7 @@ where
                 base,
                 strategy,
                 class,
-                chunk: slot,
+                chunk,
                 handle,
             },
         )

@@ -1372,20 +1372,14 @@ where
                     Strategy::General => {
                         let pool = &mut state.general[usize::from(class)];
                         let slabs = &mut state.slabs[usize::from(class)];
+                        let accounts = &mut self.accounts;
                         if pool.free_block(chunk, offset, size, handle) {
                             // SAFETY: forwarded from the caller.
-                            unsafe { free_chunk(&mut self.accounts, device, pool, heap, chunk) };
+                            unsafe { free_chunk(accounts, device, pool, heap, chunk) };
                         } else if slabs.empty_in(chunk) != 0 {
                             // SAFETY: forwarded from the caller.
                             unsafe {
-                                release_lone_slabs(
-                                    &mut self.accounts,
-                                    device,
-                                    pool,
-                                    slabs,
-                                    heap,
-                                    chunk,
-                                )
+                                release_lone_slabs(accounts, device, pool, slabs, heap, chunk)
                             };
                         }
                     }
@@ -1393,18 +1387,12 @@ where
                     Strategy::Slab => {
                         let slabs = &mut state.slabs[usize::from(class)];
                         let pool = &mut state.general[usize::from(class)];
+                        let accounts = &mut self.accounts;
                         pool.remove_block(size);
                         if let SlabFree::Emptied { chunk } = slabs.free(handle, size) {
                             // SAFETY: forwarded from the caller.
                             unsafe {
-                                release_lone_slabs(
-                                    &mut self.accounts,
-                                    device,
-                                    pool,
-                                    slabs,
-                                    heap,
-                                    chunk,
-                                )
+                                release_lone_slabs(accounts, device, pool, slabs, heap, chunk)
                             };
                         }
                     }

@@ -391,16 +391,39 @@ pub(crate) fn run_all(
 mod tests {
     use super::*;
 
-    /// Every trace, tiny, on the simulated rows (and on Vulkan when a driver is
-    /// there): every row finishes, and ours returns every device allocation.
+    /// Every trace, tiny, on the simulated rows and on the Vulkan rows: every row
+    /// finishes, and ours returns every device allocation. Without a Vulkan
+    /// driver the Vulkan rows are skipped (`skipped: no Vulkan driver`), which
+    /// fails the test under `GPU_ALLOC_REQUIRE_VULKAN=1`.
     #[test]
     fn smoke() {
         let scale = Scale {
             quick: true,
             tiny: true,
         };
-        let results = run_all(scale, true, "", Duration::from_secs(10), &mut |_| {});
+        let vulkan = match vulkan::Context::new() {
+            Ok(_) => true,
+            Err(why) => {
+                gpu_alloc_tests::vulkan_gate::no_vulkan("bench smoke (Vulkan rows)", &why);
+                false
+            }
+        };
+        let results = run_all(scale, vulkan, "", Duration::from_secs(10), &mut |_| {});
         assert!(!results.is_empty());
+        if vulkan {
+            // The driver opened above: every trace has its Vulkan rows.
+            let mut traces: Vec<&str> = results.iter().map(|r| r.trace.as_str()).collect();
+            traces.sort_unstable();
+            traces.dedup();
+            for trace in traces {
+                for row in [vulkan::OURS_VK, vulkan::GPU_ALLOCATOR] {
+                    assert!(
+                        results.iter().any(|r| r.trace == trace && r.row == row),
+                        "{trace}: no {row} row although a Vulkan driver is there"
+                    );
+                }
+            }
+        }
         for r in &results {
             assert!(r.note.is_none(), "{} on {}: {:?}", r.row, r.trace, r.note);
             assert!(r.ops > 0, "{} on {} did nothing", r.row, r.trace);
@@ -416,11 +439,16 @@ mod tests {
         // counting wrappers must call the new device's entry points.
         let again = run_all(
             scale,
-            true,
+            vulkan,
             "VMA case",
             Duration::from_secs(10),
             &mut |_| {},
         );
         assert!(again.iter().all(|r| r.note.is_none() && r.ops > 0));
+        assert_eq!(
+            again.iter().any(|r| r.row == vulkan::OURS_VK),
+            vulkan,
+            "the second run did not open Vulkan again"
+        );
     }
 }

@@ -134,7 +134,11 @@ fn vulkan_backends_pass() {
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
         if validate && output.status.code() == Some(2) && stderr.contains("is not installed") {
-            println!("vulkan_backends_pass: validation layer not installed, run without it only");
+            // Fails here under GPU_ALLOC_REQUIRE_VULKAN=1.
+            gpu_alloc_tests::vulkan_gate::no_validation_layer(
+                "vulkan_backends_pass (ash --validate)",
+                &stderr.trim(),
+            );
             continue;
         }
         if output.status.code() == Some(2) && stderr.contains("no Vulkan driver") {

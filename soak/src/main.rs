@@ -25,7 +25,12 @@
 //! valid-usage rule first, to show that messages are caught (the run then
 //! fails); `GPU_ALLOC_SOAK_ALL_MESSAGES=1` prints every message, info included.
 //! Without a Vulkan driver it prints `skipped: no Vulkan driver` and exits 0,
-//! unless `GPU_ALLOC_REQUIRE_VULKAN=1`.
+//! unless `GPU_ALLOC_REQUIRE_VULKAN=1`. Without the validation layer (or
+//! `VK_EXT_debug_utils` to hear it) it prints `skipped: no validation layer` and
+//! runs its other checks, unless `GPU_ALLOC_REQUIRE_VULKAN=1` (then it fails,
+//! as `gpu_alloc_tests::vulkan_gate::no_validation_layer` says); with
+//! `--provoke-validation` it then always fails, since it cannot show that
+//! messages are caught.
 
 mod vulkan;
 
@@ -35,7 +40,7 @@ use {
         AllocOptions, Config, GpuAllocator, MemoryBlock, Request, ResourceKind, UsageFlags,
     },
     gpu_alloc_ash::AshMemoryDevice,
-    gpu_alloc_tests::vulkan_gate::no_vulkan,
+    gpu_alloc_tests::vulkan_gate::{no_validation_layer, no_vulkan},
     gpu_alloc_types::{
         AllocationFlags, DeviceMapError, MappedMemoryRange, MemoryDevice, OutOfMemory,
     },
@@ -295,6 +300,17 @@ fn main() -> ExitCode {
         args.batch,
         args.seed
     );
+    if !gpu.validation {
+        let why = "VK_LAYER_KHRONOS_validation or VK_EXT_debug_utils is not available";
+        if args.provoke {
+            println!(
+                "--provoke-validation: no validation layer ({why}), so the run cannot show \
+                 that validation messages are caught\nFAIL"
+            );
+            return ExitCode::FAILURE;
+        }
+        no_validation_layer("gpu-alloc-soak", &why);
+    }
     if args.provoke {
         // A buffer of size 0 breaks VUID-VkBufferCreateInfo-size-00912.
         let info = vk::BufferCreateInfo::default()

@@ -64,6 +64,7 @@ pub struct Gpu {
     debug_utils: Option<(ext::debug_utils::Instance, vk::DebugUtilsMessengerEXT)>,
     /// Read by the callback through a raw pointer until the instance is gone.
     messages: Box<Messages>,
+    /// The validation layer is on and its messages reach the messenger.
     pub validation: bool,
     pub device_name: String,
     pub device: ash::Device,
@@ -200,6 +201,7 @@ impl Gpu {
                 .expect("fence");
             (pool, cmd, fence)
         };
+        let validation = validation && debug_utils.is_some();
         Ok(Gpu {
             _entry: entry,
             instance,

@@ -1,19 +1,30 @@
 //! A short soak run (2 * 10^4 operations, about a second on lavapipe): the binary
 //! must pass its own checks. Without a Vulkan driver the binary prints
-//! `skipped: no Vulkan driver` and succeeds, unless `GPU_ALLOC_REQUIRE_VULKAN=1`.
+//! `skipped: no Vulkan driver` and succeeds, and without the validation layer it
+//! prints `skipped: no validation layer` and runs its other checks, unless
+//! `GPU_ALLOC_REQUIRE_VULKAN=1` (then both fail).
 
-use std::process::Command;
+use {
+    gpu_alloc_tests::vulkan_gate::no_validation_layer,
+    std::process::{Command, Output},
+};
+
+/// Runs the soak binary with `args` and echoes its output.
+fn soak(args: &[&str]) -> (Output, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_gpu-alloc-soak"))
+        .args(args)
+        .output()
+        .expect("run gpu-alloc-soak");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    print!("{stdout}");
+    eprint!("{stderr}");
+    (out, stdout, stderr)
+}
 
 #[test]
 fn short_soak_passes() {
-    let out = Command::new(env!("CARGO_BIN_EXE_gpu-alloc-soak"))
-        .args(["--ops", "20000", "--report", "5000"])
-        .output()
-        .expect("run gpu-alloc-soak");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    print!("{stdout}");
-    eprint!("{stderr}");
+    let (out, stdout, _) = soak(&["--ops", "20000", "--report", "5000"]);
     assert!(
         out.status.success(),
         "gpu-alloc-soak failed: {}",
@@ -27,13 +38,8 @@ fn short_soak_passes() {
 
 #[test]
 fn validation_messages_fail_the_run() {
-    let out = Command::new(env!("CARGO_BIN_EXE_gpu-alloc-soak"))
-        .args(["--ops", "1000", "--provoke-validation"])
-        .output()
-        .expect("run gpu-alloc-soak");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    print!("{stdout}");
-    if stdout.contains("skipped: no Vulkan driver") || stdout.contains("validation layer ABSENT") {
+    let (out, stdout, stderr) = soak(&["--ops", "1000", "--provoke-validation"]);
+    if stdout.contains("skipped: no Vulkan driver") {
         return;
     }
     assert!(
@@ -41,4 +47,24 @@ fn validation_messages_fail_the_run() {
         "a validation error did not fail the run"
     );
     assert!(stdout.contains("FAIL"));
+    if stdout.contains("validation layer ABSENT") {
+        // The binary failed because it could not provoke anything.
+        no_validation_layer(
+            "validation_messages_fail_the_run",
+            &"gpu-alloc-soak said ABSENT",
+        );
+        return;
+    }
+    // It failed for the message provoked, not for something else.
+    let count = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("validation messages: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .expect("a `validation messages: N warnings/errors` line");
+    assert!(count >= 1, "no validation message was recorded");
+    assert!(
+        stderr.contains("VUID-VkBufferCreateInfo-size-00912"),
+        "the provoked message (VUID-VkBufferCreateInfo-size-00912) was not recorded"
+    );
 }

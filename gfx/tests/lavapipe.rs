@@ -6,11 +6,19 @@
 //! `VK_LAYER_KHRONOS_validation` in debug builds (release builds here set
 //! `VK_INSTANCE_LAYERS` instead) and installs a `VK_EXT_debug_utils` messenger
 //! for every severity and type, which forwards each message to the `log` crate.
-//! These tests install a `log` logger that keeps those records. The messenger is
-//! created right after `vkCreateInstance` and destroyed right before
-//! `vkDestroyInstance`, so only messages about instance creation and
-//! destruction themselves are out of reach. `a_validation_error_is_caught`
-//! provokes a known error to prove the path works.
+//! These tests install a `log` logger that turns those records back into
+//! messages and keeps every one, from the context's creation to its drop, in a
+//! `MessageLog`; what the messages mean is decided once for the three backend
+//! suites, in `gpu_alloc_tests::backend_support::validation`. Every test checks
+//! the log after dropping its context.
+//!
+//! The messenger is created right after `vkCreateInstance` and destroyed right
+//! before `vkDestroyInstance`, so messages about instance creation and
+//! destruction themselves are out of reach, the layer's status message among
+//! them. The layer's announcement these tests require is therefore the
+//! loader's note, sent at `vkCreateDevice`, that it inserted the layer into the
+//! device's call chain. `a_validation_error_is_caught` provokes known errors to
+//! prove the path works.
 //!
 //! Without a Vulkan driver or the validation layer, the tests print
 //! `skipped: no Vulkan driver` and pass, unless `GPU_ALLOC_REQUIRE_VULKAN=1`.
@@ -23,7 +31,8 @@ use {
     gpu_alloc_tests::{
         backend_support::{
             self, alloc_block, assert_blocks_apart, assert_reads_back, churn_synthetic,
-            cleanup_and_check, copy_between_mapped, host_visible_type, misaligned_flush, pattern,
+            cleanup_and_check, copy_between_mapped, host_visible_type, pattern,
+            validation::{provoke_validation_errors, DebugMessage, Evidence, MessageLog, Severity},
             Counting, ROUND_TRIP_BUFFER_SIZES, ROUND_TRIP_IMAGE_EXTENTS,
         },
         vulkan_gate::no_vulkan,
@@ -48,9 +57,57 @@ use {
 type Memory = <Vulkan as hal::Backend>::Memory;
 type VkDevice = <Vulkan as hal::Backend>::Device;
 
-/// Records of gfx-backend-vulkan's debug messenger (and its own warnings).
+/// Keeps the records of gfx-backend-vulkan's debug messenger (and its own
+/// log records) as messages.
 struct Capture {
-    records: Mutex<Vec<(log::Level, String)>>,
+    log: MessageLog,
+}
+
+/// Id given to gfx-backend-vulkan's own log records.
+const GFX_OWN_RECORD: &str = "gfx-backend-vulkan";
+
+/// A record of gfx-backend-vulkan as a message. Its messenger logs
+/// `"\n{types} [{id} (0x{number:x})] : {message}"` (then the labels and objects
+/// of the message, one per line) at the level of the message's severity
+/// (verbose as `Trace`). Any other record is gfx-backend-vulkan's own: its
+/// errors and warnings count as such; the rest (`info`: an optional extension
+/// it did not find; `debug`: the extensions it found) are its own progress
+/// notes, kept as verbose.
+fn to_message(level: log::Level, text: &str) -> DebugMessage {
+    let parsed = text
+        .trim_start()
+        .split_once(" [")
+        .and_then(|(types, rest)| {
+            let (id_and_number, message) = rest.split_once("] : ")?;
+            let (id, _number) = id_and_number.rsplit_once(" (0x")?;
+            let types_ok = types
+                .split(" | ")
+                .all(|t| ["GENERAL", "VALIDATION", "PERFORMANCE"].contains(&t));
+            types_ok.then_some((types, id, message))
+        });
+    match parsed {
+        Some((types, id, message)) => DebugMessage {
+            severity: match level {
+                log::Level::Error => Severity::Error,
+                log::Level::Warn => Severity::Warning,
+                log::Level::Info => Severity::Info,
+                log::Level::Debug | log::Level::Trace => Severity::Verbose,
+            },
+            types: types.to_owned(),
+            id: id.to_owned(),
+            text: message.trim_end().to_owned(),
+        },
+        None => DebugMessage {
+            severity: match level {
+                log::Level::Error => Severity::Error,
+                log::Level::Warn => Severity::Warning,
+                _ => Severity::Verbose,
+            },
+            types: format!("log {level}"),
+            id: GFX_OWN_RECORD.to_owned(),
+            text: text.trim().to_owned(),
+        },
+    }
 }
 
 impl log::Log for Capture {
@@ -61,23 +118,29 @@ impl log::Log for Capture {
     fn log(&self, record: &log::Record<'_>) {
         if self.enabled(record.metadata()) {
             let text = record.args().to_string();
-            self.records.lock().unwrap().push((record.level(), text));
+            if std::env::var_os("GPU_ALLOC_SHOW_LOG").is_some() {
+                eprintln!("log [{}] {}", record.level(), text.trim());
+            }
+            self.log.record(to_message(record.level(), &text));
         }
     }
 
     fn flush(&self) {}
 }
 
-fn capture() -> &'static Capture {
+/// The messages of the current test (the tests take turns: [`serial`]).
+fn capture() -> &'static MessageLog {
     static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let capture: &'static Capture = Box::leak(Box::new(Capture {
-            records: Mutex::new(Vec::new()),
-        }));
-        log::set_logger(capture).expect("no other logger in this test binary");
-        log::set_max_level(log::LevelFilter::Trace);
-        capture
-    })
+    &CAPTURE
+        .get_or_init(|| {
+            let capture: &'static Capture = Box::leak(Box::new(Capture {
+                log: MessageLog::default(),
+            }));
+            log::set_logger(capture).expect("no other logger in this test binary");
+            log::set_max_level(log::LevelFilter::Trace);
+            capture
+        })
+        .log
 }
 
 /// The log records are global, so the tests take turns.
@@ -88,55 +151,11 @@ fn serial() -> MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Whether a record is a message of the debug messenger (its text starts with
-/// the message type, then the message id in brackets).
-fn is_messenger_record(text: &str) -> bool {
-    let text = text.trim_start();
-    ["GENERAL", "VALIDATION", "PERFORMANCE"]
-        .iter()
-        .any(|t| text.starts_with(t))
-        && text.contains(" [")
-}
-
-/// Informational notes of the layer about itself, not about the application:
-/// that it is active, and that its shader validation cache file does not exist
-/// yet (first run on a machine).
-const LAYER_NOTES: [&str; 2] = [
-    "UNASSIGNED-khronos-validation-createinstance-status-message",
-    "UNASSIGNED-cache-file-error",
-];
-
-/// Takes the validation messages recorded so far. The loader's progress reports
-/// (general information, id `Loader Message`), the layer's notes about itself
-/// ([`LAYER_NOTES`]) and verbose messages are not validation messages.
-fn take_messages() -> Vec<String> {
-    let records = std::mem::take(&mut *capture().records.lock().unwrap());
-    if std::env::var_os("GPU_ALLOC_SHOW_LOG").is_some() {
-        for (level, text) in &records {
-            eprintln!("log [{level}] {}", text.trim());
-        }
-    }
-    records
-        .into_iter()
-        .filter(|(level, text)| {
-            is_messenger_record(text)
-                && *level <= log::Level::Info
-                && !(text.trim_start().starts_with("GENERAL") && text.contains("Loader Message"))
-                && !(*level == log::Level::Info
-                    && LAYER_NOTES.iter().any(|note| text.contains(note)))
-        })
-        .map(|(level, text)| format!("[{level}] {}", text.trim()))
-        .collect()
-}
-
-fn assert_no_messages() {
-    let messages = take_messages();
-    assert!(
-        messages.is_empty(),
-        "{} validation message(s):\n{}",
-        messages.len(),
-        messages.join("\n")
-    );
+/// Fails the test unless the loader inserted the layer into the device's call
+/// chain and nothing failing was recorded since the context was created. Call
+/// after dropping the context.
+fn assert_no_messages(test: &str) {
+    capture().assert_clean(Evidence::Device, test);
 }
 
 /// Instance, adapter, device and a transfer queue.
@@ -149,8 +168,10 @@ struct Context {
 }
 
 impl Context {
+    /// Creates the context; every message from here on is kept for the test
+    /// (those left by an earlier test that failed are dropped).
     fn new(test: &str) -> Option<Context> {
-        capture();
+        capture().clear();
         if !cfg!(debug_assertions) && std::env::var_os("VK_INSTANCE_LAYERS").is_none() {
             // gfx-backend-vulkan enables the layer in debug builds only.
             std::env::set_var("VK_INSTANCE_LAYERS", "VK_LAYER_KHRONOS_validation");
@@ -163,11 +184,9 @@ impl Context {
             }
         };
         let missing_layer = capture()
-            .records
-            .lock()
-            .unwrap()
+            .messages()
             .iter()
-            .any(|(_, text)| text.contains("Unable to find layer"));
+            .any(|m| m.id == GFX_OWN_RECORD && m.text.contains("Unable to find layer"));
         if missing_layer {
             no_vulkan(test, &"VK_LAYER_KHRONOS_validation is not installed");
             return None;
@@ -343,7 +362,6 @@ fn buffers_and_images_round_trip_through_the_gpu() {
     let Some(cx) = Context::new("buffers_and_images_round_trip_through_the_gpu") else {
         return;
     };
-    take_messages();
     let device: &VkDevice = &cx.device;
     let dev = Counting::new(GfxMemoryDevice::<Vulkan>::wrap(device));
     let mut alloc = cx.allocator();
@@ -551,7 +569,7 @@ fn buffers_and_images_round_trip_through_the_gpu() {
     // block is freed.
     unsafe { cleanup_and_check(&mut alloc, &dev) };
     drop(cx);
-    assert_no_messages();
+    assert_no_messages("buffers_and_images_round_trip_through_the_gpu");
 }
 
 /// Maps memory objects through the backend, writes, flushes, lets the GPU copy,
@@ -563,7 +581,6 @@ fn flush_and_invalidate_through_the_backend() {
     let Some(cx) = Context::new("flush_and_invalidate_through_the_backend") else {
         return;
     };
-    take_messages();
     let props = gfx_extended_device_properties(&cx.adapter);
     let device = GfxMemoryDevice::<Vulkan>::wrap(&cx.device);
     let d = &cx.device;
@@ -621,7 +638,7 @@ fn flush_and_invalidate_through_the_backend() {
         device.deallocate_memory(dst_mem);
     }
     drop(cx);
-    assert_no_messages();
+    assert_no_messages("flush_and_invalidate_through_the_backend");
 }
 
 /// Thousands of allocations of many sizes and usages, freed in a scrambled
@@ -632,7 +649,6 @@ fn churn_then_cleanup_leaves_no_memory_object() {
     let Some(cx) = Context::new("churn_then_cleanup_leaves_no_memory_object") else {
         return;
     };
-    take_messages();
     let dev = Counting::new(GfxMemoryDevice::<Vulkan>::wrap(&cx.device));
     let mut alloc = cx.allocator();
     // SAFETY: a fresh allocator for this device, counted from the start.
@@ -646,7 +662,7 @@ fn churn_then_cleanup_leaves_no_memory_object() {
         stats.tags_checked
     );
     drop(cx);
-    assert_no_messages();
+    assert_no_messages("churn_then_cleanup_leaves_no_memory_object");
 }
 
 /// The queried properties match what gfx-hal reports, and what gfx-hal cannot
@@ -657,7 +673,6 @@ fn properties_match_the_adapter() {
     let Some(cx) = Context::new("properties_match_the_adapter") else {
         return;
     };
-    take_messages();
     let props = gfx_extended_device_properties(&cx.adapter);
     let memory = cx.adapter.physical_device.memory_properties();
     let limits = cx.adapter.physical_device.properties().limits;
@@ -706,11 +721,12 @@ fn properties_match_the_adapter() {
     let mut budgets = vec![HeapBudget::default(); ext.memory_heaps.len()];
     assert!(!device.memory_budget(&mut budgets), "gfx-hal has no budget");
     drop(cx);
-    assert_no_messages();
+    assert_no_messages("properties_match_the_adapter");
 }
 
-/// The capture itself works: a flush range that breaks a valid-usage rule
-/// (an offset that is not a multiple of `nonCoherentAtomSize`) is reported
+/// The capture itself works: two flushes that break valid-usage rules (of an
+/// unmapped memory object, and at an offset that is not a multiple of
+/// `nonCoherentAtomSize`), made through the backend, are each reported
 /// through gfx-backend-vulkan's messenger and `log`.
 #[test]
 fn a_validation_error_is_caught() {
@@ -718,23 +734,15 @@ fn a_validation_error_is_caught() {
     let Some(cx) = Context::new("a_validation_error_is_caught") else {
         return;
     };
-    take_messages();
     let props = gfx_extended_device_properties(&cx.adapter);
-    if props.non_coherent_atom_size < 2 {
-        eprintln!("nonCoherentAtomSize is 1: no misaligned flush to make");
-        return;
-    }
     let device = GfxMemoryDevice::<Vulkan>::wrap(&cx.device);
     let host_type =
         host_visible_type(&props.extended.memory_types, !0).expect("a host-visible memory type");
-    // SAFETY: a host-visible type of this device and its atom size, at least 2;
-    // the drivers this runs on (lavapipe) ignore flushes of coherent memory.
-    unsafe { misaligned_flush(device, host_type, props.non_coherent_atom_size) };
-    let messages = take_messages();
-    assert!(
-        messages.iter().any(|m| m.contains("00687")),
-        "the misaligned flush was not reported: {messages:?}"
-    );
+    // SAFETY: a host-visible type of this device and its atom size; the drivers
+    // this runs on (lavapipe) ignore flushes of coherent memory.
+    let provoked =
+        unsafe { provoke_validation_errors(device, host_type, props.non_coherent_atom_size) };
+    capture().assert_caught(&provoked);
     drop(cx);
-    assert_no_messages();
+    assert_no_messages("a_validation_error_is_caught");
 }

@@ -3,7 +3,8 @@
 //! a deterministic generator and byte pattern, the check that blocks keep apart
 //! on `bufferImageGranularity` pages, a churn driver over [`GpuAllocator`] whose
 //! API-specific parts (making, binding and destroying resources) each test
-//! passes as closures, and the mapped-memory steps of the flush tests.
+//! passes as closures, and the mapped-memory steps of the flush tests;
+//! [`validation`] holds what they make of the validation layer's messages.
 //!
 //! Everything here is generic over the memory object type `M` and names no
 //! Vulkan binding: each backend still creates its instance, device and
@@ -15,8 +16,10 @@ use {
         AllocationFlags, DeviceMapError, HeapBudget, MappedMemoryRange, MemoryDevice,
         MemoryPropertyFlags, MemoryTypeInfo, OutOfMemory,
     },
-    std::{cell::Cell, fmt::Debug, ptr::NonNull},
+    std::{cell::Cell, collections::BTreeMap, fmt::Debug, ops::Range, ptr::NonNull},
 };
+
+pub mod validation;
 
 /// A [`MemoryDevice`] that forwards every call to `inner` and counts the calls
 /// and the memory objects alive through it.
@@ -349,13 +352,151 @@ pub struct ChurnStats {
     /// Blocks still live after the last step, freed by the run.
     pub live_at_end: usize,
     /// Neighbours of different kinds (or of unknown kind) whose pages were
-    /// checked among the blocks live at the end.
+    /// checked, each new block against the live blocks next to it.
     pub page_checks: usize,
     /// Tags read back and found intact.
     pub tags_checked: u64,
 }
 
 const TAG_LEN: u64 = 8;
+
+/// Whether blocks of these kinds must keep to separate granularity pages:
+/// different kinds, or a kind nobody knows.
+fn kinds_conflict(a: ResourceKind, b: ResourceKind) -> bool {
+    a != b || a == ResourceKind::Unknown
+}
+
+/// A live block of a [`LiveRanges`] map, by its offset.
+#[derive(Clone, Copy, Debug)]
+struct LiveRange {
+    end: u64,
+    kind: ResourceKind,
+    step: u32,
+}
+
+/// The blocks a [`churn`] run holds: per memory object (told apart by its
+/// `Debug` text, as in [`assert_blocks_apart`]), a map from offset to range,
+/// so that every new block is checked against every block live at that moment
+/// at the cost of two lookups.
+///
+/// Invariant: in one memory object no two ranges overlap, and no two of
+/// conflicting kinds ([`kinds_conflict`]) share a granularity page. Checking a
+/// new block against its neighbours alone keeps it for the whole map: a range
+/// `Z` beyond the left neighbour `P` ends before `P` starts, so `Z` cannot
+/// overlap the new block `N` if `P` does not; if `P` and `N` conflict, `Z`
+/// ends on a page no later than `P` does, before `N`'s first page; if they do
+/// not (one known kind), a `Z` that conflicts with `N` conflicts with `P` too,
+/// so it ends on a page before `P`'s first, which is no later than `N`'s
+/// (and the same on the right). Frees only remove ranges.
+struct LiveRanges {
+    granularity: u64,
+    objects: BTreeMap<String, BTreeMap<u64, LiveRange>>,
+}
+
+impl LiveRanges {
+    fn new(granularity: u64) -> Self {
+        LiveRanges {
+            granularity,
+            objects: BTreeMap::new(),
+        }
+    }
+
+    /// Panics if `block` overlaps a live block of its memory object or shares a
+    /// page with a neighbour of a conflicting kind; then records it. Returns
+    /// how many neighbours needed the page check.
+    fn insert<M: Debug>(&mut self, block: &MemoryBlock<M>, kind: ResourceKind, step: u32) -> usize {
+        let memory = format!("{:?}", block.memory());
+        self.insert_range(
+            memory,
+            block.offset()..block.offset() + block.size(),
+            kind,
+            step,
+        )
+    }
+
+    /// [`LiveRanges::insert`] for `offset..end` of `memory`.
+    fn insert_range(
+        &mut self,
+        memory: String,
+        Range { start: offset, end }: Range<u64>,
+        kind: ResourceKind,
+        step: u32,
+    ) -> usize {
+        let page = |at: u64| at / self.granularity;
+        let ranges = self.objects.entry(memory.clone()).or_default();
+        let mut page_checks = 0;
+        if let Some((&left_offset, left)) = ranges.range(..=offset).next_back() {
+            assert!(
+                left.end <= offset,
+                "block of step {step} at {offset}..{end} of {memory} overlaps the live block \
+                 of step {} at {left_offset}..{}",
+                left.step,
+                left.end
+            );
+            if kinds_conflict(left.kind, kind) {
+                page_checks += 1;
+                assert!(
+                    page(left.end - 1) < page(offset),
+                    "block of step {step} ({kind:?}) at {offset}..{end} of {memory} shares a \
+                     {}-byte page with the block of step {} ({:?}) at {left_offset}..{}",
+                    self.granularity,
+                    left.step,
+                    left.kind,
+                    left.end
+                );
+            }
+        }
+        if let Some((&right_offset, right)) = ranges.range(offset..).next() {
+            assert!(
+                end <= right_offset,
+                "block of step {step} at {offset}..{end} of {memory} overlaps the live block \
+                 of step {} at {right_offset}..{}",
+                right.step,
+                right.end
+            );
+            if kinds_conflict(kind, right.kind) {
+                page_checks += 1;
+                assert!(
+                    page(end - 1) < page(right_offset),
+                    "block of step {step} ({kind:?}) at {offset}..{end} of {memory} shares a \
+                     {}-byte page with the block of step {} ({:?}) at {right_offset}..{}",
+                    self.granularity,
+                    right.step,
+                    right.kind,
+                    right.end
+                );
+            }
+        }
+        ranges.insert(offset, LiveRange { end, kind, step });
+        page_checks
+    }
+
+    /// Forgets a block that is about to be freed.
+    fn remove<M: Debug>(&mut self, block: &MemoryBlock<M>) {
+        let memory = format!("{:?}", block.memory());
+        self.remove_range(memory, block.offset()..block.offset() + block.size());
+    }
+
+    /// [`LiveRanges::remove`] for `range` of `memory`.
+    fn remove_range(&mut self, memory: String, range: Range<u64>) {
+        let ranges = self
+            .objects
+            .get_mut(&memory)
+            .unwrap_or_else(|| panic!("no live block in {memory}"));
+        let removed = ranges.remove(&range.start);
+        assert!(
+            removed.is_some_and(|r| r.end == range.end),
+            "{memory} has no live block at {range:?}"
+        );
+        if ranges.is_empty() {
+            self.objects.remove(&memory);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+}
 
 /// Allocates and frees blocks at random for `plan.steps` steps, then frees what
 /// is left and calls `cleanup`.
@@ -365,10 +506,13 @@ const TAG_LEN: u64 = 8;
 /// kind and checks the block's alignment and size; calls `bind` (to bind the
 /// resource, say); and tags host-visible blocks with the step. Each freeing step
 /// checks the victim's tag, calls `release` (which must be done with the
-/// resource), and frees the block. Every 500 steps the allocator's invariants
-/// are checked and its memory objects counted against `device`. After the
-/// steps, the live blocks are checked with [`assert_blocks_apart`]; after
-/// `cleanup`, no block, memory object or device allocation is left.
+/// resource), and frees the block. Each new block is checked against every
+/// block live at that moment: no overlap, and no granularity page shared with
+/// a block of a conflicting kind (see [`LiveRanges`]). After every step the
+/// allocator's invariants are checked (`check_invariants`) and its memory
+/// objects counted against `device`. After the steps, the live blocks are
+/// checked once more with [`assert_blocks_apart`]; after `cleanup`, no block,
+/// memory object or device allocation is left.
 ///
 /// # Safety
 ///
@@ -413,6 +557,7 @@ where
 
     let mut rng = Rng::new(plan.seed);
     let mut live: Vec<Held<M, R>> = Vec::new();
+    let mut ranges = LiveRanges::new(alloc.buffer_image_granularity());
     for step in 0..plan.steps {
         if live.is_empty() || rng.below(plan.allocate.1) < plan.allocate.0 {
             let (request, kind, resource) = make(&mut rng, step);
@@ -420,6 +565,7 @@ where
             let block = unsafe { alloc_block(alloc, device, request, kind) };
             assert_eq!(block.offset() & request.align_mask, 0, "{request:?}");
             assert!(block.size() >= request.size, "{request:?}");
+            stats.page_checks += ranges.insert(&block, kind, step);
             stats.blocks_allocated += 1;
             let mut held = Held {
                 block,
@@ -443,21 +589,26 @@ where
             live.push(held);
         } else {
             let victim = live.swap_remove(rng.below(live.len() as u64) as usize);
+            ranges.remove(&victim.block);
             free(alloc, &mut stats, victim);
         }
         stats.peak_objects = stats.peak_objects.max(device.live.get());
-        if step % 500 == 0 {
-            alloc.check_invariants();
-            assert_eq!(u64::from(alloc.memory_objects()), device.live.get());
-        }
+        alloc.check_invariants();
+        assert_eq!(
+            u64::from(alloc.memory_objects()),
+            device.live.get(),
+            "memory objects after step {step}"
+        );
     }
 
     stats.live_at_end = live.len();
     let granularity = alloc.buffer_image_granularity();
-    stats.page_checks = assert_blocks_apart(granularity, live.iter().map(|h| (&h.block, h.kind)));
+    assert_blocks_apart(granularity, live.iter().map(|h| (&h.block, h.kind)));
     for held in live.drain(..) {
+        ranges.remove(&held.block);
         free(alloc, &mut stats, held);
     }
+    assert!(ranges.is_empty());
     // SAFETY: the caller's contract.
     unsafe { cleanup_and_check(alloc, device) };
     stats
@@ -594,36 +745,6 @@ pub unsafe fn copy_between_mapped<M, D: MemoryDevice<M>>(
     }
 }
 
-/// Allocates `4 * atom` bytes of `host_type`, maps them, flushes a range at
-/// offset 1, which breaks VUID-VkMappedMemoryRange-offset-00687 (a rule of the
-/// `flush_memory_ranges` contract) on purpose to provoke the validation layer,
-/// then unmaps and frees. The flush's result is ignored.
-///
-/// # Safety
-///
-/// - `host_type` is a host-visible memory type of `device`; `atom` is its
-///   `nonCoherentAtomSize`, at least 2.
-/// - The driver tolerates the misaligned flush (lavapipe ignores flushes of
-///   coherent memory): this is the one place that breaks the contract.
-pub unsafe fn misaligned_flush<M>(device: &impl MemoryDevice<M>, host_type: u32, atom: u64) {
-    let size = 4 * atom;
-    // SAFETY: a valid type and size; the object is mapped, then unmapped and
-    // freed; the misaligned flush is the caller's to answer for.
-    unsafe {
-        let mut memory = device
-            .allocate_memory(size, host_type, AllocationFlags::empty())
-            .unwrap();
-        device.map_memory(&mut memory, 0, size).unwrap();
-        let _ = device.flush_memory_ranges(&[MappedMemoryRange {
-            memory: &memory,
-            offset: 1,
-            size: atom,
-        }]);
-        device.unmap_memory(&mut memory);
-        device.deallocate_memory(memory);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use {
@@ -638,6 +759,58 @@ mod tests {
             device.properties(),
             device.extended_properties(),
         )
+    }
+
+    /// Panics of `LiveRanges::insert_range` for `range` next to the live
+    /// blocks of a map with a 1024-byte granularity.
+    fn insert_panics(
+        live: &[(u64, u64, ResourceKind)],
+        range: Range<u64>,
+        kind: ResourceKind,
+    ) -> bool {
+        let mut ranges = LiveRanges::new(1024);
+        for (step, &(start, end, kind)) in live.iter().enumerate() {
+            ranges.insert_range("m".into(), start..end, kind, step as u32);
+        }
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ranges.insert_range("m".into(), range, kind, 99)
+        }))
+        .is_err()
+    }
+
+    /// A new block is checked against the live blocks around it: overlaps on
+    /// either side or over a whole block, and pages shared with a block of
+    /// another or an unknown kind, are caught.
+    #[test]
+    fn live_ranges_check_every_new_block_against_its_live_neighbours() {
+        use ResourceKind::{Linear as L, Optimal as O, Unknown as U};
+        // Overlaps: inside, across either end, the same start.
+        assert!(insert_panics(&[(100, 200, L)], 150..160, L));
+        assert!(insert_panics(&[(100, 200, L)], 50..101, L));
+        assert!(insert_panics(&[(100, 200, L)], 199..300, L));
+        assert!(insert_panics(&[(100, 200, L)], 100..101, L));
+        assert!(insert_panics(&[(100, 200, L), (300, 400, L)], 150..350, L));
+        // Touching is fine; so is another memory object.
+        assert!(!insert_panics(&[(100, 200, L)], 200..300, L));
+        assert!(!insert_panics(&[(100, 200, L)], 0..100, L));
+        let mut ranges = LiveRanges::new(1024);
+        ranges.insert_range("a".into(), 0..100, O, 0);
+        assert_eq!(ranges.insert_range("b".into(), 0..100, L, 1), 0);
+        // Pages: same known kind may share one, others may not.
+        assert!(!insert_panics(&[(0, 100, L)], 100..200, L));
+        assert!(insert_panics(&[(0, 100, L)], 100..200, O));
+        assert!(insert_panics(&[(0, 100, U)], 100..200, U));
+        assert!(insert_panics(&[(2000, 2100, O)], 1100..1200, L));
+        assert!(!insert_panics(&[(0, 100, L)], 1024..1100, O));
+        // A new block that covers a live one, or reaches over two.
+        assert!(insert_panics(&[(100, 200, L)], 50..250, L));
+        assert!(insert_panics(&[(0, 100, L), (100, 200, L)], 50..150, L));
+        // Freed blocks no longer count.
+        let mut ranges = LiveRanges::new(1024);
+        ranges.insert_range("m".into(), 0..100, O, 0);
+        ranges.remove_range("m".into(), 0..100);
+        assert!(ranges.is_empty());
+        assert_eq!(ranges.insert_range("m".into(), 50..150, L, 1), 0);
     }
 
     /// The erupt and gfx churn passes its own checks on simulated devices,

@@ -1,15 +1,18 @@
 //! Instance, device and command helpers for the lavapipe tests, with the Khronos
-//! validation layer and a messenger that records every message.
+//! validation layer and a messenger that records every message, from
+//! `vkCreateInstance` (the messenger is chained to its create info) to
+//! `vkDestroyInstance`. What the messages mean is decided once for the three
+//! backend suites, in `gpu_alloc_tests::backend_support::validation`.
 
 use {
     ash::{ext, vk},
     gpu_alloc::{Config, GpuAllocator},
     gpu_alloc_ash::{query_properties, AshProperties, Properties2},
-    gpu_alloc_tests::vulkan_gate::{no_vulkan, vulkan_required},
-    std::{
-        ffi::{c_void, CStr},
-        sync::Mutex,
+    gpu_alloc_tests::{
+        backend_support::validation::{DebugMessage, Evidence, MessageLog, Severity},
+        vulkan_gate::{no_vulkan, vulkan_required},
     },
+    std::ffi::{c_void, CStr},
 };
 
 pub mod resources;
@@ -20,58 +23,54 @@ const VALIDATION_LAYER: &CStr = c"VK_LAYER_KHRONOS_validation";
 /// when `GPU_ALLOC_REQUIRE_VULKAN=1` (the GPU machine has no layer).
 const ALLOW_NO_VALIDATION_VAR: &str = "GPU_ALLOC_ALLOW_NO_VALIDATION";
 
-/// One message from the debug-utils messenger.
-#[derive(Debug, Clone)]
-pub struct Message {
-    pub severity: vk::DebugUtilsMessageSeverityFlagsEXT,
-    pub types: vk::DebugUtilsMessageTypeFlagsEXT,
-    pub text: String,
-}
-
-impl Message {
-    /// Every warning or error fails a test, whatever its type: the validation
-    /// layer reports each valid-usage violation as an error and undefined
-    /// behaviour it suspects as a warning. Info messages are recorded and printed
-    /// but pass: they are status notes (the layer announcing itself, its shader
-    /// cache file, the loader's chatter), not findings.
-    pub fn fails(&self) -> bool {
-        self.severity.intersects(
-            vk::DebugUtilsMessageSeverityFlagsEXT::WARNING
-                | vk::DebugUtilsMessageSeverityFlagsEXT::ERROR,
-        )
+/// The shared severity of one severity bit.
+fn severity(bits: vk::DebugUtilsMessageSeverityFlagsEXT) -> Severity {
+    type S = vk::DebugUtilsMessageSeverityFlagsEXT;
+    if bits.contains(S::ERROR) {
+        Severity::Error
+    } else if bits.contains(S::WARNING) {
+        Severity::Warning
+    } else if bits.contains(S::INFO) {
+        Severity::Info
+    } else if bits.contains(S::VERBOSE) {
+        Severity::Verbose
+    } else {
+        // No bit the spec names: count it as a finding rather than drop it.
+        Severity::Error
     }
 }
 
 /// Where the messenger callback records messages. Boxed so that its address
 /// stays put while Vulkan holds it as user data.
-type Messages = Mutex<Vec<Message>>;
+type Messages = MessageLog;
 
 unsafe extern "system" fn record_message(
-    severity: vk::DebugUtilsMessageSeverityFlagsEXT,
+    severity_bits: vk::DebugUtilsMessageSeverityFlagsEXT,
     types: vk::DebugUtilsMessageTypeFlagsEXT,
     data: *const vk::DebugUtilsMessengerCallbackDataEXT<'_>,
     user: *mut c_void,
 ) -> vk::Bool32 {
     // SAFETY: Vulkan passes a valid callback data pointer, or null, for the
     // duration of the call.
-    let text = unsafe { data.as_ref() }
-        // SAFETY: `message` is null or a NUL-terminated string, per the spec.
-        .and_then(|d| unsafe { d.message_as_c_str() })
-        .map(|m| m.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let data = unsafe { data.as_ref() };
+    let string = |s: Option<&CStr>| s.map(|s| s.to_string_lossy().into_owned());
+    // SAFETY: `message` is null or a NUL-terminated string, per the spec.
+    let text = data.and_then(|d| string(unsafe { d.message_as_c_str() }));
+    // SAFETY: `message_id_name` is null or a NUL-terminated string, per the spec.
+    let id = data.and_then(|d| string(unsafe { d.message_id_name_as_c_str() }));
     // SAFETY: `user` is the `Messages` box that `Vk` keeps alive until after the
     // messenger and instance are destroyed.
     let messages = unsafe { &*user.cast::<Messages>() };
-    if let Ok(mut messages) = messages.lock() {
-        messages.push(Message {
-            severity,
-            types,
-            text,
-        });
-    }
+    messages.record(DebugMessage {
+        severity: severity(severity_bits),
+        types: format!("{types:?}"),
+        id: id.unwrap_or_default(),
+        text: text.unwrap_or_default(),
+    });
     vk::FALSE
 }
 
+/// Info and up: verbose messages are the loader's trace, never findings.
 fn messenger_info(messages: &Messages) -> vk::DebugUtilsMessengerCreateInfoEXT<'static> {
     vk::DebugUtilsMessengerCreateInfoEXT::default()
         .message_severity(
@@ -90,6 +89,8 @@ fn messenger_info(messages: &Messages) -> vk::DebugUtilsMessengerCreateInfoEXT<'
 
 /// A Vulkan instance and device set up for the tests.
 pub struct Vk {
+    /// The test, named in failures.
+    test: String,
     pub entry: ash::Entry,
     /// `VK_KHR_get_physical_device_properties2` is enabled on the instance.
     pub khr_properties2: bool,
@@ -98,6 +99,8 @@ pub struct Vk {
     debug_utils: Option<(ext::debug_utils::Instance, vk::DebugUtilsMessengerEXT)>,
     /// Read by the messenger callback through a raw pointer until `Drop`.
     messages: Box<Messages>,
+    /// The validation layer is enabled (it must be, unless
+    /// `GPU_ALLOC_ALLOW_NO_VALIDATION=1` or Vulkan is optional).
     pub validation: bool,
     pub physical_device: vk::PhysicalDevice,
     pub device_name: String,
@@ -280,6 +283,7 @@ impl Vk {
             unsafe { device.create_command_pool(&pool_info, None) }.expect("command pool");
 
         Some(Vk {
+            test: test.to_owned(),
             entry: partial.entry.take().unwrap(),
             khr_properties2,
             instance: partial.instance.take().unwrap(),
@@ -307,24 +311,27 @@ impl Vk {
         )
     }
 
-    /// Every message recorded so far.
-    pub fn messages(&self) -> Vec<Message> {
-        self.messages.lock().unwrap().clone()
+    /// Every message recorded since `vkCreateInstance`.
+    pub fn log(&self) -> &MessageLog {
+        &self.messages
     }
 
-    /// Panics if a message that fails tests was recorded.
+    /// What the layer must have said: its status message at instance creation
+    /// and the loader's note that it is in the device's call chain; nothing
+    /// when it is not enabled.
+    pub fn evidence(&self) -> Evidence {
+        if self.validation {
+            Evidence::InstanceAndDevice
+        } else {
+            Evidence::None
+        }
+    }
+
+    /// Panics unless the layer announced itself and no message that fails
+    /// tests was recorded (see `backend_support::validation`). `Drop` checks
+    /// again, for the messages of the device's and the instance's destruction.
     pub fn assert_no_validation_messages(&self) {
-        let failing: Vec<_> = self.messages().into_iter().filter(Message::fails).collect();
-        assert!(
-            failing.is_empty(),
-            "{} validation message(s):\n{}",
-            failing.len(),
-            failing
-                .iter()
-                .map(|m| format!("[{:?} {:?}] {}", m.severity, m.types, m.text))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
+        self.messages.assert_clean(self.evidence(), &self.test);
     }
 
     /// Records commands with `record`, submits them and waits.
@@ -367,6 +374,12 @@ impl Drop for Vk {
                 loader.destroy_debug_utils_messenger(messenger, None);
             }
             self.instance.destroy_instance(None);
+        }
+        // The chained messenger saw the destruction too (objects left alive are
+        // reported there). Not while unwinding: the test already failed.
+        if !std::thread::panicking() {
+            let what = format!("{} (after destroying the device and instance)", self.test);
+            self.messages.assert_clean(self.evidence(), &what);
         }
     }
 }

@@ -395,8 +395,12 @@ pub struct GpuAllocator<M> {
     /// Usage bits that send a request past the fast path: `DEVICE_ADDRESS` when
     /// the feature is off (an error).
     slow_usage: UsageFlags,
-    /// Blocks handed out and not yet returned.
+    /// Blocks handed out and not yet returned:
+    /// `live_blocks == sum of TypeState::blocks + unaccounted_blocks`.
     live_blocks: u64,
+    /// Live blocks of imported memory of a memory type that does not exist,
+    /// which no `TypeState` counts (see [`import_memory`](Self::import_memory)).
+    unaccounted_blocks: u64,
 }
 
 impl<M> GpuAllocator<M>
@@ -503,6 +507,7 @@ where
                 UsageFlags::DEVICE_ADDRESS
             },
             live_blocks: 0,
+            unaccounted_blocks: 0,
         }
     }
 
@@ -1344,6 +1349,7 @@ where
                     // SAFETY: the block owned the object, which `unmap` unmapped.
                     unsafe { self.accounts.free(device, heap, size, memory, false) };
                 } else {
+                    self.unaccounted_blocks -= 1;
                     // SAFETY: the block owned the object, which `unmap` unmapped.
                     unsafe { device.deallocate_memory(memory) };
                 }
@@ -1440,10 +1446,13 @@ where
                 self.accounts.dedicated_objects += 1;
                 self.accounts.remaining = self.accounts.remaining.saturating_sub(1);
             }
-            None => report(format_args!(
-                "GpuAllocator::import_memory: memory type {memory_type} does not exist; \
-                 the memory is not accounted"
-            )),
+            None => {
+                self.unaccounted_blocks += 1;
+                report(format_args!(
+                    "GpuAllocator::import_memory: memory type {memory_type} does not exist; \
+                     the memory is not accounted"
+                ));
+            }
         }
         self.live_blocks += 1;
         MemoryBlock::new(
@@ -1702,11 +1711,19 @@ where
                         range.offset + range.size <= chunk.size,
                         "a slab past the end of its memory object"
                     );
+                    // Inside one used range: then it overlaps no block of the
+                    // general strategy, and `Slabs::check_invariants` checks that
+                    // it overlaps no other slab.
                     let mut used = false;
                     chunk.sub.for_each_range(&mut |offset, size, in_use| {
-                        used |= in_use && offset <= range.offset && range.offset < offset + size;
+                        used |= in_use
+                            && offset <= range.offset
+                            && range.offset + range.size <= offset + size;
                     });
-                    assert!(used, "a slab on a free range of its memory object");
+                    assert!(
+                        used,
+                        "a slab not inside one used range of its memory object"
+                    );
                 }
             }
             if self.buffer_image_granularity == 1 {
@@ -1783,18 +1800,24 @@ where
             );
             blocks += state.blocks;
         }
-        assert!(
-            blocks <= self.live_blocks,
-            "more blocks per type than live blocks"
+        // Every live block is counted by its memory type (shared, slab, dedicated
+        // and accounted imported blocks), or is an import of a memory type that
+        // does not exist.
+        assert_eq!(
+            blocks + self.unaccounted_blocks,
+            self.live_blocks,
+            "live blocks differ from the blocks per memory type ({blocks}) plus the \
+             unaccounted imports ({})",
+            self.unaccounted_blocks
         );
-        assert!(
-            dedicated_objects <= self.accounts.dedicated_objects,
-            "dedicated objects per type exceed the total"
+        assert_eq!(
+            dedicated_objects, self.accounts.dedicated_objects,
+            "dedicated objects per type differ from the total"
         );
         for (index, heap) in self.accounts.heaps.iter().enumerate() {
-            assert!(
-                heap.dedicated >= dedicated_bytes[index],
-                "heap {index}: dedicated bytes per type exceed the heap's"
+            assert_eq!(
+                heap.dedicated, dedicated_bytes[index],
+                "heap {index}: dedicated bytes per type differ from the heap's"
             );
             assert_eq!(
                 heap.used,

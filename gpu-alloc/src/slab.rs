@@ -526,6 +526,22 @@ impl<P: Copy> Slabs<P> {
             }
         }
         assert_eq!(listed, open, "a slab with room is missing from its list");
+        // No two slabs share a byte: by memory object and offset, each ends before
+        // the next starts.
+        let mut ranges: Vec<SlabRange> = self.ranges().collect();
+        ranges.sort_unstable_by_key(|r| (r.chunk, r.offset));
+        for pair in ranges.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            assert!(
+                a.chunk != b.chunk || a.offset + a.size <= b.offset,
+                "slabs overlap in memory object {}: {}+{} and {}+{}",
+                a.chunk,
+                a.offset,
+                a.size,
+                b.offset,
+                b.size
+            );
+        }
         let used_slot_bytes: u64 = self
             .slabs
             .iter()

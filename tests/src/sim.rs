@@ -99,6 +99,9 @@ pub struct Stats {
     pub allocations: u64,
     /// `allocate_memory` calls failed by [`Faults`].
     pub injected_alloc_failures: u64,
+    /// Of `injected_alloc_failures`, those drawn by [`Faults::alloc_rate`] (the
+    /// others were forced by [`Faults::fail_next_allocs`]).
+    pub rate_alloc_failures: u64,
     /// `allocate_memory` calls failed because a heap reached the capacity set
     /// with [`SimDevice::set_heap_capacity`].
     pub capacity_failures: u64,
@@ -108,6 +111,9 @@ pub struct Stats {
     pub map_calls: u64,
     /// `map_memory` calls failed by [`Faults`].
     pub injected_map_failures: u64,
+    /// Of `injected_map_failures`, those drawn by [`Faults::map_rate`] (the
+    /// others were forced by [`Faults::fail_next_maps`]).
+    pub rate_map_failures: u64,
     /// Calls to `unmap_memory`.
     pub unmap_calls: u64,
     /// Calls to `flush_memory_ranges`.
@@ -729,8 +735,10 @@ impl MemoryDevice<SimMemory> for SimDevice {
             self.violation("allocate_memory", message);
             return Err(OutOfMemory::OutOfDeviceMemory);
         }
+        let forced = state.faults.fail_next_allocs > 0;
         if let Some(error) = state.faults.alloc_fails() {
             state.stats.injected_alloc_failures += 1;
+            state.stats.rate_alloc_failures += u64::from(!forced);
             return Err(error);
         }
         let heap = self.layout.type_heap(memory_type);
@@ -839,8 +847,10 @@ impl MemoryDevice<SimMemory> for SimDevice {
             self.violation("map_memory", message);
             return Err(DeviceMapError::MapFailed);
         }
+        let forced = state.faults.fail_next_maps > 0;
         if let Some(error) = state.faults.map_fails() {
             state.stats.injected_map_failures += 1;
+            state.stats.rate_map_failures += u64::from(!forced);
             return Err(error);
         }
         let coherent = self.coherent(memory.memory_type);

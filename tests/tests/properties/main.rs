@@ -3,19 +3,29 @@
 //! checked after every step against a shadow model; and the same programs with
 //! injected `allocate_memory` and `map_memory` failures ("fault runs").
 //!
-//! After every step:
+//! After every step (also one that found no block to act on):
 //! - the allocator's own `check_invariants`, and its heap usage and remaining
 //!   object count against what is alive on the simulated device;
 //! - the simulated device panics on any broken `MemoryDevice` rule.
+//!
+//! Fault runs: the device counts the failures it injects, and a request, map,
+//! read or write may fail only when the device injected a failure during that
+//! very call (or, for `OutOfDeviceMemory`, when the request may not fit in any
+//! eligible heap). Without an injected failure during the call, a request is
+//! served from the best type, as in a clean run. Each fault cell checks that
+//! its programs met injected failures of `allocate_memory` and `map_memory`,
+//! both drawn by the rates and forced (the first of each call in every program
+//! is), and that some reached the caller as errors.
 //!
 //! For every new block: its memory type is in the request's mask and eligible for
 //! the usage (host access => `HOST_VISIBLE`, the core's documented eligibility
 //! rules), its properties are the type's, it is aligned to `align_mask`, lies
 //! inside a live memory object of that type, overlaps no live block, is atom-aligned
 //! in non-coherent memory, and a `Dedicated::Required` block shares its object with
-//! nobody. Data written to a block reads back unchanged (checked on every read, on
-//! every free and at the end). After freeing everything and `cleanup`, the device
-//! holds no memory object.
+//! nobody. Data written to a block reads back unchanged: the model keeps every
+//! byte written to a block (a sparse shadow of written ranges) and checks a
+//! written range on every read, and all of them before every free and at the
+//! end. After freeing everything and `cleanup`, the device holds no memory object.
 //!
 //! The number of cases per matrix cell is `PROPTEST_CASES` (default 40 for the
 //! clean runs, 12 for the fault runs); each test prints how many operations it ran
@@ -27,10 +37,13 @@ mod ops;
 
 use {
     crate::{
-        model::{run_program, Counts},
+        model::{run_program, Counts, Injected},
         ops::{program_strategy, Mode},
     },
-    gpu_alloc_tests::{harness::Preset, sim::Layout},
+    gpu_alloc_tests::{
+        harness::{Harness, Preset},
+        sim::Layout,
+    },
     proptest::test_runner::{Config as RunnerConfig, RngAlgorithm, TestRng, TestRunner},
     std::sync::atomic::{AtomicU64, Ordering},
 };
@@ -85,13 +98,23 @@ fn run_cell(layout_name: &str, preset: Preset, mode: Mode) {
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed(&name));
     let mut runner = TestRunner::new_with_rng(config, rng);
     let counts = std::cell::RefCell::new(Counts::default());
+    // Programs that met no injected `allocate_memory` / `map_memory` failure.
+    let unhit = std::cell::RefCell::new((0u32, 0u32));
     let result = runner.run(&program_strategy(mode), |program| {
         let c = run_program(&layout, preset, mode, &program);
         let mut counts = counts.borrow_mut();
         counts.ops += c.ops;
         counts.served += c.served;
         counts.refused += c.refused;
+        counts.refused_by_faults += c.refused_by_faults;
         counts.peak_objects = counts.peak_objects.max(c.peak_objects);
+        counts.injected.allocs += c.injected.allocs;
+        counts.injected.maps += c.injected.maps;
+        counts.by_rate.allocs += c.by_rate.allocs;
+        counts.by_rate.maps += c.by_rate.maps;
+        let mut unhit = unhit.borrow_mut();
+        unhit.0 += u32::from(c.injected.allocs == 0);
+        unhit.1 += u32::from(c.injected.maps == 0);
         Ok(())
     });
     if let Err(error) = result {
@@ -105,6 +128,49 @@ fn run_cell(layout_name: &str, preset: Preset, mode: Mode) {
         counts.ops, counts.served, counts.refused, counts.peak_objects
     );
     assert!(counts.served > 0, "{name}: no allocation succeeded");
+    if mode == Mode::Faults {
+        let (injected, by_rate) = (counts.injected, counts.by_rate);
+        let (no_alloc, no_map) = unhit.into_inner();
+        println!(
+            "{name}: injected failures: {} allocate_memory ({} by the rate), {} map_memory \
+             ({} by the rate); {} requests refused for them; programs without an injected \
+             allocate / map failure: {no_alloc} / {no_map} of {}",
+            injected.allocs,
+            by_rate.allocs,
+            injected.maps,
+            by_rate.maps,
+            counts.refused_by_faults,
+            cases(mode)
+        );
+        // Each way of injecting a failure worked, and failures reached the caller:
+        // a fault run that injected nothing would check nothing a clean run does not.
+        assert!(
+            by_rate.allocs > 0,
+            "{name}: no injected allocate_memory failure drawn by the fault rate"
+        );
+        assert!(
+            by_rate.maps > 0,
+            "{name}: no injected map_memory failure drawn by the fault rate"
+        );
+        assert!(
+            injected.allocs > by_rate.allocs,
+            "{name}: no forced (fail-next) allocate_memory failure"
+        );
+        assert!(
+            injected.maps > by_rate.maps,
+            "{name}: no forced (fail-next) map_memory failure"
+        );
+        assert!(
+            counts.refused_by_faults > 0,
+            "{name}: no request refused because of an injected failure"
+        );
+    } else {
+        assert_eq!(
+            counts.injected,
+            Injected::default(),
+            "{name}: failures injected outside a fault run"
+        );
+    }
 }
 
 macro_rules! matrix {
@@ -167,4 +233,50 @@ fn matrix_covers_every_layout() {
         MATRIX, names,
         "add new layouts of tests/devices to the matrix"
     );
+}
+
+/// `check_invariants` counts every live block by kind: an import of a memory
+/// type the device does not have is reported and left out of the accounting,
+/// yet is a live block until freed, next to blocks of the allocator's own.
+#[test]
+fn unaccounted_import_is_a_live_block() {
+    use gpu_alloc::{AllocationFlags, MemoryDevice, MemoryPropertyFlags, Request, UsageFlags};
+    let mut harness = Harness::named("nvidia-h200", Preset::Potato);
+    let types = harness.device.layout().memory_types.len() as u32;
+    // Type 2: HOST_VISIBLE | HOST_COHERENT system memory.
+    // SAFETY: a valid type and size of this device, far from every limit.
+    let memory = unsafe {
+        harness
+            .device
+            .allocate_memory(4096, 2, AllocationFlags::empty())
+    }
+    .expect("device allocation");
+    let props = MemoryPropertyFlags::HOST_VISIBLE | MemoryPropertyFlags::HOST_COHERENT;
+    // SAFETY: the memory comes from the harness's device with these properties,
+    // the block spans the whole object and only the block owns it; the memory
+    // type index is one past the last, which the allocator reports and leaves
+    // unaccounted (it touches the memory only to free it).
+    let imported = unsafe {
+        harness
+            .allocator
+            .import_memory(memory, types, props, 0, 4096)
+    };
+    assert_eq!(harness.allocator.live_blocks(), 1);
+    assert_eq!(harness.allocator.memory_objects(), 0, "accounted");
+    harness.allocator.check_invariants();
+    let request = Request {
+        size: 256,
+        align_mask: 0,
+        usage: UsageFlags::UPLOAD,
+        memory_types: u32::MAX,
+    };
+    let own = harness.try_alloc(request, None).expect("a small request");
+    assert_eq!(harness.allocator.live_blocks(), 2);
+    harness.dealloc(imported);
+    assert_eq!(harness.allocator.live_blocks(), 1);
+    harness.dealloc(own);
+    harness.cleanup();
+    assert_eq!(harness.allocator.live_blocks(), 0);
+    harness.check_accounting();
+    harness.device.assert_clean();
 }

@@ -90,12 +90,14 @@ struct ValidatedInstance {
     _entry: EntryLoader,
     messenger: vk::DebugUtilsMessengerEXT,
     messages: Box<MessageLog>,
+    /// The test, named in failures.
+    test: String,
 }
 
 impl ValidatedInstance {
     /// Creates an instance for `api_version`, with the validation layer and a
     /// messenger, or says why there is no usable Vulkan here.
-    fn new(api_version: u32) -> Result<ValidatedInstance, String> {
+    fn new(api_version: u32, test: &str) -> Result<ValidatedInstance, String> {
         let entry = EntryLoader::new().map_err(|e| format!("no Vulkan loader: {e}"))?;
         // SAFETY: plain queries of the loaded entry points.
         let layers = unsafe { entry.enumerate_instance_layer_properties(None) }
@@ -150,6 +152,7 @@ impl ValidatedInstance {
                 _entry: entry,
                 messenger,
                 messages,
+                test: test.to_owned(),
             }),
             Err(e) => {
                 // SAFETY: nothing was created from the instance.
@@ -162,8 +165,7 @@ impl ValidatedInstance {
     /// Fails the test unless the layer announced itself as `evidence` says and
     /// nothing failing was recorded so far.
     fn assert_no_messages(&self, evidence: Evidence) {
-        self.messages
-            .assert_clean(evidence, "gpu-alloc-erupt lavapipe test");
+        self.messages.assert_clean(evidence, &self.test);
     }
 }
 
@@ -179,10 +181,8 @@ impl Drop for ValidatedInstance {
         // The chained messenger saw the destruction too (objects left alive are
         // reported there). Not while unwinding: the test already failed.
         if !std::thread::panicking() {
-            self.messages.assert_clean(
-                Evidence::Instance,
-                "gpu-alloc-erupt lavapipe test, after destroying the device and instance",
-            );
+            let what = format!("{} (after destroying the device and instance)", self.test);
+            self.messages.assert_clean(Evidence::Instance, &what);
         }
     }
 }
@@ -203,7 +203,7 @@ struct Context {
 impl Context {
     /// Creates the context, or says why there is no usable Vulkan here.
     fn new(test: &str) -> Option<Context> {
-        match Self::try_new() {
+        match Self::try_new(test) {
             Ok(context) => Some(context),
             Err(why) => {
                 no_vulkan(test, &why);
@@ -212,8 +212,8 @@ impl Context {
         }
     }
 
-    fn try_new() -> Result<Context, String> {
-        let vi = ValidatedInstance::new(vk::API_VERSION_1_2)?;
+    fn try_new(test: &str) -> Result<Context, String> {
+        let vi = ValidatedInstance::new(vk::API_VERSION_1_2, test)?;
         let (physical_device, queue_family, device, bda, budget) = Self::open_device(&vi.instance)?;
         // SAFETY: the device has a queue 0 in `queue_family`.
         let queue = unsafe { device.get_device_queue(queue_family, 0) };
@@ -928,10 +928,11 @@ fn a_validation_error_is_caught() {
 /// limit falls back to the largest heap, and no budget can be read.
 #[test]
 fn vulkan_1_0_instance_falls_back_to_the_largest_heap() {
-    let vi = match ValidatedInstance::new(vk::API_VERSION_1_0) {
+    let test = "vulkan_1_0_instance_falls_back_to_the_largest_heap";
+    let vi = match ValidatedInstance::new(vk::API_VERSION_1_0, test) {
         Ok(vi) => vi,
         Err(why) => {
-            no_vulkan("vulkan_1_0_instance_falls_back_to_the_largest_heap", &why);
+            no_vulkan(test, &why);
             return;
         }
     };

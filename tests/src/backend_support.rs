@@ -507,10 +507,10 @@ impl LiveRanges {
 /// resource, say); and tags host-visible blocks with the step. Each freeing step
 /// checks the victim's tag, calls `release` (which must be done with the
 /// resource), and frees the block. Each new block is checked against every
-/// block live at that moment: no overlap, and no granularity page shared with
-/// a block of a conflicting kind (see [`LiveRanges`]). After every step the
-/// allocator's invariants are checked (`check_invariants`) and its memory
-/// objects counted against `device`. After the steps, the live blocks are
+/// block live at that moment, through a sorted map of live ranges per memory
+/// object: no overlap, and no granularity page shared with a block of a
+/// conflicting kind. After every step the allocator's invariants are checked
+/// (`check_invariants`) and its memory objects counted against `device`. After the steps, the live blocks are
 /// checked once more with [`assert_blocks_apart`]; after `cleanup`, no block,
 /// memory object or device allocation is left.
 ///

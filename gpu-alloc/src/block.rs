@@ -2,176 +2,15 @@
 
 use {
     crate::{
+        align::{align_down, align_up},
         error::MapError,
         report::report,
-        strategy::{align_down, align_up},
+        shared::{MappedPtr, MemoryRef},
+        strategy::Strategy,
     },
-    alloc::boxed::Box,
-    core::{
-        fmt,
-        marker::PhantomData,
-        mem::ManuallyDrop,
-        ptr,
-        ptr::NonNull,
-        sync::atomic::{AtomicIsize, Ordering},
-    },
+    core::{mem::ManuallyDrop, ptr, ptr::NonNull},
     gpu_alloc_types::{MappedMemoryRange, MemoryDevice, MemoryPropertyFlags},
 };
-
-/// Host address of a mapped memory object.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct MappedPtr(pub(crate) NonNull<u8>);
-
-// SAFETY: the pointer addresses device memory mapped into the process, which no
-// thread owns; every access through it goes through `&mut MemoryBlock` methods or
-// raw pointers the caller synchronises, so moving the address between threads is sound.
-unsafe impl Send for MappedPtr {}
-// SAFETY: as above; `&MappedPtr` only allows copying the address.
-unsafe impl Sync for MappedPtr {}
-
-/// What a shared memory object's heap cell holds.
-struct Shared<M> {
-    memory: M,
-    /// Blocks placed in the object that are still alive, once the allocator has
-    /// let go of the object ([`SharedMemory::orphan`]); before that, minus the
-    /// blocks abandoned so far (dropped without `dealloc`, or handed to another
-    /// allocator), so it is never positive. The party that brings it to zero
-    /// after the allocator let go frees the cell.
-    outstanding: AtomicIsize,
-}
-
-/// A shared memory object, owned by its chunk and kept at a fixed heap address so
-/// that the blocks placed in it can point at it ([`MemoryRef`]) without touching
-/// a reference count on every allocation and free (atomic counts cost about a
-/// third of an allocation's time on the benchmark machine).
-///
-/// Invariant: `ptr` comes from `Box::into_raw` (through `Box::leak`) and is freed
-/// exactly once: by `into_inner` or `Drop` when no block of the object exists
-/// (the pool calls them only for chunks without live blocks), or, for an object
-/// whose blocks outlive the allocator, by whichever of [`orphan`](Self::orphan)
-/// and [`MemoryRef::abandon`] brings `outstanding` to zero.
-pub(crate) struct SharedMemory<M> {
-    ptr: NonNull<Shared<M>>,
-    _owns: PhantomData<Shared<M>>,
-}
-
-impl<M> SharedMemory<M> {
-    pub(crate) fn new(memory: M) -> Self {
-        let cell = Box::new(Shared {
-            memory,
-            outstanding: AtomicIsize::new(0),
-        });
-        SharedMemory {
-            ptr: NonNull::from(Box::leak(cell)),
-            _owns: PhantomData,
-        }
-    }
-
-    /// A pointer for a block placed in this memory object.
-    #[inline]
-    pub(crate) fn share(&self) -> MemoryRef<M> {
-        MemoryRef {
-            ptr: self.ptr,
-            _shares: PhantomData,
-        }
-    }
-
-    /// The memory object back. Only for an object with no block alive or
-    /// abandoned (its sub-allocator is empty).
-    pub(crate) fn into_inner(self) -> M {
-        let this = ManuallyDrop::new(self);
-        // SAFETY: `ptr` came from `Box::leak` and is freed only here or in `drop`
-        // (which `ManuallyDrop` prevents) while no block exists, per the invariant.
-        unsafe { Box::from_raw(this.ptr.as_ptr()) }.memory
-    }
-
-    /// Lets go of an object that still has `live` blocks (handed out and not
-    /// returned to the allocator, some perhaps abandoned already): the last of
-    /// them to go frees it, or this call if all are gone already.
-    pub(crate) fn orphan(self, live: u64) {
-        let this = ManuallyDrop::new(self);
-        let live = isize::try_from(live).unwrap_or(isize::MAX);
-        // SAFETY: the cell is alive: only `orphan` (called once, consuming the
-        // owner) or the block that brings `outstanding` to zero after it frees it.
-        let cell = unsafe { this.ptr.as_ref() };
-        let before = cell.outstanding.fetch_add(live, Ordering::AcqRel);
-        if before + live == 0 {
-            // SAFETY: every block of the object was abandoned: none will touch
-            // the cell again, and this is the one party that frees it.
-            drop(unsafe { Box::from_raw(this.ptr.as_ptr()) });
-        }
-    }
-}
-
-impl<M> Drop for SharedMemory<M> {
-    fn drop(&mut self) {
-        // SAFETY: as in `into_inner`: the pool drops a `SharedMemory` only when no
-        // block of it exists (it calls `orphan` otherwise).
-        drop(unsafe { Box::from_raw(self.ptr.as_ptr()) });
-    }
-}
-
-impl<M: fmt::Debug> fmt::Debug for SharedMemory<M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.share().fmt(f)
-    }
-}
-
-// SAFETY: the object is shared with blocks that may live on other threads, like
-// an `Arc<M>`: moving the owner or sharing it across threads needs `M: Send + Sync`.
-unsafe impl<M: Send + Sync> Send for SharedMemory<M> {}
-// SAFETY: as above.
-unsafe impl<M: Send + Sync> Sync for SharedMemory<M> {}
-
-/// A block's pointer to the shared memory object it lives in (see [`SharedMemory`]).
-pub(crate) struct MemoryRef<M> {
-    ptr: NonNull<Shared<M>>,
-    _shares: PhantomData<Shared<M>>,
-}
-
-/// Copying the pointer is sound: it says nothing about who owns the cell, which
-/// `SharedMemory`'s invariant settles.
-impl<M> Clone for MemoryRef<M> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<M> Copy for MemoryRef<M> {}
-
-impl<M> MemoryRef<M> {
-    #[inline]
-    pub(crate) fn get(&self) -> &M {
-        // SAFETY: the cell outlives every block placed in it (`SharedMemory`'s
-        // invariant), and it is only ever accessed through shared references.
-        unsafe { &self.ptr.as_ref().memory }
-    }
-
-    /// Records that the block holding this pointer is gone without returning to
-    /// its allocator; frees the object's cell if the allocator let go of it and
-    /// this was its last block. The pointer must not be used afterwards.
-    pub(crate) fn abandon(&self) {
-        // SAFETY: the block is alive, so the cell is (see `SharedMemory`).
-        let cell = unsafe { self.ptr.as_ref() };
-        if cell.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // SAFETY: the allocator let go of the object (only then is the count
-            // positive) and this was its last block: nobody else holds the cell.
-            drop(unsafe { Box::from_raw(self.ptr.as_ptr()) });
-        }
-    }
-}
-
-impl<M: fmt::Debug> fmt::Debug for MemoryRef<M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.get().fmt(f)
-    }
-}
-
-// SAFETY: like `Arc<M>`: the block and the allocator may read the object from
-// different threads, so both `Send` and `Sync` need `M: Send + Sync`.
-unsafe impl<M: Send + Sync> Send for MemoryRef<M> {}
-// SAFETY: as above.
-unsafe impl<M: Send + Sync> Sync for MemoryRef<M> {}
 
 /// Direction of a cache maintenance call on a mapped range.
 #[derive(Clone, Copy, Debug)]
@@ -180,15 +19,6 @@ enum SyncKind {
     Flush,
     /// Device writes to the host.
     Invalidate,
-}
-
-/// Which strategy placed a block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Strategy {
-    General,
-    Transient,
-    /// A slot of a slab (`crate::slab`), itself a general range.
-    Slab,
 }
 
 #[derive(Debug)]
@@ -255,7 +85,6 @@ impl<M> Drop for MemoryBlock<M> {
 }
 
 impl<M> MemoryBlock<M> {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         allocator: usize,
         memory_type: u32,

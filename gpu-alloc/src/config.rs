@@ -1,5 +1,7 @@
 //! Allocator configuration.
 
+#![deny(unsafe_code)]
+
 /// Thresholds and sizes that steer the allocator's strategies.
 ///
 /// How each field is used:
@@ -83,6 +85,51 @@ impl Config {
             final_free_list_chunk: 128 * 1024,
             minimal_buddy_size: 1,
             initial_buddy_dedicated_size: 8 * 1024,
+        }
+    }
+}
+
+/// What the allocator takes from a [`Config`], named for what each size steers
+/// (the names of gpu-alloc 0.6 speak of buddy and free-list allocators that this
+/// crate does not have). Made once, when the allocator is created.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Sizes {
+    /// Requests of at least this many bytes get a dedicated memory object.
+    pub(crate) dedicated_threshold: u64,
+    /// The same, for requests whose caller prefers a dedicated object.
+    pub(crate) preferred_dedicated_threshold: u64,
+    /// The same, for `TRANSIENT` requests.
+    pub(crate) transient_dedicated_threshold: u64,
+    /// First memory object of a general pool.
+    pub(crate) general_start: u64,
+    /// Largest memory object a general pool makes.
+    pub(crate) general_max: u64,
+    /// First memory object of a transient pool.
+    pub(crate) transient_start: u64,
+    /// Largest memory object a transient pool makes.
+    pub(crate) transient_max: u64,
+}
+
+impl Sizes {
+    pub(crate) fn new(config: &Config) -> Self {
+        // `minimal_buddy_size` only bounds object sizes: TLSF needs no minimal block.
+        let general_max = config
+            .final_free_list_chunk
+            .max(config.initial_buddy_dedicated_size)
+            .max(config.minimal_buddy_size);
+        Sizes {
+            dedicated_threshold: config.dedicated_threshold,
+            preferred_dedicated_threshold: config.preferred_dedicated_threshold,
+            transient_dedicated_threshold: config.transient_dedicated_threshold,
+            general_start: config
+                .initial_buddy_dedicated_size
+                .max(config.minimal_buddy_size)
+                .max(1),
+            general_max,
+            transient_start: config.starting_free_list_chunk.max(1),
+            transient_max: config
+                .final_free_list_chunk
+                .max(config.starting_free_list_chunk),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Errors of allocation and mapping.
 
+#![deny(unsafe_code)]
+
 use gpu_alloc_types::{DeviceMapError, OutOfMemory};
 
 /// Why an allocation failed (the error of [`GpuAllocator::alloc`]).

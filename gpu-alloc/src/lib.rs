@@ -164,12 +164,15 @@
 
 extern crate alloc;
 
+mod align;
 mod allocator;
 mod block;
 mod config;
 mod error;
 mod pool;
 mod report;
+mod request;
+mod shared;
 mod slab;
 mod stats;
 mod strategy;
@@ -178,11 +181,12 @@ mod usage;
 
 pub use {
     self::{
-        allocator::{AllocOptions, Dedicated, GpuAllocator, ResourceKind},
+        allocator::GpuAllocator,
         block::MemoryBlock,
         config::Config,
         error::{AllocationError, MapError, TryAllocError},
         report::reported_problems,
+        request::{AllocOptions, Dedicated, Request, ResourceKind},
         stats::{
             AllocatorStats, HeapStats, MapRange, MemoryMap, MemoryObjectMap, MemoryTypeStats,
             ObjectKind,
@@ -190,27 +194,7 @@ pub use {
         usage::UsageFlags,
     },
     gpu_alloc_types::*,
-    strategy::bench_support,
 };
-
-/// A memory request.
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Request {
-    /// Size in bytes. Non-zero.
-    pub size: u64,
-
-    /// Alignment minus one: the block's offset is a multiple of `align_mask + 1`.
-    /// Must be `2^n - 1`.
-    pub align_mask: u64,
-
-    /// What the memory is for; picks the memory type.
-    pub usage: UsageFlags,
-
-    /// Bit `i` set allows memory type `i` (for Vulkan, `memoryTypeBits` from the
-    /// resource's memory requirements).
-    pub memory_types: u32,
-}
 
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]

@@ -1,9 +1,12 @@
 //! Shared memory objects of one memory type and one strategy.
 
+#![deny(unsafe_code)]
+
 use {
     crate::{
-        block::{MappedPtr, MemoryRef, SharedMemory},
-        strategy::{pow2_floor, size_class, size_class_at_least, SubAllocator},
+        shared::{MappedPtr, ObjectRef, SharedMemory},
+        align::pow2_floor,
+        strategy::{size_class, size_class_at_least, SubAllocator},
     },
     alloc::vec::Vec,
 };
@@ -24,6 +27,26 @@ pub(crate) struct Chunk<M, S> {
     /// Every block handed out in the object and not returned (abandoned ones
     /// too) keeps a used range here: its own, or its slab's.
     pub(crate) sub: S,
+}
+
+/// Where a block was placed in a pool: the slot of its memory object, its
+/// offset there and the sub-allocator's (or slab's) handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Placement {
+    pub(crate) chunk: u32,
+    pub(crate) offset: u64,
+    pub(crate) handle: u32,
+}
+
+impl<M, S> Chunk<M, S> {
+    /// What a block placed in this memory object keeps of it.
+    #[inline(always)]
+    pub(crate) fn object_ref(&self) -> ObjectRef<M> {
+        ObjectRef {
+            memory: self.memory.share(),
+            base: self.base,
+        }
+    }
 }
 
 /// The shared memory objects of one memory type for one strategy.
@@ -86,8 +109,7 @@ impl<M, S: SubAllocator> Pool<M, S> {
         }
     }
 
-    /// Places `size` bytes in an existing chunk, newest first. Returns the chunk's
-    /// slot, the offset and the sub-allocator's handle.
+    /// Places `size` bytes in an existing chunk, newest first.
     ///
     /// The summaries say, without touching a chunk, which chunks surely hold the
     /// request (a free range of a size class at least `size + align_mask`) and
@@ -99,7 +121,7 @@ impl<M, S: SubAllocator> Pool<M, S> {
     /// a coarser summary, broke up large ranges: 1.44 instead of 1.35 peak device
     /// bytes per live byte on churn small.)
     #[inline(always)]
-    pub(crate) fn alloc(&mut self, size: u64, align_mask: u64) -> Option<(u32, u64, u32)> {
+    pub(crate) fn alloc(&mut self, size: u64, align_mask: u64) -> Option<Placement> {
         let may_fit = size_class(size) + 1;
         let sure_fit = size
             .checked_add(align_mask)
@@ -120,7 +142,7 @@ impl<M, S: SubAllocator> Pool<M, S> {
         align_mask: u64,
         min: u32,
         below: u32,
-    ) -> Option<(u32, u64, u32)> {
+    ) -> Option<Placement> {
         for slot in (0..self.summaries.len()).rev() {
             let summary = self.summaries[slot];
             if summary < min || summary >= below {
@@ -133,26 +155,34 @@ impl<M, S: SubAllocator> Pool<M, S> {
                 self.summaries[slot] = chunk.sub.free_summary();
                 self.note_alloc(size);
                 self.recent = slot as u32;
-                return Some((slot as u32, offset, handle));
+                return Some(Placement {
+                    chunk: slot as u32,
+                    offset,
+                    handle,
+                });
             }
         }
         None
     }
 
     /// Places `size` bytes in the chunk that placed the last block (see
-    /// `recent`), only there: returns the chunk's slot, the offset, the
-    /// sub-allocator's handle, and the chunk's memory object and mapping.
+    /// `recent`), only there: returns where, and what the block keeps of the
+    /// chunk's memory object.
     #[inline(always)]
-    #[allow(clippy::type_complexity)]
     pub(crate) fn alloc_recent(
         &mut self,
         size: u64,
         align_mask: u64,
-    ) -> Option<(u32, u64, u32, (MemoryRef<M>, Option<MappedPtr>))> {
+    ) -> Option<(Placement, ObjectRef<M>)> {
         let slot = self.recent;
         let chunk = self.chunks.get_mut(slot as usize)?.as_mut()?;
         let (offset, handle) = chunk.sub.alloc(size, align_mask)?;
-        let found = (slot, offset, handle, (chunk.memory.share(), chunk.base));
+        let placement = Placement {
+            chunk: slot,
+            offset,
+            handle,
+        };
+        let found = (placement, chunk.object_ref());
         self.summaries[slot as usize] = chunk.sub.free_summary();
         self.note_alloc(size);
         Some(found)

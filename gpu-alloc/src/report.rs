@@ -1,5 +1,7 @@
 //! Reports of misuse that cannot be returned as errors (leaks, foreign blocks).
 
+#![deny(unsafe_code)]
+
 use core::{
     fmt,
     sync::atomic::{AtomicUsize, Ordering},

@@ -22,7 +22,10 @@
 
 #![deny(unsafe_code)]
 
-use {crate::strategy::align_up, alloc::vec::Vec};
+use {
+    crate::{align::align_up, pool::Placement},
+    alloc::vec::Vec,
+};
 
 /// Largest request (after rounding to atoms and granules) placed in a slab.
 pub(crate) const SLAB_MAX: u64 = 16 * 1024;
@@ -234,11 +237,11 @@ impl<P: Copy> Slabs<P> {
         self.block_bytes
     }
 
-    /// Places a block of `size` bytes in a slab of `class`: returns the memory
-    /// object's slot in its pool, the offset, the block's handle and the slab's
-    /// payload, or `None` when no slab of the class has a free slot.
+    /// Places a block of `size` bytes in a slab of `class`: returns where (the
+    /// memory object's slot in its pool, the offset, the block's handle) and the
+    /// slab's payload, or `None` when no slab of the class has a free slot.
     #[inline(always)]
-    pub(crate) fn alloc(&mut self, class: usize, size: u64) -> Option<(u32, u64, u32, P)> {
+    pub(crate) fn alloc(&mut self, class: usize, size: u64) -> Option<(Placement, P)> {
         let index = self.open[class];
         if index == NIL {
             return None;
@@ -252,9 +255,11 @@ impl<P: Copy> Slabs<P> {
         let slot = slab.free.trailing_zeros();
         slab.free &= slab.free - 1;
         let found = (
-            slab.range.chunk,
-            slab.range.offset + u64::from(slot) * slab.slot,
-            index << SLOT_BITS | slot,
+            Placement {
+                chunk: slab.range.chunk,
+                offset: slab.range.offset + u64::from(slot) * slab.slot,
+                handle: index << SLOT_BITS | slot,
+            },
             slab.payload,
         );
         if slab.free == 0 {

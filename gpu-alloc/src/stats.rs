@@ -1,7 +1,9 @@
 //! Statistics and the detailed memory map.
 
+#![deny(unsafe_code)]
+
 use {
-    crate::ResourceKind,
+    crate::request::ResourceKind,
     alloc::vec::Vec,
     gpu_alloc_types::{HeapBudget, MemoryPropertyFlags},
 };

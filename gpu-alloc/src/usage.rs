@@ -35,6 +35,8 @@
 //!
 //! [`GpuAllocator::allow_memory_properties`]: crate::GpuAllocator::allow_memory_properties
 
+#![deny(unsafe_code)]
+
 use {
     alloc::vec::Vec,
     gpu_alloc_types::{MemoryPropertyFlags, MemoryTypeInfo},

@@ -96,14 +96,14 @@ fn slots_are_unique_and_empty_slabs_stay() {
     for _ in 0..4 {
         blocks.push(slabs.alloc(class, 1000).unwrap());
     }
-    let mut offsets: Vec<(u32, u64)> = blocks.iter().map(|&(c, o, _, ())| (c, o)).collect();
+    let mut offsets: Vec<(u32, u64)> = blocks.iter().map(|&(p, ())| (p.chunk, p.offset)).collect();
     offsets.sort_unstable();
     offsets.dedup();
     assert_eq!(offsets.len(), 12, "a slot handed out twice");
     assert_eq!(slabs.block_bytes(), 12 * 1000);
     // Empty the first slab: it stays, counted as empty in memory object 0.
     let mut emptied = Vec::new();
-    for &(_, _, handle, ()) in &blocks[..8] {
+    for &(Placement { handle, .. }, ()) in &blocks[..8] {
         match slabs.free(handle, 1000) {
             SlabFree::Done => {}
             SlabFree::Emptied { chunk } => emptied.push(chunk),
@@ -122,11 +122,11 @@ fn slots_are_unique_and_empty_slabs_stay() {
     // Empty both; another class's slab stays in use.
     let (other, other_slot) = class_of(200, 15).unwrap();
     assert!(slabs.add(other, other_slot, 8, range(2, 0, other_slot, 8), ()));
-    let (_, _, other_handle, ()) = slabs.alloc(other, 200).unwrap();
+    let (Placement { handle: other_handle, .. }, ()) = slabs.alloc(other, 200).unwrap();
     let mut emptied: Vec<u32> = refill
         .iter()
         .chain(&blocks[8..])
-        .filter_map(|&(_, _, handle, ())| match slabs.free(handle, 1000) {
+        .filter_map(|&(Placement { handle, .. }, ())| match slabs.free(handle, 1000) {
             SlabFree::Done => None,
             SlabFree::Emptied { chunk } => Some(chunk),
         })

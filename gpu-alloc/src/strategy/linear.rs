@@ -5,7 +5,7 @@
 //! the head returns to zero. Holding transient blocks for long wastes memory: the
 //! space of ranges freed out of order is reused only when the object empties.
 
-use super::{align_up, SubAllocator};
+use {super::SubAllocator, crate::align::align_up};
 
 #[derive(Debug)]
 pub(crate) struct Linear {

@@ -9,69 +9,22 @@
 
 use core::fmt::Debug;
 
-mod free_list;
+/// How a shared block was placed: which pool of its memory type holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Strategy {
+    /// A range of a general pool's memory object, placed by [`Tlsf`].
+    General,
+    /// A range of a transient pool's memory object, placed by [`Linear`].
+    Transient,
+    /// A slot of a slab (`crate::slab`), itself a range of a general pool's
+    /// memory object.
+    Slab,
+}
+
 mod linear;
 mod tlsf;
 
-pub(crate) use self::{free_list::FreeList, linear::Linear, tlsf::Tlsf};
-
-/// The sub-allocators behind a small public face, for the benchmark crate to
-/// compare strategies head to head. Not part of the API.
-#[doc(hidden)]
-pub mod bench_support {
-    use super::{FreeList, Linear, SubAllocator, Tlsf};
-
-    /// Which strategy an [`OffsetAllocator`] runs.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub enum Kind {
-        /// Two-level segregated fit, the general strategy.
-        Tlsf,
-        /// Best fit over sorted free ranges.
-        BestFit,
-        /// Bump allocation, the transient strategy.
-        Linear,
-    }
-
-    /// One sub-allocator over `capacity` bytes.
-    #[derive(Debug)]
-    pub struct OffsetAllocator(Inner);
-
-    #[derive(Debug)]
-    enum Inner {
-        Tlsf(alloc::boxed::Box<Tlsf>),
-        BestFit(FreeList),
-        Linear(Linear),
-    }
-
-    impl OffsetAllocator {
-        /// A sub-allocator of `kind` over `capacity` bytes.
-        pub fn new(kind: Kind, capacity: u64) -> Self {
-            OffsetAllocator(match kind {
-                Kind::Tlsf => Inner::Tlsf(alloc::boxed::Box::new(Tlsf::new(capacity))),
-                Kind::BestFit => Inner::BestFit(FreeList::new(capacity)),
-                Kind::Linear => Inner::Linear(Linear::new(capacity)),
-            })
-        }
-
-        fn sub(&mut self) -> &mut dyn SubAllocator {
-            match &mut self.0 {
-                Inner::Tlsf(s) => &mut **s,
-                Inner::BestFit(s) => s,
-                Inner::Linear(s) => s,
-            }
-        }
-
-        /// `(offset, handle)` of a new range, or `None`.
-        pub fn alloc(&mut self, size: u64, align_mask: u64) -> Option<(u64, u32)> {
-            self.sub().alloc(size, align_mask)
-        }
-
-        /// Frees a range returned by [`alloc`](Self::alloc).
-        pub fn free(&mut self, offset: u64, size: u64, handle: u32) {
-            self.sub().free(offset, size, handle)
-        }
-    }
-}
+pub(crate) use self::{linear::Linear, tlsf::Tlsf};
 
 /// Places ranges inside one memory object of `capacity` bytes.
 pub(crate) trait SubAllocator: Debug {
@@ -127,16 +80,6 @@ pub(crate) trait SubAllocator: Debug {
 #[cfg(test)]
 mod tests;
 
-/// Rounds `value` up to a multiple of `align_mask + 1`, or `None` on overflow.
-pub(crate) fn align_up(value: u64, align_mask: u64) -> Option<u64> {
-    Some(value.checked_add(align_mask)? & !align_mask)
-}
-
-/// Rounds `value` down to a multiple of `align_mask + 1`.
-pub(crate) fn align_down(value: u64, align_mask: u64) -> u64 {
-    value & !align_mask
-}
-
 /// Bits of the second level of size classes (see [`size_class`]).
 pub(crate) const SL_BITS: u32 = 5;
 /// Size classes per power of two.
@@ -168,14 +111,4 @@ pub(crate) fn size_class_at_least(size: u64) -> Option<u32> {
     let log = 63 - size.leading_zeros();
     let rounded = size.checked_add((1u64 << (log - SL_BITS)) - 1)?;
     Some(size_class(rounded))
-}
-
-/// Largest power of two not above `value` (`value > 0`).
-pub(crate) fn pow2_floor(value: u64) -> u64 {
-    1 << (63 - value.leading_zeros())
-}
-
-/// Whether `mask` has the form `2^n - 1`.
-pub(crate) fn is_align_mask(mask: u64) -> bool {
-    mask & mask.wrapping_add(1) == 0
 }

@@ -1,0 +1,519 @@
+//! The allocator's public face: [`GpuAllocator`] and its methods. Each
+//! method is a few lines that hand the request to the layer that does the
+//! work (see `ARCHITECTURE.md`):
+//!
+//! - `shape.rs`: what a request becomes in a memory type (rounding, slab class,
+//!   strategy, or a dedicated object);
+//! - `choose.rs`: which memory type serves it, on the short path (existing
+//!   memory only) or the full path;
+//! - `place.rs` and `slabs.rs`: where in the shared memory objects it goes,
+//!   and when new objects and slabs are made;
+//! - `dedicated.rs`: blocks with a memory object of their own;
+//! - `release.rs`: blocks coming back, and which empty objects are kept;
+//! - `device.rs`: the only place that creates, maps and frees memory objects;
+//! - `introspect.rs`: statistics, the memory map and the invariant checks.
+//!
+//! The public `unsafe fn`s take the caller's promise about the device here,
+//! once, by wrapping it in a [`Device`]; everything below them is safe code
+//! but for `device.rs`.
+
+mod choose;
+mod dedicated;
+mod device;
+mod introspect;
+mod memory_type;
+mod place;
+mod release;
+mod shape;
+mod slabs;
+
+use {
+    self::{
+        device::{Accounts, Device, Heap},
+        memory_type::TypeState,
+    },
+    crate::{
+        config::{Config, Sizes},
+        error::{AllocationError, TryAllocError},
+        report::report,
+        request::{AllocOptions, Dedicated, ResourceKind},
+        usage::{MemoryForUsage, UsageFlags},
+        block::MemoryBlock,
+        Request,
+    },
+    alloc::vec::Vec,
+    core::{
+        fmt::Debug,
+        sync::atomic::{AtomicUsize, Ordering},
+    },
+    gpu_alloc_types::{
+        AllocationFlags, DeviceProperties, ExtendedProperties, HeapBudget, MemoryDevice,
+        MemoryPropertyFlags, MemoryTypeInfo,
+    },
+};
+
+/// Source of allocator ids, so blocks can name the allocator that made them.
+static NEXT_ALLOCATOR_ID: AtomicUsize = AtomicUsize::new(1);
+
+/// Memory allocator for Vulkan-like APIs.
+///
+/// See the [crate docs](crate) for an overview and an example.
+#[derive(Debug)]
+pub struct GpuAllocator<M> {
+    /// Unique id, stored in every block this allocator makes.
+    id: usize,
+    /// The sizes the `Config` asked for.
+    sizes: Sizes,
+    types: Vec<TypeState<M>>,
+    accounts: Accounts,
+    usage: MemoryForUsage,
+    /// Property bits outside the general-use set that the caller allowed.
+    allowed_exotic: u32,
+    buffer_device_address: bool,
+    buffer_image_granularity: u64,
+    /// Usage bits that send a request past the short path: `DEVICE_ADDRESS`
+    /// when the feature is off (an error).
+    slow_usage: UsageFlags,
+    /// Blocks handed out and not yet returned:
+    /// `live_blocks == sum of TypeState::blocks + unaccounted_blocks`.
+    live_blocks: u64,
+    /// Live blocks of imported memory of a memory type that does not exist,
+    /// which no `TypeState` counts (see [`import_memory`](Self::import_memory)).
+    unaccounted_blocks: u64,
+}
+
+impl<M> GpuAllocator<M>
+where
+    M: Debug + 'static,
+{
+    /// Creates an allocator for a device with the given properties.
+    ///
+    /// The properties must describe the device later passed to every method.
+    /// Property bits that [`MemoryPropertyFlags`] cannot hold are unknown here: use
+    /// [`with_extended_properties`](Self::with_extended_properties) to pass them.
+    pub fn new(config: Config, props: DeviceProperties<'_>) -> Self {
+        let ext = ExtendedProperties::from_properties(&props, 1);
+        Self::with_extended_properties(config, props, ext)
+    }
+
+    /// Creates an allocator with everything a backend can tell about the device,
+    /// including property bits [`MemoryPropertyFlags`] cannot hold, heap flags and
+    /// `bufferImageGranularity`. Where `ext` and `props` disagree on the memory
+    /// types or heaps, `ext` wins.
+    pub fn with_extended_properties(
+        config: Config,
+        props: DeviceProperties<'_>,
+        ext: ExtendedProperties<'_>,
+    ) -> Self {
+        let ext = if ext.memory_types.len() == props.memory_types.len()
+            && ext.memory_heaps.len() == props.memory_heaps.len()
+        {
+            ext
+        } else {
+            let granularity = ext.buffer_image_granularity;
+            ExtendedProperties::from_properties(&props, granularity)
+        };
+        let sizes = Sizes::new(&config);
+        let atom_mask = props.non_coherent_atom_size.max(1).next_power_of_two() - 1;
+        let max_size = props.max_memory_allocation_size;
+        let granularity = ext.buffer_image_granularity.max(1);
+        let types = ext
+            .memory_types
+            .iter()
+            .map(|&info| {
+                let props = info.props();
+                let non_coherent = props.contains(MemoryPropertyFlags::HOST_VISIBLE)
+                    && !props.contains(MemoryPropertyFlags::HOST_COHERENT);
+                let heap_size = ext.memory_heaps.get(info.heap as usize).map_or(0, |h| h.size);
+                let atom_mask = if non_coherent { atom_mask } else { 0 };
+                let max_object = heap_size.min(max_size);
+                TypeState::new(info, &sizes, granularity, atom_mask, max_object)
+            })
+            .collect();
+        let flags = if props.buffer_device_address {
+            AllocationFlags::DEVICE_ADDRESS
+        } else {
+            AllocationFlags::empty()
+        };
+        let heap_sizes = ext.memory_heaps.iter().map(|h| h.size);
+        let allowed_exotic = 0;
+        GpuAllocator {
+            id: NEXT_ALLOCATOR_ID.fetch_add(1, Ordering::Relaxed),
+            sizes,
+            usage: MemoryForUsage::new(&ext.memory_types, allowed_exotic),
+            types,
+            accounts: Accounts::new(heap_sizes, props.max_memory_allocation_count, max_size, flags),
+            allowed_exotic,
+            buffer_device_address: props.buffer_device_address,
+            buffer_image_granularity: granularity,
+            slow_usage: if props.buffer_device_address {
+                UsageFlags::empty()
+            } else {
+                UsageFlags::DEVICE_ADDRESS
+            },
+            live_blocks: 0,
+            unaccounted_blocks: 0,
+        }
+    }
+
+    /// Makes memory types with these property bits eligible (as raw
+    /// `VkMemoryPropertyFlags` bits: `DEVICE_COHERENT_AMD` `0x40`,
+    /// `DEVICE_UNCACHED_AMD` `0x80`, `RDMA_CAPABLE_NV` `0x100`, or bits unknown to
+    /// this crate). Such types are never chosen otherwise. Replaces the previous
+    /// setting; `0` restores the default.
+    pub fn allow_memory_properties(&mut self, raw_bits: u32) {
+        self.allowed_exotic = raw_bits & crate::usage::EXOTIC_BITS;
+        let infos: Vec<MemoryTypeInfo> = self.types.iter().map(|t| t.info).collect();
+        self.usage = MemoryForUsage::new(&infos, self.allowed_exotic);
+    }
+
+    /// Allocates a memory block.
+    ///
+    /// # Errors
+    ///
+    /// See [`AllocationError`]; [`try_alloc`](Self::try_alloc) tells precisely why.
+    ///
+    /// # Safety
+    ///
+    /// - `device` is the device whose properties created this allocator, and the
+    ///   same device is passed to every call of this allocator and its blocks.
+    pub unsafe fn alloc(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        request: Request,
+    ) -> Result<MemoryBlock<M>, AllocationError> {
+        // SAFETY: the caller's promise (`# Safety` above).
+        let device = unsafe { Device::new(device) };
+        self.alloc_short(&request, ResourceKind::Unknown, |this| {
+            this.alloc_full_compat(device, request)
+        })
+    }
+
+    /// [`alloc`](Self::alloc) past the short path, with the error of gpu-alloc
+    /// 0.6 (a function of its own, so that the short path's block goes straight
+    /// to the caller).
+    #[inline(never)]
+    fn alloc_full_compat(
+        &mut self,
+        device: Device<'_, M, impl MemoryDevice<M>>,
+        request: Request,
+    ) -> Result<MemoryBlock<M>, AllocationError> {
+        self.alloc_full(device, request, AllocOptions::new())
+            .map_err(Into::into)
+    }
+
+    /// Allocates a memory block, with a hint about dedicated memory objects.
+    ///
+    /// # Errors
+    ///
+    /// See [`AllocationError`]; [`try_alloc_with_dedicated`](Self::try_alloc_with_dedicated)
+    /// tells precisely why.
+    ///
+    /// # Safety
+    ///
+    /// As for [`alloc`](Self::alloc).
+    pub unsafe fn alloc_with_dedicated(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        request: Request,
+        dedicated: Dedicated,
+    ) -> Result<MemoryBlock<M>, AllocationError> {
+        let options = AllocOptions::new().dedicated(dedicated);
+        // SAFETY: the caller's promise (`# Safety` of `alloc`).
+        let device = unsafe { Device::new(device) };
+        self.alloc_with(device, request, options).map_err(Into::into)
+    }
+
+    /// Allocates a memory block, returning a precise error.
+    ///
+    /// # Errors
+    ///
+    /// See [`TryAllocError`]: each variant says how to recover.
+    ///
+    /// # Safety
+    ///
+    /// As for [`alloc`](Self::alloc).
+    pub unsafe fn try_alloc(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        request: Request,
+    ) -> Result<MemoryBlock<M>, TryAllocError> {
+        // SAFETY: the caller's promise (`# Safety` of `alloc`).
+        let device = unsafe { Device::new(device) };
+        self.alloc_with(device, request, AllocOptions::new())
+    }
+
+    /// Allocates a memory block with a hint about dedicated memory objects,
+    /// returning a precise error.
+    ///
+    /// # Errors
+    ///
+    /// See [`TryAllocError`]: each variant says how to recover.
+    ///
+    /// # Safety
+    ///
+    /// As for [`alloc`](Self::alloc).
+    pub unsafe fn try_alloc_with_dedicated(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        request: Request,
+        dedicated: Dedicated,
+    ) -> Result<MemoryBlock<M>, TryAllocError> {
+        let options = AllocOptions::new().dedicated(dedicated);
+        // SAFETY: the caller's promise (`# Safety` of `alloc`).
+        let device = unsafe { Device::new(device) };
+        self.alloc_with(device, request, options)
+    }
+
+    /// Allocates a memory block with options (dedicated hint, resource kind for
+    /// `bufferImageGranularity`), returning a precise error.
+    ///
+    /// # Errors
+    ///
+    /// See [`TryAllocError`]: each variant says how to recover.
+    ///
+    /// # Safety
+    ///
+    /// As for [`alloc`](Self::alloc).
+    pub unsafe fn try_alloc_with_options(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        request: Request,
+        options: AllocOptions,
+    ) -> Result<MemoryBlock<M>, TryAllocError> {
+        // SAFETY: the caller's promise (`# Safety` of `alloc`).
+        let device = unsafe { Device::new(device) };
+        self.alloc_with(device, request, options)
+    }
+
+    /// Every allocation with options: the short path unless a dedicated hint
+    /// asks for more.
+    #[inline(always)]
+    fn alloc_with(
+        &mut self,
+        device: Device<'_, M, impl MemoryDevice<M>>,
+        request: Request,
+        options: AllocOptions,
+    ) -> Result<MemoryBlock<M>, TryAllocError> {
+        if options.dedicated.is_some() {
+            return self.alloc_full(device, request, options);
+        }
+        self.alloc_short(&request, options.resource, |this| {
+            this.alloc_full(device, request, options)
+        })
+    }
+
+    /// Returns a block to the allocator.
+    ///
+    /// A block this allocator did not make is reported and dropped without any
+    /// device call (its memory leaks); use [`try_dealloc`](Self::try_dealloc) to
+    /// get it back instead.
+    ///
+    /// # Safety
+    ///
+    /// - `device` is the device this allocator is used with.
+    /// - The device no longer uses the block's memory, and no pointer into a
+    ///   mapping of it is used afterwards.
+    pub unsafe fn dealloc(&mut self, device: &impl MemoryDevice<M>, block: MemoryBlock<M>) {
+        // SAFETY: the caller's promise, the same as `try_dealloc`'s.
+        if let Err(block) = unsafe { self.try_dealloc(device, block) } {
+            report(format_args!(
+                "GpuAllocator::dealloc was given a MemoryBlock from another allocator; it is \
+                 dropped without freeing its memory"
+            ));
+            block.abandon();
+        }
+    }
+
+    /// Returns a block to the allocator, or gives it back as `Err` if this allocator
+    /// did not make it (nothing else happens then).
+    ///
+    /// An emptied shared memory object is kept for reuse unless the rest of its
+    /// pool holds the pool's high-water mark (see the crate docs on retention);
+    /// [`cleanup`](Self::cleanup) and memory pressure free the ones kept.
+    ///
+    /// # Errors
+    ///
+    /// The block itself, when another allocator made it.
+    ///
+    /// # Safety
+    ///
+    /// As for [`dealloc`](Self::dealloc).
+    #[allow(clippy::result_large_err)]
+    pub unsafe fn try_dealloc(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        mut block: MemoryBlock<M>,
+    ) -> Result<(), MemoryBlock<M>> {
+        if block.allocator != self.id {
+            return Err(block);
+        }
+        // SAFETY: the caller's promise: `device` is the block's, and nothing
+        // uses a pointer into its mapping any more.
+        unsafe { block.unmap(device) };
+        // SAFETY: the caller's promise (`# Safety` above).
+        let device = unsafe { Device::new(device) };
+        self.release(device, block);
+        Ok(())
+    }
+
+    /// Wraps memory allocated outside the allocator in a block, so it can be
+    /// handled like the others and freed with [`dealloc`](Self::dealloc). The memory
+    /// counts in the heap usage and the object count.
+    ///
+    /// An invalid `memory_type` is reported, and the memory is then not accounted.
+    ///
+    /// # Safety
+    ///
+    /// - `memory` was allocated from the allocator's device, with `memory_type`,
+    ///   and `props` are that type's properties.
+    /// - The memory object spans exactly `offset..offset + size` as far as the
+    ///   block is concerned; for non-coherent memory, `offset` is a multiple of
+    ///   `non_coherent_atom_size`.
+    /// - The memory is not owned by any other block, and is freed only through the
+    ///   returned block.
+    pub unsafe fn import_memory(
+        &mut self,
+        memory: M,
+        memory_type: u32,
+        props: MemoryPropertyFlags,
+        offset: u64,
+        size: u64,
+    ) -> MemoryBlock<M> {
+        self.import(memory, memory_type, props, offset, size)
+    }
+
+    /// Frees every shared memory object that holds no block.
+    ///
+    /// # Safety
+    ///
+    /// `device` is the device this allocator is used with.
+    pub unsafe fn cleanup(&mut self, device: &impl MemoryDevice<M>) {
+        // SAFETY: the caller's promise (`# Safety` above).
+        let device = unsafe { Device::new(device) };
+        self.release_empty(device, None);
+        for state in &mut self.types {
+            state.general.iter_mut().for_each(|pool| pool.reset_high_water());
+            state.transient.iter_mut().for_each(|pool| pool.reset_high_water());
+        }
+    }
+
+    /// Largest size of one memory object (`max_memory_allocation_size`).
+    pub fn max_allocation_size(&self) -> u64 {
+        self.accounts.max_object()
+    }
+
+    /// How many more memory objects the allocator may create.
+    pub fn remaining_allocations(&self) -> u32 {
+        self.accounts.remaining
+    }
+
+    /// Sets how many more memory objects the allocator may create, for example
+    /// when other code allocates memory objects from the same device.
+    ///
+    /// # Safety
+    ///
+    /// Together with the objects others hold, the allocator's objects must stay
+    /// within the device's `maxMemoryAllocationCount`.
+    pub unsafe fn set_remaining_allocations(&mut self, remaining: u32) {
+        self.accounts.remaining = remaining;
+    }
+
+    /// Bytes of device memory this allocator holds in `heap` (0 for a heap that
+    /// does not exist).
+    pub fn heap_usage(&self, heap: u32) -> u64 {
+        self.accounts.heaps.get(heap as usize).map_or(0, |h| h.used)
+    }
+
+    /// Most bytes this allocator will hold in `heap`: the heap size, or less after a
+    /// budget reading (0 for a heap that does not exist).
+    pub fn heap_budget(&self, heap: u32) -> u64 {
+        self.accounts
+            .heaps
+            .get(heap as usize)
+            .map_or(0, Heap::limit)
+    }
+
+    /// Sets the heaps' budgets from a reading of `VK_EXT_memory_budget` (one entry
+    /// per heap, in order; extra entries are ignored). The allocator then keeps its
+    /// own usage of each heap within `budget - (usage - its own usage)`.
+    pub fn set_heap_budgets(&mut self, budgets: &[HeapBudget]) {
+        self.accounts.set_budgets(budgets);
+    }
+
+    /// Reads the heap budgets from the device ([`MemoryDevice::memory_budget`]) and
+    /// applies them with [`set_heap_budgets`](Self::set_heap_budgets). Returns
+    /// whether the device could tell.
+    pub fn update_budget(&mut self, device: &impl MemoryDevice<M>) -> bool {
+        let mut budgets = alloc::vec![HeapBudget::default(); self.accounts.heaps.len()];
+        let known = device.memory_budget(&mut budgets);
+        if known {
+            self.set_heap_budgets(&budgets);
+        }
+        known
+    }
+
+    /// `bufferImageGranularity` the allocator was created with (1 if unknown).
+    pub fn buffer_image_granularity(&self) -> u64 {
+        self.buffer_image_granularity
+    }
+
+    /// Number of blocks handed out and not yet returned.
+    pub fn live_blocks(&self) -> u64 {
+        self.live_blocks
+    }
+
+    /// Number of device memory objects the allocator holds (shared ones, and
+    /// dedicated and imported blocks).
+    pub fn memory_objects(&self) -> u32 {
+        self.accounts.objects
+    }
+}
+
+impl<M> Drop for GpuAllocator<M> {
+    fn drop(&mut self) {
+        // Memory objects that hold slabs: a slab is one used range of its object
+        // but holds as many blocks as used slots. Hand the objects over to the
+        // blocks still out (see `Pool`'s `Drop`) with that count.
+        for state in &mut self.types {
+            for (slabs, pool) in state.slabs.iter().zip(&mut state.general) {
+                if slabs.is_empty() {
+                    continue;
+                }
+                let mut extra = alloc::vec![0i64; pool.chunks.len()];
+                slabs.for_each_slab(|chunk, used| extra[chunk as usize] += used as i64 - 1);
+                pool.orphan_all(&extra);
+            }
+        }
+        if self.live_blocks > 0 {
+            report(format_args!(
+                "GpuAllocator dropped with {} live blocks: their memory is leaked",
+                self.live_blocks
+            ));
+        }
+        let held = self.accounts.objects - self.accounts.dedicated_objects;
+        if held > 0 {
+            report(format_args!(
+                "GpuAllocator dropped holding {held} shared memory objects: call cleanup \
+                 (after freeing every block) before dropping it"
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    /// The allocator and its blocks move between threads and can be shared behind
+    /// a lock: every field is plain data, or a `SharedMemory`, `MemoryRef` or
+    /// `MappedPtr` whose `Send`/`Sync` impls say why they are sound (see the crate
+    /// docs, "Threads").
+    #[test]
+    fn allocator_and_blocks_are_send_and_sync() {
+        assert_send_sync::<GpuAllocator<u64>>();
+        assert_send_sync::<MemoryBlock<u64>>();
+    }
+}

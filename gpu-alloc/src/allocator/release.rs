@@ -1,0 +1,180 @@
+//! Blocks coming back, and the retention policy: which emptied memory objects
+//! go back to the device at once, which stay for reuse (the pool decides, see
+//! `Pool::free`), and which go under memory pressure and on cleanup.
+
+#![deny(unsafe_code)]
+
+use {
+    super::{
+        device::{self, Accounts, Device},
+        slabs::release_lone_slabs,
+        GpuAllocator,
+    },
+    crate::{
+        block::{Flavor, MemoryBlock},
+        pool::{Placement, Pool},
+        slab::SlabFree,
+        strategy::{Strategy, SubAllocator},
+    },
+    core::fmt::Debug,
+    gpu_alloc_types::MemoryDevice,
+};
+
+impl<M> GpuAllocator<M>
+where
+    M: Debug + 'static,
+{
+    /// Takes back a block of this allocator, unmapped already.
+    #[inline(always)]
+    pub(super) fn release(
+        &mut self,
+        device: Device<'_, M, impl MemoryDevice<M>>,
+        block: MemoryBlock<M>,
+    ) {
+        let ty = block.memory_type;
+        let (offset, size) = (block.offset, block.size);
+        self.live_blocks -= 1;
+        match block.into_flavor() {
+            Flavor::Dedicated {
+                memory,
+                accounted,
+                imported,
+                ..
+            } => {
+                if accounted {
+                    self.release_dedicated(device, ty, size, memory, imported);
+                } else {
+                    self.unaccounted_blocks -= 1;
+                    device::free_unaccounted(device, memory);
+                }
+            }
+            Flavor::Shared {
+                strategy,
+                class,
+                chunk,
+                handle,
+                ..
+            } => {
+                let placement = Placement {
+                    chunk,
+                    offset,
+                    handle,
+                };
+                self.release_shared(device, ty, size, strategy, class, placement);
+            }
+        }
+    }
+
+    /// Takes back a block of `size` bytes placed by `strategy` in pool class
+    /// `class` of memory type `ty`, and frees its memory object if the
+    /// retention policy says so.
+    #[inline(always)]
+    fn release_shared(
+        &mut self,
+        device: Device<'_, M, impl MemoryDevice<M>>,
+        ty: u32,
+        size: u64,
+        strategy: Strategy,
+        class: u8,
+        placement: Placement,
+    ) {
+        let Placement {
+            chunk,
+            offset,
+            handle,
+        } = placement;
+        let state = &mut self.types[ty as usize];
+        state.remove_block(size);
+        let heap = state.info.heap;
+        let class = usize::from(class);
+        let accounts = &mut self.accounts;
+        match strategy {
+            Strategy::General => {
+                let pool = &mut state.general[class];
+                let slabs = &mut state.slabs[class];
+                if pool.free_block(chunk, offset, size, handle) {
+                    free_chunk(accounts, device, pool, heap, chunk);
+                } else if slabs.empty_in(chunk) != 0 {
+                    release_lone_slabs(accounts, device, pool, slabs, heap, chunk);
+                }
+            }
+            Strategy::Transient => {
+                let pool = &mut state.transient[class];
+                if pool.free_block(chunk, offset, size, handle) {
+                    free_chunk(accounts, device, pool, heap, chunk);
+                }
+            }
+            Strategy::Slab => {
+                let slabs = &mut state.slabs[class];
+                let pool = &mut state.general[class];
+                pool.remove_block(size);
+                if let SlabFree::Emptied { chunk } = slabs.free(handle, size) {
+                    release_lone_slabs(accounts, device, pool, slabs, heap, chunk);
+                }
+            }
+        }
+    }
+
+    /// Frees empty shared memory objects of `heap` (every heap for `None`),
+    /// after giving every empty slab back to its pool. Returns whether any
+    /// object was freed.
+    pub(super) fn release_empty(
+        &mut self,
+        device: Device<'_, M, impl MemoryDevice<M>>,
+        heap: Option<u32>,
+    ) -> bool {
+        let mut freed = false;
+        for state in &mut self.types {
+            if heap.is_some_and(|h| h != state.info.heap) {
+                continue;
+            }
+            let heap = state.info.heap;
+            // Empty slabs first: they hold ranges of the general pools' objects.
+            for (slabs, pool) in state.slabs.iter_mut().zip(&mut state.general) {
+                for range in slabs.take_empty() {
+                    pool.free(range.chunk, range.offset, range.size, range.handle);
+                }
+            }
+            for pool in &mut state.general {
+                freed |= free_empty_chunks(&mut self.accounts, device, pool, heap);
+            }
+            for pool in &mut state.transient {
+                freed |= free_empty_chunks(&mut self.accounts, device, pool, heap);
+            }
+        }
+        freed
+    }
+}
+
+/// Frees every empty chunk of `pool`. Returns whether there was one.
+fn free_empty_chunks<M, S: SubAllocator>(
+    accounts: &mut Accounts,
+    device: Device<'_, M, impl MemoryDevice<M>>,
+    pool: &mut Pool<M, S>,
+    heap: u32,
+) -> bool {
+    let mut freed = false;
+    for slot in pool.empty_slots() {
+        freed |= free_chunk(accounts, device, pool, heap, slot);
+    }
+    freed
+}
+
+/// Frees the chunk at `slot` of `pool` if no block uses it. Returns whether it did.
+pub(super) fn free_chunk<M, S: SubAllocator>(
+    accounts: &mut Accounts,
+    device: Device<'_, M, impl MemoryDevice<M>>,
+    pool: &mut Pool<M, S>,
+    heap: u32,
+    slot: u32,
+) -> bool {
+    match pool.take_if_unused(slot) {
+        Some((memory, base, size)) => {
+            // The pool found no block in the chunk, and it is mapped iff `base`
+            // is set.
+            accounts.free(device, heap, size, memory, base.is_some());
+            true
+        }
+        None => false,
+    }
+}

@@ -7,6 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/callgrind"
+# One codegen unit: with the default 16, a change to one crate can move code of
+# the others between units and change what is inlined (0.6.2's count on frame
+# staging moved from 482 to 490 with no change to its code); with one, counts
+# move only with the code they measure.
+export CARGO_PROFILE_RELEASE_CODEGEN_UNITS="${CARGO_PROFILE_RELEASE_CODEGEN_UNITS:-1}"
 CARGO_PROFILE_RELEASE_DEBUG=true cargo build -q --release -p gpu-alloc-bench --bin traces
 bin="$CARGO_TARGET_DIR/release/traces"
 out="$(mktemp -d)"

@@ -23,7 +23,7 @@ use {
     },
     alloc::string::String,
     core::fmt::{self, Write},
-    gpu_alloc_types::MemoryPropertyFlags,
+    gpu_alloc_types::{HeapBudget, MemoryPropertyFlags},
 };
 
 #[cfg(test)]
@@ -147,6 +147,24 @@ impl fmt::Display for Props {
     }
 }
 
+/// A heap's budget reading, ` · budget 7.00 GiB (process uses 312 MiB)`, or
+/// ` · no budget reading`.
+struct Budget(Option<HeapBudget>);
+
+impl fmt::Display for Budget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(b) => write!(
+                f,
+                " · budget {} (process uses {})",
+                Bytes(b.budget),
+                Bytes(b.usage)
+            ),
+            None => f.write_str(" · no budget reading"),
+        }
+    }
+}
+
 /// One row to draw: a device memory object.
 struct Row<'a> {
     kind: ObjectKind,
@@ -155,6 +173,16 @@ struct Row<'a> {
     size: u64,
     /// `None` for dedicated and imported objects (one live range).
     ranges: Option<&'a [MapRange]>,
+}
+
+/// What a row's ranges add up to.
+struct Tally {
+    /// Bytes in live ranges (the whole object for dedicated and imported ones).
+    used: u64,
+    /// Number of free ranges.
+    free_ranges: u64,
+    /// Size of the largest free range.
+    largest_free: u64,
 }
 
 /// Writes the picture's body, keeping track of its height.
@@ -174,35 +202,39 @@ impl Canvas {
         )
     }
 
+    /// A heap's section header: a rule, its title line and its totals.
     fn heap(&mut self, heap: &HeapStats) -> fmt::Result {
+        self.rule()?;
+        self.text(
+            MARGIN,
+            "h1",
+            format_args!(
+                "Heap {} — {} (allocator limit {}){}",
+                heap.heap,
+                Bytes(heap.size),
+                Bytes(heap.limit),
+                Budget(heap.budget)
+            ),
+        )?;
+        if heap.memory_objects == 0 {
+            return self.text(MARGIN, "t", format_args!("no memory objects"));
+        }
+        self.heap_totals(heap)
+    }
+
+    /// The full-width line above a heap's section.
+    fn rule(&mut self) -> fmt::Result {
         self.y += 10.0;
         writeln!(
             self.out,
             r##"<rect x="{MARGIN}" y="{:.1}" width="{:.1}" height="1" fill="#888"/>"##,
             self.y - 4.0,
             WIDTH - 2.0 * MARGIN
-        )?;
-        let budget = match heap.budget {
-            Some(b) => alloc::format!(
-                " · budget {} (process uses {})",
-                Bytes(b.budget),
-                Bytes(b.usage)
-            ),
-            None => String::from(" · no budget reading"),
-        };
-        self.text(
-            MARGIN,
-            "h1",
-            format_args!(
-                "Heap {} — {} (allocator limit {}){budget}",
-                heap.heap,
-                Bytes(heap.size),
-                Bytes(heap.limit)
-            ),
-        )?;
-        if heap.memory_objects == 0 {
-            return self.text(MARGIN, "t", format_args!("no memory objects"));
-        }
+        )
+    }
+
+    /// The line of a heap's totals, under its title.
+    fn heap_totals(&mut self, heap: &HeapStats) -> fmt::Result {
         self.text(
             MARGIN,
             "t",
@@ -271,11 +303,42 @@ impl Canvas {
         writeln!(self.out, "</rect>")
     }
 
+    /// One object's row: its label and bar, its ranges and the text right of it.
     fn row(&mut self, row: &Row<'_>) -> fmt::Result {
         let y = self.y + (ROW_H - BAR_H) / 2.0;
         let text_y = self.y + ROW_H - 4.0;
         let fill = colour(row.kind);
         writeln!(self.out, r#"<g class="row" shape-rendering="crispEdges">"#)?;
+        self.row_frame(row, y, text_y)?;
+        let tally = match row.ranges {
+            None => {
+                writeln!(
+                    self.out,
+                    r#"<rect x="{BAR_X}" y="{y:.1}" width="{BAR_W}" height="{BAR_H}" fill="{fill}"/>"#
+                )?;
+                Tally {
+                    used: row.size,
+                    free_ranges: 0,
+                    largest_free: 0,
+                }
+            }
+            Some(ranges) => {
+                let scale = if row.size == 0 {
+                    0.0
+                } else {
+                    BAR_W / row.size as f64
+                };
+                self.ranges(ranges, y, scale, fill)?
+            }
+        };
+        self.row_info(row, &tally, text_y)?;
+        writeln!(self.out, "</g>")?;
+        self.y += ROW_H;
+        Ok(())
+    }
+
+    /// The label left of a row's bar (kind and size) and the bar's background.
+    fn row_frame(&mut self, row: &Row<'_>, y: f64, text_y: f64) -> fmt::Result {
         writeln!(
             self.out,
             r#"<text x="{:.1}" y="{text_y:.1}" class="t">{} {}</text>"#,
@@ -286,106 +349,105 @@ impl Canvas {
         writeln!(
             self.out,
             r##"<rect x="{BAR_X}" y="{y:.1}" width="{BAR_W}" height="{BAR_H}" fill="{FREE}" stroke="#999" stroke-width="0.5"/>"##
-        )?;
-        let scale = if row.size == 0 {
-            0.0
-        } else {
-            BAR_W / row.size as f64
+        )
+    }
+
+    /// Draws the live ranges of a shared object and its free ranges too narrow
+    /// to see, and counts them.
+    fn ranges(
+        &mut self,
+        ranges: &[MapRange],
+        y: f64,
+        scale: f64,
+        fill: &str,
+    ) -> Result<Tally, fmt::Error> {
+        let mut tally = Tally {
+            used: 0,
+            free_ranges: 0,
+            largest_free: 0,
         };
-        let (used, free_ranges, largest_free) = match row.ranges {
-            None => {
-                writeln!(
-                    self.out,
-                    r#"<rect x="{BAR_X}" y="{y:.1}" width="{BAR_W}" height="{BAR_H}" fill="{fill}"/>"#
-                )?;
-                (row.size, 0u64, 0u64)
-            }
-            Some(ranges) => {
-                let (mut used, mut free_ranges, mut largest_free) = (0, 0, 0);
-                // Adjacent live ranges are drawn as one rectangle (no seams);
-                // free ranges too narrow to see are drawn last, on top.
-                let mut run: Option<(u64, u64)> = None;
-                let mut slivers = alloc::vec::Vec::new();
-                for range in ranges {
-                    if range.used {
-                        used += range.size;
-                        run = match run {
-                            Some((start, end)) if end == range.offset => {
-                                Some((start, range.offset + range.size))
-                            }
-                            other => {
-                                if let Some(done) = other {
-                                    self.range(done, y, scale, fill, true)?;
-                                }
-                                Some((range.offset, range.offset + range.size))
-                            }
-                        };
-                    } else {
-                        free_ranges += 1;
-                        largest_free = largest_free.max(range.size);
-                        // Wide ones show as the bar's background.
-                        if (range.size as f64) * scale < 1.0 {
-                            slivers.push((range.offset, range.offset + range.size));
-                        }
+        // Adjacent live ranges are drawn as one rectangle (no seams);
+        // free ranges too narrow to see are drawn last, on top.
+        let mut run: Option<(u64, u64)> = None;
+        let mut slivers = alloc::vec::Vec::new();
+        for range in ranges {
+            if range.used {
+                tally.used += range.size;
+                run = match run {
+                    Some((start, end)) if end == range.offset => {
+                        Some((start, range.offset + range.size))
                     }
+                    other => {
+                        if let Some(done) = other {
+                            self.range(done, y, scale, fill, true)?;
+                        }
+                        Some((range.offset, range.offset + range.size))
+                    }
+                };
+            } else {
+                tally.free_ranges += 1;
+                tally.largest_free = tally.largest_free.max(range.size);
+                // Wide ones show as the bar's background.
+                if (range.size as f64) * scale < 1.0 {
+                    slivers.push((range.offset, range.offset + range.size));
                 }
-                if let Some(done) = run {
-                    self.range(done, y, scale, fill, true)?;
-                }
-                for sliver in slivers {
-                    self.range(sliver, y, scale, SLIVER, false)?;
-                }
-                (used, free_ranges, largest_free)
             }
-        };
+        }
+        if let Some(done) = run {
+            self.range(done, y, scale, fill, true)?;
+        }
+        for sliver in slivers {
+            self.range(sliver, y, scale, SLIVER, false)?;
+        }
+        Ok(tally)
+    }
+
+    /// The text right of a row's bar: how much of the object is used and how
+    /// its free space lies.
+    fn row_info(&mut self, row: &Row<'_>, tally: &Tally, text_y: f64) -> fmt::Result {
+        let used = tally.used;
         let free = row.size - used.min(row.size);
+        // Red when a quarter or more of the object is free.
+        let class = if free > 0 && free * 4 >= row.size {
+            "w"
+        } else {
+            "t"
+        };
         if row.ranges.is_some() && used == 0 {
             // Pools keep one empty object for reuse until `cleanup`.
             writeln!(
                 self.out,
                 r#"<text x="{INFO_X}" y="{text_y:.1}" class="w">empty (kept for reuse)</text>"#
-            )?;
+            )
         } else if row.kind == ObjectKind::Transient {
             // Linear objects report one range up to the bump pointer: blocks
             // freed below it are not reusable until the object empties.
             writeln!(
                 self.out,
-                r#"<text x="{INFO_X}" y="{text_y:.1}" class="{}">{:.0}% bumped · {} free past it</text>"#,
-                if free > 0 && free * 4 >= row.size {
-                    "w"
-                } else {
-                    "t"
-                },
+                r#"<text x="{INFO_X}" y="{text_y:.1}" class="{class}">{:.0}% bumped · {} free past it</text>"#,
                 percent(used, row.size),
                 Bytes(free),
-            )?;
+            )
         } else if row.ranges.is_some() {
+            let free_ranges = tally.free_ranges;
             writeln!(
                 self.out,
-                r#"<text x="{INFO_X}" y="{text_y:.1}" class="{}">{:.0}% used · {} free in {free_ranges} range{}{}</text>"#,
-                if free > 0 && free * 4 >= row.size {
-                    "w"
-                } else {
-                    "t"
-                },
+                r#"<text x="{INFO_X}" y="{text_y:.1}" class="{class}">{:.0}% used · {} free in {free_ranges} range{}{}</text>"#,
                 percent(used, row.size),
                 Bytes(free),
                 if free_ranges == 1 { "" } else { "s" },
-                if free_ranges > 1 && largest_free * 2 < free {
+                if free_ranges > 1 && tally.largest_free * 2 < free {
                     " (scattered)"
                 } else {
                     ""
                 }
-            )?;
+            )
         } else {
             writeln!(
                 self.out,
                 r#"<text x="{INFO_X}" y="{text_y:.1}" class="t">one block · 100% used</text>"#
-            )?;
+            )
         }
-        writeln!(self.out, "</g>")?;
-        self.y += ROW_H;
-        Ok(())
     }
 
     fn legend(&mut self) -> fmt::Result {
@@ -462,6 +524,14 @@ impl MemoryMap {
             y: MARGIN,
             tooltips: ranges <= TOOLTIP_LIMIT,
         };
+        self.title(&mut canvas, title)?;
+        canvas.legend()?;
+        self.sections(&mut canvas)?;
+        document(out, &canvas)
+    }
+
+    /// The picture's title and the allocator's totals under it.
+    fn title(&self, canvas: &mut Canvas, title: &str) -> fmt::Result {
         let stats = &self.stats;
         canvas.y += 4.0;
         canvas.text(MARGIN, "h0", format_args!("{}", Escaped(title)))?;
@@ -478,34 +548,17 @@ impl MemoryMap {
                 stats.blocks,
                 stats.remaining_allocations
             ),
-        )?;
-        canvas.legend()?;
+        )
+    }
+
+    /// Per heap, its header, then per memory type of it that holds objects,
+    /// the type's header and one row per object.
+    fn sections(&self, canvas: &mut Canvas) -> fmt::Result {
+        let stats = &self.stats;
         for heap in &stats.heaps {
             canvas.heap(heap)?;
             for ty in stats.memory_types.iter().filter(|t| t.heap == heap.heap) {
-                let shared = self
-                    .objects
-                    .iter()
-                    .filter(|o| o.memory_type == ty.memory_type)
-                    .map(|o| Row {
-                        kind: o.kind,
-                        label: match (o.kind, o.resource) {
-                            (ObjectKind::General, ResourceKind::Linear) => "buffers",
-                            (ObjectKind::General, ResourceKind::Optimal) => "images",
-                            (kind, _) => kind_name(kind),
-                        },
-                        size: o.size,
-                        ranges: Some(&o.ranges),
-                    });
-                let dedicated = self.dedicated.iter().filter(|d| d.0 == ty.memory_type).map(
-                    |&(_, _, size, kind)| Row {
-                        kind,
-                        label: kind_name(kind),
-                        size,
-                        ranges: None,
-                    },
-                );
-                let mut rows = shared.chain(dedicated).peekable();
+                let mut rows = self.rows(ty.memory_type).peekable();
                 if rows.peek().is_none() {
                     continue;
                 }
@@ -515,22 +568,57 @@ impl MemoryMap {
                 }
             }
         }
-        let height = canvas.y + MARGIN;
-        writeln!(
-            out,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0}" viewBox="0 0 {WIDTH} {height:.0}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace">"#
-        )?;
-        writeln!(
-            out,
-            "<style>text{{font-size:11px;fill:#222}} .h0{{font-size:14px;font-weight:bold}} \
-             .h1{{font-size:13px;font-weight:bold}} .h2{{font-weight:bold}} .n{{fill:#666}} \
-             .w{{fill:#c0392b}}</style>"
-        )?;
-        writeln!(
-            out,
-            r#"<rect width="{WIDTH}" height="{height:.0}" fill="white"/>"#
-        )?;
-        out.push_str(&canvas.out);
-        writeln!(out, "</svg>")
+        Ok(())
     }
+
+    /// The rows of the objects of a memory type: shared objects first, then
+    /// dedicated and imported ones.
+    fn rows(&self, memory_type: u32) -> impl Iterator<Item = Row<'_>> {
+        let shared = self
+            .objects
+            .iter()
+            .filter(move |o| o.memory_type == memory_type)
+            .map(|o| Row {
+                kind: o.kind,
+                label: match (o.kind, o.resource) {
+                    (ObjectKind::General, ResourceKind::Linear) => "buffers",
+                    (ObjectKind::General, ResourceKind::Optimal) => "images",
+                    (kind, _) => kind_name(kind),
+                },
+                size: o.size,
+                ranges: Some(&o.ranges),
+            });
+        let dedicated = self
+            .dedicated
+            .iter()
+            .filter(move |d| d.0 == memory_type)
+            .map(|&(_, _, size, kind)| Row {
+                kind,
+                label: kind_name(kind),
+                size,
+                ranges: None,
+            });
+        shared.chain(dedicated)
+    }
+}
+
+/// The SVG document around the canvas's body, sized to its height.
+fn document(out: &mut String, canvas: &Canvas) -> fmt::Result {
+    let height = canvas.y + MARGIN;
+    writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0}" viewBox="0 0 {WIDTH} {height:.0}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace">"#
+    )?;
+    writeln!(
+        out,
+        "<style>text{{font-size:11px;fill:#222}} .h0{{font-size:14px;font-weight:bold}} \
+         .h1{{font-size:13px;font-weight:bold}} .h2{{font-weight:bold}} .n{{fill:#666}} \
+         .w{{fill:#c0392b}}</style>"
+    )?;
+    writeln!(
+        out,
+        r#"<rect width="{WIDTH}" height="{height:.0}" fill="white"/>"#
+    )?;
+    out.push_str(&canvas.out);
+    writeln!(out, "</svg>")
 }

@@ -4,8 +4,8 @@
 
 use {
     crate::{
-        shared::{MappedPtr, ObjectRef, SharedMemory},
         align::pow2_floor,
+        shared::{MappedPtr, ObjectRef, SharedMemory},
         strategy::{size_class, size_class_at_least, SubAllocator},
     },
     alloc::vec::Vec,
@@ -136,13 +136,7 @@ impl<M, S: SubAllocator> Pool<M, S> {
     /// Tries the chunks, newest first, whose summary is at least `min` and below
     /// `below`.
     #[inline(always)]
-    fn alloc_in(
-        &mut self,
-        size: u64,
-        align_mask: u64,
-        min: u32,
-        below: u32,
-    ) -> Option<Placement> {
+    fn alloc_in(&mut self, size: u64, align_mask: u64, min: u32, below: u32) -> Option<Placement> {
         for slot in (0..self.summaries.len()).rev() {
             let summary = self.summaries[slot];
             if summary < min || summary >= below {

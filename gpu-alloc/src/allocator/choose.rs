@@ -90,7 +90,9 @@ where
         let shape = state.rounding[class].shape(request.size, request.align_mask, transient)?;
         let size = shape.size;
         let (placement, object) = match shape.placing {
-            Placing::Slab { class: slab_class, .. } => {
+            Placing::Slab {
+                class: slab_class, ..
+            } => {
                 let found = state.slabs[class].alloc(slab_class, size)?;
                 state.general[class].add_block(size);
                 found

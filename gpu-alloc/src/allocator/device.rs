@@ -9,10 +9,7 @@
 //! [`Accounts::map_whole`]: only memory objects that no block uses are freed.
 
 use {
-    crate::{
-        error::TryAllocError,
-        shared::MappedPtr,
-    },
+    crate::{error::TryAllocError, shared::MappedPtr},
     alloc::vec::Vec,
     core::marker::PhantomData,
     gpu_alloc_types::{AllocationFlags, HeapBudget, MemoryDevice},

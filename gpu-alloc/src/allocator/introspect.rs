@@ -200,8 +200,7 @@ where
                 .iter()
                 .map(|s| s.bytes() - s.block_bytes())
                 .sum();
-            let shared_used: u64 =
-                state.chunks().map(|c| c.sub.used()).sum::<u64>() - slab_slack;
+            let shared_used: u64 = state.chunks().map(|c| c.sub.used()).sum::<u64>() - slab_slack;
             let dedicated_used: u64 = state
                 .dedicated
                 .iter()
@@ -215,10 +214,7 @@ where
             let dedicated_blocks: u64 = state.dedicated.values().map(|&n| u64::from(n)).sum();
             // Every used range of a memory object is a block, except slabs, which
             // hold their used slots.
-            let shared_blocks: u64 = state
-                .chunks()
-                .map(|c| c.sub.live_ranges())
-                .sum::<u64>()
+            let shared_blocks: u64 = state.chunks().map(|c| c.sub.live_ranges()).sum::<u64>()
                 + state.slabs.iter().map(Slabs::used_slots).sum::<u64>()
                 - state
                     .slabs

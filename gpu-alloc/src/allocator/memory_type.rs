@@ -55,7 +55,10 @@ pub(crate) struct ChunkView<'a> {
     pub(crate) size: u64,
     pub(crate) sub: &'a dyn SubAllocator,
     /// Whether the object is mapped (for the invariant checks).
-    #[cfg_attr(not(any(debug_assertions, feature = "check-invariants")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(debug_assertions, feature = "check-invariants")),
+        allow(dead_code)
+    )]
     pub(crate) mapped: bool,
 }
 
@@ -110,15 +113,18 @@ impl<M> TypeState<M> {
             pools: &[Pool<M, S>; CLASSES],
             kind: ObjectKind,
         ) -> impl Iterator<Item = ChunkView<'_>> {
-            pools.iter().zip(CLASS_KINDS).flat_map(move |(pool, resource)| {
-                pool.iter().map(move |chunk| ChunkView {
-                    kind,
-                    resource,
-                    size: chunk.size,
-                    sub: &chunk.sub,
-                    mapped: chunk.base.is_some(),
+            pools
+                .iter()
+                .zip(CLASS_KINDS)
+                .flat_map(move |(pool, resource)| {
+                    pool.iter().map(move |chunk| ChunkView {
+                        kind,
+                        resource,
+                        size: chunk.size,
+                        sub: &chunk.sub,
+                        mapped: chunk.base.is_some(),
+                    })
                 })
-            })
         }
         views(&self.general, ObjectKind::General)
             .chain(views(&self.transient, ObjectKind::Transient))

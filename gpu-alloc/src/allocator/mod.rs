@@ -33,12 +33,12 @@ use {
         memory_type::TypeState,
     },
     crate::{
+        block::MemoryBlock,
         config::{Config, Sizes},
         error::{AllocationError, TryAllocError},
         report::report,
         request::{AllocOptions, Dedicated, ResourceKind},
         usage::{MemoryForUsage, UsageFlags},
-        block::MemoryBlock,
         Request,
     },
     alloc::vec::Vec,
@@ -124,7 +124,10 @@ where
                 let props = info.props();
                 let non_coherent = props.contains(MemoryPropertyFlags::HOST_VISIBLE)
                     && !props.contains(MemoryPropertyFlags::HOST_COHERENT);
-                let heap_size = ext.memory_heaps.get(info.heap as usize).map_or(0, |h| h.size);
+                let heap_size = ext
+                    .memory_heaps
+                    .get(info.heap as usize)
+                    .map_or(0, |h| h.size);
                 let atom_mask = if non_coherent { atom_mask } else { 0 };
                 let max_object = heap_size.min(max_size);
                 TypeState::new(info, &sizes, granularity, atom_mask, max_object)
@@ -142,7 +145,12 @@ where
             sizes,
             usage: MemoryForUsage::new(&ext.memory_types, allowed_exotic),
             types,
-            accounts: Accounts::new(heap_sizes, props.max_memory_allocation_count, max_size, flags),
+            accounts: Accounts::new(
+                heap_sizes,
+                props.max_memory_allocation_count,
+                max_size,
+                flags,
+            ),
             allowed_exotic,
             buffer_device_address: props.buffer_device_address,
             buffer_image_granularity: granularity,
@@ -221,7 +229,8 @@ where
         let options = AllocOptions::new().dedicated(dedicated);
         // SAFETY: the caller's promise (`# Safety` of `alloc`).
         let device = unsafe { Device::new(device) };
-        self.alloc_with(device, request, options).map_err(Into::into)
+        self.alloc_with(device, request, options)
+            .map_err(Into::into)
     }
 
     /// Allocates a memory block, returning a precise error.
@@ -393,8 +402,14 @@ where
         let device = unsafe { Device::new(device) };
         self.release_empty(device, None);
         for state in &mut self.types {
-            state.general.iter_mut().for_each(|pool| pool.reset_high_water());
-            state.transient.iter_mut().for_each(|pool| pool.reset_high_water());
+            state
+                .general
+                .iter_mut()
+                .for_each(|pool| pool.reset_high_water());
+            state
+                .transient
+                .iter_mut()
+                .for_each(|pool| pool.reset_high_water());
         }
     }
 

@@ -59,7 +59,10 @@ where
             align_mask: shape.align_mask,
         };
         let (strategy, placement) = match shape.placing {
-            Placing::Slab { class: slab_class, slot } => {
+            Placing::Slab {
+                class: slab_class,
+                slot,
+            } => {
                 match self.place_in_slab(device, target, slab_class, slot)? {
                     Some(placement) => (Strategy::Slab, placement),
                     // No slab suits: the general strategy takes the block alone.
@@ -158,7 +161,11 @@ where
             }
         };
         let state = &mut self.types[ty as usize];
-        let (memory, base) = if state.info.props().contains(MemoryPropertyFlags::HOST_VISIBLE) {
+        let (memory, base) = if state
+            .info
+            .props()
+            .contains(MemoryPropertyFlags::HOST_VISIBLE)
+        {
             let (memory, base) = self.accounts.map_whole(device, heap, chunk_size, memory)?;
             (memory, Some(base))
         } else {

@@ -11,13 +11,7 @@
 
 #![deny(unsafe_code)]
 
-use crate::{
-    align::align_down,
-    config::Sizes,
-    request::ResourceKind,
-    slab,
-    strategy::Strategy,
-};
+use crate::{align::align_down, config::Sizes, request::ResourceKind, slab, strategy::Strategy};
 
 /// General blocks are sized in multiples of this many bytes: most blocks then
 /// end where the next aligned block may start, so the general strategy rarely

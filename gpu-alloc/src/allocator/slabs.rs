@@ -64,7 +64,8 @@ where
         let (ty, class) = (target.ty, target.class);
         let state = &self.types[ty as usize];
         // A slab takes at most an eighth of the largest object the pool makes.
-        let room = Tlsf::largest(&self.sizes).min(align_down(state.max_object, state.atom_mask)) / 8;
+        let room =
+            Tlsf::largest(&self.sizes).min(align_down(state.max_object, state.atom_mask)) / 8;
         let existing = state.slabs[usize::from(class)].count(slab_class);
         let Some(slots) = slab::slots_for(slot, existing, room) else {
             return Ok(None);

@@ -122,14 +122,22 @@ fn slots_are_unique_and_empty_slabs_stay() {
     // Empty both; another class's slab stays in use.
     let (other, other_slot) = class_of(200, 15).unwrap();
     assert!(slabs.add(other, other_slot, 8, range(2, 0, other_slot, 8), ()));
-    let (Placement { handle: other_handle, .. }, ()) = slabs.alloc(other, 200).unwrap();
+    let (
+        Placement {
+            handle: other_handle,
+            ..
+        },
+        (),
+    ) = slabs.alloc(other, 200).unwrap();
     let mut emptied: Vec<u32> = refill
         .iter()
         .chain(&blocks[8..])
-        .filter_map(|&(Placement { handle, .. }, ())| match slabs.free(handle, 1000) {
-            SlabFree::Done => None,
-            SlabFree::Emptied { chunk } => Some(chunk),
-        })
+        .filter_map(
+            |&(Placement { handle, .. }, ())| match slabs.free(handle, 1000) {
+                SlabFree::Done => None,
+                SlabFree::Emptied { chunk } => Some(chunk),
+            },
+        )
         .collect();
     emptied.sort_unstable();
     assert_eq!(emptied, [0, 1]);

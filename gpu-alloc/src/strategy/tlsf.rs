@@ -14,11 +14,11 @@
 //! per size class. A used node's arena index is the handle the allocator keeps in
 //! the block, so freeing needs no search.
 
+use alloc::vec::Vec;
 use {
     super::{size_class, size_class_at_least, SubAllocator, SL_BITS, SL_COUNT},
     crate::align::align_up,
 };
-use alloc::vec::Vec;
 
 /// First-level classes: sizes below `SL_COUNT` share class 0, then one per power.
 const FL_COUNT: usize = 64 - SL_BITS as usize + 1;

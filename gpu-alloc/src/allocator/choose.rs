@@ -89,25 +89,26 @@ where
         let transient = request.usage.contains(UsageFlags::TRANSIENT);
         let shape = state.rounding[class].shape(request.size, request.align_mask, transient)?;
         let size = shape.size;
-        let (placement, object) = match shape.placing {
+        let (strategy, (placement, object)) = match shape.placing {
             Placing::Slab {
                 class: slab_class, ..
             } => {
                 let found = state.slabs[class].alloc(slab_class, size)?;
                 state.general[class].add_block(size);
-                found
+                (Strategy::Slab, found)
             }
             Placing::General => {
                 let pool = &mut state.general[class];
                 let placement = pool.alloc(size, shape.align_mask)?;
                 pool.add_block(size);
-                (placement, pool.get_mut(placement.chunk).object_ref())
+                let object = pool.get_mut(placement.chunk).object_ref();
+                (Strategy::General, (placement, object))
             }
             Placing::Transient => {
                 let pool = &mut state.transient[class];
                 let found = pool.alloc_recent(size, shape.align_mask)?;
                 pool.add_block(size);
-                found
+                (Strategy::Transient, found)
             }
         };
         state.add_block(size);
@@ -116,7 +117,7 @@ where
             ty: u32::from(ty),
             class: class as u8,
             size,
-            strategy: shape.placing.strategy(),
+            strategy,
             placement,
             object,
         })

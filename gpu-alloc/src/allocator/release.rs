@@ -87,11 +87,11 @@ where
         state.remove_block(size);
         let heap = state.info.heap;
         let class = usize::from(class);
-        let accounts = &mut self.accounts;
         match strategy {
             Strategy::General => {
                 let pool = &mut state.general[class];
                 let slabs = &mut state.slabs[class];
+                let accounts = &mut self.accounts;
                 if pool.free_block(chunk, offset, size, handle) {
                     free_chunk(accounts, device, pool, heap, chunk);
                 } else if slabs.empty_in(chunk) != 0 {
@@ -100,6 +100,7 @@ where
             }
             Strategy::Transient => {
                 let pool = &mut state.transient[class];
+                let accounts = &mut self.accounts;
                 if pool.free_block(chunk, offset, size, handle) {
                     free_chunk(accounts, device, pool, heap, chunk);
                 }
@@ -107,6 +108,7 @@ where
             Strategy::Slab => {
                 let slabs = &mut state.slabs[class];
                 let pool = &mut state.general[class];
+                let accounts = &mut self.accounts;
                 pool.remove_block(size);
                 if let SlabFree::Emptied { chunk } = slabs.free(handle, size) {
                     release_lone_slabs(accounts, device, pool, slabs, heap, chunk);

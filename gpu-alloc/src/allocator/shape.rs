@@ -11,7 +11,7 @@
 
 #![deny(unsafe_code)]
 
-use crate::{align::align_down, config::Sizes, request::ResourceKind, slab, strategy::Strategy};
+use crate::{align::align_down, config::Sizes, request::ResourceKind, slab};
 
 /// General blocks are sized in multiples of this many bytes: most blocks then
 /// end where the next aligned block may start, so the general strategy rarely
@@ -61,17 +61,6 @@ pub(crate) enum Placing {
     General,
     /// The transient strategy (bump allocation).
     Transient,
-}
-
-impl Placing {
-    /// The strategy a block placed this way records.
-    pub(crate) fn strategy(self) -> Strategy {
-        match self {
-            Placing::Slab { .. } => Strategy::Slab,
-            Placing::General => Strategy::General,
-            Placing::Transient => Strategy::Transient,
-        }
-    }
 }
 
 /// How requests to one memory type and pool class are rounded, and which of

@@ -84,9 +84,9 @@
 //! type and pool class, the rounding masks and the size limits below the
 //! dedicated thresholds are computed once, when the allocator is made. Anything
 //! else (errors, dedicated objects, new objects or slabs, a full heap) takes
-//! the full path, which decides as if the short one had not run. On the
-//! benchmark's slab-sized traces an allocation and its free cost about 300
-//! instructions in all, half of gpu-alloc 0.6.2's (`bench/callgrind.sh`).
+//! the full path. Both paths ask one function what a request becomes in a
+//! memory type (its rounded size and alignment, its slab class or strategy),
+//! so they cannot decide differently. `BENCHMARKS.md` has what each costs.
 //!
 //! **Memory object sizes.** A pool's first shared memory object has the starting
 //! size of its strategy (see [`Config`]); each later one is an eighth of what the

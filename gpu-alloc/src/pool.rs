@@ -116,10 +116,8 @@ impl<M, S: SubAllocator> Pool<M, S> {
     /// which may (a free range of the class of `size` or above, which may happen
     /// to be aligned). The newest chunk that surely holds it is filled first;
     /// only when none does are the others tried. (Trying every chunk that may
-    /// hold it, newest first, fails about once per allocation on the churn
-    /// benchmark traces; preferring chunks with a much larger free range, with
-    /// a coarser summary, broke up large ranges: 1.44 instead of 1.35 peak device
-    /// bytes per live byte on churn small.)
+    /// hold it, newest first, fails often; preferring chunks with a much larger
+    /// free range breaks up large ranges: `BENCHMARKS.md` has both measured.)
     #[inline(always)]
     pub(crate) fn alloc(&mut self, size: u64, align_mask: u64) -> Option<Placement> {
         let may_fit = size_class(size) + 1;
@@ -229,12 +227,8 @@ impl<M, S: SubAllocator> Pool<M, S> {
     }
 
     /// Bytes the pool keeps in memory objects when one empties: its high-water
-    /// mark. (A quarter more, room for fragmentation, was measured: on the
-    /// benchmark's churn mixed trace it cut the objects made and freed after
-    /// warm-up from 24/26 to 7/5 on the null device, but raised the peak
-    /// from 1.46 to 1.56 bytes of device memory per live byte there, and from 1.46
-    /// to 1.62 on the NVIDIA driver; no object is freed and made per frame either
-    /// way.)
+    /// mark. (A margin above it makes fewer objects after warm-up but raises the
+    /// peak; `BENCHMARKS.md`, "Tried and not kept", has the measurement.)
     #[inline(always)]
     fn retained_floor(&self) -> u64 {
         self.high_water

@@ -37,8 +37,8 @@ struct Shared<M> {
 
 /// A shared memory object, owned by its chunk and kept at a fixed heap address so
 /// that the blocks placed in it can point at it ([`MemoryRef`]) without touching
-/// a reference count on every allocation and free (atomic counts cost about a
-/// third of an allocation's time on the benchmark machine).
+/// a reference count on every allocation and free (an atomic count per block
+/// would cost a large share of a short allocation).
 ///
 /// Invariant: `ptr` comes from `Box::into_raw` (through `Box::leak`) and is freed
 /// exactly once: by `into_inner` or `Drop` when no block of the object exists

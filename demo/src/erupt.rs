@@ -4,7 +4,7 @@
 
 use {
     crate::{
-        gpu::{BufferPurpose, Gpu, Requirements, Resource, Shape},
+        gpu::{BufferCopy, BufferPurpose, Gpu, ImageCopy, Requirements, Resource, Shape},
         vulkan::OpenError,
     },
     erupt::{vk, DeviceLoader, EntryLoader, InstanceLoader},
@@ -188,26 +188,40 @@ impl Drop for EruptGpu<'_> {
     }
 }
 
-fn mip0() -> vk::ImageSubresourceRange {
+/// Every mip level of a colour image.
+fn all_mips() -> vk::ImageSubresourceRange {
     vk::ImageSubresourceRangeBuilder::new()
         .aspect_mask(vk::ImageAspectFlags::COLOR)
-        .level_count(1)
+        .level_count(vk::REMAINING_MIP_LEVELS)
         .layer_count(1)
         .build()
 }
 
-fn image_region(width: u32, height: u32) -> vk::BufferImageCopyBuilder<'static> {
-    let layers = vk::ImageSubresourceLayersBuilder::new()
-        .aspect_mask(vk::ImageAspectFlags::COLOR)
-        .layer_count(1)
-        .build();
-    vk::BufferImageCopyBuilder::new()
-        .image_subresource(layers)
-        .image_extent(vk::Extent3D {
-            width,
-            height,
-            depth: 1,
+/// Vulkan's copies of `regions`, tightly packed in the buffer.
+fn image_regions(regions: &[ImageCopy]) -> Vec<vk::BufferImageCopyBuilder<'static>> {
+    regions
+        .iter()
+        .map(|r| {
+            let layers = vk::ImageSubresourceLayersBuilder::new()
+                .aspect_mask(vk::ImageAspectFlags::COLOR)
+                .mip_level(r.mip)
+                .layer_count(1)
+                .build();
+            vk::BufferImageCopyBuilder::new()
+                .buffer_offset(r.buffer_offset)
+                .image_subresource(layers)
+                .image_offset(vk::Offset3D {
+                    x: r.x as i32,
+                    y: r.y as i32,
+                    z: 0,
+                })
+                .image_extent(vk::Extent3D {
+                    width: r.width,
+                    height: r.height,
+                    depth: 1,
+                })
         })
+        .collect()
 }
 
 impl EruptGpu<'_> {
@@ -277,7 +291,7 @@ impl EruptGpu<'_> {
             .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
             .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
             .image(image)
-            .subresource_range(mip0())];
+            .subresource_range(all_mips())];
         // SAFETY: a command buffer being recorded; the image is live.
         unsafe {
             self.device().cmd_pipeline_barrier(
@@ -409,14 +423,22 @@ impl Gpu for EruptGpu<'_> {
         }
     }
 
-    fn copy_buffer(&mut self, src: &Resource<Self>, dst: &Resource<Self>, len: u64) {
+    fn copy_buffer(&mut self, src: &Resource<Self>, dst: &Resource<Self>, regions: &[BufferCopy]) {
         let cmd = self.cmd();
-        let region = [vk::BufferCopyBuilder::new().size(len)];
-        // SAFETY: a command buffer being recorded; both buffers are live, bound,
-        // and at least `len` bytes long.
+        let regions: Vec<_> = regions
+            .iter()
+            .map(|r| {
+                vk::BufferCopyBuilder::new()
+                    .src_offset(r.src)
+                    .dst_offset(r.dst)
+                    .size(r.len)
+            })
+            .collect();
+        // SAFETY: a command buffer being recorded; both buffers are live and
+        // bound, the regions lie inside them and do not overlap.
         unsafe {
             self.device()
-                .cmd_copy_buffer(cmd, Self::buffer(src), Self::buffer(dst), &region)
+                .cmd_copy_buffer(cmd, Self::buffer(src), Self::buffer(dst), &regions)
         };
     }
 
@@ -424,8 +446,7 @@ impl Gpu for EruptGpu<'_> {
         &mut self,
         src: &Resource<Self>,
         dst: &Resource<Self>,
-        width: u32,
-        height: u32,
+        regions: &[ImageCopy],
     ) {
         let image = Self::image(dst);
         self.transition(
@@ -435,15 +456,16 @@ impl Gpu for EruptGpu<'_> {
             vk::AccessFlags::TRANSFER_WRITE,
         );
         let cmd = self.cmd();
-        // SAFETY: a command buffer being recorded; the buffer holds the region,
-        // the image is live, bound and in TRANSFER_DST_OPTIMAL.
+        // SAFETY: a command buffer being recorded; the buffer holds the regions,
+        // which lie inside the image; the image is live, bound and in
+        // TRANSFER_DST_OPTIMAL.
         unsafe {
             self.device().cmd_copy_buffer_to_image(
                 cmd,
                 Self::buffer(src),
                 image,
                 vk::ImageLayout::TRANSFER_DST_OPTIMAL,
-                &[image_region(width, height)],
+                &image_regions(regions),
             )
         };
         self.transition(
@@ -458,19 +480,19 @@ impl Gpu for EruptGpu<'_> {
         &mut self,
         src: &Resource<Self>,
         dst: &Resource<Self>,
-        width: u32,
-        height: u32,
+        regions: &[ImageCopy],
     ) {
         let cmd = self.cmd();
         // SAFETY: a command buffer being recorded; the image was uploaded (so it
-        // is in TRANSFER_SRC_OPTIMAL) and the buffer holds the region.
+        // is in TRANSFER_SRC_OPTIMAL), the regions lie inside it and the buffer
+        // holds them.
         unsafe {
             self.device().cmd_copy_image_to_buffer(
                 cmd,
                 Self::image(src),
                 vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
                 Self::buffer(dst),
-                &[image_region(width, height)],
+                &image_regions(regions),
             )
         };
     }

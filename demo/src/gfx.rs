@@ -3,7 +3,7 @@
 
 use {
     crate::{
-        gpu::{BufferPurpose, Gpu, Requirements, Resource, Shape},
+        gpu::{BufferCopy, BufferPurpose, Gpu, ImageCopy, Requirements, Resource, Shape},
         vulkan::OpenError,
     },
     gfx_backend_vulkan as back,
@@ -190,7 +190,7 @@ impl GfxGpu {
                 iter::once(Barrier::Image {
                     states: from..to,
                     target: image,
-                    range: mip0(),
+                    range: all_mips(),
                     families: None,
                 }),
             )
@@ -225,33 +225,39 @@ pub enum Handle {
     Image(<B as hal::Backend>::Image),
 }
 
-fn mip0() -> image::SubresourceRange {
+/// Every mip level of a colour image.
+fn all_mips() -> image::SubresourceRange {
     image::SubresourceRange {
         aspects: format::Aspects::COLOR,
         level_start: 0,
-        level_count: Some(1),
+        level_count: None,
         layer_start: 0,
         layer_count: Some(1),
     }
 }
 
-fn image_region(width: u32, height: u32) -> command::BufferImageCopy {
-    command::BufferImageCopy {
-        buffer_offset: 0,
-        buffer_width: width,
-        buffer_height: height,
+/// gfx-hal's copies of `regions`, tightly packed in the buffer.
+fn image_regions(regions: &[ImageCopy]) -> impl Iterator<Item = command::BufferImageCopy> + '_ {
+    regions.iter().map(|r| command::BufferImageCopy {
+        buffer_offset: r.buffer_offset,
+        buffer_width: r.width,
+        buffer_height: r.height,
         image_layers: image::SubresourceLayers {
             aspects: format::Aspects::COLOR,
-            level: 0,
+            level: r.mip as image::Level,
             layers: 0..1,
         },
-        image_offset: image::Offset::ZERO,
+        image_offset: image::Offset {
+            x: r.x as i32,
+            y: r.y as i32,
+            z: 0,
+        },
         image_extent: image::Extent {
-            width,
-            height,
+            width: r.width,
+            height: r.height,
             depth: 1,
         },
-    }
+    })
 }
 
 fn buffer(resource: &Resource<GfxGpu>) -> &<B as hal::Backend>::Buffer {
@@ -368,24 +374,23 @@ impl Gpu for GfxGpu {
         }
     }
 
-    fn copy_buffer(&mut self, src: &Resource<Self>, dst: &Resource<Self>, len: u64) {
+    fn copy_buffer(&mut self, src: &Resource<Self>, dst: &Resource<Self>, regions: &[BufferCopy]) {
         let cmd = self.cmd();
-        let region = command::BufferCopy {
-            src: 0,
-            dst: 0,
-            size: len,
-        };
-        // SAFETY: a command buffer being recorded; both buffers are live, bound,
-        // and at least `len` bytes long.
-        unsafe { cmd.copy_buffer(buffer(src), buffer(dst), iter::once(region)) };
+        let regions = regions.iter().map(|r| command::BufferCopy {
+            src: r.src,
+            dst: r.dst,
+            size: r.len,
+        });
+        // SAFETY: a command buffer being recorded; both buffers are live and
+        // bound, the regions lie inside them and do not overlap.
+        unsafe { cmd.copy_buffer(buffer(src), buffer(dst), regions) };
     }
 
     fn copy_buffer_to_image(
         &mut self,
         src: &Resource<Self>,
         dst: &Resource<Self>,
-        width: u32,
-        height: u32,
+        regions: &[ImageCopy],
     ) {
         let target = image(dst);
         self.transition(
@@ -397,14 +402,15 @@ impl Gpu for GfxGpu {
             ),
         );
         let cmd = self.cmd();
-        // SAFETY: a command buffer being recorded; the buffer holds the region,
-        // the image is live, bound and in TransferDstOptimal.
+        // SAFETY: a command buffer being recorded; the buffer holds the regions,
+        // which lie inside the image; the image is live, bound and in
+        // TransferDstOptimal.
         unsafe {
             cmd.copy_buffer_to_image(
                 buffer(src),
                 target,
                 image::Layout::TransferDstOptimal,
-                iter::once(image_region(width, height)),
+                image_regions(regions),
             )
         };
         self.transition(
@@ -424,18 +430,18 @@ impl Gpu for GfxGpu {
         &mut self,
         src: &Resource<Self>,
         dst: &Resource<Self>,
-        width: u32,
-        height: u32,
+        regions: &[ImageCopy],
     ) {
         let cmd = self.cmd();
         // SAFETY: a command buffer being recorded; the image was uploaded (so it
-        // is in TransferSrcOptimal) and the buffer holds the region.
+        // is in TransferSrcOptimal), the regions lie inside it and the buffer
+        // holds them.
         unsafe {
             cmd.copy_image_to_buffer(
                 image(src),
                 image::Layout::TransferSrcOptimal,
                 buffer(dst),
-                iter::once(image_region(width, height)),
+                image_regions(regions),
             )
         };
     }

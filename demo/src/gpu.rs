@@ -10,6 +10,32 @@ use {
 /// Bytes per texel: every texture is RGBA8.
 pub const TEXEL: u64 = 4;
 
+/// Width and height of mip level `mip` of a `width` x `height` image.
+pub fn mip_extent(width: u32, height: u32, mip: u32) -> (u32, u32) {
+    ((width >> mip).max(1), (height >> mip).max(1))
+}
+
+/// A copy of `len` bytes from byte `src` of one buffer to byte `dst` of another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufferCopy {
+    pub src: u64,
+    pub dst: u64,
+    pub len: u64,
+}
+
+/// A `width` x `height` texel rectangle at (`x`, `y`) of mip level `mip` of an
+/// image, and the bytes of a buffer that hold it tightly packed, row after row,
+/// from `buffer_offset` on (a multiple of [`TEXEL`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageCopy {
+    pub buffer_offset: u64,
+    pub mip: u32,
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
 /// What a resource is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shape {
@@ -86,28 +112,27 @@ pub trait Gpu {
     /// No recorded or running command uses it.
     unsafe fn destroy(&mut self, handle: Self::Handle);
 
-    /// Records a copy of `len` bytes from the start of buffer `src` to the start of
-    /// buffer `dst`.
-    fn copy_buffer(&mut self, src: &Resource<Self>, dst: &Resource<Self>, len: u64);
+    /// Records copies of `regions` from buffer `src` to buffer `dst` (disjoint
+    /// inside each buffer, and inside both).
+    fn copy_buffer(&mut self, src: &Resource<Self>, dst: &Resource<Self>, regions: &[BufferCopy]);
 
-    /// Records a copy of a tightly packed `width` x `height` texel region from the
-    /// start of buffer `src` to the corner of mip 0 of image `dst`, leaving the
-    /// image ready to be copied from.
+    /// Records copies of `regions` (disjoint) from buffer `src` into image `dst`,
+    /// any mip level, leaving every mip level ready to be copied from. What the
+    /// image held outside the regions is lost.
     fn copy_buffer_to_image(
         &mut self,
         src: &Resource<Self>,
         dst: &Resource<Self>,
-        width: u32,
-        height: u32,
+        regions: &[ImageCopy],
     );
 
-    /// Records the reverse of [`copy_buffer_to_image`](Gpu::copy_buffer_to_image).
+    /// Records copies of `regions` from image `src`, after
+    /// [`copy_buffer_to_image`](Gpu::copy_buffer_to_image), into buffer `dst`.
     fn copy_image_to_buffer(
         &mut self,
         src: &Resource<Self>,
         dst: &Resource<Self>,
-        width: u32,
-        height: u32,
+        regions: &[ImageCopy],
     );
 
     /// Records an execution and memory dependency between the copies before and

@@ -1,9 +1,11 @@
 //! The workload's device on the simulated GPU of `gpu-alloc-tests`: resources
 //! get plausible memory requirements (those of a discrete desktop GPU), and
-//! copies move real bytes between memory objects as the device sees them.
+//! copies move real bytes between memory objects as the device sees them (an
+//! image's mip levels lie one after another, each row by row, as `mip_bytes`
+//! says).
 
 use {
-    crate::gpu::{Gpu, Requirements, Resource, Shape, TEXEL},
+    crate::gpu::{mip_extent, BufferCopy, Gpu, ImageCopy, Requirements, Resource, Shape, TEXEL},
     gpu_alloc::MemoryBlock,
     gpu_alloc_tests::sim::{Layout, SimDevice, SimMemory},
 };
@@ -67,6 +69,35 @@ fn round_up(value: u64, align: u64) -> u64 {
     (value + align - 1) & !(align - 1)
 }
 
+/// Bytes a mip level of an optimal image takes: its texels row by row, padded
+/// to 1 KiB. The levels lie one after another from the image's start.
+fn mip_bytes(width: u32, height: u32, mip: u32) -> u64 {
+    let (w, h) = mip_extent(width, height, mip);
+    round_up(u64::from(w) * u64::from(h) * TEXEL, 1024)
+}
+
+/// The bytes of `region` of an image of `shape` as `(offset in the image,
+/// offset in the buffer, length)`: one per row, or one for a band of whole rows.
+fn spans(shape: Shape, region: &ImageCopy) -> Vec<(u64, u64, u64)> {
+    let Shape::Image { width, height, .. } = shape else {
+        panic!("an image copy of a buffer");
+    };
+    let base: u64 = (0..region.mip).map(|l| mip_bytes(width, height, l)).sum();
+    let (w, _) = mip_extent(width, height, region.mip);
+    let texel = |x: u32, y: u32| base + (u64::from(y) * u64::from(w) + u64::from(x)) * TEXEL;
+    let row = u64::from(region.width) * TEXEL;
+    if region.x == 0 && region.width == w {
+        let len = row * u64::from(region.height);
+        return vec![(texel(0, region.y), region.buffer_offset, len)];
+    }
+    (0..region.height)
+        .map(|y| {
+            let in_buffer = region.buffer_offset + u64::from(y) * row;
+            (texel(region.x, region.y + y), in_buffer, row)
+        })
+        .collect()
+}
+
 impl Gpu for SimGpu {
     type Memory = SimMemory;
     type Device = SimDevice;
@@ -92,13 +123,7 @@ impl Gpu for SimGpu {
                 height,
                 mips,
             } => {
-                let size: u64 = (0..mips)
-                    .map(|level| {
-                        let w = u64::from((width >> level).max(1));
-                        let h = u64::from((height >> level).max(1));
-                        round_up(w * h * TEXEL, 1024)
-                    })
-                    .sum();
+                let size: u64 = (0..mips).map(|mip| mip_bytes(width, height, mip)).sum();
                 let align = if size >= 64 << 10 { 64 << 10 } else { 1024 };
                 Requirements {
                     size: round_up(size, align),
@@ -133,35 +158,30 @@ impl Gpu for SimGpu {
 
     unsafe fn destroy(&mut self, _handle: SimHandle) {}
 
-    fn copy_buffer(&mut self, src: &Resource<Self>, dst: &Resource<Self>, len: u64) {
-        self.gpu_copy(
-            (src.block.memory(), src.block.offset()),
-            (dst.block.memory(), dst.block.offset()),
-            len,
-        );
+    fn copy_buffer(&mut self, src: &Resource<Self>, dst: &Resource<Self>, regions: &[BufferCopy]) {
+        for region in regions {
+            self.gpu_copy(
+                (src.block.memory(), src.block.offset() + region.src),
+                (dst.block.memory(), dst.block.offset() + region.dst),
+                region.len,
+            );
+        }
     }
 
     fn copy_buffer_to_image(
         &mut self,
         src: &Resource<Self>,
         dst: &Resource<Self>,
-        width: u32,
-        height: u32,
+        regions: &[ImageCopy],
     ) {
-        // Mip 0 is stored row by row at the start of the image.
-        let Shape::Image { width: stride, .. } = dst.shape else {
-            panic!("copy_buffer_to_image to a buffer");
-        };
-        let row = u64::from(width) * TEXEL;
-        for y in 0..u64::from(height) {
-            self.gpu_copy(
-                (src.block.memory(), src.block.offset() + y * row),
-                (
-                    dst.block.memory(),
-                    dst.block.offset() + y * u64::from(stride) * TEXEL,
-                ),
-                row,
-            );
+        for region in regions {
+            for (in_image, in_buffer, len) in spans(dst.shape, region) {
+                self.gpu_copy(
+                    (src.block.memory(), src.block.offset() + in_buffer),
+                    (dst.block.memory(), dst.block.offset() + in_image),
+                    len,
+                );
+            }
         }
     }
 
@@ -169,22 +189,16 @@ impl Gpu for SimGpu {
         &mut self,
         src: &Resource<Self>,
         dst: &Resource<Self>,
-        width: u32,
-        height: u32,
+        regions: &[ImageCopy],
     ) {
-        let Shape::Image { width: stride, .. } = src.shape else {
-            panic!("copy_image_to_buffer from a buffer");
-        };
-        let row = u64::from(width) * TEXEL;
-        for y in 0..u64::from(height) {
-            self.gpu_copy(
-                (
-                    src.block.memory(),
-                    src.block.offset() + y * u64::from(stride) * TEXEL,
-                ),
-                (dst.block.memory(), dst.block.offset() + y * row),
-                row,
-            );
+        for region in regions {
+            for (in_image, in_buffer, len) in spans(src.shape, region) {
+                self.gpu_copy(
+                    (src.block.memory(), src.block.offset() + in_image),
+                    (dst.block.memory(), dst.block.offset() + in_buffer),
+                    len,
+                );
+            }
         }
     }
 

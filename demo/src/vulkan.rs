@@ -3,7 +3,7 @@
 //! allocator's blocks, and real copies on a queue.
 
 use {
-    crate::gpu::{BufferPurpose, Gpu, Requirements, Resource, Shape},
+    crate::gpu::{BufferCopy, BufferPurpose, Gpu, ImageCopy, Requirements, Resource, Shape},
     ash::vk,
     gpu_alloc::MemoryBlock,
     gpu_alloc_ash::{query_properties, AshBudgetDevice, AshProperties, Properties2},
@@ -352,36 +352,43 @@ impl Drop for AshGpu<'_> {
     }
 }
 
-/// Mip 0 of a colour image.
-fn mip0() -> vk::ImageSubresourceRange {
+/// Every mip level of a colour image.
+fn all_mips() -> vk::ImageSubresourceRange {
     vk::ImageSubresourceRange {
         aspect_mask: vk::ImageAspectFlags::COLOR,
         base_mip_level: 0,
-        level_count: 1,
+        level_count: vk::REMAINING_MIP_LEVELS,
         base_array_layer: 0,
         layer_count: 1,
     }
 }
 
-/// A copy between a tightly packed buffer region and the corner of mip 0.
-fn image_region(width: u32, height: u32) -> vk::BufferImageCopy {
-    vk::BufferImageCopy {
-        buffer_offset: 0,
-        buffer_row_length: 0,
-        buffer_image_height: 0,
-        image_subresource: vk::ImageSubresourceLayers {
-            aspect_mask: vk::ImageAspectFlags::COLOR,
-            mip_level: 0,
-            base_array_layer: 0,
-            layer_count: 1,
-        },
-        image_offset: vk::Offset3D::default(),
-        image_extent: vk::Extent3D {
-            width,
-            height,
-            depth: 1,
-        },
-    }
+/// Vulkan's copies of `regions`, tightly packed in the buffer.
+fn image_regions(regions: &[ImageCopy]) -> Vec<vk::BufferImageCopy> {
+    regions
+        .iter()
+        .map(|r| vk::BufferImageCopy {
+            buffer_offset: r.buffer_offset,
+            buffer_row_length: 0,
+            buffer_image_height: 0,
+            image_subresource: vk::ImageSubresourceLayers {
+                aspect_mask: vk::ImageAspectFlags::COLOR,
+                mip_level: r.mip,
+                base_array_layer: 0,
+                layer_count: 1,
+            },
+            image_offset: vk::Offset3D {
+                x: r.x as i32,
+                y: r.y as i32,
+                z: 0,
+            },
+            image_extent: vk::Extent3D {
+                width: r.width,
+                height: r.height,
+                depth: 1,
+            },
+        })
+        .collect()
 }
 
 impl AshGpu<'_> {
@@ -437,7 +444,7 @@ impl AshGpu<'_> {
         };
     }
 
-    /// Records a layout transition of mip 0 after transfer writes.
+    /// Records a layout transition of every mip level after transfer writes.
     fn transition(
         &mut self,
         image: vk::Image,
@@ -454,7 +461,7 @@ impl AshGpu<'_> {
             .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
             .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
             .image(image)
-            .subresource_range(mip0());
+            .subresource_range(all_mips());
         // SAFETY: a command buffer being recorded; the image is live.
         unsafe {
             self.device().cmd_pipeline_barrier(
@@ -600,18 +607,21 @@ impl<'a> Gpu for AshGpu<'a> {
         }
     }
 
-    fn copy_buffer(&mut self, src: &Resource<Self>, dst: &Resource<Self>, len: u64) {
+    fn copy_buffer(&mut self, src: &Resource<Self>, dst: &Resource<Self>, regions: &[BufferCopy]) {
         let cmd = self.cmd();
-        let region = vk::BufferCopy {
-            src_offset: 0,
-            dst_offset: 0,
-            size: len,
-        };
-        // SAFETY: a command buffer being recorded; both buffers are live, bound,
-        // and at least `len` bytes long.
+        let regions: Vec<vk::BufferCopy> = regions
+            .iter()
+            .map(|r| vk::BufferCopy {
+                src_offset: r.src,
+                dst_offset: r.dst,
+                size: r.len,
+            })
+            .collect();
+        // SAFETY: a command buffer being recorded; both buffers are live and
+        // bound, the regions lie inside them and do not overlap.
         unsafe {
             self.device()
-                .cmd_copy_buffer(cmd, Self::buffer(src), Self::buffer(dst), &[region])
+                .cmd_copy_buffer(cmd, Self::buffer(src), Self::buffer(dst), &regions)
         };
     }
 
@@ -619,12 +629,11 @@ impl<'a> Gpu for AshGpu<'a> {
         &mut self,
         src: &Resource<Self>,
         dst: &Resource<Self>,
-        width: u32,
-        height: u32,
+        regions: &[ImageCopy],
     ) {
         let image = Self::image(dst);
-        // The old content is discarded: the copy overwrites the region that is
-        // checked.
+        // The old content is discarded: the copies overwrite the regions that
+        // are checked.
         self.transition(
             image,
             vk::ImageLayout::UNDEFINED,
@@ -632,15 +641,16 @@ impl<'a> Gpu for AshGpu<'a> {
             vk::AccessFlags::TRANSFER_WRITE,
         );
         let cmd = self.cmd();
-        // SAFETY: a command buffer being recorded; the buffer holds the region,
-        // the image is live, bound and in TRANSFER_DST_OPTIMAL.
+        // SAFETY: a command buffer being recorded; the buffer holds the regions,
+        // which lie inside the image; the image is live, bound and in
+        // TRANSFER_DST_OPTIMAL.
         unsafe {
             self.device().cmd_copy_buffer_to_image(
                 cmd,
                 Self::buffer(src),
                 image,
                 vk::ImageLayout::TRANSFER_DST_OPTIMAL,
-                &[image_region(width, height)],
+                &image_regions(regions),
             )
         };
         self.transition(
@@ -655,19 +665,19 @@ impl<'a> Gpu for AshGpu<'a> {
         &mut self,
         src: &Resource<Self>,
         dst: &Resource<Self>,
-        width: u32,
-        height: u32,
+        regions: &[ImageCopy],
     ) {
         let cmd = self.cmd();
         // SAFETY: a command buffer being recorded; the image was uploaded (so it
-        // is in TRANSFER_SRC_OPTIMAL) and the buffer holds the region.
+        // is in TRANSFER_SRC_OPTIMAL), the regions lie inside it and the buffer
+        // holds them.
         unsafe {
             self.device().cmd_copy_image_to_buffer(
                 cmd,
                 Self::image(src),
                 vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
                 Self::buffer(dst),
-                &[image_region(width, height)],
+                &image_regions(regions),
             )
         };
     }

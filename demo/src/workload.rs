@@ -4,27 +4,36 @@
 //! that check every byte that went through the GPU.
 //!
 //! Every upload writes a pattern into a staging buffer and copies it into the
-//! asset (buffer to buffer, or buffer to image); every readback copies an
-//! asset's region into a readback buffer and compares it with the pattern the
-//! asset last received. A readback of an asset that was not touched for many
-//! frames catches any allocation that overlapped it.
+//! asset (buffer to buffer, or buffer to image); every readback copies the same
+//! pieces of the asset into a readback buffer and compares them with the
+//! pattern the asset last received. Which pieces, [`Plan`] decides once for
+//! every device: all of a buffer or mip level of up to 64 KiB; of a larger one
+//! its first and last page and 30 random pages (4 KiB, or the fewest whole
+//! rows of a mip level that hold 4 KiB), chosen anew at every upload. The
+//! pattern depends on the asset, the upload and the place in the asset, so a
+//! piece that another resource overwrote, that an upload missed or that landed
+//! elsewhere does not compare equal. A readback of an asset that was not
+//! touched for many frames catches any allocation that overlapped it.
 
 use {
-    crate::gpu::{BufferPurpose, Gpu, Resource, Shape, TEXEL},
+    crate::gpu::{mip_extent, BufferCopy, BufferPurpose, Gpu, ImageCopy, Resource, Shape, TEXEL},
     gpu_alloc::{
         AllocOptions, AllocatorStats, Config, Dedicated, DeviceProperties, ExtendedProperties,
         GpuAllocator, MemoryMap, Request, ResourceKind, UsageFlags,
     },
-    std::{collections::VecDeque, time::Instant},
+    std::{collections::VecDeque, ops::Range, time::Instant},
 };
 
 /// Frames a staging buffer stays alive after its frame (as with frames in
 /// flight).
 const FRAMES_IN_FLIGHT: usize = 2;
-/// Largest buffer region an upload or readback copies.
-const MAX_BUFFER_REGION: u64 = 256 << 10;
-/// Largest image region (per side, in texels) an upload or readback copies.
-const MAX_IMAGE_REGION: u32 = 128;
+/// Bytes of a page, the piece the checks pick in large buffers and mip levels.
+const PAGE: u64 = 4 << 10;
+/// A buffer or mip level of up to this many bytes is checked whole.
+const WHOLE: u64 = 64 << 10;
+/// Pages of a larger buffer or mip level checked at random places, besides its
+/// first and last page.
+const RANDOM_PAGES: u64 = 30;
 /// Level assets uploaded per submission during the level load.
 const LOAD_BATCH: usize = 16;
 /// Streamed assets kept alive: at least / at most.
@@ -58,45 +67,209 @@ impl Rng {
     }
 }
 
-/// The bytes an upload with this seed writes.
-pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut rng = Rng::new(seed);
-    let mut bytes = Vec::with_capacity(len + 8);
-    while bytes.len() < len {
-        bytes.extend_from_slice(&rng.next_u64().to_le_bytes());
+/// Fills `out` with the pattern of the upload with `seed` from byte `position`
+/// of the asset on (both multiples of [`TEXEL`]): each 4-byte word is a hash of
+/// the seed and the word's place, so a word written by another upload, another
+/// resource or for another place matches with a chance of 2^-32.
+pub fn fill(seed: u64, position: u64, out: &mut [u8]) {
+    debug_assert!(position % TEXEL == 0 && out.len() as u64 % TEXEL == 0);
+    let first = position / TEXEL;
+    for (i, word) in out.chunks_exact_mut(TEXEL as usize).enumerate() {
+        // splitmix64's finaliser of the seed and the word's index.
+        let mut x = seed ^ (first + i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^= x >> 31;
+        word.copy_from_slice(&(x as u32).to_le_bytes());
     }
-    bytes.truncate(len);
-    bytes
 }
 
-/// What an upload or readback of an asset copies.
+/// Which of `count` units of `unit` bytes each (the words of a buffer, the rows
+/// of a mip level) a check covers, as sorted, disjoint ranges: all of them up to
+/// [`WHOLE`] bytes; else the first and the last page and [`RANDOM_PAGES`] pages
+/// at random, a page being the fewest units that hold [`PAGE`] bytes.
+fn pick(count: u64, unit: u64, rng: &mut Rng) -> Vec<Range<u64>> {
+    if count * unit <= WHOLE {
+        return std::iter::once(0..count).collect();
+    }
+    let per_page = PAGE.div_ceil(unit);
+    let pages = count.div_ceil(per_page);
+    let mut starts = vec![0, count - per_page];
+    starts.extend((0..RANDOM_PAGES).map(|_| rng.below(pages) * per_page));
+    starts.sort_unstable();
+    let mut ranges: Vec<Range<u64>> = Vec::new();
+    for start in starts {
+        let end = (start + per_page).min(count);
+        match ranges.last_mut() {
+            Some(last) if start <= last.end => last.end = last.end.max(end),
+            _ => ranges.push(start..end),
+        }
+    }
+    ranges
+}
+
+/// Where a run of a plan starts in its asset, for messages.
 #[derive(Clone, Copy, Debug)]
-enum Region {
-    Bytes(u64),
-    Texels(u32, u32),
+enum Place {
+    /// Byte of a buffer.
+    Byte(u64),
+    /// First row of a band of whole rows, `width` texels each, of a mip level.
+    Row { mip: u32, y: u32, width: u32 },
 }
 
-impl Region {
-    fn of(shape: Shape) -> Region {
-        match shape {
-            Shape::Buffer { size, .. } => Region::Bytes(size.min(MAX_BUFFER_REGION)),
-            Shape::Image { width, height, .. } => {
-                Region::Texels(width.min(MAX_IMAGE_REGION), height.min(MAX_IMAGE_REGION))
+/// Bytes that lie one after another both in the asset's pattern and in the
+/// staging or readback buffer.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    /// Where in the asset's pattern ([`fill`]): a buffer's byte offset, or for
+    /// images the byte offset of the texel if mip levels were stored tightly
+    /// packed one after another.
+    position: u64,
+    /// Where in the staging or readback buffer.
+    packed: u64,
+    len: u64,
+    place: Place,
+}
+
+/// The copies an asset's upload writes and its readback reads back: the
+/// pieces [`pick`] chose, from every mip level of an image, packed one after
+/// another into the staging or readback buffer. An upload's seed decides the
+/// pieces, so the readback finds them again from the seed.
+struct Plan {
+    copies: Copies,
+    runs: Vec<Run>,
+    /// Bytes of the staging or readback buffer.
+    bytes: u64,
+}
+
+/// The copies of a plan, in the upload's direction.
+enum Copies {
+    /// `src` in the staging buffer, `dst` in the asset.
+    Buffer(Vec<BufferCopy>),
+    /// Bands of whole rows of each mip level.
+    Image(Vec<ImageCopy>),
+}
+
+impl Plan {
+    fn new(shape: Shape, seed: u64) -> Plan {
+        let mut rng = Rng::new(seed);
+        let mut runs = Vec::new();
+        let mut packed = 0;
+        let copies = match shape {
+            Shape::Buffer { size, .. } => {
+                debug_assert!(size % TEXEL == 0, "buffer sizes are whole words");
+                let mut copies = Vec::new();
+                for words in pick(size / TEXEL, TEXEL, &mut rng) {
+                    let (offset, len) = (words.start * TEXEL, (words.end - words.start) * TEXEL);
+                    copies.push(BufferCopy {
+                        src: packed,
+                        dst: offset,
+                        len,
+                    });
+                    runs.push(Run {
+                        position: offset,
+                        packed,
+                        len,
+                        place: Place::Byte(offset),
+                    });
+                    packed += len;
+                }
+                Copies::Buffer(copies)
             }
+            Shape::Image {
+                width,
+                height,
+                mips,
+            } => {
+                let mut copies = Vec::new();
+                let mut mip_position = 0;
+                for mip in 0..mips {
+                    let (w, h) = mip_extent(width, height, mip);
+                    let row = u64::from(w) * TEXEL;
+                    for rows in pick(u64::from(h), row, &mut rng) {
+                        let y = u32::try_from(rows.start).expect("a row of the image");
+                        let band = u32::try_from(rows.end - rows.start).expect("rows of the image");
+                        copies.push(ImageCopy {
+                            buffer_offset: packed,
+                            mip,
+                            x: 0,
+                            y,
+                            width: w,
+                            height: band,
+                        });
+                        runs.push(Run {
+                            position: mip_position + rows.start * row,
+                            packed,
+                            len: u64::from(band) * row,
+                            place: Place::Row { mip, y, width: w },
+                        });
+                        packed += u64::from(band) * row;
+                    }
+                    mip_position += u64::from(h) * row;
+                }
+                Copies::Image(copies)
+            }
+        };
+        Plan {
+            copies,
+            runs,
+            bytes: packed,
         }
     }
 
-    fn bytes(self) -> u64 {
-        match self {
-            Region::Bytes(len) => len,
-            Region::Texels(w, h) => u64::from(w) * u64::from(h) * TEXEL,
+    /// The staging buffer's bytes for the upload with `seed`.
+    fn packed(&self, seed: u64) -> Vec<u8> {
+        let mut bytes = vec![0; self.bytes as usize];
+        for run in &self.runs {
+            let at = run.packed as usize;
+            fill(seed, run.position, &mut bytes[at..at + run.len as usize]);
         }
+        bytes
+    }
+
+    /// Where `read` (a readback buffer's bytes) first differs from what the
+    /// upload with `seed` wrote, in words: `(place, read, wrote)`.
+    fn mismatch(&self, seed: u64, read: &[u8]) -> Option<(String, u32, u32)> {
+        let mut expected = Vec::new();
+        for run in &self.runs {
+            let at = run.packed as usize;
+            let got = &read[at..at + run.len as usize];
+            expected.resize(got.len(), 0);
+            fill(seed, run.position, &mut expected);
+            if got == expected.as_slice() {
+                continue;
+            }
+            let word = |bytes: &[u8], i: usize| {
+                u32::from_le_bytes(bytes[i..i + 4].try_into().expect("4 bytes"))
+            };
+            let i = (0..got.len())
+                .step_by(TEXEL as usize)
+                .find(|&i| word(got, i) != word(&expected, i))
+                .expect("a differing word");
+            let place = match run.place {
+                Place::Byte(offset) => format!("byte {}", offset + i as u64),
+                Place::Row { mip, y, width } => {
+                    let texel = i as u64 / TEXEL;
+                    let width = u64::from(width);
+                    format!(
+                        "mip {mip}, texel ({}, {})",
+                        texel % width,
+                        u64::from(y) + texel / width
+                    )
+                }
+            };
+            return Some((place, word(got, i), word(&expected, i)));
+        }
+        None
     }
 }
 
 /// A mesh or texture with the seed of the pattern it holds.
 struct Asset<G: Gpu> {
     resource: Resource<G>,
+    /// Unique among the run's assets: the high half of every seed of its
+    /// uploads, so that no two assets hold the same pattern.
+    id: u64,
     seed: u64,
     /// The last submission that uploaded to it (no asset is uploaded twice in
     /// one submission).
@@ -108,7 +281,7 @@ struct Asset<G: Gpu> {
 struct Pending<G: Gpu> {
     readback: Resource<G>,
     seed: u64,
-    len: u64,
+    plan: Plan,
     what: String,
 }
 
@@ -144,6 +317,8 @@ pub struct Workload<'g, G: Gpu> {
     allocator: GpuAllocator<G::Memory>,
     rng: Rng,
     assets: Vec<Asset<G>>,
+    /// The id of the next asset.
+    next_id: u64,
     /// Staging buffers of the last frames, oldest first.
     in_flight: VecDeque<Vec<Resource<G>>>,
     pending: Vec<Pending<G>>,
@@ -169,6 +344,7 @@ impl<'g, G: Gpu> Workload<'g, G> {
             allocator,
             rng: Rng::new(seed),
             assets: Vec::new(),
+            next_id: 0,
             in_flight: VecDeque::from([Vec::new()]),
             pending: Vec::new(),
             batch: 0,
@@ -250,10 +426,10 @@ impl<'g, G: Gpu> Workload<'g, G> {
     /// buffer that lives until its frame is out of flight.
     fn upload(&mut self, index: usize) {
         let shape = self.assets[index].resource.shape;
-        let region = Region::of(shape);
-        let seed = self.rng.next_u64();
+        let seed = self.assets[index].id << 32 | self.rng.next_u64() >> 32;
+        let plan = Plan::new(shape, seed);
         let staging_shape = Shape::Buffer {
-            size: region.bytes(),
+            size: plan.bytes,
             purpose: BufferPurpose::Staging,
         };
         let Some(mut staging) =
@@ -261,7 +437,7 @@ impl<'g, G: Gpu> Workload<'g, G> {
         else {
             return;
         };
-        let data = pattern(seed, region.bytes() as usize);
+        let data = plan.packed(seed);
         // SAFETY: the device is the allocator's; the GPU does not use the new buffer.
         if let Err(err) = unsafe {
             staging
@@ -271,9 +447,9 @@ impl<'g, G: Gpu> Workload<'g, G> {
             self.fail(format!("writing staging buffer: {err}"));
         }
         let asset = &self.assets[index].resource;
-        match region {
-            Region::Bytes(len) => self.gpu.copy_buffer(&staging, asset, len),
-            Region::Texels(w, h) => self.gpu.copy_buffer_to_image(&staging, asset, w, h),
+        match &plan.copies {
+            Copies::Buffer(copies) => self.gpu.copy_buffer(&staging, asset, copies),
+            Copies::Image(copies) => self.gpu.copy_buffer_to_image(&staging, asset, copies),
         }
         let asset = &mut self.assets[index];
         asset.seed = seed;
@@ -284,30 +460,46 @@ impl<'g, G: Gpu> Workload<'g, G> {
 
     /// Records a readback of asset `index`, compared after the submission.
     fn readback(&mut self, index: usize) {
-        let shape = self.assets[index].resource.shape;
-        let region = Region::of(shape);
+        let Asset {
+            resource: asset,
+            id,
+            seed,
+            ..
+        } = &self.assets[index];
+        let (shape, id, seed) = (asset.shape, *id, *seed);
+        let plan = Plan::new(shape, seed);
         let readback_shape = Shape::Buffer {
-            size: region.bytes(),
+            size: plan.bytes,
             purpose: BufferPurpose::Readback,
         };
         let Some(readback) = self.create(readback_shape, UsageFlags::DOWNLOAD) else {
             return;
         };
         let asset = &self.assets[index].resource;
-        match region {
-            Region::Bytes(len) => self.gpu.copy_buffer(asset, &readback, len),
-            Region::Texels(w, h) => self.gpu.copy_image_to_buffer(asset, &readback, w, h),
+        match &plan.copies {
+            Copies::Buffer(copies) => {
+                let back: Vec<BufferCopy> = copies
+                    .iter()
+                    .map(|c| BufferCopy {
+                        src: c.dst,
+                        dst: c.src,
+                        len: c.len,
+                    })
+                    .collect();
+                self.gpu.copy_buffer(asset, &readback, &back);
+            }
+            Copies::Image(copies) => self.gpu.copy_image_to_buffer(asset, &readback, copies),
         }
         let what = format!(
-            "asset {index} ({:?}, memory type {}, offset {})",
+            "asset {index} (id {id}, {:?}, memory type {}, offset {})",
             shape,
             asset.block.memory_type(),
             asset.block.offset()
         );
         self.pending.push(Pending {
             readback,
-            seed: self.assets[index].seed,
-            len: region.bytes(),
+            seed,
+            plan,
             what,
         });
     }
@@ -319,7 +511,7 @@ impl<'g, G: Gpu> Workload<'g, G> {
         }
         self.batch += 1;
         for mut pending in std::mem::take(&mut self.pending) {
-            let mut bytes = vec![0; pending.len as usize];
+            let mut bytes = vec![0; pending.plan.bytes as usize];
             // SAFETY: the submission that wrote it is complete.
             let read = unsafe {
                 pending
@@ -329,18 +521,17 @@ impl<'g, G: Gpu> Workload<'g, G> {
             };
             match read {
                 Err(err) => self.fail(format!("reading back {}: {err}", pending.what)),
-                Ok(()) => {
-                    let expected = pattern(pending.seed, bytes.len());
-                    if let Some(at) = bytes.iter().zip(&expected).position(|(a, b)| a != b) {
-                        self.fail(format!(
-                            "data mismatch in {} at byte {at}: read {:#04x}, wrote {:#04x}",
-                            pending.what, bytes[at], expected[at]
-                        ));
-                    } else {
+                Ok(()) => match pending.plan.mismatch(pending.seed, &bytes) {
+                    Some((place, read, wrote)) => self.fail(format!(
+                        "data mismatch in {} at {place}: read {read:#010x}, wrote {wrote:#010x} \
+                         (seed {:#x})",
+                        pending.what, pending.seed
+                    )),
+                    None => {
                         self.counters.readbacks += 1;
-                        self.counters.bytes_verified += pending.len;
+                        self.counters.bytes_verified += pending.plan.bytes;
                     }
-                }
+                },
             }
             self.free(pending.readback);
         }
@@ -352,10 +543,12 @@ impl<'g, G: Gpu> Workload<'g, G> {
         let resource = self.create(shape, UsageFlags::FAST_DEVICE_ACCESS)?;
         self.assets.push(Asset {
             resource,
+            id: self.next_id,
             seed: 0,
             uploaded_in: u64::MAX,
             streamed,
         });
+        self.next_id += 1;
         let index = self.assets.len() - 1;
         self.upload(index);
         Some(index)
@@ -609,3 +802,6 @@ pub fn run<G: Gpu>(
     }
     workload.finish(started)
 }
+
+#[cfg(test)]
+mod tests;

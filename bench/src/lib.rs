@@ -16,6 +16,7 @@ mod trace;
 mod vulkan;
 
 use {
+    gpu_alloc_soak::cli::{self, lexopt, number, seconds, value, Command},
     std::time::{Duration, Instant},
     trace::{Op, Req, Scale, Trace},
 };
@@ -228,70 +229,59 @@ pub(crate) fn run<A: BenchAlloc>(
     }
 }
 
-/// Runs the benchmark with the command-line arguments of the `traces` binary
-/// (without the program name) and returns the process exit code.
-pub fn main_with_args(args: &[String]) -> i32 {
+/// The `traces` binary's `--help`.
+const USAGE: &str = "\
+usage: traces [--quick] [--no-vulkan] [--only TRACE] [--skip TRACE] [--rows ROW] [--limit SECS] [--runs N] [--svg FILE] [--json FILE]
+Runs every trace against every allocator and prints a table and
+one PASS/FAIL line per target (see BENCHMARKS.md). --only runs the
+traces whose name contains TRACE, --skip leaves out those whose name
+contains TRACE, --rows runs the allocators whose row name contains
+ROW; --limit caps each row's churn part
+(default 30 s, 10 s with --quick). The JSON file is rewritten after
+every run, so a run cut short keeps what it measured. --runs N repeats
+everything N times and reports, per trace and allocator, the run
+with the middle median. -h, --help prints this.";
+
+/// Reads the `traces` binary's arguments.
+fn parse_args(mut parser: lexopt::Parser) -> Result<Command<report::Options>, lexopt::Error> {
+    use lexopt::Arg::{Long, Short};
     let mut opts = report::Options::default();
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--quick" => opts.quick = true,
-            "--svg" => opts.svg = it.next().cloned(),
-            "--json" => opts.json = it.next().cloned(),
-            "--no-vulkan" => opts.no_vulkan = true,
-            "--only" => opts.only = it.next().cloned(),
-            "--skip" => match it.next() {
-                Some(skip) => {
-                    let _ = SKIP.set(skip.clone());
-                }
-                None => {
-                    eprintln!("--skip takes a part of a trace's name");
-                    return 2;
-                }
-            },
-            "--rows" => match it.next() {
-                Some(rows) => {
-                    let _ = ROWS.set(rows.clone());
-                }
-                None => {
-                    eprintln!("--rows takes a part of an allocator's row name");
-                    return 2;
-                }
-            },
-            "--runs" => match it.next().and_then(|s| s.parse().ok()) {
-                Some(n) => opts.runs = n,
-                None => {
-                    eprintln!("--runs takes a count");
-                    return 2;
-                }
-            },
-            "--limit" => match it.next().and_then(|s| s.parse().ok()) {
-                Some(secs) => opts.limit = Some(secs),
-                None => {
-                    eprintln!("--limit takes a number of seconds");
-                    return 2;
-                }
-            },
-            "-h" | "--help" => {
-                println!(
-                    "usage: traces [--quick] [--no-vulkan] [--only TRACE] [--skip TRACE] [--rows ROW] [--limit SECS] [--runs N] [--svg FILE] [--json FILE]\n\
-                     Runs every trace against every allocator and prints a table and\n\
-                     one PASS/FAIL line per target (see BENCHMARKS.md). --only runs the\n\
-                     traces whose name contains TRACE, --skip leaves out those whose name\n\
-                     contains TRACE, --rows runs the allocators whose row name contains\n\
-                     ROW; --limit caps each row's churn part\n\
-                     (default 30 s, 10 s with --quick). The JSON file is rewritten after\n\
-                     every run, so a run cut short keeps what it measured. --runs N repeats\n\
-                     everything N times and reports, per trace and allocator, the run\n\
-                     with the middle median."
-                );
-                return 0;
-            }
-            other => {
-                eprintln!("unknown argument `{other}` (try --help)");
-                return 2;
-            }
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("quick") => opts.quick = true,
+            Long("no-vulkan") => opts.no_vulkan = true,
+            Long("svg") => opts.svg = Some(value(&mut parser)?),
+            Long("json") => opts.json = Some(value(&mut parser)?),
+            Long("only") => opts.only = Some(value(&mut parser)?),
+            Long("skip") => opts.skip = Some(value(&mut parser)?),
+            Long("rows") => opts.rows = Some(value(&mut parser)?),
+            Long("runs") => opts.runs = number(&mut parser, "--runs")?,
+            Long("limit") => opts.limit = Some(seconds(&mut parser, "--limit")?),
+            Short('h') | Long("help") => return Ok(Command::Help),
+            _ => return Err(arg.unexpected()),
         }
+    }
+    Ok(Command::Run(opts))
+}
+
+/// Runs the benchmark with the command-line arguments of the `traces` binary
+/// (without the program name) and returns the process exit code: 0, 1 when a
+/// file could not be written, 2 for a bad command line (one `error:` line on
+/// stderr).
+pub fn main_with_args<I>(args: I) -> i32
+where
+    I: IntoIterator,
+    I::Item: Into<std::ffi::OsString>,
+{
+    let opts = match cli::read(lexopt::Parser::from_args(args), USAGE, parse_args) {
+        Ok(opts) => opts,
+        Err(code) => return code.into(),
+    };
+    if let Some(skip) = &opts.skip {
+        let _ = SKIP.set(skip.clone());
+    }
+    if let Some(rows) = &opts.rows {
+        let _ = ROWS.set(rows.clone());
     }
     let scale = Scale {
         quick: opts.quick,
@@ -390,6 +380,102 @@ pub(crate) fn run_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command<report::Options>, String> {
+        parse_args(lexopt::Parser::from_args(args)).map_err(|e| e.to_string())
+    }
+
+    fn options(args: &[&str]) -> report::Options {
+        match parse(args) {
+            Ok(Command::Run(opts)) => opts,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    /// No arguments: every trace and row, full counts, one run, default limit.
+    #[test]
+    fn options_default() {
+        let o = options(&[]);
+        assert!(!o.quick && !o.no_vulkan);
+        assert_eq!(
+            (o.only, o.skip, o.rows, o.limit, o.runs, o.svg, o.json),
+            (None, None, None, None, 0, None, None)
+        );
+    }
+
+    /// Every option keeps its name and meaning; values may follow `=`, and
+    /// numbers may have `_` between digits.
+    #[test]
+    fn options_every_flag() {
+        let o = options(&[
+            "--quick",
+            "--no-vulkan",
+            "--only",
+            "churn",
+            "--skip=live",
+            "--rows",
+            "ours",
+            "--limit",
+            "2.5",
+            "--runs",
+            "1_0",
+            "--svg",
+            "a.svg",
+            "--json=b.json",
+        ]);
+        assert!(o.quick && o.no_vulkan);
+        assert_eq!(o.only.as_deref(), Some("churn"));
+        assert_eq!(o.skip.as_deref(), Some("live"));
+        assert_eq!(o.rows.as_deref(), Some("ours"));
+        assert_eq!(o.limit, Some(2.5));
+        assert_eq!(o.runs, 10);
+        assert_eq!(o.svg.as_deref(), Some("a.svg"));
+        assert_eq!(o.json.as_deref(), Some("b.json"));
+    }
+
+    #[test]
+    fn options_help() {
+        for args in [&["-h"][..], &["--help"], &["--quick", "--help", "--bogus"]] {
+            assert!(matches!(parse(args), Ok(Command::Help)), "{args:?}");
+        }
+    }
+
+    /// A missing value (also when the next argument is an option: the old
+    /// parser wrote the plot to a file named `--json`), a bad value, an unknown
+    /// option and a stray argument are errors that name what is wrong.
+    #[test]
+    fn options_errors() {
+        for (args, message) in [
+            (
+                &["--svg", "--json", "x"][..],
+                "missing argument for option '--svg'",
+            ),
+            (&["--json"], "missing argument for option '--json'"),
+            (&["--only"], "missing argument for option '--only'"),
+            (&["--runs", "x"], r#"invalid value "x" for option '--runs'"#),
+            (&["--runs", "-1"], "missing argument for option '--runs'"),
+            (
+                &["--limit=-1"],
+                r#"invalid value "-1" for option '--limit'"#,
+            ),
+            (
+                &["--limit", "inf"],
+                r#"invalid value "inf" for option '--limit'"#,
+            ),
+            (
+                &["--limit", "1e30"],
+                r#"invalid value "1e30" for option '--limit'"#,
+            ),
+            (&["--frobnicate"], "invalid option '--frobnicate'"),
+            (&["churn"], r#"unexpected argument "churn""#),
+            (&["--quick=yes"], "unexpected argument for option '--quick'"),
+        ] {
+            match parse(args) {
+                Err(e) => assert!(e.contains(message), "{args:?}: {e:?}"),
+                Ok(c) => panic!("{args:?} accepted: {c:?}"),
+            }
+        }
+    }
 
     /// Every trace, tiny, on the simulated rows and on the Vulkan rows: every row
     /// finishes, and ours returns every device allocation. Without a Vulkan

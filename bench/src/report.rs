@@ -16,6 +16,8 @@ pub(crate) struct Options {
     pub(crate) quick: bool,
     pub(crate) no_vulkan: bool,
     pub(crate) only: Option<String>,
+    pub(crate) skip: Option<String>,
+    pub(crate) rows: Option<String>,
     pub(crate) limit: Option<f64>,
     pub(crate) runs: usize,
     pub(crate) svg: Option<String>,
@@ -359,42 +361,60 @@ pub(crate) fn svg(results: &[RunResult]) -> String {
     s
 }
 
-fn json_str(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+/// One line of the JSON dump; the field names and their order are the file's keys.
+#[derive(serde::Serialize)]
+struct JsonRow<'a> {
+    trace: &'a str,
+    allocator: &'a str,
+    ops: u64,
+    median_ns: Option<f64>,
+    p99_ns: Option<f64>,
+    mean_ns: Option<f64>,
+    churn_ns_per_op: Option<f64>,
+    device_allocs: u64,
+    device_allocs_after_warmup: Option<u64>,
+    device_frees_after_warmup: Option<u64>,
+    peak_device_bytes: u64,
+    peak_live_bytes: u64,
+    retained_bytes: u64,
+    note: Option<&'a str>,
 }
 
-fn json_num(x: f64) -> String {
-    if x.is_finite() {
-        format!("{x:.1}")
-    } else {
-        "null".into()
+/// A time rounded to one decimal (the precision the table and readers use), or
+/// `None` (`null`) when nothing was measured.
+fn one_decimal(x: f64) -> Option<f64> {
+    x.is_finite().then(|| (x * 10.0).round() / 10.0)
+}
+
+impl<'a> From<&'a RunResult> for JsonRow<'a> {
+    fn from(r: &'a RunResult) -> Self {
+        JsonRow {
+            trace: &r.trace,
+            allocator: &r.row,
+            ops: r.ops,
+            median_ns: one_decimal(r.median()),
+            p99_ns: one_decimal(r.p99()),
+            mean_ns: one_decimal(r.mean()),
+            churn_ns_per_op: one_decimal(r.churn_per_op()),
+            device_allocs: r.device_allocs,
+            device_allocs_after_warmup: r.device_allocs_after_warmup,
+            device_frees_after_warmup: r.device_frees_after_warmup,
+            peak_device_bytes: r.peak_device_bytes,
+            peak_live_bytes: r.peak_live_bytes,
+            retained_bytes: r.retained_bytes,
+            note: r.note.as_deref(),
+        }
     }
 }
 
-/// The results as JSON (one object per run), for comparing runs.
+/// The results as JSON (an array, one object per run and per line, so that
+/// runs compare line by line).
 pub(crate) fn json(results: &[RunResult]) -> String {
     let rows: Vec<String> = results
         .iter()
         .map(|r| {
-            format!(
-                "{{\"trace\":{},\"allocator\":{},\"ops\":{},\"median_ns\":{},\"p99_ns\":{},\"mean_ns\":{},\
-                 \"churn_ns_per_op\":{},\"device_allocs\":{},\"device_allocs_after_warmup\":{},\"device_frees_after_warmup\":{},\
-                 \"peak_device_bytes\":{},\"peak_live_bytes\":{},\"retained_bytes\":{},\"note\":{}}}",
-                json_str(&r.trace),
-                json_str(&r.row),
-                r.ops,
-                json_num(r.median()),
-                json_num(r.p99()),
-                json_num(r.mean()),
-                json_num(r.churn_per_op()),
-                r.device_allocs,
-                r.device_allocs_after_warmup.map_or("null".into(), |w| w.to_string()),
-                r.device_frees_after_warmup.map_or("null".into(), |w| w.to_string()),
-                r.peak_device_bytes,
-                r.peak_live_bytes,
-                r.retained_bytes,
-                r.note.as_deref().map_or("null".into(), json_str),
-            )
+            // Strings, integers and finite floats only: nothing here can fail.
+            serde_json::to_string(&JsonRow::from(r)).expect("a JSON row serializes")
         })
         .collect();
     format!("[\n{}\n]\n", rows.join(",\n"))
@@ -430,4 +450,58 @@ pub(crate) fn report(opts: &Options, scale: Scale, results: &[RunResult]) -> i32
         }
     }
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(note: Option<&str>, warm: Option<(u64, u64)>) -> RunResult {
+        RunResult {
+            row: "gpu-alloc (ours) sim".into(),
+            trace: "churn small".into(),
+            ops: 7,
+            total_ns: 1234.5,
+            samples: vec![300.0, 100.0, 200.0],
+            churn_samples: Vec::new(),
+            device_allocs: 3,
+            device_allocs_after_warmup: warm.map(|w| w.0),
+            device_frees_after_warmup: warm.map(|w| w.1),
+            peak_device_bytes: 1 << 40,
+            peak_live_bytes: 12_345,
+            retained_bytes: 0,
+            note: note.map(Into::into),
+        }
+    }
+
+    /// The JSON keeps the shape its readers know: one object per line, these
+    /// keys in this order, times with one decimal, `null` for what was not
+    /// measured.
+    #[test]
+    fn json_shape() {
+        let results = [
+            result(None, Some((0, 2))),
+            result(Some(r#"a "quoted" \ note"#), None),
+        ];
+        let expected = concat!(
+            "[\n",
+            r#"{"trace":"churn small","allocator":"gpu-alloc (ours) sim","ops":7,"median_ns":400.0,"p99_ns":600.0,"mean_ns":352.7,"churn_ns_per_op":null,"device_allocs":3,"device_allocs_after_warmup":0,"device_frees_after_warmup":2,"peak_device_bytes":1099511627776,"peak_live_bytes":12345,"retained_bytes":0,"note":null},"#,
+            "\n",
+            r#"{"trace":"churn small","allocator":"gpu-alloc (ours) sim","ops":7,"median_ns":400.0,"p99_ns":600.0,"mean_ns":352.7,"churn_ns_per_op":null,"device_allocs":3,"device_allocs_after_warmup":null,"device_frees_after_warmup":null,"peak_device_bytes":1099511627776,"peak_live_bytes":12345,"retained_bytes":0,"note":"a \"quoted\" \\ note"}"#,
+            "\n]\n",
+        );
+        assert_eq!(json(&results), expected);
+    }
+
+    /// Control characters in a note still give JSON that reads back to the
+    /// same text (the hand-written writer escaped only `\\` and `"`).
+    #[test]
+    fn json_reads_back() {
+        let note = "line 1\nline 2\t\u{1} \"end\" \\";
+        let text = json(&[result(Some(note), None), result(None, None)]);
+        let value: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        assert_eq!(value[0]["note"], note);
+        assert_eq!(value[1]["note"], serde_json::Value::Null);
+        assert_eq!(value[0]["peak_device_bytes"], 1u64 << 40);
+    }
 }

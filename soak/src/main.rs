@@ -40,6 +40,7 @@ use {
         AllocOptions, Config, GpuAllocator, MemoryBlock, Request, ResourceKind, UsageFlags,
     },
     gpu_alloc_ash::AshMemoryDevice,
+    gpu_alloc_soak::cli::{args_or_exit, lexopt, number, Command},
     gpu_alloc_tests::vulkan_gate::{no_validation_layer, no_vulkan},
     gpu_alloc_types::{
         AllocationFlags, DeviceMapError, MappedMemoryRange, MemoryDevice, OutOfMemory,
@@ -123,6 +124,7 @@ impl MemoryDevice<vk::DeviceMemory> for Counting<'_> {
 }
 
 /// Command-line settings.
+#[derive(Debug, PartialEq)]
 struct Args {
     ops: u64,
     batch: usize,
@@ -133,41 +135,46 @@ struct Args {
     provoke: bool,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        ops: 1_000_000,
-        batch: 64,
-        report: 100_000,
-        seed: 1,
-        max_rss_growth_kib: 8192,
-        provoke: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || -> Result<u64, String> {
-            let v = it.next().ok_or(format!("{flag} needs a value"))?;
-            v.replace('_', "")
-                .parse()
-                .map_err(|e| format!("{flag} {v}: {e}"))
+/// `gpu-alloc-soak --help`.
+const USAGE: &str = "\
+usage: gpu-alloc-soak [--ops N] [--batch B] [--report R] [--seed S] [--max-rss-growth-kib K] [--provoke-validation]
+Soak run of gpu-alloc on the first Vulkan device with the validation layer on
+(see TESTING.md). At least N operations (default 1000000) in batches of B items
+(default 64); resident memory and live memory objects printed, then drained,
+every R operations (default 100000); S seeds the sizes and choices (default 1).
+Fails (exit code 1) on a validation message, a memory object left, corrupted
+data or drained resident memory growing by more than K KiB after the warm-up
+(default 8192). --provoke-validation breaks one valid-usage rule first, to show
+that messages are caught. -h, --help prints this.";
+
+impl Args {
+    /// Reads the command line (numbers may have `_` between digits).
+    fn parse(mut parser: lexopt::Parser) -> Result<Command<Args>, lexopt::Error> {
+        use lexopt::Arg::{Long, Short};
+        let mut args = Args {
+            ops: 1_000_000,
+            batch: 64,
+            report: 100_000,
+            seed: 1,
+            max_rss_growth_kib: 8192,
+            provoke: false,
         };
-        match flag.as_str() {
-            "--ops" => args.ops = value()?,
-            "--batch" => args.batch = value()?.max(1) as usize,
-            "--report" => args.report = value()?.max(1),
-            "--seed" => args.seed = value()?,
-            "--max-rss-growth-kib" => args.max_rss_growth_kib = value()?,
-            "--provoke-validation" => args.provoke = true,
-            "-h" | "--help" => {
-                println!(
-                    "gpu-alloc-soak [--ops N] [--batch B] [--report R] [--seed S] \
-                     [--max-rss-growth-kib K] [--provoke-validation]"
-                );
-                std::process::exit(0);
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Long("ops") => args.ops = number(&mut parser, "--ops")?,
+                Long("batch") => args.batch = number::<usize>(&mut parser, "--batch")?.max(1),
+                Long("report") => args.report = number::<u64>(&mut parser, "--report")?.max(1),
+                Long("seed") => args.seed = number(&mut parser, "--seed")?,
+                Long("max-rss-growth-kib") => {
+                    args.max_rss_growth_kib = number(&mut parser, "--max-rss-growth-kib")?
+                }
+                Long("provoke-validation") => args.provoke = true,
+                Short('h') | Long("help") => return Ok(Command::Help),
+                _ => return Err(arg.unexpected()),
             }
-            _ => return Err(format!("unknown argument {flag}")),
         }
+        Ok(Command::Run(args))
     }
-    Ok(args)
 }
 
 /// Resident memory of this process in KiB (`VmRSS` of `/proc/self/status`).
@@ -273,13 +280,7 @@ fn pattern(item: u64, pos: u64) -> u8 {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(e) => {
-            eprintln!("gpu-alloc-soak: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let args = args_or_exit(USAGE, Args::parse);
     let mut gpu = match Gpu::new() {
         Ok(gpu) => gpu,
         Err(why) => {
@@ -558,5 +559,51 @@ fn main() -> ExitCode {
     } else {
         println!("FAIL");
         ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command<Args>, String> {
+        Args::parse(lexopt::Parser::from_args(args)).map_err(|e| e.to_string())
+    }
+
+    /// The defaults, and every option with its meaning (counts of at least 1 for
+    /// `--batch` and `--report`, `_` between digits).
+    #[test]
+    fn options() {
+        let args = |ops, batch, report, seed, max_rss_growth_kib, provoke| {
+            Ok(Command::Run(Args {
+                ops,
+                batch,
+                report,
+                seed,
+                max_rss_growth_kib,
+                provoke,
+            }))
+        };
+        assert_eq!(parse(&[]), args(1_000_000, 64, 100_000, 1, 8192, false));
+        assert_eq!(
+            parse(&[
+                "--ops",
+                "5_000_000",
+                "--batch=16",
+                "--report",
+                "500000",
+                "--seed",
+                "2",
+                "--max-rss-growth-kib",
+                "100",
+                "--provoke-validation",
+            ]),
+            args(5_000_000, 16, 500_000, 2, 100, true)
+        );
+        assert_eq!(
+            parse(&["--batch", "0", "--report", "0"]),
+            args(1_000_000, 1, 1, 1, 8192, false)
+        );
+        assert_eq!(parse(&["--ops", "1", "-h"]), Ok(Command::Help));
     }
 }

@@ -13,6 +13,9 @@
 
 use {
     gpu_alloc::{Config, GpuAllocator, MemoryBlock, Request, UsageFlags},
+    gpu_alloc_soak::cli::{
+        args_or_exit, invalid_value, lexopt, number, parse_number, seconds, value, Command,
+    },
     gpu_alloc_types::{
         AllocationFlags, DeviceMapError, DeviceProperties, MappedMemoryRange, MemoryDevice,
         MemoryHeap, MemoryPropertyFlags, MemoryType, OutOfMemory,
@@ -101,24 +104,57 @@ fn properties() -> DeviceProperties<'static> {
     }
 }
 
-fn parse() -> (f64, Vec<usize>, usize) {
-    let (mut secs, mut threads, mut hold) = (2.0, vec![1, 2, 4, 8, 16], 32);
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
-        match flag.as_str() {
-            "--secs" => secs = value.parse().expect("--secs: a number"),
-            "--threads" => {
-                threads = value
-                    .split(',')
-                    .map(|t| t.parse().expect("--threads: numbers"))
-                    .collect()
+/// `gpu-alloc-threads --help`.
+const USAGE: &str = "\
+usage: gpu-alloc-threads [--secs S] [--threads 1,2,4,8,16] [--hold H]
+Alloc + free operations per second of one GpuAllocator behind a Mutex, on a
+null device, for each thread count of --threads (default 1,2,4,8,16), S
+seconds each (default 2); each thread holds H blocks (default 32) and frees a
+random one per allocation. -h, --help prints this.";
+
+/// Command-line settings.
+#[derive(Debug, PartialEq)]
+struct Args {
+    /// Seconds per thread count.
+    secs: f64,
+    /// The thread counts, in order.
+    threads: Vec<usize>,
+    /// Blocks each thread holds (at least 1).
+    hold: usize,
+}
+
+impl Args {
+    fn parse(mut parser: lexopt::Parser) -> Result<Command<Args>, lexopt::Error> {
+        use lexopt::Arg::{Long, Short};
+        let mut args = Args {
+            secs: 2.0,
+            threads: vec![1, 2, 4, 8, 16],
+            hold: 32,
+        };
+        while let Some(arg) = parser.next()? {
+            match arg {
+                Long("secs") => args.secs = seconds(&mut parser, "--secs")?,
+                Long("threads") => {
+                    let text = value(&mut parser)?;
+                    args.threads = text
+                        .split(',')
+                        .map(|t| parse_number(t, "--threads"))
+                        .collect::<Result<_, _>>()?;
+                    if args.threads.contains(&0) {
+                        return Err(invalid_value(
+                            "--threads",
+                            &text,
+                            "a thread count is at least 1",
+                        ));
+                    }
+                }
+                Long("hold") => args.hold = number::<usize>(&mut parser, "--hold")?.max(1),
+                Short('h') | Long("help") => return Ok(Command::Help),
+                _ => return Err(arg.unexpected()),
             }
-            "--hold" => hold = value.parse().expect("--hold: a number"),
-            _ => panic!("unknown argument {flag}"),
         }
+        Ok(Command::Run(args))
     }
-    (secs, threads, hold.max(1))
 }
 
 /// Runs `threads` threads for `secs`; returns the operations done.
@@ -196,7 +232,11 @@ fn run(threads: usize, secs: f64, hold: usize) -> (u64, Duration) {
 }
 
 fn main() {
-    let (secs, threads, hold) = parse();
+    let Args {
+        secs,
+        threads,
+        hold,
+    } = args_or_exit(USAGE, Args::parse);
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "gpu-alloc-threads: one GpuAllocator behind a Mutex, null device, {cores} cores, \
@@ -207,5 +247,33 @@ fn main() {
         let (ops, elapsed) = run(t, secs, hold);
         let rate = ops as f64 / elapsed.as_secs_f64();
         println!("{t:>8} {rate:>14.0} {:>16.0}", rate / t as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command<Args>, String> {
+        Args::parse(lexopt::Parser::from_args(args)).map_err(|e| e.to_string())
+    }
+
+    /// The defaults, and every option with its meaning (`--hold` at least 1).
+    #[test]
+    fn options() {
+        let args = |secs, threads: &[usize], hold| {
+            Ok(Command::Run(Args {
+                secs,
+                threads: threads.to_vec(),
+                hold,
+            }))
+        };
+        assert_eq!(parse(&[]), args(2.0, &[1, 2, 4, 8, 16], 32));
+        assert_eq!(
+            parse(&["--secs", "3", "--threads=1,8", "--hold", "64"]),
+            args(3.0, &[1, 8], 64)
+        );
+        assert_eq!(parse(&["--hold", "0"]), args(2.0, &[1, 2, 4, 8, 16], 1));
+        assert_eq!(parse(&["--help"]), Ok(Command::Help));
     }
 }

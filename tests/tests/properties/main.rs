@@ -15,7 +15,9 @@
 //! served from the best type, as in a clean run. Each fault cell checks that
 //! its programs met injected failures of `allocate_memory` and `map_memory`,
 //! both drawn by the rates and forced (the first of each call in every program
-//! is), and that some reached the caller as errors.
+//! is), and that some reached the caller as errors. (With the default 12 cases
+//! a cell misses none of these for any seed tried; with 4 cases, as under
+//! valgrind, the fixed seeds still meet them all.)
 //!
 //! For every new block: its memory type is in the request's mask and eligible for
 //! the usage (host access => `HOST_VISIBLE`, the core's documented eligibility

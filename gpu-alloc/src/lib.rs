@@ -157,10 +157,23 @@
 //! - `std` (default): `std::error::Error` is implemented either way (through
 //!   `core::error::Error`); `std` adds reports of leaks on stderr.
 //! - `serde`: `Serialize`/`Deserialize` for the plain data types.
-//! - `tracing`: reports and device allocations go through `tracing`.
-//! - `check-invariants`: [`GpuAllocator::check_invariants`] in release builds.
+//! - `log`: diagnostics go through the `log` crate.
+//! - `tracing`: diagnostics go through `tracing`.
+//! - `svg`: `MemoryMap::to_svg`, the memory map of [`GpuAllocator::memory_map`]
+//!   as an SVG picture.
+//! - `check-invariants`: [`GpuAllocator::check_invariants`] in release builds (it
+//!   is always there in debug builds).
+//!
+//! **Diagnostics** are reports of misuse that cannot be returned as errors (a
+//! block dropped without [`GpuAllocator::dealloc`], an allocator dropped with
+//! live blocks or without [`GpuAllocator::cleanup`]), at error level, and a
+//! record of each device memory object allocated and freed, at debug level. They
+//! go to the first of these that is on: `tracing`, then `log`, then stderr
+//! (`std`; reports only). Targets are the allocator's module paths, all under
+//! `gpu_alloc`. Whichever way they go, [`reported_problems`] counts the reports.
 
 #![cfg_attr(not(feature = "std"), no_std)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate alloc;
 
@@ -176,6 +189,7 @@ mod shared;
 mod slab;
 mod stats;
 mod strategy;
+#[cfg(feature = "svg")]
 mod svg;
 mod usage;
 
@@ -198,5 +212,5 @@ pub use {
 
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

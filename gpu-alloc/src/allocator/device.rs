@@ -9,7 +9,7 @@
 //! [`Accounts::map_whole`]: only memory objects that no block uses are freed.
 
 use {
-    crate::{error::TryAllocError, shared::MappedPtr},
+    crate::{error::TryAllocError, report, shared::MappedPtr},
     alloc::vec::Vec,
     core::marker::PhantomData,
     gpu_alloc_types::{AllocationFlags, HeapBudget, MemoryDevice},
@@ -157,8 +157,7 @@ impl Accounts {
         // the properties say the feature is enabled; `remaining > 0` keeps the
         // object count within the device's limit.
         let memory = unsafe { device.get().allocate_memory(size, ty, self.flags) }?;
-        #[cfg(feature = "tracing")]
-        tracing::debug!(memory_type = ty, size, "allocated device memory");
+        report::allocated(ty, size);
         self.heaps[heap as usize].used += size;
         self.remaining -= 1;
         self.objects += 1;
@@ -208,8 +207,7 @@ impl Accounts {
         // SAFETY: the object came from this device, no block uses it, and the
         // allocator keeps no other handle to it.
         unsafe { device.get().deallocate_memory(memory) };
-        #[cfg(feature = "tracing")]
-        tracing::debug!(heap, size, "freed device memory");
+        report::freed(heap, size);
         self.heaps[heap as usize].used -= size;
         self.remaining = self.remaining.saturating_add(1);
         self.objects -= 1;

@@ -14,6 +14,7 @@
 //! assert_eq!(info.unknown_bits(), 0x100);
 //! ```
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate alloc;
 

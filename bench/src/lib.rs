@@ -10,13 +10,12 @@
 //! counted through a wrapped dispatch table.
 
 mod report;
-mod rng;
 mod sim;
 mod trace;
 mod vulkan;
 
 use {
-    gpu_alloc_soak::cli::{self, lexopt, number, seconds, value, Command},
+    gpu_alloc_tests::kit::cli::{self, lexopt, number, seconds, value, Command},
     std::time::{Duration, Instant},
     trace::{Op, Req, Scale, Trace},
 };

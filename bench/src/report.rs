@@ -7,6 +7,7 @@ use {
         vulkan::{GPU_ALLOCATOR, OURS_VK},
         RunResult,
     },
+    gpu_alloc_tests::kit::mib,
     std::fmt::Write as _,
 };
 
@@ -87,10 +88,6 @@ fn steady(r: &RunResult) -> String {
         (Some(a), Some(f)) => format!(" ({a}/{f})"),
         _ => String::new(),
     }
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
 }
 
 /// The results as a Markdown table.

@@ -1,7 +1,7 @@
 //! The traces: fixed sequences of allocations and frees, generated once from a
 //! seed and replayed unchanged against every allocator.
 
-use crate::rng::Rng;
+use gpu_alloc_tests::kit::Rng;
 
 /// What a request's memory is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -40,8 +40,13 @@ use {
         AllocOptions, Config, GpuAllocator, MemoryBlock, Request, ResourceKind, UsageFlags,
     },
     gpu_alloc_ash::AshMemoryDevice,
-    gpu_alloc_soak::cli::{args_or_exit, lexopt, number, Command},
-    gpu_alloc_tests::vulkan_gate::{no_validation_layer, no_vulkan},
+    gpu_alloc_tests::{
+        kit::{
+            cli::{args_or_exit, lexopt, number, Command},
+            mib, Rng,
+        },
+        vulkan_gate::{no_validation_layer, no_vulkan},
+    },
     gpu_alloc_types::{
         AllocationFlags, DeviceMapError, MappedMemoryRange, MemoryDevice, OutOfMemory,
     },
@@ -189,25 +194,11 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// xorshift64*: reproducible sizes and choices.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    /// A buffer size: mostly 16 B .. 128 KiB (log-uniform), 1 in 64 up to 8 MiB.
-    fn size(&mut self) -> u64 {
-        let max_log = if self.below(64) == 0 { 22 } else { 16 };
-        let log = 4 + self.below(max_log - 3);
-        (1 << log) + self.below(1 << log)
-    }
+/// A buffer size: mostly 16 B .. 128 KiB (log-uniform), 1 in 64 up to 8 MiB.
+fn buffer_size(rng: &mut Rng) -> u64 {
+    let max_log = if rng.below_mod(64) == 0 { 22 } else { 16 };
+    let log = 4 + rng.below_mod(max_log - 3);
+    (1 << log) + rng.below_mod(1 << log)
 }
 
 /// A buffer bound to a block of the allocator.
@@ -343,7 +334,7 @@ fn main() -> ExitCode {
         ),
         ops: 0,
     };
-    let mut rng = Rng(args.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut rng = Rng::odd_state(args.seed);
     let mut held: Vec<Bound> = Vec::new();
     const HELD: usize = 256;
     let held_usages = [
@@ -376,11 +367,11 @@ fn main() -> ExitCode {
         // Long-lived blocks: replace a few.
         for _ in 0..4 {
             if held.len() >= HELD {
-                let victim = held.swap_remove(rng.below(held.len() as u64) as usize);
+                let victim = held.swap_remove(rng.below_mod(held.len() as u64) as usize);
                 soak.free(victim);
             }
-            let usage = held_usages[rng.below(4) as usize];
-            let size = rng.size();
+            let usage = held_usages[rng.below_mod(4) as usize];
+            let size = buffer_size(&mut rng);
             let bound = soak.create(size, usage);
             held.push(bound);
         }
@@ -388,7 +379,7 @@ fn main() -> ExitCode {
         let mut batch = Vec::with_capacity(args.batch);
         for _ in 0..args.batch {
             item += 1;
-            let size = rng.size();
+            let size = buffer_size(&mut rng);
             let mut src = soak.create(size, UsageFlags::UPLOAD | UsageFlags::TRANSIENT);
             let mid = soak.create(size, UsageFlags::FAST_DEVICE_ACCESS);
             let dst = soak.create(size, UsageFlags::DOWNLOAD | UsageFlags::TRANSIENT);
@@ -526,7 +517,7 @@ fn main() -> ExitCode {
          through the GPU), {allocations} vkAllocateMemory calls, at most {peak} memory objects \
          alive",
         ops as f64 / secs,
-        copied_bytes as f64 / (1 << 20) as f64
+        mib(copied_bytes)
     );
     println!(
         "validation messages: {failing} warnings/errors ({all} in all, info included); \

@@ -10,6 +10,8 @@
 //! Vulkan binding: each backend still creates its instance, device and
 //! resources through its own API.
 
+pub use crate::kit::Rng;
+
 use {
     gpu_alloc::{AllocOptions, GpuAllocator, MemoryBlock, Request, ResourceKind, UsageFlags},
     gpu_alloc_types::{
@@ -125,33 +127,9 @@ impl<M, D: MemoryDevice<M>> MemoryDevice<M> for Counting<'_, D> {
     }
 }
 
-/// A small deterministic generator (xorshift64*), so runs are reproducible.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator for `seed` (0 is taken as 1: xorshift has no zero state).
-    pub fn new(seed: u64) -> Self {
-        Rng(seed.max(1))
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A value in `0..n`; `n` is not zero.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-}
-
 /// `len` bytes of a deterministic pattern, different for each `seed`.
 pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut rng = Rng::new(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let mut rng = Rng::odd_state(seed);
     (0..len).map(|_| rng.next_u64() as u8).collect()
 }
 
@@ -555,11 +533,11 @@ where
         unsafe { alloc.dealloc(device, held.block) };
     };
 
-    let mut rng = Rng::new(plan.seed);
+    let mut rng = Rng::from_state(plan.seed);
     let mut live: Vec<Held<M, R>> = Vec::new();
     let mut ranges = LiveRanges::new(alloc.buffer_image_granularity());
     for step in 0..plan.steps {
-        if live.is_empty() || rng.below(plan.allocate.1) < plan.allocate.0 {
+        if live.is_empty() || rng.below_mod(plan.allocate.1) < plan.allocate.0 {
             let (request, kind, resource) = make(&mut rng, step);
             // SAFETY: the caller's contract.
             let block = unsafe { alloc_block(alloc, device, request, kind) };
@@ -588,7 +566,7 @@ where
             }
             live.push(held);
         } else {
-            let victim = live.swap_remove(rng.below(live.len() as u64) as usize);
+            let victim = live.swap_remove(rng.below_mod(live.len() as u64) as usize);
             ranges.remove(&victim.block);
             free(alloc, &mut stats, victim);
         }
@@ -645,16 +623,16 @@ where
         allocate: (2, 3),
     };
     let make = |rng: &mut Rng, _step| {
-        let size = match rng.below(10) {
-            0 => 1 + rng.below(64),
-            1..=6 => 1 + rng.below(16_384),
-            7 | 8 => 1 + rng.below(1 << 20),
-            _ => (1 << 20) + rng.below(8 << 20),
+        let size = match rng.below_mod(10) {
+            0 => 1 + rng.below_mod(64),
+            1..=6 => 1 + rng.below_mod(16_384),
+            7 | 8 => 1 + rng.below_mod(1 << 20),
+            _ => (1 << 20) + rng.below_mod(8 << 20),
         };
         let request = Request {
             size,
-            align_mask: (1u64 << rng.below(9)) - 1,
-            usage: usages[rng.below(usages.len() as u64) as usize],
+            align_mask: (1u64 << rng.below_mod(9)) - 1,
+            usage: usages[rng.below_mod(usages.len() as u64) as usize],
             memory_types: !0,
         };
         (request, ResourceKind::Unknown, ())
@@ -843,12 +821,12 @@ mod tests {
         ];
         let make = |rng: &mut Rng, step: u32| {
             let request = Request {
-                size: 1 + rng.below(3000),
-                align_mask: (1 << rng.below(8)) - 1,
+                size: 1 + rng.below_mod(3000),
+                align_mask: (1 << rng.below_mod(8)) - 1,
                 usage: UsageFlags::HOST_ACCESS,
                 memory_types: !0,
             };
-            (request, kinds[rng.below(3) as usize], step)
+            (request, kinds[rng.below_mod(3) as usize], step)
         };
         let bound = Cell::new(0u64);
         let released = Cell::new(0u64);

@@ -18,9 +18,14 @@
 //!   budgets, non-coherent flushes, imported memory, odd configurations.
 //! - `sim_device.rs`: the simulated device itself catches every broken rule.
 //!
+//! [`kit`] holds what the tests, the demo, the bench and the soak share: the
+//! seeded random number generator, byte counts as text and command-line
+//! reading.
+//!
 //! [`MemoryDevice`]: gpu_alloc_types::MemoryDevice
 
 pub mod backend_support;
 pub mod harness;
+pub mod kit;
 pub mod sim;
 pub mod vulkan_gate;

@@ -20,7 +20,7 @@ mod fault;
 mod layout;
 
 pub use self::{
-    fault::{Faults, XorShift64},
+    fault::Faults,
     layout::{HeapLayout, Layout, LayoutError, TypeLayout, DEVICES_DIR},
 };
 

@@ -4,7 +4,10 @@
 //! allocator test pass.
 
 use {
-    gpu_alloc_tests::sim::{Faults, Layout, SimDevice, SimMemory, XorShift64},
+    gpu_alloc_tests::{
+        kit::Rng,
+        sim::{Faults, Layout, SimDevice, SimMemory},
+    },
     gpu_alloc_types::{
         AllocationFlags, DeviceMapError, HeapBudget, MappedMemoryRange, MemoryDevice,
         MemoryPropertyFlags, OutOfMemory,
@@ -229,7 +232,7 @@ fn faults_are_deterministic_and_counted() {
     assert_eq!(stats.allocate_calls, 3);
     device.assert_clean();
 
-    let mut rng = XorShift64::new(1);
+    let mut rng = Rng::new(1);
     assert!(!rng.chance(0.0) && rng.chance(1.0));
 }
 

@@ -5,7 +5,10 @@
 
 use {
     gpu_alloc::{Config, GpuAllocator, MemoryBlock, Request, UsageFlags},
-    gpu_alloc_tests::sim::{Layout, SimDevice, SimMemory},
+    gpu_alloc_tests::{
+        kit::Rng,
+        sim::{Layout, SimDevice, SimMemory},
+    },
     std::{
         collections::BTreeMap,
         sync::{Arc, Mutex},
@@ -18,14 +21,6 @@ type Live = (MemoryBlock<SimMemory>, u64, usize);
 
 const THREADS: u64 = 8;
 const OPS_PER_THREAD: u64 = 2_000;
-
-/// A small xorshift, so each thread's program is reproducible.
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
 
 fn pattern(thread: u64, serial: u64, len: usize) -> Vec<u8> {
     (0..len)
@@ -48,13 +43,13 @@ fn eight_threads_share_one_allocator() {
             let device = Arc::clone(&device);
             let allocator = Arc::clone(&allocator);
             thread::spawn(move || {
-                let mut rng = 0x9E37_79B9_7F4A_7C15 ^ (t + 1);
+                // Seeded per thread, so each thread's program is reproducible.
+                let mut rng = Rng::new(t);
                 let mut live: Vec<Live> = Vec::new();
                 for serial in 0..OPS_PER_THREAD {
-                    let r = next(&mut rng);
-                    if r % 3 != 0 || live.is_empty() {
-                        let len = 1 + (next(&mut rng) % 48_000) as usize;
-                        let usage = match r % 4 {
+                    if rng.below(3) != 0 || live.is_empty() {
+                        let len = 1 + rng.below(48_000) as usize;
+                        let usage = match rng.below(4) {
                             0 => UsageFlags::UPLOAD,
                             1 => UsageFlags::DOWNLOAD,
                             2 => UsageFlags::UPLOAD | UsageFlags::TRANSIENT,
@@ -62,7 +57,7 @@ fn eight_threads_share_one_allocator() {
                         };
                         let request = Request {
                             size: len as u64,
-                            align_mask: (1 << (next(&mut rng) % 9)) - 1,
+                            align_mask: (1 << rng.below(9)) - 1,
                             usage,
                             memory_types: !0,
                         };
@@ -75,7 +70,7 @@ fn eight_threads_share_one_allocator() {
                             .unwrap();
                         live.push((block, serial, len));
                     } else {
-                        let index = (next(&mut rng) as usize) % live.len();
+                        let index = rng.below(live.len() as u64) as usize;
                         let (mut block, serial, len) = live.swap_remove(index);
                         let mut data = vec![0; len];
                         // SAFETY: as above.

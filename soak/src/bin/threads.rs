@@ -13,8 +13,9 @@
 
 use {
     gpu_alloc::{Config, GpuAllocator, MemoryBlock, Request, UsageFlags},
-    gpu_alloc_soak::cli::{
-        args_or_exit, invalid_value, lexopt, number, parse_number, seconds, value, Command,
+    gpu_alloc_tests::kit::{
+        cli::{args_or_exit, invalid_value, lexopt, number, parse_number, seconds, value, Command},
+        Rng,
     },
     gpu_alloc_types::{
         AllocationFlags, DeviceMapError, DeviceProperties, MappedMemoryRange, MemoryDevice,
@@ -170,19 +171,13 @@ fn run(threads: usize, secs: f64, hold: usize) -> (u64, Duration) {
         .map(|t| {
             let (device, allocator, stop) = (device.clone(), allocator.clone(), stop.clone());
             std::thread::spawn(move || {
-                let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ (t as u64 + 1).wrapping_mul(0xff51_afd7);
-                let mut next = move || {
-                    rng ^= rng << 13;
-                    rng ^= rng >> 7;
-                    rng ^= rng << 17;
-                    rng
-                };
+                let mut rng = Rng::new(t as u64);
                 let mut held: Vec<MemoryBlock<u64>> = Vec::with_capacity(hold);
                 let mut ops = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     for _ in 0..64 {
-                        let log = 4 + next() % 13;
-                        let size = (1 << log) + next() % (1 << log);
+                        let log = 4 + rng.below(13);
+                        let size = (1 << log) + rng.below(1 << log);
                         let request = Request {
                             size,
                             align_mask: 255,
@@ -197,7 +192,7 @@ fn run(threads: usize, secs: f64, hold: usize) -> (u64, Duration) {
                         ops += 1;
                         held.push(block);
                         if held.len() > hold {
-                            let i = (next() % held.len() as u64) as usize;
+                            let i = rng.below(held.len() as u64) as usize;
                             let block = held.swap_remove(i);
                             let mut a = allocator.lock().unwrap();
                             // SAFETY: as above; the null device has no memory to use.

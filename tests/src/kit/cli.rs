@@ -1,5 +1,6 @@
-//! Command-line reading for the binaries of the soak (`gpu-alloc-soak`,
-//! `gpu-alloc-threads`) and of the bench (`traces`), on `lexopt`. Each binary
+//! Command-line reading for the binaries of the demo (`gpu-alloc-demo`), the
+//! soak (`gpu-alloc-soak`, `gpu-alloc-threads`) and the bench (`traces`), on
+//! `lexopt`. Each binary
 //! matches its own options and takes their values with [`value`], [`number`] and
 //! [`seconds`]; [`read`] and [`args_or_exit`] then do what every one of them
 //! does: `-h`/`--help` prints the usage and exits 0, a bad command line (an

@@ -9,6 +9,7 @@
 //! Exit status: 0 when every check passed, 1 when one failed, 2 for bad
 //! arguments or a backend that cannot start.
 
+mod args;
 mod erupt;
 mod gfx;
 mod gpu;
@@ -18,115 +19,15 @@ mod vulkan;
 mod workload;
 
 use {
+    args::Backend,
     gpu_alloc::{ExtendedProperties, MemoryHeapFlags},
-    gpu_alloc_tests::sim::Layout,
-    std::{
-        path::{Path, PathBuf},
-        process::ExitCode,
-    },
+    gpu_alloc_tests::{kit::Bytes, sim::Layout},
+    std::{path::Path, process::ExitCode},
     workload::Outcome,
 };
 
 /// The layout the simulated device uses unless `--layout` says otherwise.
 const DEFAULT_LAYOUT: &str = "nvidia-rtx3060ti-linux.json";
-/// Frames run unless `--frames` says otherwise.
-const DEFAULT_FRAMES: u32 = 300;
-
-const USAGE: &str = "\
-usage: gpu-alloc-demo [--backend ash|erupt|gfx|sim] [--layout FILE.json] [--frames N] [--report DIR] [--validate]
-
-  --backend   ash (default: the first Vulkan device; without a Vulkan driver the
-              demo says so and runs on the simulated device), erupt or gfx (the
-              same workload on the first Vulkan device through those crates),
-              or sim
-  --layout    device layout for the simulated device (implies --backend sim;
-              default: tests/devices/nvidia-rtx3060ti-linux.json)
-  --frames    frames of streaming after the level load (default 300)
-  --report    directory to write memory-map.svg and stats.json into
-  --validate  (ash) turn on the Khronos validation layer; any warning or error
-              it reports fails the run (gfx: set VK_INSTANCE_LAYERS instead)";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Backend {
-    Ash,
-    Erupt,
-    Gfx,
-    Sim,
-}
-
-#[derive(Debug)]
-struct Args {
-    /// `None`: ash, falling back to sim without a driver.
-    backend: Option<Backend>,
-    layout: Option<PathBuf>,
-    frames: u32,
-    report: Option<PathBuf>,
-    /// Khronos validation layer on (ash), its warnings and errors failing the run.
-    validate: bool,
-}
-
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut parsed = Args {
-        backend: None,
-        layout: None,
-        frames: DEFAULT_FRAMES,
-        report: None,
-        validate: false,
-    };
-    while let Some(arg) = args.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) if name.starts_with("--") => {
-                (name.to_owned(), Some(value.to_owned()))
-            }
-            _ => (arg, None),
-        };
-        if name == "--help" || name == "-h" {
-            return Err(String::new());
-        }
-        if name == "--validate" {
-            parsed.validate = true;
-            continue;
-        }
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        match name.as_str() {
-            "--backend" => {
-                parsed.backend = Some(match value()?.as_str() {
-                    "ash" => Backend::Ash,
-                    "erupt" => Backend::Erupt,
-                    "gfx" => Backend::Gfx,
-                    "sim" => Backend::Sim,
-                    other => return Err(format!("unknown backend `{other}`")),
-                })
-            }
-            "--layout" => parsed.layout = Some(value()?.into()),
-            "--frames" => {
-                let text = value()?;
-                parsed.frames = text
-                    .parse()
-                    .map_err(|_| format!("--frames: `{text}` is not a number"))?;
-            }
-            "--report" => parsed.report = Some(value()?.into()),
-            other => return Err(format!("unknown argument `{other}`")),
-        }
-    }
-    if parsed.validate && !matches!(parsed.backend, None | Some(Backend::Ash)) {
-        return Err("--validate is for the ash backend".into());
-    }
-    if parsed.layout.is_some() {
-        match parsed.backend {
-            None => parsed.backend = Some(Backend::Sim),
-            Some(Backend::Sim) => {}
-            Some(_) => return Err("--layout is for the simulated device (--backend sim)".into()),
-        }
-    }
-    Ok(parsed)
-}
-
 /// What a run produced, with what the report needs to name the device.
 struct Run {
     backend: &'static str,
@@ -222,17 +123,7 @@ fn run_gfx(mut gpu: gfx::GfxGpu, frames: u32) -> Result<Run, String> {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(why) => {
-            if why.is_empty() {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            eprintln!("gpu-alloc-demo: {why}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let args = args::from_env();
     let layout = args.layout.as_deref();
     let run = match args.backend {
         Some(Backend::Sim) => run_sim(layout, args.frames),
@@ -279,8 +170,8 @@ fn main() -> ExitCode {
         c.streamed_out,
         c.uploads,
         c.readbacks,
-        report::Bytes(c.bytes_verified),
-        report::Bytes(c.peak_reserved),
+        Bytes(c.bytes_verified),
+        Bytes(c.peak_reserved),
         c.peak_objects,
     );
     if !c.budget_read {

@@ -3,35 +3,9 @@
 use {
     crate::workload::Outcome,
     gpu_alloc::AllocatorStats,
-    std::{fmt, fs, path::Path},
+    gpu_alloc_tests::kit::Bytes,
+    std::{fs, path::Path},
 };
-
-/// A byte count for people: `512 B`, `64.0 KiB`, `312 MiB`, `7.63 GiB`.
-pub struct Bytes(pub u64);
-
-impl fmt::Display for Bytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-        if self.0 < 1024 {
-            return f.pad(&format!("{} B", self.0));
-        }
-        let mut value = self.0 as f64 / 1024.0;
-        let mut unit = 0;
-        while value >= 1024.0 && unit + 1 < UNITS.len() {
-            value /= 1024.0;
-            unit += 1;
-        }
-        let unit = UNITS[unit];
-        let text = if value >= 100.0 {
-            format!("{value:.0} {unit}")
-        } else if value >= 10.0 {
-            format!("{value:.1} {unit}")
-        } else {
-            format!("{value:.2} {unit}")
-        };
-        f.pad(&text)
-    }
-}
 
 /// The per-heap table: objects, reserved, used, free, budget, fragmentation.
 pub fn heap_table(stats: &AllocatorStats, heap_kinds: &[String]) -> String {

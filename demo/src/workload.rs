@@ -21,6 +21,7 @@ use {
         AllocOptions, AllocatorStats, Config, Dedicated, DeviceProperties, ExtendedProperties,
         GpuAllocator, MemoryMap, Request, ResourceKind, UsageFlags,
     },
+    gpu_alloc_tests::kit::{Bytes, Rng},
     std::{collections::VecDeque, ops::Range, time::Instant},
 };
 
@@ -39,33 +40,6 @@ const LOAD_BATCH: usize = 16;
 /// Streamed assets kept alive: at least / at most.
 const STREAMED_MIN: usize = 24;
 const STREAMED_MAX: usize = 72;
-
-/// A small deterministic random number generator (xorshift64*).
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A number in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    /// A number in `lo..=hi`.
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-}
 
 /// Fills `out` with the pattern of the upload with `seed` from byte `position`
 /// of the asset on (both multiples of [`TEXEL`]): each 4-byte word is a hash of
@@ -95,7 +69,7 @@ fn pick(count: u64, unit: u64, rng: &mut Rng) -> Vec<Range<u64>> {
     let per_page = PAGE.div_ceil(unit);
     let pages = count.div_ceil(per_page);
     let mut starts = vec![0, count - per_page];
-    starts.extend((0..RANDOM_PAGES).map(|_| rng.below(pages) * per_page));
+    starts.extend((0..RANDOM_PAGES).map(|_| rng.below_mod(pages) * per_page));
     starts.sort_unstable();
     let mut ranges: Vec<Range<u64>> = Vec::new();
     for start in starts {
@@ -152,7 +126,7 @@ enum Copies {
 
 impl Plan {
     fn new(shape: Shape, seed: u64) -> Plan {
-        let mut rng = Rng::new(seed);
+        let mut rng = Rng::odd_state(seed);
         let mut runs = Vec::new();
         let mut packed = 0;
         let copies = match shape {
@@ -342,7 +316,7 @@ impl<'g, G: Gpu> Workload<'g, G> {
         Workload {
             gpu,
             allocator,
-            rng: Rng::new(seed),
+            rng: Rng::odd_state(seed),
             assets: Vec::new(),
             next_id: 0,
             in_flight: VecDeque::from([Vec::new()]),
@@ -556,8 +530,8 @@ impl<'g, G: Gpu> Workload<'g, G> {
 
     /// A random mesh of `4 KiB << 0..=max_exp` bytes or so.
     fn random_mesh(&mut self, max_exp: u64) -> Shape {
-        let exp = 12 + self.rng.below(max_exp + 1);
-        let size = ((1 << exp) + self.rng.below(1 << exp)) & !15;
+        let exp = 12 + self.rng.below_mod(max_exp + 1);
+        let size = ((1 << exp) + self.rng.below_mod(1 << exp)) & !15;
         Shape::Buffer {
             size,
             purpose: BufferPurpose::Mesh,
@@ -566,8 +540,8 @@ impl<'g, G: Gpu> Workload<'g, G> {
 
     /// A random texture with sides `64 << 0..=max_exp` (some half as high).
     fn random_texture(&mut self, max_exp: u64) -> Shape {
-        let width = 64u32 << self.rng.below(max_exp + 1);
-        let height = if self.rng.below(4) == 0 {
+        let width = 64u32 << self.rng.below_mod(max_exp + 1);
+        let height = if self.rng.below_mod(4) == 0 {
             width / 2
         } else {
             width
@@ -616,7 +590,7 @@ impl<'g, G: Gpu> Workload<'g, G> {
         let streamed = self.assets.iter().filter(|a| a.streamed).count();
         // Evict.
         let evict = if streamed > STREAMED_MIN {
-            self.rng.below(4) as usize
+            self.rng.below_mod(4) as usize
         } else {
             0
         };
@@ -627,20 +601,20 @@ impl<'g, G: Gpu> Workload<'g, G> {
             if candidates.is_empty() {
                 break;
             }
-            let index = candidates[self.rng.below(candidates.len() as u64) as usize];
+            let index = candidates[self.rng.below_mod(candidates.len() as u64) as usize];
             let asset = self.assets.swap_remove(index);
             self.free(asset.resource);
             self.counters.streamed_out += 1;
         }
         // Load.
         let load = if streamed < STREAMED_MAX {
-            self.rng.below(4) as usize
+            self.rng.below_mod(4) as usize
         } else {
             0
         };
         let mut check = Vec::new();
         for _ in 0..load {
-            let shape = if self.rng.below(2) == 0 {
+            let shape = if self.rng.below_mod(2) == 0 {
                 self.random_mesh(9)
             } else {
                 self.random_texture(4)
@@ -655,10 +629,10 @@ impl<'g, G: Gpu> Workload<'g, G> {
             // Only after failed allocations, already reported.
             0
         } else {
-            self.rng.range(1, 4)
+            1 + self.rng.below_mod(4)
         };
         for _ in 0..updates {
-            let index = self.rng.below(self.assets.len() as u64) as usize;
+            let index = self.rng.below_mod(self.assets.len() as u64) as usize;
             if self.assets[index].uploaded_in != self.batch {
                 self.upload(index);
                 check.push(index);
@@ -667,7 +641,7 @@ impl<'g, G: Gpu> Workload<'g, G> {
         // And read back two assets nobody touched this frame.
         let readbacks = if self.assets.is_empty() { 0 } else { 2 };
         for _ in 0..readbacks {
-            let index = self.rng.below(self.assets.len() as u64) as usize;
+            let index = self.rng.below_mod(self.assets.len() as u64) as usize;
             if self.assets[index].uploaded_in != self.batch && !check.contains(&index) {
                 check.push(index);
             }
@@ -710,8 +684,8 @@ impl<'g, G: Gpu> Workload<'g, G> {
             self.counters.frames,
             stats.blocks,
             stats.memory_objects,
-            crate::report::Bytes(stats.reserved),
-            crate::report::Bytes(stats.used),
+            Bytes(stats.reserved),
+            Bytes(stats.used),
             self.assets.len(),
             self.counters.uploads,
             self.counters.readbacks,

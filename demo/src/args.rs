@@ -1,0 +1,210 @@
+//! The demo's command line, read with the kit's `lexopt` helpers like the bench's
+//! and the soak's: `-h`/`--help` prints [`USAGE`] and exits 0; an unknown option,
+//! a missing or bad value, a stray argument or two options that do not go
+//! together print one `error: ...` line and exit 2.
+
+use {
+    gpu_alloc_tests::kit::cli::{self, invalid_value, lexopt, number, value, Command},
+    std::path::PathBuf,
+};
+
+/// Frames run unless `--frames` says otherwise.
+const DEFAULT_FRAMES: u32 = 300;
+
+/// `gpu-alloc-demo --help`.
+pub const USAGE: &str = "\
+usage: gpu-alloc-demo [--backend ash|erupt|gfx|sim] [--layout FILE.json] [--frames N] [--report DIR] [--validate]
+
+  --backend   ash (default: the first Vulkan device; without a Vulkan driver the
+              demo says so and runs on the simulated device), erupt or gfx (the
+              same workload on the first Vulkan device through those crates),
+              or sim
+  --layout    device layout for the simulated device (implies --backend sim;
+              default: tests/devices/nvidia-rtx3060ti-linux.json)
+  --frames    frames of streaming after the level load (default 300)
+  --report    directory to write memory-map.svg and stats.json into
+  --validate  (ash) turn on the Khronos validation layer; any warning or error
+              it reports fails the run (gfx: set VK_INSTANCE_LAYERS instead)
+  -h, --help  print this";
+
+/// The device the workload runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Ash,
+    Erupt,
+    Gfx,
+    Sim,
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq)]
+pub struct Args {
+    /// `None`: ash, falling back to sim without a driver.
+    pub backend: Option<Backend>,
+    pub layout: Option<PathBuf>,
+    pub frames: u32,
+    pub report: Option<PathBuf>,
+    /// Khronos validation layer on (ash), its warnings and errors failing the run.
+    pub validate: bool,
+}
+
+/// This process's command line; exits where it asks for the usage or is bad.
+pub fn from_env() -> Args {
+    cli::args_or_exit(USAGE, parse)
+}
+
+/// Reads a command line (without the program name).
+pub fn parse(mut parser: lexopt::Parser) -> Result<Command<Args>, lexopt::Error> {
+    use lexopt::Arg::{Long, Short};
+    let mut args = Args {
+        backend: None,
+        layout: None,
+        frames: DEFAULT_FRAMES,
+        report: None,
+        validate: false,
+    };
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("backend") => {
+                let text = value(&mut parser)?;
+                args.backend = Some(match text.as_str() {
+                    "ash" => Backend::Ash,
+                    "erupt" => Backend::Erupt,
+                    "gfx" => Backend::Gfx,
+                    "sim" => Backend::Sim,
+                    _ => {
+                        return Err(invalid_value(
+                            "--backend",
+                            &text,
+                            "not ash, erupt, gfx or sim",
+                        ))
+                    }
+                });
+            }
+            Long("layout") => args.layout = Some(value(&mut parser)?.into()),
+            Long("frames") => args.frames = number(&mut parser, "--frames")?,
+            Long("report") => args.report = Some(value(&mut parser)?.into()),
+            Long("validate") => args.validate = true,
+            Short('h') | Long("help") => return Ok(Command::Help),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    if args.validate && !matches!(args.backend, None | Some(Backend::Ash)) {
+        return Err("--validate is for the ash backend".into());
+    }
+    if args.layout.is_some() {
+        match args.backend {
+            None => args.backend = Some(Backend::Sim),
+            Some(Backend::Sim) => {}
+            Some(_) => return Err("--layout is for the simulated device (--backend sim)".into()),
+        }
+    }
+    Ok(Command::Run(args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(args: &[&str]) -> Result<Command<Args>, String> {
+        parse(lexopt::Parser::from_args(args)).map_err(|e| e.to_string())
+    }
+
+    fn run(args: &[&str]) -> Args {
+        match parse_all(args) {
+            Ok(Command::Run(args)) => args,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_and_every_option() {
+        assert_eq!(
+            run(&[]),
+            Args {
+                backend: None,
+                layout: None,
+                frames: 300,
+                report: None,
+                validate: false,
+            }
+        );
+        assert_eq!(
+            run(&[
+                "--backend",
+                "ash",
+                "--frames=20",
+                "--report",
+                "out",
+                "--validate"
+            ]),
+            Args {
+                backend: Some(Backend::Ash),
+                layout: None,
+                frames: 20,
+                report: Some("out".into()),
+                validate: true,
+            }
+        );
+        for (name, backend) in [
+            ("erupt", Backend::Erupt),
+            ("gfx", Backend::Gfx),
+            ("sim", Backend::Sim),
+        ] {
+            assert_eq!(run(&["--backend", name]).backend, Some(backend));
+        }
+        assert_eq!(parse_all(&["-h"]), Ok(Command::Help));
+    }
+
+    /// `--layout` means the simulated device, alone or with `--backend sim`.
+    #[test]
+    fn layout_implies_sim() {
+        for args in [
+            &["--layout", "x.json"][..],
+            &["--backend=sim", "--layout=x.json"],
+        ] {
+            let args = run(args);
+            assert_eq!(args.backend, Some(Backend::Sim));
+            assert_eq!(args.layout, Some("x.json".into()));
+        }
+    }
+
+    #[test]
+    fn bad_command_lines() {
+        for (args, error) in [
+            (&["--frobnicate"][..], "invalid option '--frobnicate'"),
+            (&["stray"], r#"unexpected argument "stray""#),
+            (&["--frames"], "missing argument for option '--frames'"),
+            (
+                &["--frames", "--validate"],
+                "missing argument for option '--frames'",
+            ),
+            (
+                &["--frames", "-1"],
+                "missing argument for option '--frames'",
+            ),
+            (
+                &["--frames", "many"],
+                r#"invalid value "many" for option '--frames': invalid digit found in string"#,
+            ),
+            (
+                &["--backend", "vulkan"],
+                r#"invalid value "vulkan" for option '--backend': not ash, erupt, gfx or sim"#,
+            ),
+            (
+                &["--validate=yes"],
+                r#"unexpected argument for option '--validate': "yes""#,
+            ),
+            (
+                &["--backend", "gfx", "--validate"],
+                "--validate is for the ash backend",
+            ),
+            (
+                &["--backend", "ash", "--layout", "x.json"],
+                "--layout is for the simulated device (--backend sim)",
+            ),
+        ] {
+            assert_eq!(parse_all(args), Err(error.to_owned()), "{args:?}");
+        }
+    }
+}

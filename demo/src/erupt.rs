@@ -1,11 +1,11 @@
 //! The workload's device on Vulkan through erupt and `gpu-alloc-erupt`: the same
-//! resources and copies as the ash backend (`vulkan.rs`), through erupt's
+//! resources and copies as the ash backend (`ash.rs`), through erupt's
 //! loaders.
 
 use {
     crate::{
+        ash::OpenError,
         gpu::{BufferCopy, BufferPurpose, Gpu, ImageCopy, Requirements, Resource, Shape},
-        vulkan::OpenError,
     },
     erupt::{vk, DeviceLoader, EntryLoader, InstanceLoader},
     gpu_alloc::MemoryBlock,

@@ -3,8 +3,8 @@
 
 use {
     crate::{
+        ash::OpenError,
         gpu::{BufferCopy, BufferPurpose, Gpu, ImageCopy, Requirements, Resource, Shape},
-        vulkan::OpenError,
     },
     gfx_backend_vulkan as back,
     gpu_alloc::MemoryBlock,

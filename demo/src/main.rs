@@ -10,12 +10,12 @@
 //! arguments or a backend that cannot start.
 
 mod args;
+mod ash;
 mod erupt;
 mod gfx;
 mod gpu;
 mod report;
 mod sim;
-mod vulkan;
 mod workload;
 
 use {
@@ -75,7 +75,7 @@ fn run_sim(layout_path: Option<&Path>, frames: u32) -> Result<Run, String> {
     })
 }
 
-fn run_vulkan(vulkan: &vulkan::Vulkan, frames: u32) -> Result<Run, String> {
+fn run_ash(vulkan: &ash::Ash, frames: u32) -> Result<Run, String> {
     let device = format!("{} (Vulkan through ash)", vulkan.name);
     println!("device: {device}");
     let props = vulkan.properties.device_properties(false);
@@ -135,20 +135,20 @@ fn main() -> ExitCode {
             Ok(vulkan) => run_erupt(&vulkan, args.frames),
             Err(err) => Err(err.to_string()),
         },
-        Some(Backend::Ash) => match vulkan::Vulkan::open(args.validate) {
-            Ok(vulkan) => run_vulkan(&vulkan, args.frames),
+        Some(Backend::Ash) => match ash::Ash::open(args.validate) {
+            Ok(vulkan) => run_ash(&vulkan, args.frames),
             Err(err) => Err(err.to_string()),
         },
-        None => match vulkan::Vulkan::open(args.validate) {
-            Ok(vulkan) => run_vulkan(&vulkan, args.frames),
-            Err(vulkan::OpenError::NoDriver(why)) => {
+        None => match ash::Ash::open(args.validate) {
+            Ok(vulkan) => run_ash(&vulkan, args.frames),
+            Err(ash::OpenError::NoDriver(why)) => {
                 println!(
                     "no Vulkan driver found ({why}): running on the simulated device \
                      (tests/devices/{DEFAULT_LAYOUT})"
                 );
                 run_sim(layout, args.frames)
             }
-            Err(vulkan::OpenError::Failed(why)) => Err(format!("Vulkan: {why}")),
+            Err(ash::OpenError::Failed(why)) => Err(format!("Vulkan: {why}")),
         },
     };
     let run = match run {

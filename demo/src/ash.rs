@@ -68,7 +68,7 @@ impl std::fmt::Display for OpenError {
 
 /// An instance, the first physical device, a device with one queue, and what
 /// `gpu-alloc-ash` read about its memory.
-pub struct Vulkan {
+pub struct Ash {
     // Kept alive for as long as the instance: it holds the loaded library.
     _entry: ash::Entry,
     /// With `--validate`; destroyed before the instance.
@@ -89,10 +89,10 @@ fn failed(what: &str) -> impl Fn(vk::Result) -> OpenError + '_ {
     move |err| OpenError::Failed(format!("{what}: {err}"))
 }
 
-impl Vulkan {
+impl Ash {
     /// Opens the first Vulkan device; with `validate`, with the Khronos
     /// validation layer on and its warnings and errors recorded.
-    pub fn open(validate: bool) -> Result<Vulkan, OpenError> {
+    pub fn open(validate: bool) -> Result<Ash, OpenError> {
         // SAFETY: loading the Vulkan library runs its initialisation; the
         // Khronos loader is sound to load.
         let entry = unsafe { ash::Entry::load() }
@@ -249,7 +249,7 @@ impl Vulkan {
                 ))));
             }
         };
-        Ok(Vulkan {
+        Ok(Ash {
             _entry: entry,
             messenger,
             instance,
@@ -307,7 +307,7 @@ impl Vulkan {
     }
 }
 
-impl Drop for Vulkan {
+impl Drop for Ash {
     fn drop(&mut self) {
         // SAFETY: every object made from the device was destroyed by `AshGpu`'s
         // drop (it borrows `self`, so it is gone); the device is idle.
@@ -330,7 +330,7 @@ pub enum Handle {
 
 /// [`Gpu`] on a Vulkan device: one command buffer, one fence.
 pub struct AshGpu<'a> {
-    vk: &'a Vulkan,
+    vk: &'a Ash,
     memory: AshBudgetDevice<'a>,
     pool: vk::CommandPool,
     cmd: vk::CommandBuffer,

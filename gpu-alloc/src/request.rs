@@ -3,7 +3,10 @@
 
 #![deny(unsafe_code)]
 
-use crate::usage::UsageFlags;
+use {
+    crate::usage::UsageFlags,
+    gpu_alloc_types::{FromMemoryRequirements, MemoryRequirements},
+};
 #[cfg(doc)]
 use crate::{Config, DeviceProperties, GpuAllocator};
 
@@ -24,6 +27,20 @@ pub struct Request {
     /// Bit `i` set allows memory type `i` (for Vulkan, `memoryTypeBits` from the
     /// resource's memory requirements).
     pub memory_types: u32,
+}
+
+/// What backends build from their API's memory requirements
+/// (`gpu_alloc_ash::request_from_requirements(&requirements, usage)`): the size,
+/// alignment and allowed memory types of the requirements, and `usage`.
+impl FromMemoryRequirements<UsageFlags> for Request {
+    fn from_memory_requirements(requirements: MemoryRequirements, usage: UsageFlags) -> Self {
+        Request {
+            size: requirements.size,
+            align_mask: requirements.align_mask,
+            usage,
+            memory_types: requirements.memory_types,
+        }
+    }
 }
 
 /// Hints for the allocator to decide on the allocation strategy.

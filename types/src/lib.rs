@@ -18,7 +18,8 @@
 
 extern crate alloc;
 
+mod backend;
 mod device;
 mod types;
 
-pub use self::{device::*, types::*};
+pub use self::{backend::*, device::*, types::*};

@@ -15,8 +15,10 @@ use std::process::ExitCode;
 
 // README: begin
 use ash::vk;
-use gpu_alloc::{Config, GpuAllocator, Request, UsageFlags};
-use gpu_alloc_ash::{device_properties, AshMemoryDevice};
+use gpu_alloc::{Config, GpuAllocator, UsageFlags};
+use gpu_alloc_ash::{
+    device_properties_enabled, request_from_requirements, AshMemoryDevice, EnabledFeatures,
+};
 
 /// Gives a new buffer memory from gpu-alloc, writes it through a mapping, reads
 /// it back, and frees everything. `instance` was created with Vulkan 1.2 and
@@ -26,9 +28,17 @@ fn quickstart(
     physical_device: vk::PhysicalDevice,
     device: &ash::Device,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    // What the allocator needs to know about the device, read once.
+    // What the allocator needs to know about the device, read once, and which
+    // optional features `device` was created with (none here).
     // SAFETY: `physical_device` belongs to `instance`, created with Vulkan 1.2.
-    let props = unsafe { device_properties(instance, vk::API_VERSION_1_2, physical_device) }?;
+    let props = unsafe {
+        device_properties_enabled(
+            instance,
+            vk::API_VERSION_1_2,
+            physical_device,
+            EnabledFeatures::new(),
+        )
+    }?;
     let mut allocator = GpuAllocator::new(Config::i_am_prototyping(), props);
     // The device as the allocator sees it (a free cast).
     let memory_device = AshMemoryDevice::wrap(device);
@@ -45,12 +55,7 @@ fn quickstart(
 
     // Requirements -> request -> block, in a memory type the buffer accepts and
     // the host can write (UPLOAD).
-    let request = Request {
-        size: requirements.size,
-        align_mask: requirements.alignment - 1,
-        usage: UsageFlags::UPLOAD,
-        memory_types: requirements.memory_type_bits,
-    };
+    let request = request_from_requirements(&requirements, UsageFlags::UPLOAD);
     // SAFETY: `memory_device` is the device whose properties made the allocator
     // (here and below).
     let mut block = unsafe { allocator.alloc(memory_device, request) }?;

@@ -1,50 +1,19 @@
-//! [`MemoryDevice`] for `ash::Device`, and how Vulkan results become errors.
+//! [`MemoryDevice`] for `ash::Device`, and the device that also reads
+//! `VK_EXT_memory_budget`.
 
 use {
-    crate::flags::allocation_flags_to_ash,
+    crate::{
+        convert::{allocation_flags_to_ash, map_error_from_ash, out_of_memory_from_ash},
+        properties::{budget_supported, read_budget},
+        Properties2,
+    },
     ash::vk,
     core::{fmt, ptr::NonNull},
     gpu_alloc_types::{
-        AllocationFlags, DeviceMapError, MappedMemoryRange, MemoryDevice, OutOfMemory,
+        AllocationFlags, DeviceMapError, HeapBudget, MappedMemoryRange, MemoryDevice, OutOfMemory,
     },
+    std::vec::Vec,
 };
-
-/// How a `VkResult` error becomes an error of `gpu-alloc-types`. The one place the
-/// crate decides it; no driver result ever panics.
-///
-/// | `VkResult`                          | allocate, flush, invalidate | map                  |
-/// |-------------------------------------|-----------------------------|----------------------|
-/// | `ERROR_OUT_OF_HOST_MEMORY`          | `OutOfHostMemory`           | `OutOfHostMemory`    |
-/// | `ERROR_OUT_OF_DEVICE_MEMORY`        | `OutOfDeviceMemory`         | `OutOfDeviceMemory`  |
-/// | `ERROR_TOO_MANY_OBJECTS`            | `OutOfDeviceMemory`         | `OutOfDeviceMemory`  |
-/// | `ERROR_MEMORY_MAP_FAILED`           | `OutOfDeviceMemory`         | `MapFailed`          |
-/// | anything else (`ERROR_DEVICE_LOST`, `ERROR_INVALID_EXTERNAL_HANDLE`, `ERROR_INVALID_OPAQUE_CAPTURE_ADDRESS`, `ERROR_UNKNOWN`, ...) | `OutOfDeviceMemory` | `MapFailed` |
-///
-/// The catch-all rows pick the error after which the allocator gives up on the
-/// memory type or the mapping without retrying the same call: a lost device
-/// fails every later call anyway, and the other results cannot come from the
-/// calls this crate makes (no imported handles, no capture-replay addresses).
-/// A successful `vkMapMemory` that returns a null pointer is `MapFailed` too.
-pub fn out_of_memory_from_vk(result: vk::Result) -> OutOfMemory {
-    match result {
-        vk::Result::ERROR_OUT_OF_HOST_MEMORY => OutOfMemory::OutOfHostMemory,
-        // ERROR_OUT_OF_DEVICE_MEMORY, ERROR_TOO_MANY_OBJECTS and the catch-all.
-        _ => OutOfMemory::OutOfDeviceMemory,
-    }
-}
-
-/// How a `vkMapMemory` error becomes a [`DeviceMapError`]; see the table at
-/// [`out_of_memory_from_vk`].
-pub fn map_error_from_vk(result: vk::Result) -> DeviceMapError {
-    match result {
-        vk::Result::ERROR_OUT_OF_HOST_MEMORY => DeviceMapError::OutOfHostMemory,
-        vk::Result::ERROR_OUT_OF_DEVICE_MEMORY | vk::Result::ERROR_TOO_MANY_OBJECTS => {
-            DeviceMapError::OutOfDeviceMemory
-        }
-        // ERROR_MEMORY_MAP_FAILED and the catch-all.
-        _ => DeviceMapError::MapFailed,
-    }
-}
 
 /// `ash::Device` as a [`MemoryDevice`] for `vk::DeviceMemory`.
 ///
@@ -52,8 +21,14 @@ pub fn map_error_from_vk(result: vk::Result) -> DeviceMapError {
 /// Every memory object it allocates comes from `vkAllocateMemory` on that device,
 /// with no allocation callbacks.
 ///
-/// It reports no memory budget: use [`AshBudgetDevice`](crate::AshBudgetDevice)
-/// for that.
+/// It reports no memory budget: use [`AshBudgetDevice`] for that.
+///
+/// As in gpu-alloc-ash 0.7, `ash::Device` (and `AshMemoryDevice` itself) is
+/// `AsRef<AshMemoryDevice>`, so code generic over `impl AsRef<AshMemoryDevice>`
+/// takes either.
+///
+/// With the `tracing` feature, every call logs an event: allocations, frees,
+/// maps and unmaps at debug level, flushes and invalidations at trace level.
 #[repr(transparent)]
 pub struct AshMemoryDevice {
     device: ash::Device,
@@ -74,6 +49,18 @@ impl AshMemoryDevice {
     /// The wrapped device.
     pub fn device(&self) -> &ash::Device {
         &self.device
+    }
+}
+
+impl AsRef<AshMemoryDevice> for ash::Device {
+    fn as_ref(&self) -> &AshMemoryDevice {
+        AshMemoryDevice::wrap(self)
+    }
+}
+
+impl AsRef<AshMemoryDevice> for AshMemoryDevice {
+    fn as_ref(&self) -> &AshMemoryDevice {
+        self
     }
 }
 
@@ -102,7 +89,7 @@ fn for_each_batch(
                 .offset(range.offset)
                 .size(range.size);
         }
-        f(&batch[..chunk.len()]).map_err(out_of_memory_from_vk)?;
+        f(&batch[..chunk.len()]).map_err(out_of_memory_from_ash)?;
     }
     Ok(())
 }
@@ -128,10 +115,14 @@ impl MemoryDevice<vk::DeviceMemory> for AshMemoryDevice {
         // be chained), and the allocation count stays under
         // `maxMemoryAllocationCount`. `info` and its chain outlive the call.
         let result = unsafe { self.device.allocate_memory(&info, None) };
-        result.map_err(out_of_memory_from_vk)
+        #[cfg(feature = "tracing")]
+        tracing::debug!(size, memory_type, ?flags, ?result, "allocate_memory");
+        result.map_err(out_of_memory_from_ash)
     }
 
     unsafe fn deallocate_memory(&self, memory: vk::DeviceMemory) {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(?memory, "deallocate_memory");
         // SAFETY: the caller guarantees `memory` came from this device, is not
         // freed yet, and that nothing bound to it is in use by the device.
         unsafe { self.device.free_memory(memory, None) }
@@ -150,13 +141,17 @@ impl MemoryDevice<vk::DeviceMemory> for AshMemoryDevice {
             self.device
                 .map_memory(*memory, offset, size, vk::MemoryMapFlags::empty())
         };
+        #[cfg(feature = "tracing")]
+        tracing::debug!(?memory, offset, size, ?result, "map_memory");
         match result {
             Ok(ptr) => NonNull::new(ptr.cast::<u8>()).ok_or(DeviceMapError::MapFailed),
-            Err(err) => Err(map_error_from_vk(err)),
+            Err(err) => Err(map_error_from_ash(err)),
         }
     }
 
     unsafe fn unmap_memory(&self, memory: &mut vk::DeviceMemory) {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(?memory, "unmap_memory");
         // SAFETY: the caller guarantees `memory` came from this device and is
         // mapped, and that no pointer into the mapping is used afterwards.
         unsafe { self.device.unmap_memory(*memory) }
@@ -166,6 +161,8 @@ impl MemoryDevice<vk::DeviceMemory> for AshMemoryDevice {
         &self,
         ranges: &[MappedMemoryRange<'_, vk::DeviceMemory>],
     ) -> Result<(), OutOfMemory> {
+        #[cfg(feature = "tracing")]
+        tracing::trace!(ranges = ranges.len(), "invalidate_memory_ranges");
         for_each_batch(ranges, |batch| {
             // SAFETY: the caller guarantees every range's memory came from this
             // device and is mapped, and that each range lies inside the mapping
@@ -179,6 +176,8 @@ impl MemoryDevice<vk::DeviceMemory> for AshMemoryDevice {
         &self,
         ranges: &[MappedMemoryRange<'_, vk::DeviceMemory>],
     ) -> Result<(), OutOfMemory> {
+        #[cfg(feature = "tracing")]
+        tracing::trace!(ranges = ranges.len(), "flush_memory_ranges");
         for_each_batch(ranges, |batch| {
             // SAFETY: as for `invalidate_memory_ranges`: the caller guarantees
             // every range is mapped memory of this device, inside the mapping and
@@ -188,65 +187,117 @@ impl MemoryDevice<vk::DeviceMemory> for AshMemoryDevice {
     }
 }
 
+/// An [`AshMemoryDevice`] that also knows its instance and physical device, so
+/// that [`MemoryDevice::memory_budget`] reports the current budget and usage of
+/// each heap from `VK_EXT_memory_budget`.
+///
+/// Allocation, mapping, flushing and invalidating are [`AshMemoryDevice`]'s
+/// (through [`gpu_alloc_types::forward_memory_device!`]); memory objects from
+/// either can be freed by the other.
+pub struct AshBudgetDevice<'a> {
+    device: &'a AshMemoryDevice,
+    instance: &'a ash::Instance,
+    /// Usable with `physical_device` (never `Core` for a 1.0 physical device or
+    /// instance).
+    properties2: Properties2<'a>,
+    physical_device: vk::PhysicalDevice,
+    /// The physical device supports `VK_EXT_memory_budget` and `properties2` is
+    /// not `Unavailable`.
+    budget_supported: bool,
+}
+
+impl<'a> AshBudgetDevice<'a> {
+    /// Wraps `device`, created from `physical_device` of `instance`. `properties2`
+    /// says how the instance reads physical-device properties, as for
+    /// [`extended_device_properties`](crate::extended_device_properties): a
+    /// [`Properties2`], or the instance's `apiVersion`.
+    ///
+    /// Lists the device's extensions once, to learn whether budgets can be read
+    /// ([`budget_supported`](Self::budget_supported)); returns an error only when
+    /// that fails.
+    ///
+    /// # Safety
+    ///
+    /// - `instance` stays a live instance, `physical_device` one of its physical
+    ///   devices, and `device` a live device created from `physical_device`, for
+    ///   as long as the result is used.
+    /// - `properties2` fits the instance, as for
+    ///   [`extended_device_properties`](crate::extended_device_properties).
+    pub unsafe fn new(
+        instance: &'a ash::Instance,
+        properties2: impl Into<Properties2<'a>>,
+        physical_device: vk::PhysicalDevice,
+        device: &'a ash::Device,
+    ) -> Result<Self, vk::Result> {
+        // SAFETY: the caller guarantees the instance, physical device and
+        // `properties2` are valid together.
+        let (properties2, budget_supported) =
+            unsafe { budget_supported(instance, properties2.into(), physical_device) }?;
+        Ok(AshBudgetDevice {
+            device: AshMemoryDevice::wrap(device),
+            instance,
+            properties2,
+            physical_device,
+            budget_supported,
+        })
+    }
+
+    /// The memory device without budgets.
+    pub fn memory_device(&self) -> &'a AshMemoryDevice {
+        self.device
+    }
+
+    /// Whether [`memory_budget`](MemoryDevice::memory_budget) reports budgets.
+    pub fn budget_supported(&self) -> bool {
+        self.budget_supported
+    }
+
+    /// The current budget and usage of every heap, in heap order, or `None`
+    /// when budgets cannot be read.
+    pub fn heap_budgets(&self) -> Option<Vec<HeapBudget>> {
+        let mut budgets = [HeapBudget::default(); vk::MAX_MEMORY_HEAPS];
+        let n = self.read(&mut budgets)?;
+        Some(budgets[..n].to_vec())
+    }
+
+    /// What [`MemoryDevice::memory_budget`] reports.
+    fn read_heap_budgets(&self, budgets: &mut [HeapBudget]) -> bool {
+        self.read(budgets).is_some()
+    }
+
+    /// Reads budgets into `out`; returns how many heaps were filled.
+    fn read(&self, out: &mut [HeapBudget]) -> Option<usize> {
+        if !self.budget_supported {
+            return None;
+        }
+        // SAFETY: `new`'s contract keeps the instance and physical device live
+        // and `properties2` valid for them, and `budget_supported` says the
+        // device supports VK_EXT_memory_budget.
+        Some(unsafe { read_budget(self.instance, self.properties2, self.physical_device, out) })
+    }
+}
+
+impl fmt::Debug for AshBudgetDevice<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AshBudgetDevice")
+            .field("device", &self.device)
+            .field("physical_device", &self.physical_device)
+            .field("properties2", &self.properties2)
+            .field("budget_supported", &self.budget_supported)
+            .finish()
+    }
+}
+
+gpu_alloc_types::forward_memory_device! {
+    impl['a] MemoryDevice<vk::DeviceMemory> for AshBudgetDevice<'a> {
+        inner: memory_device,
+        budget: read_heap_budgets,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn error_table() {
-        use {DeviceMapError as M, OutOfMemory as O};
-        let rows = [
-            (
-                vk::Result::ERROR_OUT_OF_HOST_MEMORY,
-                O::OutOfHostMemory,
-                M::OutOfHostMemory,
-            ),
-            (
-                vk::Result::ERROR_OUT_OF_DEVICE_MEMORY,
-                O::OutOfDeviceMemory,
-                M::OutOfDeviceMemory,
-            ),
-            (
-                vk::Result::ERROR_TOO_MANY_OBJECTS,
-                O::OutOfDeviceMemory,
-                M::OutOfDeviceMemory,
-            ),
-            (
-                vk::Result::ERROR_MEMORY_MAP_FAILED,
-                O::OutOfDeviceMemory,
-                M::MapFailed,
-            ),
-            (
-                vk::Result::ERROR_DEVICE_LOST,
-                O::OutOfDeviceMemory,
-                M::MapFailed,
-            ),
-            (
-                vk::Result::ERROR_INVALID_EXTERNAL_HANDLE,
-                O::OutOfDeviceMemory,
-                M::MapFailed,
-            ),
-            (
-                vk::Result::ERROR_INVALID_OPAQUE_CAPTURE_ADDRESS,
-                O::OutOfDeviceMemory,
-                M::MapFailed,
-            ),
-            (
-                vk::Result::ERROR_UNKNOWN,
-                O::OutOfDeviceMemory,
-                M::MapFailed,
-            ),
-            (
-                vk::Result::from_raw(-123_456),
-                O::OutOfDeviceMemory,
-                M::MapFailed,
-            ),
-        ];
-        for (result, oom, map) in rows {
-            assert_eq!(out_of_memory_from_vk(result), oom, "{result:?}");
-            assert_eq!(map_error_from_vk(result), map, "{result:?}");
-        }
-    }
 
     #[test]
     fn wrap_is_a_free_cast() {

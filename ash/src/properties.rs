@@ -1,9 +1,9 @@
 //! Reading device properties and memory budgets through ash.
 
 use {
-    crate::flags::{memory_heap_info_from_ash, memory_type_info_from_ash},
+    crate::convert::{memory_heap_info_from_ash, memory_type_info_from_ash},
     ash::{ext, khr, vk},
-    gpu_alloc_types::{DeviceProperties, ExtendedProperties, HeapBudget},
+    gpu_alloc_types::{DeviceProperties, EnabledFeatures, ExtendedProperties, HeapBudget},
     std::{borrow::Cow, ffi::CStr, fmt, vec::Vec},
 };
 
@@ -11,6 +11,10 @@ use {
 /// `VkPhysicalDeviceMemoryProperties2` and `VkPhysicalDeviceFeatures2`: they give
 /// `maxMemoryAllocationSize` (maintenance3), the memory budget and whether buffer
 /// device address is supported.
+///
+/// Every function of this crate that takes one also takes the `apiVersion` the
+/// instance was created with (a `u32`), which means
+/// [`Properties2::for_version`] of it.
 #[derive(Clone, Copy, Default)]
 pub enum Properties2<'a> {
     /// Core Vulkan 1.1 or later: the instance was created with this `apiVersion`
@@ -25,7 +29,7 @@ pub enum Properties2<'a> {
     Khr(&'a khr::get_physical_device_properties2::Instance),
     /// Neither: only Vulkan 1.0 queries are made. `maxMemoryAllocationSize` is
     /// then the size of the largest heap (see
-    /// [`AshProperties::max_memory_allocation_size_reported`]), buffer device
+    /// [`AshDeviceProperties::max_memory_allocation_size_reported`]), buffer device
     /// address counts as unsupported and no budget can be read.
     #[default]
     Unavailable,
@@ -135,6 +139,13 @@ impl Properties2<'_> {
     }
 }
 
+impl From<u32> for Properties2<'_> {
+    /// [`Properties2::for_version`].
+    fn from(instance_api_version: u32) -> Self {
+        Properties2::for_version(instance_api_version)
+    }
+}
+
 impl fmt::Debug for Properties2<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
@@ -150,14 +161,16 @@ impl fmt::Debug for Properties2<'_> {
     }
 }
 
-/// Everything this crate reads about a physical device's memory, in one query.
+/// Everything this crate reads about a physical device's memory, in one query
+/// ([`extended_device_properties`]), and the features the application said it
+/// enabled.
 ///
 /// Build the allocator's inputs from it with
-/// [`device_properties`](AshProperties::device_properties) and
-/// [`extended`](AshProperties::extended).
+/// [`device_properties`](AshDeviceProperties::device_properties) and
+/// [`extended`](AshDeviceProperties::extended).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
-pub struct AshProperties {
+pub struct AshDeviceProperties {
     /// Every memory type and heap with all its bits, and
     /// `bufferImageGranularity`.
     pub extended: ExtendedProperties<'static>,
@@ -180,9 +193,12 @@ pub struct AshProperties {
     pub non_coherent_atom_size: u64,
 
     /// Whether the device *supports* the `bufferDeviceAddress` feature (Vulkan
-    /// 1.2 or `VK_KHR_buffer_device_address`). Supported is not enabled: tell
-    /// [`device_properties`](AshProperties::device_properties) what you enabled.
+    /// 1.2 or `VK_KHR_buffer_device_address`). Supported is not enabled: see
+    /// [`enabled`](Self::enabled).
     pub buffer_device_address_supported: bool,
+
+    /// The features the caller said are enabled on the device it allocates from.
+    pub enabled: EnabledFeatures,
 
     /// Whether the device supports `VK_EXT_memory_budget` and [`Properties2`]
     /// is available, so budgets can be read.
@@ -196,25 +212,25 @@ pub struct AshProperties {
     pub device_api_version: u32,
 }
 
-impl AshProperties {
-    /// The [`DeviceProperties`] for the allocator, built through
+/// The name of [`AshDeviceProperties`] before it matched the other backends'.
+#[doc(hidden)]
+pub type AshProperties = AshDeviceProperties;
+
+impl AshDeviceProperties {
+    /// The [`DeviceProperties`] for `GpuAllocator::new` and
+    /// `GpuAllocator::with_extended_properties`, built through
     /// [`ExtendedProperties::device_properties`].
     ///
-    /// `enabled_buffer_device_address` says whether the application enabled the
-    /// `bufferDeviceAddress` feature on the `VkDevice` it will allocate from
-    /// (`VkPhysicalDeviceVulkan12Features` or
-    /// `VkPhysicalDeviceBufferDeviceAddressFeatures`). When `true`, the
-    /// allocator may allocate with `VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT`, so it
-    /// must really be enabled.
-    pub fn device_properties(
-        &self,
-        enabled_buffer_device_address: bool,
-    ) -> DeviceProperties<'static> {
+    /// `buffer_device_address` is set when the caller said the feature is
+    /// [`enabled`](Self::enabled) and the device
+    /// [supports](Self::buffer_device_address_supported) it; the allocator then
+    /// may allocate with `VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT`.
+    pub fn device_properties(&self) -> DeviceProperties<'static> {
         self.extended.device_properties(
             self.max_memory_allocation_count,
             self.max_memory_allocation_size,
             self.non_coherent_atom_size,
-            enabled_buffer_device_address,
+            self.enabled.buffer_device_address && self.buffer_device_address_supported,
         )
     }
 }
@@ -255,7 +271,12 @@ pub(crate) unsafe fn read_budget(
     n
 }
 
-/// Reads everything this crate knows about the memory of `physical_device`.
+/// Reads everything this crate knows about the memory of `physical_device`, and
+/// keeps the features the caller says it `enabled` on the device the allocator
+/// will serve.
+///
+/// `properties2` says how the instance reads physical-device properties: a
+/// [`Properties2`], or the `apiVersion` the instance was created with.
 ///
 /// Returns an error only when `vkEnumerateDeviceExtensionProperties` fails
 /// (out of host or device memory).
@@ -264,14 +285,19 @@ pub(crate) unsafe fn read_budget(
 ///
 /// - `instance` is a live instance and `physical_device` one of its physical
 ///   devices.
-/// - `properties2` fits the instance: [`Properties2::Core`] only if the instance
-///   was created with `apiVersion` 1.1 or later, [`Properties2::Khr`] only with a
-///   loader made for this instance with the extension enabled.
-pub unsafe fn query_properties(
+/// - `properties2` fits the instance: [`Properties2::Core`] (or a version) of 1.1
+///   or later only if the instance was created with that `apiVersion`,
+///   [`Properties2::Khr`] only with a loader made for this instance with the
+///   extension enabled.
+/// - What `enabled` claims is enabled on every device the allocator will use
+///   with these properties.
+pub unsafe fn extended_device_properties<'p>(
     instance: &ash::Instance,
-    properties2: Properties2<'_>,
+    properties2: impl Into<Properties2<'p>>,
     physical_device: vk::PhysicalDevice,
-) -> Result<AshProperties, vk::Result> {
+    enabled: EnabledFeatures,
+) -> Result<AshDeviceProperties, vk::Result> {
+    let properties2 = properties2.into();
     // SAFETY: the caller guarantees the instance is live and owns the device.
     let base = unsafe { instance.get_physical_device_properties(physical_device) };
     // SAFETY: as above.
@@ -332,7 +358,7 @@ pub unsafe fn query_properties(
         }
     }
 
-    Ok(AshProperties {
+    Ok(AshDeviceProperties {
         extended: ExtendedProperties::new(
             Cow::Owned(memory_types),
             Cow::Owned(memory_heaps),
@@ -343,10 +369,35 @@ pub unsafe fn query_properties(
         max_memory_allocation_size: max_memory_allocation_size.unwrap_or(largest_heap),
         non_coherent_atom_size: base.limits.non_coherent_atom_size,
         buffer_device_address_supported,
+        enabled,
         memory_budget_supported: memory_budget.is_some(),
         memory_budget,
         device_api_version,
     })
+}
+
+/// [`extended_device_properties`] with nothing enabled: the name this crate's
+/// first versions used, kept for their callers.
+///
+/// # Safety
+///
+/// As for [`extended_device_properties`].
+#[doc(hidden)]
+pub unsafe fn query_properties(
+    instance: &ash::Instance,
+    properties2: Properties2<'_>,
+    physical_device: vk::PhysicalDevice,
+) -> Result<AshDeviceProperties, vk::Result> {
+    // SAFETY: the caller's contract is that of `extended_device_properties`, and
+    // nothing is claimed enabled.
+    unsafe {
+        extended_device_properties(
+            instance,
+            properties2,
+            physical_device,
+            EnabledFeatures::new(),
+        )
+    }
 }
 
 /// The [`DeviceProperties`] of `physical_device`, with the signature of
@@ -354,96 +405,76 @@ pub unsafe fn query_properties(
 ///
 /// `version` is the `apiVersion` the instance was created with; from 1.1 on,
 /// `maxMemoryAllocationSize` comes from maintenance3 (see
-/// [`AshProperties::max_memory_allocation_size`]).
+/// [`AshDeviceProperties::max_memory_allocation_size`]).
 ///
-/// `buffer_device_address` is always `false` here: this function cannot know
-/// whether the feature was enabled on the device, and claiming it when it is not
-/// would make the allocator pass an invalid flag to Vulkan. (gpu-alloc-ash 0.7
-/// reported whether the device *supported* it.) Use
-/// [`device_properties_enabled`] to say what you enabled.
+/// **`buffer_device_address` is always `false` here**, where gpu-alloc-ash 0.7.0
+/// set it when the device *supported* the feature. A physical device cannot tell
+/// whether the application *enabled* it on its `VkDevice`, and an allocator told
+/// it is enabled when it is not passes `VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT`
+/// to Vulkan, which is invalid. A program that enabled `bufferDeviceAddress`
+/// says so with [`device_properties_enabled`]:
+///
+/// ```no_run
+/// # use {ash::vk, gpu_alloc_ash::EnabledFeatures};
+/// # unsafe fn f(instance: &ash::Instance, version: u32, physical_device: vk::PhysicalDevice)
+/// #     -> Result<(), vk::Result> {
+/// let props = unsafe {
+///     gpu_alloc_ash::device_properties_enabled(
+///         instance,
+///         version,
+///         physical_device,
+///         EnabledFeatures::new().with_buffer_device_address(true),
+///     )
+/// }?;
+/// # Ok(()) }
+/// ```
 ///
 /// # Safety
 ///
 /// - `instance` is a live instance created with `apiVersion` `version`, and
 ///   `physical_device` one of its physical devices.
+#[deprecated(
+    since = "0.7.1",
+    note = "reports `buffer_device_address: false` where 0.7.0 reported whether the device \
+            supports it; use `device_properties_enabled(instance, version, physical_device, \
+            EnabledFeatures::new())`, with `.with_buffer_device_address(true)` if the device \
+            was created with bufferDeviceAddress enabled"
+)]
 pub unsafe fn device_properties(
     instance: &ash::Instance,
     version: u32,
     physical_device: vk::PhysicalDevice,
 ) -> Result<DeviceProperties<'static>, vk::Result> {
-    // SAFETY: the caller's contract is that of `device_properties_enabled`.
-    unsafe { device_properties_enabled(instance, version, physical_device, false) }
+    // SAFETY: the caller's contract is that of `device_properties_enabled`, and
+    // nothing is claimed enabled.
+    unsafe { device_properties_enabled(instance, version, physical_device, EnabledFeatures::new()) }
 }
 
-/// The [`DeviceProperties`] of `physical_device`, with `buffer_device_address`
-/// set to `enabled_buffer_device_address`: whether the application enabled the
-/// `bufferDeviceAddress` feature on the device it will allocate from.
+/// The [`DeviceProperties`] of `physical_device` for `GpuAllocator::new`, with
+/// the features `enabled` on the device the allocator will serve:
+/// [`extended_device_properties`] then
+/// [`AshDeviceProperties::device_properties`].
 ///
 /// # Safety
 ///
-/// - `instance` is a live instance created with `apiVersion` `version`, and
-///   `physical_device` one of its physical devices.
-/// - If `enabled_buffer_device_address` is `true`, the feature is enabled on
-///   every device the allocator will use with these properties.
-pub unsafe fn device_properties_enabled(
+/// As for [`extended_device_properties`].
+pub unsafe fn device_properties_enabled<'p>(
     instance: &ash::Instance,
-    version: u32,
+    properties2: impl Into<Properties2<'p>>,
     physical_device: vk::PhysicalDevice,
-    enabled_buffer_device_address: bool,
+    enabled: EnabledFeatures,
 ) -> Result<DeviceProperties<'static>, vk::Result> {
-    // SAFETY: the caller guarantees the instance and physical device are live and
-    // that the instance has `version`, which is what `for_version` relies on.
+    // SAFETY: the caller's contract is that of `extended_device_properties`.
     let props =
-        unsafe { query_properties(instance, Properties2::for_version(version), physical_device) }?;
-    Ok(props.device_properties(enabled_buffer_device_address))
-}
-
-/// The [`ExtendedProperties`] of `physical_device`: every memory type with all its
-/// property bits, every heap with its flags, and `bufferImageGranularity`.
-///
-/// # Safety
-///
-/// - `instance` is a live instance created with `apiVersion` `version`, and
-///   `physical_device` one of its physical devices.
-pub unsafe fn extended_properties(
-    instance: &ash::Instance,
-    version: u32,
-    physical_device: vk::PhysicalDevice,
-) -> Result<ExtendedProperties<'static>, vk::Result> {
-    // SAFETY: as for `device_properties_enabled`.
-    let props =
-        unsafe { query_properties(instance, Properties2::for_version(version), physical_device) }?;
-    Ok(props.extended)
-}
-
-/// The current budget and usage of every heap, in heap order, or `None` when
-/// the device does not support `VK_EXT_memory_budget`, the instance has no
-/// Vulkan 1.1 (`version`), or extensions cannot be listed.
-///
-/// Pass the result to the allocator's heap budget
-/// (`GpuAllocator::set_heap_budgets`). To read budgets repeatedly without listing
-/// extensions each time, use [`AshBudgetDevice`](crate::AshBudgetDevice).
-///
-/// # Safety
-///
-/// - `instance` is a live instance created with `apiVersion` `version`, and
-///   `physical_device` one of its physical devices.
-pub unsafe fn memory_budget(
-    instance: &ash::Instance,
-    version: u32,
-    physical_device: vk::PhysicalDevice,
-) -> Option<Vec<HeapBudget>> {
-    // SAFETY: as for `device_properties_enabled`.
-    let props =
-        unsafe { query_properties(instance, Properties2::for_version(version), physical_device) };
-    props.ok()?.memory_budget
+        unsafe { extended_device_properties(instance, properties2, physical_device, enabled) }?;
+    Ok(props.device_properties())
 }
 
 /// Whether budgets can be read from `physical_device` through `properties2`.
 ///
 /// # Safety
 ///
-/// As for [`query_properties`].
+/// As for [`extended_device_properties`].
 pub(crate) unsafe fn budget_supported<'p>(
     instance: &ash::Instance,
     properties2: Properties2<'p>,
@@ -504,6 +535,14 @@ mod tests {
             vk::API_VERSION_1_0
         );
         assert_eq!(format!("{core12:?}"), "Core(1.2)");
+        assert!(matches!(
+            Properties2::from(vk::API_VERSION_1_3),
+            Properties2::Core(v) if v == vk::API_VERSION_1_3
+        ));
+        assert!(matches!(
+            Properties2::from(vk::API_VERSION_1_0),
+            Properties2::Unavailable
+        ));
         assert_eq!(format!("{:?}", Properties2::default()), "Unavailable");
     }
 

@@ -13,8 +13,8 @@ use {
     ash::vk,
     gpu_alloc::{Config, MemoryBlock, Request, ResourceKind, UsageFlags},
     gpu_alloc_ash::{
-        device_properties, device_properties_enabled, extended_properties, memory_budget,
-        AshBudgetDevice, AshMemoryDevice, Properties2,
+        device_properties_enabled, extended_device_properties, AshBudgetDevice, AshMemoryDevice,
+        EnabledFeatures, Properties2,
     },
     gpu_alloc_tests::backend_support::{
         churn, cleanup_and_check, host_visible_type, mappable, pattern,
@@ -88,10 +88,12 @@ fn properties_match_the_driver() {
     assert_ne!(props.max_memory_allocation_size, u64::MAX);
 
     // The shortcuts agree with the full query.
+    #[allow(deprecated)] // gpu-alloc-ash 0.7's function, kept and deprecated.
     // SAFETY: the instance was created with `instance_version`.
-    let legacy =
-        unsafe { device_properties(&vk.instance, vk.instance_version, vk.physical_device) }
-            .unwrap();
+    let legacy = unsafe {
+        gpu_alloc_ash::device_properties(&vk.instance, vk.instance_version, vk.physical_device)
+    }
+    .unwrap();
     assert!(!legacy.buffer_device_address, "legacy never claims enabled");
     assert_eq!(legacy.memory_types.len(), types.len());
     assert_eq!(
@@ -105,17 +107,39 @@ fn properties_match_the_driver() {
             &vk.instance,
             vk.instance_version,
             vk.physical_device,
-            vk.buffer_device_address,
+            EnabledFeatures::new().with_buffer_device_address(vk.buffer_device_address),
         )
     }
     .unwrap();
     assert_eq!(enabled.buffer_device_address, vk.buffer_device_address);
+    assert_eq!(
+        props.device_properties().buffer_device_address,
+        vk.buffer_device_address
+    );
+    assert_eq!(
+        props.buffer_device_address_supported,
+        vk.buffer_device_address
+    );
+    // Claimed enabled where the device does not support it: never passed on.
+    if !props.buffer_device_address_supported {
+        let mut claimed = props.clone();
+        claimed.enabled = EnabledFeatures::new().with_buffer_device_address(true);
+        assert!(!claimed.device_properties().buffer_device_address);
+    }
+    // A `Properties2` and the instance's version read the same.
     // SAFETY: as above.
-    let ext = unsafe { extended_properties(&vk.instance, vk.instance_version, vk.physical_device) }
-        .unwrap();
-    assert_eq!(ext, props.extended);
-    // SAFETY: as above.
-    let budget = unsafe { memory_budget(&vk.instance, vk.instance_version, vk.physical_device) };
+    let again = unsafe {
+        extended_device_properties(
+            &vk.instance,
+            Properties2::for_version(vk.instance_version),
+            vk.physical_device,
+            props.enabled,
+        )
+    }
+    .unwrap();
+    assert_eq!(again.extended, props.extended);
+    assert_eq!(again.enabled, props.enabled);
+    let budget = props.memory_budget.clone();
     assert_eq!(budget.is_some(), props.memory_budget_supported);
     let budget_device = AshBudgetDevice::new_for_test(&vk);
     assert_eq!(
@@ -160,7 +184,8 @@ fn properties_match_the_driver() {
     }
     // The plain wrapper never reports a budget.
     assert!(!AshMemoryDevice::wrap(&vk.device).memory_budget(&mut [HeapBudget::default()]));
-    // A 1.0-style query still gives a real bound, not u64::MAX.
+    // A 1.0-style query still gives a real bound, not u64::MAX (through the name
+    // the demo, bench and soak use).
     // SAFETY: `Unavailable` makes only 1.0 calls.
     let v10 = unsafe {
         gpu_alloc_ash::query_properties(&vk.instance, Properties2::Unavailable, vk.physical_device)
@@ -179,10 +204,11 @@ fn properties_match_the_driver() {
         let khr = ash::khr::get_physical_device_properties2::Instance::new(&vk.entry, &vk.instance);
         // SAFETY: the loader was made for this instance, which has the extension.
         let via_khr = unsafe {
-            gpu_alloc_ash::query_properties(
+            extended_device_properties(
                 &vk.instance,
                 Properties2::Khr(&khr),
                 vk.physical_device,
+                EnabledFeatures::new(),
             )
         }
         .unwrap();
@@ -914,5 +940,19 @@ fn a_validation_error_is_caught() {
     // this runs on (lavapipe) ignore flushes of coherent memory.
     let provoked = unsafe { provoke_validation_errors(device, host_type, atom) };
     vk.log().assert_caught(&provoked);
+    vk.assert_no_validation_messages();
+}
+
+/// With the `tracing` feature, every call of the memory device logs an event
+/// (`cargo test -p gpu-alloc-ash --features tracing`).
+#[cfg(feature = "tracing")]
+#[test]
+fn tracing_logs_device_calls() {
+    let Some(vk) = Vk::new("tracing_logs_device_calls") else {
+        return;
+    };
+    let host_type =
+        host_visible_type(&vk.props.extended.memory_types, !0).expect("a host-visible memory type");
+    support::trace::device_calls_are_logged(AshMemoryDevice::wrap(&vk.device), host_type);
     vk.assert_no_validation_messages();
 }

@@ -242,7 +242,7 @@ impl Context {
             memory_types: self.memory_types,
             alloc: gpu_alloc::GpuAllocator::with_extended_properties(
                 config_ours(trace.family),
-                self.props.device_properties(false),
+                self.props.device_properties(),
                 self.props.extended.clone(),
             ),
         };

@@ -78,7 +78,7 @@ fn run_sim(layout_path: Option<&Path>, frames: u32) -> Result<Run, String> {
 fn run_ash(vulkan: &ash::Ash, frames: u32) -> Result<Run, String> {
     let device = format!("{} (Vulkan through ash)", vulkan.name);
     println!("device: {device}");
-    let props = vulkan.properties.device_properties(false);
+    let props = vulkan.properties.device_properties();
     let ext = vulkan.properties.extended.clone();
     let heap_kinds = heap_kinds(&ext);
     let mut gpu = vulkan.gpu()?;

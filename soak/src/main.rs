@@ -329,7 +329,7 @@ fn main() -> ExitCode {
         },
         allocator: GpuAllocator::with_extended_properties(
             Config::i_am_prototyping(),
-            gpu.props.device_properties(false),
+            gpu.props.device_properties(),
             gpu.props.extended.clone(),
         ),
         ops: 0,

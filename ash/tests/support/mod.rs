@@ -7,7 +7,9 @@
 use {
     ash::{ext, vk},
     gpu_alloc::{Config, GpuAllocator},
-    gpu_alloc_ash::{query_properties, AshProperties, Properties2},
+    gpu_alloc_ash::{
+        extended_device_properties, AshDeviceProperties, EnabledFeatures, Properties2,
+    },
     gpu_alloc_tests::{
         backend_support::validation::{DebugMessage, Evidence, MessageLog, Severity},
         vulkan_gate::{no_vulkan, vulkan_required},
@@ -16,6 +18,8 @@ use {
 };
 
 pub mod resources;
+#[cfg(feature = "tracing")]
+pub mod trace;
 
 const VALIDATION_LAYER: &CStr = c"VK_LAYER_KHRONOS_validation";
 
@@ -111,7 +115,7 @@ pub struct Vk {
     pub buffer_device_address: bool,
     /// `VK_EXT_memory_budget` enabled on `device`.
     pub memory_budget_ext: bool,
-    pub props: AshProperties,
+    pub props: AshDeviceProperties,
 }
 
 impl Vk {
@@ -231,13 +235,15 @@ impl Vk {
             no_vulkan(test, &"no physical device with a transfer queue");
             return None;
         };
+        // What the device supports, before it exists: nothing is enabled yet.
         // SAFETY: `physical_device` comes from `instance`, created with
         // `instance_version`.
-        let props = unsafe {
-            query_properties(
+        let supported = unsafe {
+            extended_device_properties(
                 instance,
                 Properties2::for_version(instance_version),
                 physical_device,
+                EnabledFeatures::new(),
             )
         }
         .expect("query properties");
@@ -248,13 +254,13 @@ impl Vk {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
 
-        let buffer_device_address = props.buffer_device_address_supported;
-        let memory_budget_ext = props.memory_budget_supported;
+        let buffer_device_address = supported.buffer_device_address_supported;
+        let memory_budget_ext = supported.memory_budget_supported;
         let mut device_extensions = Vec::new();
         if memory_budget_ext {
             device_extensions.push(ext::memory_budget::NAME.as_ptr());
         }
-        if buffer_device_address && props.device_api_version < vk::API_VERSION_1_2 {
+        if buffer_device_address && supported.device_api_version < vk::API_VERSION_1_2 {
             device_extensions.push(ash::khr::buffer_device_address::NAME.as_ptr());
         }
         let priorities = [1.0];
@@ -273,6 +279,18 @@ impl Vk {
         // exists, the extensions and the feature are supported.
         let device = unsafe { instance.create_device(physical_device, &device_info, None) }
             .expect("create device");
+        // The allocator's view: what the device was created with.
+        // SAFETY: as for `supported`; `bufferDeviceAddress` is enabled on `device`
+        // iff `buffer_device_address`.
+        let props = unsafe {
+            extended_device_properties(
+                instance,
+                instance_version,
+                physical_device,
+                EnabledFeatures::new().with_buffer_device_address(buffer_device_address),
+            )
+        }
+        .expect("query properties");
         // SAFETY: the device was created with one queue in `queue_family`.
         let queue = unsafe { device.get_device_queue(queue_family, 0) };
         let pool_info = vk::CommandPoolCreateInfo::default()
@@ -306,7 +324,7 @@ impl Vk {
     pub fn allocator(&self, config: Config) -> GpuAllocator<vk::DeviceMemory> {
         GpuAllocator::with_extended_properties(
             config,
-            self.props.device_properties(self.buffer_device_address),
+            self.props.device_properties(),
             self.props.extended.clone(),
         )
     }

@@ -4,13 +4,14 @@ use {
     super::Vk,
     ash::vk,
     gpu_alloc::{GpuAllocator, MemoryBlock, Request, ResourceKind, UsageFlags},
-    gpu_alloc_tests::backend_support::{self, alloc_block},
+    gpu_alloc_tests::backend_support::alloc_block,
     gpu_alloc_types::MemoryDevice,
 };
 
-/// `Request` for a resource's real memory requirements.
+/// `Request` for a resource's real memory requirements, through the backend's
+/// one call.
 pub fn request(req: vk::MemoryRequirements, usage: UsageFlags) -> Request {
-    backend_support::request(req.size, req.alignment, req.memory_type_bits, usage)
+    gpu_alloc_ash::request_from_requirements(&req, usage)
 }
 
 /// A buffer bound to a block.

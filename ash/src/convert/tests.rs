@@ -1,5 +1,53 @@
 use super::*;
 
+/// Every [`MemoryPropertyFlags`] flag next to ash's constant for the same bit.
+const MEMORY_PROPERTY_TABLE: [(MemoryPropertyFlags, vk::MemoryPropertyFlags); 8] = [
+    (
+        MemoryPropertyFlags::DEVICE_LOCAL,
+        vk::MemoryPropertyFlags::DEVICE_LOCAL,
+    ),
+    (
+        MemoryPropertyFlags::HOST_VISIBLE,
+        vk::MemoryPropertyFlags::HOST_VISIBLE,
+    ),
+    (
+        MemoryPropertyFlags::HOST_COHERENT,
+        vk::MemoryPropertyFlags::HOST_COHERENT,
+    ),
+    (
+        MemoryPropertyFlags::HOST_CACHED,
+        vk::MemoryPropertyFlags::HOST_CACHED,
+    ),
+    (
+        MemoryPropertyFlags::LAZILY_ALLOCATED,
+        vk::MemoryPropertyFlags::LAZILY_ALLOCATED,
+    ),
+    (
+        MemoryPropertyFlags::PROTECTED,
+        vk::MemoryPropertyFlags::PROTECTED,
+    ),
+    (
+        MemoryPropertyFlags::DEVICE_COHERENT_AMD,
+        vk::MemoryPropertyFlags::DEVICE_COHERENT_AMD,
+    ),
+    (
+        MemoryPropertyFlags::DEVICE_UNCACHED_AMD,
+        vk::MemoryPropertyFlags::DEVICE_UNCACHED_AMD,
+    ),
+];
+
+/// Every [`MemoryHeapFlags`] flag next to ash's constant for the same bit.
+const MEMORY_HEAP_TABLE: [(MemoryHeapFlags, vk::MemoryHeapFlags); 2] = [
+    (
+        MemoryHeapFlags::DEVICE_LOCAL,
+        vk::MemoryHeapFlags::DEVICE_LOCAL,
+    ),
+    (
+        MemoryHeapFlags::MULTI_INSTANCE,
+        vk::MemoryHeapFlags::MULTI_INSTANCE,
+    ),
+];
+
 #[test]
 fn memory_property_table_pairs_equal_bits() {
     let mut seen = 0u32;
@@ -82,21 +130,15 @@ fn memory_heap_table_and_every_bit() {
         assert_eq!(ours.bits(), theirs.as_raw(), "{ours:?} vs {theirs:?}");
         assert_eq!(seen & ours.bits(), 0);
         seen |= ours.bits();
-        assert_eq!(memory_heap_flags_from_ash(theirs), ours);
-        assert_eq!(memory_heap_flags_to_ash(ours), theirs);
+        assert_eq!(heap_flags_from_ash(theirs), ours);
+        assert_eq!(heap_flags_to_ash(ours), theirs);
     }
     assert_eq!(seen, MemoryHeapFlags::all().bits());
     for bit in 0..32 {
         let theirs = vk::MemoryHeapFlags::from_raw(1 << bit);
-        assert_eq!(
-            memory_heap_flags_to_ash(memory_heap_flags_from_ash(theirs)),
-            theirs
-        );
+        assert_eq!(heap_flags_to_ash(heap_flags_from_ash(theirs)), theirs);
         let ours = MemoryHeapFlags::from_bits_retain(1 << bit);
-        assert_eq!(
-            memory_heap_flags_from_ash(memory_heap_flags_to_ash(ours)),
-            ours
-        );
+        assert_eq!(heap_flags_from_ash(heap_flags_to_ash(ours)), ours);
     }
     let info = memory_heap_info_from_ash(&vk::MemoryHeap {
         size: 12345,
@@ -138,5 +180,84 @@ fn allocation_flags_round_trip_every_bit() {
     assert_eq!(
         allocation_flags_to_ash(AllocationFlags::empty()),
         vk::MemoryAllocateFlags::empty()
+    );
+}
+
+#[test]
+fn error_table() {
+    use {DeviceMapError as M, OutOfMemory as O};
+    let rows = [
+        (
+            vk::Result::ERROR_OUT_OF_HOST_MEMORY,
+            O::OutOfHostMemory,
+            M::OutOfHostMemory,
+        ),
+        (
+            vk::Result::ERROR_OUT_OF_DEVICE_MEMORY,
+            O::OutOfDeviceMemory,
+            M::OutOfDeviceMemory,
+        ),
+        (
+            vk::Result::ERROR_TOO_MANY_OBJECTS,
+            O::OutOfDeviceMemory,
+            M::OutOfDeviceMemory,
+        ),
+        (
+            vk::Result::ERROR_MEMORY_MAP_FAILED,
+            O::OutOfDeviceMemory,
+            M::MapFailed,
+        ),
+        (
+            vk::Result::ERROR_DEVICE_LOST,
+            O::OutOfDeviceMemory,
+            M::MapFailed,
+        ),
+        (
+            vk::Result::ERROR_INVALID_EXTERNAL_HANDLE,
+            O::OutOfDeviceMemory,
+            M::MapFailed,
+        ),
+        (
+            vk::Result::ERROR_INVALID_OPAQUE_CAPTURE_ADDRESS,
+            O::OutOfDeviceMemory,
+            M::MapFailed,
+        ),
+        (
+            vk::Result::ERROR_UNKNOWN,
+            O::OutOfDeviceMemory,
+            M::MapFailed,
+        ),
+        (
+            vk::Result::from_raw(-123_456),
+            O::OutOfDeviceMemory,
+            M::MapFailed,
+        ),
+    ];
+    for (result, oom, map) in rows {
+        assert_eq!(out_of_memory_from_ash(result), oom, "{result:?}");
+        assert_eq!(map_error_from_ash(result), map, "{result:?}");
+    }
+}
+
+#[test]
+fn requirements_become_requests() {
+    use gpu_alloc::{Request, UsageFlags};
+    let vk_req = vk::MemoryRequirements {
+        size: 65_548,
+        alignment: 65_536,
+        memory_type_bits: 0b1001,
+    };
+    let req = memory_requirements_from_ash(&vk_req);
+    assert_eq!(req, MemoryRequirements::new(65_548, 65_536, 0b1001));
+    assert_eq!(req.align_mask, 65_535);
+    let request: Request = request_from_requirements(&vk_req, UsageFlags::DOWNLOAD);
+    assert_eq!(
+        request,
+        Request {
+            size: 65_548,
+            align_mask: 65_535,
+            usage: UsageFlags::DOWNLOAD,
+            memory_types: 0b1001,
+        }
     );
 }

@@ -1,17 +1,18 @@
-//! Conversions between erupt's types and gpu-alloc's: every flag and error mapping
-//! of this crate lives here.
+//! Conversions between erupt's types and gpu-alloc's: every flag, memory type,
+//! heap, requirement and error mapping of this crate lives here.
 
 use {
     erupt::vk,
     gpu_alloc_types::{
-        AllocationFlags, DeviceMapError, MemoryHeapFlags, MemoryHeapInfo, MemoryPropertyFlags,
-        MemoryTypeInfo, OutOfMemory,
+        AllocationFlags, DeviceMapError, FromMemoryRequirements, MemoryHeapFlags, MemoryHeapInfo,
+        MemoryPropertyFlags, MemoryRequirements, MemoryTypeInfo, OutOfMemory,
     },
 };
 
-/// Converts memory property flags to gpu-alloc's. Bits above the low byte
-/// (`RDMA_CAPABLE_NV` and any bit newer than erupt) do not fit in
-/// [`MemoryPropertyFlags`] and are dropped here: [`memory_type_info`] keeps them.
+/// Converts memory property flags to gpu-alloc's (the gpu-alloc-erupt 0.9
+/// function). Bits above the low byte (`RDMA_CAPABLE_NV` and any bit newer than
+/// erupt) do not fit in [`MemoryPropertyFlags`] and are dropped here:
+/// [`memory_type_info_from_erupt`] keeps them.
 pub fn memory_properties_from_erupt(flags: vk::MemoryPropertyFlags) -> MemoryPropertyFlags {
     MemoryTypeInfo {
         heap: 0,
@@ -20,15 +21,15 @@ pub fn memory_properties_from_erupt(flags: vk::MemoryPropertyFlags) -> MemoryPro
     .props()
 }
 
-/// Converts gpu-alloc's memory property flags to erupt's. Lossless: erupt names
-/// every bit of [`MemoryPropertyFlags`].
+/// Converts gpu-alloc's memory property flags to erupt's (the gpu-alloc-erupt 0.9
+/// function). Lossless: erupt names every bit of [`MemoryPropertyFlags`].
 pub fn memory_properties_to_erupt(flags: MemoryPropertyFlags) -> vk::MemoryPropertyFlags {
     vk::MemoryPropertyFlags::from_bits_truncate(u32::from(flags.bits()))
 }
 
 /// Describes a memory type with every property bit the driver reported, known to
 /// erupt or not.
-pub fn memory_type_info(memory_type: &vk::MemoryType) -> MemoryTypeInfo {
+pub fn memory_type_info_from_erupt(memory_type: &vk::MemoryType) -> MemoryTypeInfo {
     MemoryTypeInfo {
         heap: memory_type.heap_index,
         raw_flags: memory_type.property_flags.bits(),
@@ -47,7 +48,7 @@ pub fn heap_flags_to_erupt(flags: MemoryHeapFlags) -> vk::MemoryHeapFlags {
 }
 
 /// Describes a memory heap with its size and every flag the driver reported.
-pub fn memory_heap_info(heap: &vk::MemoryHeap) -> MemoryHeapInfo {
+pub fn memory_heap_info_from_erupt(heap: &vk::MemoryHeap) -> MemoryHeapInfo {
     MemoryHeapInfo {
         size: heap.size,
         flags: heap_flags_from_erupt(heap.flags),
@@ -74,11 +75,53 @@ pub fn allocation_flags_from_erupt(flags: vk::MemoryAllocateFlags) -> Allocation
     out
 }
 
+/// Converts a resource's memory requirements (from
+/// `vkGetBufferMemoryRequirements` or `vkGetImageMemoryRequirements`).
+pub fn memory_requirements_from_erupt(requirements: &vk::MemoryRequirements) -> MemoryRequirements {
+    MemoryRequirements::new(
+        requirements.size,
+        requirements.alignment,
+        requirements.memory_type_bits,
+    )
+}
+
+/// The allocation request for a resource with these memory requirements, used
+/// as `usage` says: with `gpu-alloc`, a `gpu_alloc::Request` from a
+/// `gpu_alloc::UsageFlags`.
+///
+/// ```
+/// use erupt::vk;
+/// use gpu_alloc::{Request, UsageFlags};
+///
+/// let requirements = vk::MemoryRequirements {
+///     size: 1000,
+///     alignment: 256,
+///     memory_type_bits: 0b110,
+/// };
+/// let request: Request = gpu_alloc_erupt::request_from_requirements(&requirements, UsageFlags::UPLOAD);
+/// assert_eq!(
+///     request,
+///     Request { size: 1000, align_mask: 255, usage: UsageFlags::UPLOAD, memory_types: 0b110 },
+/// );
+/// ```
+///
+/// The type of the request is usually inferred from where it goes
+/// (`GpuAllocator::alloc`). This crate depends on `gpu-alloc-types` alone, which
+/// is why the request type is a parameter: `gpu-alloc` implements
+/// [`FromMemoryRequirements`] for its `Request`.
+pub fn request_from_requirements<R, U>(requirements: &vk::MemoryRequirements, usage: U) -> R
+where
+    R: FromMemoryRequirements<U>,
+{
+    R::from_memory_requirements(memory_requirements_from_erupt(requirements), usage)
+}
+
 /// Maps a failed `VkResult` of an allocation, flush or invalidation. Only
 /// `VK_ERROR_OUT_OF_HOST_MEMORY` is host-side; `VK_ERROR_TOO_MANY_OBJECTS`, the
 /// external-handle and capture-address errors and any unexpected code count as the
 /// device being out of memory, which the allocator handles by failing the request.
-pub(crate) fn out_of_memory(result: vk::Result) -> OutOfMemory {
+/// No driver result ever panics.
+pub fn out_of_memory_from_erupt(result: vk::Result) -> OutOfMemory {
     if result == vk::Result::ERROR_OUT_OF_HOST_MEMORY {
         OutOfMemory::OutOfHostMemory
     } else {
@@ -88,7 +131,7 @@ pub(crate) fn out_of_memory(result: vk::Result) -> OutOfMemory {
 
 /// Maps a failed `VkResult` of `vkMapMemory`; anything unexpected is
 /// [`DeviceMapError::MapFailed`].
-pub(crate) fn map_error(result: vk::Result) -> DeviceMapError {
+pub fn map_error_from_erupt(result: vk::Result) -> DeviceMapError {
     match result {
         vk::Result::ERROR_OUT_OF_HOST_MEMORY => DeviceMapError::OutOfHostMemory,
         vk::Result::ERROR_OUT_OF_DEVICE_MEMORY => DeviceMapError::OutOfDeviceMemory,

@@ -1,15 +1,18 @@
-//! [`MemoryDevice`] over erupt's `DeviceLoader`.
+//! [`MemoryDevice`] over erupt's `DeviceLoader`, and the device that also reads
+//! `VK_EXT_memory_budget`.
 
 use {
     crate::{
-        convert::{allocation_flags_to_erupt, map_error, out_of_memory},
-        properties::read_heap_budgets,
+        convert::{allocation_flags_to_erupt, map_error_from_erupt, out_of_memory_from_erupt},
+        properties::{
+            can_query_memory_properties2, extension_name_is, read_heap_budgets, EXT_MEMORY_BUDGET,
+        },
     },
     erupt::{utils::VulkanResult, vk, DeviceLoader, ExtendableFrom, InstanceLoader},
     gpu_alloc_types::{
         AllocationFlags, DeviceMapError, HeapBudget, MappedMemoryRange, MemoryDevice, OutOfMemory,
     },
-    std::ptr::NonNull,
+    std::{fmt, ptr::NonNull},
 };
 
 /// An erupt [`DeviceLoader`] seen as a [`MemoryDevice`] whose memory objects are
@@ -22,6 +25,9 @@ use {
 ///
 /// It cannot report heap budgets, which Vulkan reads through the instance; see
 /// [`EruptBudgetDevice`] for that.
+///
+/// With the `tracing` feature, every call logs an event: allocations, frees,
+/// maps and unmaps at debug level, flushes and invalidations at trace level.
 #[derive(Debug)]
 #[repr(transparent)]
 pub struct EruptMemoryDevice {
@@ -63,7 +69,7 @@ fn with_mapped_ranges(
                 .size(range.size)
         })
         .collect();
-    call(&ranges).result().map_err(out_of_memory)
+    call(&ranges).result().map_err(out_of_memory_from_erupt)
 }
 
 impl MemoryDevice<vk::DeviceMemory> for EruptMemoryDevice {
@@ -85,12 +91,15 @@ impl MemoryDevice<vk::DeviceMemory> for EruptMemoryDevice {
         // device's limits, flags that are enabled on the device (so the
         // `VkMemoryAllocateFlagsInfo` in the chain is valid) and room under
         // `maxMemoryAllocationCount`; `flags_info` outlives the call.
-        unsafe { self.device.allocate_memory(&info, None) }
-            .result()
-            .map_err(out_of_memory)
+        let result = unsafe { self.device.allocate_memory(&info, None) }.result();
+        #[cfg(feature = "tracing")]
+        tracing::debug!(size, memory_type, ?flags, ?result, "allocate_memory");
+        result.map_err(out_of_memory_from_erupt)
     }
 
     unsafe fn deallocate_memory(&self, memory: vk::DeviceMemory) {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(?memory, "deallocate_memory");
         // SAFETY: the caller guarantees `memory` is a live object of this device
         // that nothing uses any more.
         unsafe { self.device.free_memory(memory, None) }
@@ -104,18 +113,22 @@ impl MemoryDevice<vk::DeviceMemory> for EruptMemoryDevice {
     ) -> Result<NonNull<u8>, DeviceMapError> {
         // SAFETY: the caller guarantees `memory` is a live, unmapped, host-visible
         // object of this device and that the non-empty range lies inside it.
-        let ptr = unsafe {
+        let result = unsafe {
             self.device
                 .map_memory(*memory, offset, size, vk::MemoryMapFlags::empty())
         }
-        .result()
-        .map_err(map_error)?;
+        .result();
+        #[cfg(feature = "tracing")]
+        tracing::debug!(?memory, offset, size, ?result, "map_memory");
+        let ptr = result.map_err(map_error_from_erupt)?;
         // A driver returning success with a null pointer has not mapped anything
         // usable.
         NonNull::new(ptr.cast::<u8>()).ok_or(DeviceMapError::MapFailed)
     }
 
     unsafe fn unmap_memory(&self, memory: &mut vk::DeviceMemory) {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(?memory, "unmap_memory");
         // SAFETY: the caller guarantees `memory` is a mapped object of this device
         // whose mapping is no longer used.
         unsafe { self.device.unmap_memory(*memory) }
@@ -125,6 +138,8 @@ impl MemoryDevice<vk::DeviceMemory> for EruptMemoryDevice {
         &self,
         ranges: &[MappedMemoryRange<'_, vk::DeviceMemory>],
     ) -> Result<(), OutOfMemory> {
+        #[cfg(feature = "tracing")]
+        tracing::trace!(ranges = ranges.len(), "invalidate_memory_ranges");
         with_mapped_ranges(ranges, |ranges| {
             // SAFETY: the caller guarantees every range lies in a mapped object
             // of this device and is aligned to `nonCoherentAtomSize` where
@@ -137,6 +152,8 @@ impl MemoryDevice<vk::DeviceMemory> for EruptMemoryDevice {
         &self,
         ranges: &[MappedMemoryRange<'_, vk::DeviceMemory>],
     ) -> Result<(), OutOfMemory> {
+        #[cfg(feature = "tracing")]
+        tracing::trace!(ranges = ranges.len(), "flush_memory_ranges");
         with_mapped_ranges(ranges, |ranges| {
             // SAFETY: as for `invalidate_memory_ranges`.
             unsafe { self.device.flush_mapped_memory_ranges(ranges) }
@@ -144,109 +161,107 @@ impl MemoryDevice<vk::DeviceMemory> for EruptMemoryDevice {
     }
 }
 
-/// An [`EruptMemoryDevice`] that also reads heap budgets from
-/// `VK_EXT_memory_budget`, through the instance it was created from.
+/// An [`EruptMemoryDevice`] that also knows its instance and physical device, so
+/// that [`MemoryDevice::memory_budget`] reports the current budget and usage of
+/// each heap from `VK_EXT_memory_budget`.
 ///
-/// Every memory operation is [`EruptMemoryDevice`]'s;
-/// [`memory_budget`](MemoryDevice::memory_budget) calls [`read_heap_budgets`].
-#[derive(Clone, Copy, Debug)]
+/// Allocation, mapping, flushing and invalidating are [`EruptMemoryDevice`]'s
+/// (through [`gpu_alloc_types::forward_memory_device!`]); memory objects from
+/// either can be freed by the other.
+#[derive(Clone, Copy)]
 pub struct EruptBudgetDevice<'a> {
     device: &'a EruptMemoryDevice,
-    // Invariant: `physical_device` belongs to `instance`, supports
-    // `VK_EXT_memory_budget`, and `instance` can call
-    // `vkGetPhysicalDeviceMemoryProperties2` (checked in `new`).
     instance: &'a InstanceLoader,
     physical_device: vk::PhysicalDevice,
+    /// `physical_device` supports `VK_EXT_memory_budget` and `instance` can call
+    /// `vkGetPhysicalDeviceMemoryProperties2` (checked in `new`).
+    budget_supported: bool,
 }
 
 impl<'a> EruptBudgetDevice<'a> {
-    /// Pairs a device with the instance and physical device it was created from.
-    /// Returns `None` when the physical device does not support
-    /// `VK_EXT_memory_budget`, the instance cannot query it (neither Vulkan 1.1
-    /// nor `VK_KHR_get_physical_device_properties2`), or enumerating the
-    /// extensions failed.
+    /// Wraps `device`, created from `physical_device` of `instance`.
+    ///
+    /// Lists the device's extensions once, to learn whether budgets can be read
+    /// ([`budget_supported`](Self::budget_supported): the physical device
+    /// supports `VK_EXT_memory_budget` and the instance has Vulkan 1.1 or
+    /// `VK_KHR_get_physical_device_properties2`); returns an error only when that
+    /// fails.
     ///
     /// # Safety
     ///
-    /// - `device` was created from `physical_device`, which was enumerated from
-    ///   `instance`; neither is destroyed while the result lives.
+    /// - `instance` stays a live instance, `physical_device` one of its physical
+    ///   devices, and `device` a live device created from `physical_device`, for
+    ///   as long as the result is used.
     pub unsafe fn new(
-        device: &'a DeviceLoader,
         instance: &'a InstanceLoader,
         physical_device: vk::PhysicalDevice,
-    ) -> Option<Self> {
-        // SAFETY: `physical_device` belongs to the live `instance` (contract).
-        let props = unsafe {
-            crate::extended_device_properties(
-                instance,
-                physical_device,
-                crate::EnabledFeatures::new(),
-            )
-        }
-        .ok()?;
-        props.memory_budget.then_some(EruptBudgetDevice {
+        device: &'a DeviceLoader,
+    ) -> Result<Self, vk::Result> {
+        let budget_supported = can_query_memory_properties2(instance) && {
+            // SAFETY: `physical_device` belongs to the live `instance` (contract).
+            let extensions = unsafe {
+                instance.enumerate_device_extension_properties(physical_device, None, None)
+            }
+            .result()?;
+            extensions
+                .iter()
+                .any(|e| extension_name_is(e, EXT_MEMORY_BUDGET))
+        };
+        Ok(EruptBudgetDevice {
             device: EruptMemoryDevice::wrap(device),
             instance,
             physical_device,
+            budget_supported,
         })
     }
 
-    /// The plain memory device.
-    pub fn device(&self) -> &'a EruptMemoryDevice {
+    /// The memory device without budgets.
+    pub fn memory_device(&self) -> &'a EruptMemoryDevice {
         self.device
+    }
+
+    /// Whether [`memory_budget`](MemoryDevice::memory_budget) reports budgets.
+    pub fn budget_supported(&self) -> bool {
+        self.budget_supported
+    }
+
+    /// The current budget and usage of every heap, in heap order, or `None`
+    /// when budgets cannot be read.
+    pub fn heap_budgets(&self) -> Option<Vec<HeapBudget>> {
+        if !self.budget_supported {
+            return None;
+        }
+        // SAFETY: the instance is live (`new`'s contract).
+        let memory = unsafe {
+            self.instance
+                .get_physical_device_memory_properties(self.physical_device)
+        };
+        let mut budgets = vec![HeapBudget::default(); memory.memory_heap_count as usize];
+        self.read_heap_budgets(&mut budgets).then_some(budgets)
+    }
+
+    /// What [`MemoryDevice::memory_budget`] reports.
+    fn read_heap_budgets(&self, budgets: &mut [HeapBudget]) -> bool {
+        // SAFETY: `new`'s contract keeps the instance and physical device live,
+        // and `budget_supported` says the device supports VK_EXT_memory_budget.
+        self.budget_supported
+            && unsafe { read_heap_budgets(self.instance, self.physical_device, budgets) }
     }
 }
 
-impl MemoryDevice<vk::DeviceMemory> for EruptBudgetDevice<'_> {
-    unsafe fn allocate_memory(
-        &self,
-        size: u64,
-        memory_type: u32,
-        flags: AllocationFlags,
-    ) -> Result<vk::DeviceMemory, OutOfMemory> {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.device.allocate_memory(size, memory_type, flags) }
+impl fmt::Debug for EruptBudgetDevice<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EruptBudgetDevice")
+            .field("device", &self.device)
+            .field("physical_device", &self.physical_device)
+            .field("budget_supported", &self.budget_supported)
+            .finish()
     }
+}
 
-    unsafe fn deallocate_memory(&self, memory: vk::DeviceMemory) {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.device.deallocate_memory(memory) }
-    }
-
-    unsafe fn map_memory(
-        &self,
-        memory: &mut vk::DeviceMemory,
-        offset: u64,
-        size: u64,
-    ) -> Result<NonNull<u8>, DeviceMapError> {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.device.map_memory(memory, offset, size) }
-    }
-
-    unsafe fn unmap_memory(&self, memory: &mut vk::DeviceMemory) {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.device.unmap_memory(memory) }
-    }
-
-    unsafe fn invalidate_memory_ranges(
-        &self,
-        ranges: &[MappedMemoryRange<'_, vk::DeviceMemory>],
-    ) -> Result<(), OutOfMemory> {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.device.invalidate_memory_ranges(ranges) }
-    }
-
-    unsafe fn flush_memory_ranges(
-        &self,
-        ranges: &[MappedMemoryRange<'_, vk::DeviceMemory>],
-    ) -> Result<(), OutOfMemory> {
-        // SAFETY: forwarded from the caller.
-        unsafe { self.device.flush_memory_ranges(ranges) }
-    }
-
-    fn memory_budget(&self, budgets: &mut [HeapBudget]) -> bool {
-        // SAFETY: the struct's invariant: the physical device belongs to the
-        // live instance and supports `VK_EXT_memory_budget`.
-        unsafe { read_heap_budgets(self.instance, self.physical_device, budgets) }
+gpu_alloc_types::forward_memory_device! {
+    impl['a] MemoryDevice<vk::DeviceMemory> for EruptBudgetDevice<'a> {
+        inner: memory_device,
+        budget: read_heap_budgets,
     }
 }

@@ -5,15 +5,21 @@ mod convert;
 mod device;
 mod properties;
 
-pub use self::{
-    convert::{
-        allocation_flags_from_erupt, allocation_flags_to_erupt, heap_flags_from_erupt,
-        heap_flags_to_erupt, memory_heap_info, memory_properties_from_erupt,
-        memory_properties_to_erupt, memory_type_info,
+#[allow(deprecated)] // `device_properties` is deprecated, and stays where 0.9 had it.
+pub use self::properties::device_properties;
+pub use {
+    self::{
+        convert::{
+            allocation_flags_from_erupt, allocation_flags_to_erupt, heap_flags_from_erupt,
+            heap_flags_to_erupt, map_error_from_erupt, memory_heap_info_from_erupt,
+            memory_properties_from_erupt, memory_properties_to_erupt,
+            memory_requirements_from_erupt, memory_type_info_from_erupt, out_of_memory_from_erupt,
+            request_from_requirements,
+        },
+        device::{EruptBudgetDevice, EruptMemoryDevice},
+        properties::{
+            device_properties_enabled, extended_device_properties, EruptDeviceProperties,
+        },
     },
-    device::{EruptBudgetDevice, EruptMemoryDevice},
-    properties::{
-        device_properties, extended_device_properties, read_heap_budgets, EnabledFeatures,
-        EruptDeviceProperties,
-    },
+    gpu_alloc_types::{EnabledFeatures, MemoryRequirements},
 };

@@ -1,45 +1,18 @@
 //! Device property queries and `VK_EXT_memory_budget`.
 
 use {
-    crate::convert::{memory_heap_info, memory_type_info},
+    crate::convert::{memory_heap_info_from_erupt, memory_type_info_from_erupt},
     erupt::{vk, ExtendableFrom, InstanceLoader},
-    gpu_alloc_types::{DeviceProperties, ExtendedProperties, HeapBudget},
+    gpu_alloc_types::{DeviceProperties, EnabledFeatures, ExtendedProperties, HeapBudget},
     std::borrow::Cow,
 };
 
 const KHR_MAINTENANCE3: &[u8] = b"VK_KHR_maintenance3";
-const EXT_MEMORY_BUDGET: &[u8] = b"VK_EXT_memory_budget";
+const KHR_BUFFER_DEVICE_ADDRESS: &[u8] = b"VK_KHR_buffer_device_address";
+pub(crate) const EXT_MEMORY_BUDGET: &[u8] = b"VK_EXT_memory_budget";
 
-/// Device features the application enabled and the allocator may use.
-///
-/// A physical device query can only tell what the device *supports*; using a
-/// feature the application did not enable on its `VkDevice` is invalid, so the
-/// caller states what it enabled. Everything defaults to off.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub struct EnabledFeatures {
-    /// The `bufferDeviceAddress` feature (Vulkan 1.2 or
-    /// `VK_KHR_buffer_device_address`) is enabled on the device, so memory may be
-    /// allocated with `VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT`.
-    pub buffer_device_address: bool,
-}
-
-impl EnabledFeatures {
-    /// No optional feature enabled.
-    pub const fn new() -> Self {
-        EnabledFeatures {
-            buffer_device_address: false,
-        }
-    }
-
-    /// Says whether `bufferDeviceAddress` is enabled on the device.
-    pub const fn with_buffer_device_address(mut self, enabled: bool) -> Self {
-        self.buffer_device_address = enabled;
-        self
-    }
-}
-
-/// Everything [`extended_device_properties`] learned about a physical device.
+/// Everything [`extended_device_properties`] learned about a physical device, and
+/// the features the application said it enabled.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EruptDeviceProperties {
@@ -67,33 +40,69 @@ pub struct EruptDeviceProperties {
     /// `nonCoherentAtomSize`.
     pub non_coherent_atom_size: u64,
 
-    /// Whether the caller said it enabled `bufferDeviceAddress`
-    /// ([`EnabledFeatures::buffer_device_address`]).
-    pub buffer_device_address: bool,
+    /// Whether the device *supports* the `bufferDeviceAddress` feature (Vulkan
+    /// 1.2 on both instance and device, or `VK_KHR_buffer_device_address`) and the
+    /// instance can query it. Supported is not enabled: see
+    /// [`enabled`](Self::enabled).
+    pub buffer_device_address_supported: bool,
+
+    /// The features the caller said are enabled on the device it allocates from.
+    pub enabled: EnabledFeatures,
 
     /// Whether the physical device supports `VK_EXT_memory_budget` and the
-    /// instance can query it, so [`read_heap_budgets`] can work.
-    pub memory_budget: bool,
+    /// instance can query it, so budgets can be read
+    /// ([`EruptBudgetDevice`](crate::EruptBudgetDevice)).
+    pub memory_budget_supported: bool,
+
+    /// The budget of each heap at the time of the query, when
+    /// [`memory_budget_supported`](Self::memory_budget_supported).
+    pub memory_budget: Option<Vec<HeapBudget>>,
+
+    /// The physical device's `apiVersion`.
+    pub device_api_version: u32,
 }
 
 impl EruptDeviceProperties {
     /// The [`DeviceProperties`] for `GpuAllocator::new` and
     /// `GpuAllocator::with_extended_properties`.
+    ///
+    /// `buffer_device_address` is set when the caller said the feature is
+    /// [`enabled`](Self::enabled) and the device
+    /// [supports](Self::buffer_device_address_supported) it; the allocator then
+    /// may allocate with `VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT`.
     pub fn device_properties(&self) -> DeviceProperties<'static> {
         self.extended.device_properties(
             self.max_memory_allocation_count,
             self.max_memory_allocation_size,
             self.non_coherent_atom_size,
-            self.buffer_device_address,
+            self.enabled.buffer_device_address && self.buffer_device_address_supported,
         )
     }
 }
 
-/// Queries the memory properties and limits of a physical device.
+/// The [`DeviceProperties`] of a physical device, with the signature of
+/// gpu-alloc-erupt 0.9.
 ///
-/// `buffer_device_address` is `false`: the physical device cannot tell whether
-/// the application enabled the feature. Use [`extended_device_properties`] to say
-/// it did.
+/// **`buffer_device_address` is always `false` here**, where gpu-alloc-erupt
+/// 0.9.0 set it when the device *supported* the feature. A physical device
+/// cannot tell whether the application *enabled* it on its `VkDevice`, and an
+/// allocator told it is enabled when it is not passes
+/// `VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT` to Vulkan, which is invalid. A program
+/// that enabled `bufferDeviceAddress` says so with [`device_properties_enabled`]:
+///
+/// ```no_run
+/// # use {erupt::{vk, InstanceLoader}, gpu_alloc_erupt::EnabledFeatures};
+/// # unsafe fn f(instance: &InstanceLoader, physical_device: vk::PhysicalDevice)
+/// #     -> Result<(), vk::Result> {
+/// let props = unsafe {
+///     gpu_alloc_erupt::device_properties_enabled(
+///         instance,
+///         physical_device,
+///         EnabledFeatures::new().with_buffer_device_address(true),
+///     )
+/// }?;
+/// # Ok(()) }
+/// ```
 ///
 /// # Errors
 ///
@@ -103,20 +112,48 @@ impl EruptDeviceProperties {
 ///
 /// - `physical_device` was enumerated from `instance`, and `instance` is not
 ///   destroyed.
+#[deprecated(
+    since = "0.9.1",
+    note = "reports `buffer_device_address: false` where 0.9.0 reported whether the device \
+            supports it; use `device_properties_enabled(instance, physical_device, \
+            EnabledFeatures::new())`, with `.with_buffer_device_address(true)` if the device \
+            was created with bufferDeviceAddress enabled"
+)]
 pub unsafe fn device_properties(
     instance: &InstanceLoader,
     physical_device: vk::PhysicalDevice,
 ) -> Result<DeviceProperties<'static>, vk::Result> {
-    // SAFETY: forwarded from this function's contract.
-    let props =
-        unsafe { extended_device_properties(instance, physical_device, EnabledFeatures::new()) }?;
+    // SAFETY: the caller's contract is that of `device_properties_enabled`, and
+    // nothing is claimed enabled.
+    unsafe { device_properties_enabled(instance, physical_device, EnabledFeatures::new()) }
+}
+
+/// The [`DeviceProperties`] of a physical device for `GpuAllocator::new`, with the
+/// features `enabled` on the device the allocator will serve:
+/// [`extended_device_properties`] then
+/// [`EruptDeviceProperties::device_properties`].
+///
+/// # Errors
+///
+/// The error `vkEnumerateDeviceExtensionProperties` returned.
+///
+/// # Safety
+///
+/// As for [`extended_device_properties`].
+pub unsafe fn device_properties_enabled(
+    instance: &InstanceLoader,
+    physical_device: vk::PhysicalDevice,
+    enabled: EnabledFeatures,
+) -> Result<DeviceProperties<'static>, vk::Result> {
+    // SAFETY: the caller's contract is that of `extended_device_properties`.
+    let props = unsafe { extended_device_properties(instance, physical_device, enabled) }?;
     Ok(props.device_properties())
 }
 
 /// Queries everything the allocator can use about a physical device: every
 /// memory type and heap with all their bits, `bufferImageGranularity`, the
-/// allocation limits and whether `VK_EXT_memory_budget` can be read, together
-/// with the features the caller says it enabled.
+/// allocation limits, buffer device address support and the memory budget,
+/// together with the features the caller says it `enabled`.
 ///
 /// # Errors
 ///
@@ -126,7 +163,8 @@ pub unsafe fn device_properties(
 ///
 /// - `physical_device` was enumerated from `instance`, and `instance` is not
 ///   destroyed.
-/// - What `enabled` claims is enabled on the device the allocator will serve.
+/// - What `enabled` claims is enabled on every device the allocator will use
+///   with these properties.
 pub unsafe fn extended_device_properties(
     instance: &InstanceLoader,
     physical_device: vk::PhysicalDevice,
@@ -147,23 +185,26 @@ pub unsafe fn extended_device_properties(
         .memory_types
         .iter()
         .take(memory.memory_type_count as usize)
-        .map(memory_type_info)
+        .map(memory_type_info_from_erupt)
         .collect();
     let memory_heaps: Vec<_> = memory
         .memory_heaps
         .iter()
         .take(memory.memory_heap_count as usize)
-        .map(memory_heap_info)
+        .map(memory_heap_info_from_erupt)
         .collect();
 
     let version = properties.api_version;
-    let device_1_1 = vk::make_api_version(
+    let device_version = vk::make_api_version(
         0,
         vk::api_version_major(version),
         vk::api_version_minor(version),
         0,
-    ) >= vk::API_VERSION_1_1;
-    let maintenance3 = device_1_1 || has_extension(KHR_MAINTENANCE3);
+    );
+    let maintenance3 = device_version >= vk::API_VERSION_1_1 || has_extension(KHR_MAINTENANCE3);
+    // Core 1.2 structures need 1.2 on both sides, as in the Vulkan spec.
+    let buffer_device_address = (device_version >= vk::API_VERSION_1_2 && instance.enabled().vk1_2)
+        || has_extension(KHR_BUFFER_DEVICE_ADDRESS);
 
     let mut reported_max_size = None;
     if maintenance3 {
@@ -177,7 +218,28 @@ pub unsafe fn extended_device_properties(
             reported_max_size = Some(maintenance3.max_memory_allocation_size);
         }
     }
+    let mut buffer_device_address_supported = false;
+    if buffer_device_address {
+        let mut bda = vk::PhysicalDeviceBufferDeviceAddressFeaturesBuilder::new();
+        let mut features2 = vk::PhysicalDeviceFeatures2Builder::new().extend_from(&mut bda);
+        // SAFETY: `physical_device` belongs to the live `instance`; the chain holds
+        // only `VkPhysicalDeviceBufferDeviceAddressFeatures`, valid because
+        // instance and device have Vulkan 1.2 or the device has
+        // `VK_KHR_buffer_device_address`, and it outlives the call.
+        if unsafe { physical_device_features2(instance, physical_device, &mut features2) } {
+            buffer_device_address_supported = bda.buffer_device_address == vk::TRUE;
+        }
+    }
     let largest_heap = memory_heaps.iter().map(|h| h.size).max().unwrap_or(0);
+    let memory_budget_supported =
+        has_extension(EXT_MEMORY_BUDGET) && can_query_memory_properties2(instance);
+    let memory_budget = memory_budget_supported.then(|| {
+        let mut budgets = vec![HeapBudget::default(); memory_heaps.len()];
+        // SAFETY: `physical_device` belongs to the live `instance` and supports
+        // `VK_EXT_memory_budget`.
+        unsafe { read_heap_budgets(instance, physical_device, &mut budgets) };
+        budgets
+    });
 
     let limits = &properties.limits;
     Ok(EruptDeviceProperties {
@@ -190,8 +252,11 @@ pub unsafe fn extended_device_properties(
         max_memory_allocation_size: reported_max_size.unwrap_or(largest_heap),
         max_memory_allocation_size_reported: reported_max_size.is_some(),
         non_coherent_atom_size: limits.non_coherent_atom_size,
-        buffer_device_address: enabled.buffer_device_address,
-        memory_budget: has_extension(EXT_MEMORY_BUDGET) && can_query_memory_properties2(instance),
+        buffer_device_address_supported,
+        enabled,
+        memory_budget_supported,
+        memory_budget,
+        device_api_version: version,
     })
 }
 
@@ -206,8 +271,8 @@ pub unsafe fn extended_device_properties(
 /// - `physical_device` was enumerated from `instance`, and `instance` is not
 ///   destroyed.
 /// - The physical device supports `VK_EXT_memory_budget`
-///   ([`EruptDeviceProperties::memory_budget`]).
-pub unsafe fn read_heap_budgets(
+///   ([`EruptDeviceProperties::memory_budget_supported`]).
+pub(crate) unsafe fn read_heap_budgets(
     instance: &InstanceLoader,
     physical_device: vk::PhysicalDevice,
     budgets: &mut [HeapBudget],
@@ -268,7 +333,35 @@ unsafe fn physical_device_properties2(
     }
 }
 
-fn can_query_memory_properties2(instance: &InstanceLoader) -> bool {
+/// Calls `vkGetPhysicalDeviceFeatures2` (core or KHR) if the instance loaded it;
+/// returns whether it did.
+///
+/// # Safety
+///
+/// - `physical_device` belongs to the live `instance`.
+/// - Every struct chained to `features` is valid for this device and outlives
+///   the call.
+unsafe fn physical_device_features2(
+    instance: &InstanceLoader,
+    physical_device: vk::PhysicalDevice,
+    features: &mut vk::PhysicalDeviceFeatures2,
+) -> bool {
+    if let Some(query) = instance.get_physical_device_features2 {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { query(physical_device, features) };
+        true
+    } else if let Some(query) = instance.get_physical_device_features2_khr {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { query(physical_device, features) };
+        true
+    } else {
+        false
+    }
+}
+
+/// Whether the instance can call `vkGetPhysicalDeviceMemoryProperties2` (core or
+/// KHR).
+pub(crate) fn can_query_memory_properties2(instance: &InstanceLoader) -> bool {
     instance.get_physical_device_memory_properties2.is_some()
         || instance
             .get_physical_device_memory_properties2_khr
@@ -276,7 +369,7 @@ fn can_query_memory_properties2(instance: &InstanceLoader) -> bool {
 }
 
 /// Whether the NUL-terminated `extension_name` of `properties` is `name`.
-fn extension_name_is(properties: &vk::ExtensionProperties, name: &[u8]) -> bool {
+pub(crate) fn extension_name_is(properties: &vk::ExtensionProperties, name: &[u8]) -> bool {
     let stored = properties
         .extension_name
         .iter()

@@ -9,16 +9,21 @@
 //! Without a Vulkan loader, a device or the validation layer, the tests print
 //! `skipped: no Vulkan driver` and pass, unless `GPU_ALLOC_REQUIRE_VULKAN=1`.
 
+/// The `tracing` check shared by the three backend suites.
+#[cfg(feature = "tracing")]
+#[path = "../../ash/tests/support/trace.rs"]
+mod trace;
+
 use {
     erupt::{vk, DeviceLoader, EntryLoader, ExtendableFrom, InstanceLoader},
     gpu_alloc::{Config, GpuAllocator, MemoryBlock, Request, ResourceKind, UsageFlags},
     gpu_alloc_erupt::{
-        extended_device_properties, EnabledFeatures, EruptBudgetDevice, EruptDeviceProperties,
-        EruptMemoryDevice,
+        device_properties_enabled, extended_device_properties, EnabledFeatures, EruptBudgetDevice,
+        EruptDeviceProperties, EruptMemoryDevice,
     },
     gpu_alloc_tests::{
         backend_support::{
-            self, alloc_block, assert_blocks_apart, assert_reads_back, churn_synthetic,
+            alloc_block, assert_blocks_apart, assert_reads_back, churn_synthetic,
             cleanup_and_check, copy_between_mapped, host_visible_type, pattern,
             validation::{provoke_validation_errors, DebugMessage, Evidence, MessageLog, Severity},
             Counting, ROUND_TRIP_BUFFER_SIZES, ROUND_TRIP_IMAGE_EXTENTS,
@@ -373,8 +378,10 @@ impl Drop for Context {
     }
 }
 
+/// `Request` for a resource's real memory requirements, through the backend's
+/// one call.
 fn request(reqs: &vk::MemoryRequirements, usage: UsageFlags) -> Request {
-    backend_support::request(reqs.size, reqs.alignment, reqs.memory_type_bits, usage)
+    gpu_alloc_erupt::request_from_requirements(reqs, usage)
 }
 
 /// The device the tests allocate through.
@@ -863,14 +870,48 @@ fn properties_and_budget() {
     assert!(props.max_memory_allocation_size_reported);
     assert!(props.max_memory_allocation_size > 0);
     assert_ne!(props.max_memory_allocation_size, u64::MAX);
-    assert_eq!(props.buffer_device_address, cx.buffer_device_address);
+    assert_eq!(
+        props.buffer_device_address_supported,
+        cx.buffer_device_address
+    );
+    assert_eq!(
+        props.enabled.buffer_device_address,
+        cx.buffer_device_address
+    );
     let device_props = props.device_properties();
     assert_eq!(device_props.buffer_device_address, cx.buffer_device_address);
     assert_eq!(device_props.memory_types.len(), ext.memory_types.len());
+    // Claimed enabled where the device does not support it: never passed on.
+    if !props.buffer_device_address_supported {
+        let mut claimed = props.clone();
+        claimed.enabled = EnabledFeatures::new().with_buffer_device_address(true);
+        assert!(!claimed.device_properties().buffer_device_address);
+    }
+    #[allow(deprecated)] // gpu-alloc-erupt 0.9's function, kept and deprecated.
     // SAFETY: the physical device belongs to the instance.
     let plain =
         unsafe { gpu_alloc_erupt::device_properties(&cx.vi.instance, cx.physical_device) }.unwrap();
     assert!(!plain.buffer_device_address, "supported is not enabled");
+    // SAFETY: as above; the device has bufferDeviceAddress iff the context says so.
+    let enabled = unsafe {
+        device_properties_enabled(
+            &cx.vi.instance,
+            cx.physical_device,
+            EnabledFeatures::new().with_buffer_device_address(cx.buffer_device_address),
+        )
+    }
+    .unwrap();
+    assert_eq!(enabled.buffer_device_address, cx.buffer_device_address);
+    assert_eq!(
+        props.device_api_version,
+        // SAFETY: as above.
+        unsafe {
+            cx.vi
+                .instance
+                .get_physical_device_properties(cx.physical_device)
+        }
+        .api_version
+    );
     eprintln!(
         "properties: {} types, {} heaps, max size {:#x}, atom {}, granularity {}, bda {}, budget {}",
         ext.memory_types.len(),
@@ -878,27 +919,52 @@ fn properties_and_budget() {
         props.max_memory_allocation_size,
         props.non_coherent_atom_size,
         ext.buffer_image_granularity,
-        props.buffer_device_address,
-        props.memory_budget
+        props.buffer_device_address_supported,
+        props.memory_budget_supported
     );
 
-    assert_eq!(props.memory_budget, cx.memory_budget_enabled);
+    assert_eq!(props.memory_budget_supported, cx.memory_budget_enabled);
+    assert_eq!(props.memory_budget.is_some(), cx.memory_budget_enabled);
     // SAFETY: the device was created from this physical device of this instance.
     let budget_device =
-        unsafe { EruptBudgetDevice::new(&cx.device, &cx.vi.instance, cx.physical_device) };
-    assert_eq!(budget_device.is_some(), cx.memory_budget_enabled);
+        unsafe { EruptBudgetDevice::new(&cx.vi.instance, cx.physical_device, &cx.device) }.unwrap();
+    assert_eq!(budget_device.budget_supported(), cx.memory_budget_enabled);
     let mut budgets = vec![HeapBudget::default(); ext.memory_heaps.len()];
     assert!(!EruptMemoryDevice::wrap(&cx.device).memory_budget(&mut budgets));
-    if let Some(budget_device) = budget_device {
+    let mut alloc = cx.allocator();
+    if cx.memory_budget_enabled {
         assert!(budget_device.memory_budget(&mut budgets));
         for (heap, b) in ext.memory_heaps.iter().zip(&budgets) {
             assert!(b.budget > 0 && b.budget <= heap.size, "{b:?} of {heap:?}");
         }
-        let mut alloc = cx.allocator();
+        let listed = budget_device.heap_budgets().expect("budgets");
+        assert_eq!(listed.len(), ext.memory_heaps.len());
+        assert!(listed.iter().all(|b| b.budget > 0));
+        let at_query = props.memory_budget.as_ref().expect("budgets at the query");
+        assert_eq!(at_query.len(), ext.memory_heaps.len());
+        assert!(at_query.iter().all(|b| b.budget > 0));
         assert!(alloc.update_budget(&budget_device));
         eprintln!("budgets: {budgets:?}");
     } else {
+        let untouched = [HeapBudget {
+            budget: 7,
+            usage: 7,
+        }; 2];
+        let mut budgets = untouched;
+        assert!(!budget_device.memory_budget(&mut budgets));
+        assert_eq!(budgets, untouched);
+        assert!(budget_device.heap_budgets().is_none());
+        assert!(!alloc.update_budget(&budget_device));
         eprintln!("VK_EXT_memory_budget is not supported here: no budget to read");
+    }
+    // The budget device allocates and frees like the plain one.
+    let host_type = host_visible_type(&ext.memory_types, !0).expect("a host-visible memory type");
+    // SAFETY: a valid type index, a small non-zero size, no flags; freed once.
+    unsafe {
+        let memory = budget_device
+            .allocate_memory(256, host_type, AllocationFlags::empty())
+            .unwrap();
+        EruptMemoryDevice::wrap(&cx.device).deallocate_memory(memory);
     }
     cx.assert_no_messages();
 }
@@ -949,8 +1015,24 @@ fn vulkan_1_0_instance_falls_back_to_the_largest_heap() {
         let largest_heap = props.extended.memory_heaps.iter().map(|h| h.size).max();
         assert!(!props.max_memory_allocation_size_reported);
         assert_eq!(Some(props.max_memory_allocation_size), largest_heap);
-        assert!(!props.memory_budget);
-        assert!(!props.buffer_device_address);
+        assert!(!props.memory_budget_supported);
+        assert!(props.memory_budget.is_none());
+        assert!(!props.buffer_device_address_supported);
     }
     vi.assert_no_messages(Evidence::Instance);
+}
+
+/// With the `tracing` feature, every call of the memory device logs an event
+/// (`cargo test -p gpu-alloc-erupt --features tracing`).
+#[cfg(feature = "tracing")]
+#[test]
+fn tracing_logs_device_calls() {
+    let Some(cx) = Context::new("tracing_logs_device_calls") else {
+        return;
+    };
+    let props = cx.properties();
+    let host_type =
+        host_visible_type(&props.extended.memory_types, !0).expect("a host-visible memory type");
+    trace::device_calls_are_logged(EruptMemoryDevice::wrap(&cx.device), host_type);
+    cx.assert_no_messages();
 }

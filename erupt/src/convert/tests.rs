@@ -17,7 +17,7 @@ fn every_memory_property_bit_round_trips() {
         let Some(vk_flags) = vk::MemoryPropertyFlags::from_bits(bit) else {
             continue;
         };
-        let info = memory_type_info(&vk::MemoryType {
+        let info = memory_type_info_from_erupt(&vk::MemoryType {
             property_flags: vk_flags,
             heap_index: 3,
         });
@@ -34,7 +34,7 @@ fn every_memory_property_bit_round_trips() {
         }
     }
     // RDMA_CAPABLE_NV is the bit the typed flags cannot carry.
-    let info = memory_type_info(&vk::MemoryType {
+    let info = memory_type_info_from_erupt(&vk::MemoryType {
         property_flags: vk::MemoryPropertyFlags::RDMA_CAPABLE_NV
             | vk::MemoryPropertyFlags::DEVICE_LOCAL,
         heap_index: 0,
@@ -57,7 +57,7 @@ fn every_heap_flag_bit_round_trips() {
         let ours = heap_flags_from_erupt(vk_flags);
         assert_eq!(ours.bits(), bit);
         assert_eq!(heap_flags_to_erupt(ours), vk_flags);
-        let info = memory_heap_info(&vk::MemoryHeap {
+        let info = memory_heap_info_from_erupt(&vk::MemoryHeap {
             size: 12345,
             flags: vk_flags,
         });
@@ -100,7 +100,7 @@ fn every_allocation_flag_bit_round_trips() {
 #[test]
 fn errors_map_to_the_closest_variant() {
     assert_eq!(
-        out_of_memory(vk::Result::ERROR_OUT_OF_HOST_MEMORY),
+        out_of_memory_from_erupt(vk::Result::ERROR_OUT_OF_HOST_MEMORY),
         OutOfMemory::OutOfHostMemory
     );
     for result in [
@@ -112,22 +112,48 @@ fn errors_map_to_the_closest_variant() {
         vk::Result(-123_456),
     ] {
         assert_eq!(
-            out_of_memory(result),
+            out_of_memory_from_erupt(result),
             OutOfMemory::OutOfDeviceMemory,
             "{result:?}"
         );
     }
     assert_eq!(
-        map_error(vk::Result::ERROR_OUT_OF_HOST_MEMORY),
+        map_error_from_erupt(vk::Result::ERROR_OUT_OF_HOST_MEMORY),
         DeviceMapError::OutOfHostMemory
     );
     assert_eq!(
-        map_error(vk::Result::ERROR_OUT_OF_DEVICE_MEMORY),
+        map_error_from_erupt(vk::Result::ERROR_OUT_OF_DEVICE_MEMORY),
         DeviceMapError::OutOfDeviceMemory
     );
     assert_eq!(
-        map_error(vk::Result::ERROR_MEMORY_MAP_FAILED),
+        map_error_from_erupt(vk::Result::ERROR_MEMORY_MAP_FAILED),
         DeviceMapError::MapFailed
     );
-    assert_eq!(map_error(vk::Result(-7_777)), DeviceMapError::MapFailed);
+    assert_eq!(
+        map_error_from_erupt(vk::Result(-7_777)),
+        DeviceMapError::MapFailed
+    );
+}
+
+#[test]
+fn requirements_become_requests() {
+    use gpu_alloc::{Request, UsageFlags};
+    let vk_req = vk::MemoryRequirements {
+        size: 65_548,
+        alignment: 65_536,
+        memory_type_bits: 0b1001,
+    };
+    let req = memory_requirements_from_erupt(&vk_req);
+    assert_eq!(req, MemoryRequirements::new(65_548, 65_536, 0b1001));
+    assert_eq!(req.align_mask, 65_535);
+    let request: Request = request_from_requirements(&vk_req, UsageFlags::DOWNLOAD);
+    assert_eq!(
+        request,
+        Request {
+            size: 65_548,
+            align_mask: 65_535,
+            usage: UsageFlags::DOWNLOAD,
+            memory_types: 0b1001,
+        }
+    );
 }

@@ -1,11 +1,11 @@
 //! [`MemoryDevice`] over a gfx-hal device.
 
 use {
-    crate::convert::{allocation_error, map_error, out_of_memory},
+    crate::convert::{allocation_error_from_gfx, map_error_from_gfx, out_of_memory_from_gfx},
     gpu_alloc_types::{
         AllocationFlags, DeviceMapError, MappedMemoryRange, MemoryDevice, OutOfMemory,
     },
-    hal::{device::Device as _, memory::Segment, Backend, MemoryTypeId},
+    hal::{device::Device, memory::Segment, Backend, MemoryTypeId},
     std::{
         panic::{catch_unwind, AssertUnwindSafe},
         ptr::NonNull,
@@ -27,6 +27,9 @@ use {
 /// [`OutOfMemory::OutOfDeviceMemory`], and
 /// [`GfxDeviceProperties`](crate::GfxDeviceProperties) says so, so that the
 /// allocator never makes one.
+///
+/// With the `tracing` feature, every call logs an event: allocations, frees,
+/// maps and unmaps at debug level, flushes and invalidations at trace level.
 #[derive(Debug)]
 #[repr(transparent)]
 pub struct GfxMemoryDevice<B: Backend> {
@@ -35,8 +38,15 @@ pub struct GfxMemoryDevice<B: Backend> {
 
 impl<B: Backend> GfxMemoryDevice<B> {
     /// Views a gfx-hal device as a memory device.
-    pub fn wrap(device: &B::Device) -> &Self {
-        let ptr: *const B::Device = device;
+    ///
+    /// The backend is inferred from the device, as in gpu-alloc-gfx 0.3:
+    /// `GfxMemoryDevice::wrap(&device)` needs no `::<Backend>`.
+    pub fn wrap<D>(device: &D) -> &Self
+    where
+        D: Device<B>,
+        B: Backend<Device = D>,
+    {
+        let ptr: *const D = device;
         // SAFETY: `GfxMemoryDevice<B>` is `repr(transparent)` over `B::Device`, so
         // both have the same layout, and the returned reference borrows `device`
         // for its whole lifetime.
@@ -68,7 +78,7 @@ fn with_segments<'a, M>(
     }
     let mut segments = ranges.iter().map(|r| (r.memory, segment(r.offset, r.size)));
     guarded(OutOfMemory::OutOfDeviceMemory, || {
-        call(&mut segments).map_err(out_of_memory)
+        call(&mut segments).map_err(out_of_memory_from_gfx)
     })
 }
 
@@ -87,20 +97,33 @@ impl<B: Backend> MemoryDevice<B::Memory> for GfxMemoryDevice<B> {
         flags: AllocationFlags,
     ) -> Result<B::Memory, OutOfMemory> {
         if flags.contains(AllocationFlags::DEVICE_ADDRESS) {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(
+                size,
+                memory_type,
+                ?flags,
+                result = "refused: gfx-hal 0.9 cannot",
+                "allocate_memory"
+            );
             return Err(OutOfMemory::OutOfDeviceMemory);
         }
-        guarded(OutOfMemory::OutOfDeviceMemory, || {
+        let result = guarded(OutOfMemory::OutOfDeviceMemory, || {
             // SAFETY: the caller guarantees a valid memory type, a size within
             // the device's limits and room under `maxMemoryAllocationCount`.
             unsafe {
                 self.device
                     .allocate_memory(MemoryTypeId(memory_type as usize), size)
             }
-            .map_err(allocation_error)
-        })
+            .map_err(allocation_error_from_gfx)
+        });
+        #[cfg(feature = "tracing")]
+        tracing::debug!(size, memory_type, ?flags, ?result, "allocate_memory");
+        result
     }
 
     unsafe fn deallocate_memory(&self, memory: B::Memory) {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(?memory, "deallocate_memory");
         // SAFETY: the caller guarantees `memory` is a live object of this device
         // that nothing uses any more.
         unsafe { self.device.free_memory(memory) }
@@ -116,12 +139,17 @@ impl<B: Backend> MemoryDevice<B::Memory> for GfxMemoryDevice<B> {
             // SAFETY: the caller guarantees `memory` is a live, unmapped,
             // host-visible object of this device and that the non-empty range
             // lies inside it.
-            unsafe { self.device.map_memory(memory, segment(offset, size)) }.map_err(map_error)
-        })?;
-        NonNull::new(ptr).ok_or(DeviceMapError::MapFailed)
+            unsafe { self.device.map_memory(memory, segment(offset, size)) }
+                .map_err(map_error_from_gfx)
+        });
+        #[cfg(feature = "tracing")]
+        tracing::debug!(?memory, offset, size, result = ?ptr, "map_memory");
+        NonNull::new(ptr?).ok_or(DeviceMapError::MapFailed)
     }
 
     unsafe fn unmap_memory(&self, memory: &mut B::Memory) {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(?memory, "unmap_memory");
         // SAFETY: the caller guarantees `memory` is a mapped object of this
         // device whose mapping is no longer used.
         unsafe { self.device.unmap_memory(memory) }
@@ -131,6 +159,8 @@ impl<B: Backend> MemoryDevice<B::Memory> for GfxMemoryDevice<B> {
         &self,
         ranges: &[MappedMemoryRange<'_, B::Memory>],
     ) -> Result<(), OutOfMemory> {
+        #[cfg(feature = "tracing")]
+        tracing::trace!(ranges = ranges.len(), "invalidate_memory_ranges");
         with_segments(ranges, |segments| {
             // SAFETY: the caller guarantees every range lies in a mapped object
             // of this device and is aligned to `nonCoherentAtomSize` where
@@ -143,6 +173,8 @@ impl<B: Backend> MemoryDevice<B::Memory> for GfxMemoryDevice<B> {
         &self,
         ranges: &[MappedMemoryRange<'_, B::Memory>],
     ) -> Result<(), OutOfMemory> {
+        #[cfg(feature = "tracing")]
+        tracing::trace!(ranges = ranges.len(), "flush_memory_ranges");
         with_segments(ranges, |segments| {
             // SAFETY: as for `invalidate_memory_ranges`.
             unsafe { self.device.flush_mapped_memory_ranges(segments) }

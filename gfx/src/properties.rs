@@ -1,7 +1,7 @@
 //! Device property queries.
 
 use {
-    crate::convert::{memory_heap_info, memory_type_info},
+    crate::convert::{memory_heap_info_from_gfx, memory_type_info_from_gfx},
     gpu_alloc_types::{DeviceProperties, ExtendedProperties},
     hal::adapter::{Adapter, PhysicalDevice as _},
     std::borrow::Cow,
@@ -52,23 +52,45 @@ impl GfxDeviceProperties {
     }
 }
 
-/// The [`DeviceProperties`] of an adapter, for `GpuAllocator::new`.
+/// The [`DeviceProperties`] of an adapter, for `GpuAllocator::new`:
+/// [`extended_device_properties`] then [`GfxDeviceProperties::device_properties`].
 ///
-/// See [`GfxDeviceProperties`] for what gfx-hal can and cannot tell.
+/// gfx-hal has no optional feature that the allocator would use, so there is
+/// nothing to say about enabled features (see [`GfxDeviceProperties`]).
+pub fn device_properties<B: hal::Backend>(adapter: &Adapter<B>) -> DeviceProperties<'static> {
+    extended_device_properties(adapter).device_properties()
+}
+
+/// [`device_properties`], under its gpu-alloc-gfx 0.3 name.
 pub fn gfx_device_properties<B: hal::Backend>(adapter: &Adapter<B>) -> DeviceProperties<'static> {
-    gfx_extended_device_properties(adapter).device_properties()
+    device_properties(adapter)
+}
+
+/// [`extended_device_properties`], under the name of this crate's first
+/// versions, kept for their callers.
+#[doc(hidden)]
+pub fn gfx_extended_device_properties<B: hal::Backend>(
+    adapter: &Adapter<B>,
+) -> GfxDeviceProperties {
+    extended_device_properties(adapter)
 }
 
 /// Everything gfx-hal tells about an adapter's memory, including
 /// `bufferImageGranularity` and heap flags, for
 /// `GpuAllocator::with_extended_properties`.
-pub fn gfx_extended_device_properties<B: hal::Backend>(
-    adapter: &Adapter<B>,
-) -> GfxDeviceProperties {
+pub fn extended_device_properties<B: hal::Backend>(adapter: &Adapter<B>) -> GfxDeviceProperties {
     let memory = adapter.physical_device.memory_properties();
     let limits = adapter.physical_device.properties().limits;
-    let memory_types: Vec<_> = memory.memory_types.iter().map(memory_type_info).collect();
-    let memory_heaps: Vec<_> = memory.memory_heaps.iter().map(memory_heap_info).collect();
+    let memory_types: Vec<_> = memory
+        .memory_types
+        .iter()
+        .map(memory_type_info_from_gfx)
+        .collect();
+    let memory_heaps: Vec<_> = memory
+        .memory_heaps
+        .iter()
+        .map(memory_heap_info_from_gfx)
+        .collect();
     let largest_heap = memory_heaps.iter().map(|h| h.size).max().unwrap_or(0);
     GfxDeviceProperties {
         extended: ExtendedProperties::new(

@@ -23,14 +23,19 @@
 //! Without a Vulkan driver or the validation layer, the tests print
 //! `skipped: no Vulkan driver` and pass, unless `GPU_ALLOC_REQUIRE_VULKAN=1`.
 
+/// The `tracing` check shared by the three backend suites.
+#[cfg(feature = "tracing")]
+#[path = "../../ash/tests/support/trace.rs"]
+mod trace;
+
 use {
     back::Backend as Vulkan,
     gfx_backend_vulkan as back,
     gpu_alloc::{Config, GpuAllocator, MemoryBlock, Request, ResourceKind, UsageFlags},
-    gpu_alloc_gfx::{gfx_device_properties, gfx_extended_device_properties, GfxMemoryDevice},
+    gpu_alloc_gfx::{device_properties, extended_device_properties, GfxMemoryDevice},
     gpu_alloc_tests::{
         backend_support::{
-            self, alloc_block, assert_blocks_apart, assert_reads_back, churn_synthetic,
+            alloc_block, assert_blocks_apart, assert_reads_back, churn_synthetic,
             cleanup_and_check, copy_between_mapped, host_visible_type, pattern,
             validation::{provoke_validation_errors, DebugMessage, Evidence, MessageLog, Severity},
             Counting, ROUND_TRIP_BUFFER_SIZES, ROUND_TRIP_IMAGE_EXTENTS,
@@ -224,7 +229,7 @@ impl Context {
     }
 
     fn allocator(&self) -> GpuAllocator<Memory> {
-        let props = gfx_extended_device_properties(&self.adapter);
+        let props = extended_device_properties(&self.adapter);
         GpuAllocator::with_extended_properties(
             Config::i_am_prototyping(),
             props.device_properties(),
@@ -261,8 +266,10 @@ impl Context {
     }
 }
 
+/// `Request` for a resource's real memory requirements, through the backend's
+/// one call.
 fn request(reqs: &Requirements, usage: UsageFlags) -> Request {
-    backend_support::request(reqs.size, reqs.alignment, reqs.type_mask, usage)
+    gpu_alloc_gfx::request_from_requirements(reqs, usage)
 }
 
 /// The device the tests allocate through.
@@ -581,8 +588,8 @@ fn flush_and_invalidate_through_the_backend() {
     let Some(cx) = Context::new("flush_and_invalidate_through_the_backend") else {
         return;
     };
-    let props = gfx_extended_device_properties(&cx.adapter);
-    let device = GfxMemoryDevice::<Vulkan>::wrap(&cx.device);
+    let props = extended_device_properties(&cx.adapter);
+    let device = GfxMemoryDevice::wrap(&cx.device);
     let d = &cx.device;
     let atom = props.non_coherent_atom_size;
     let size = 64 * atom.max(64);
@@ -649,7 +656,7 @@ fn churn_then_cleanup_leaves_no_memory_object() {
     let Some(cx) = Context::new("churn_then_cleanup_leaves_no_memory_object") else {
         return;
     };
-    let dev = Counting::new(GfxMemoryDevice::<Vulkan>::wrap(&cx.device));
+    let dev = Counting::new(GfxMemoryDevice::wrap(&cx.device));
     let mut alloc = cx.allocator();
     // SAFETY: a fresh allocator for this device, counted from the start.
     let stats = unsafe { churn_synthetic(&mut alloc, &dev) };
@@ -673,7 +680,7 @@ fn properties_match_the_adapter() {
     let Some(cx) = Context::new("properties_match_the_adapter") else {
         return;
     };
-    let props = gfx_extended_device_properties(&cx.adapter);
+    let props = extended_device_properties(&cx.adapter);
     let memory = cx.adapter.physical_device.memory_properties();
     let limits = cx.adapter.physical_device.properties().limits;
     let ext = &props.extended;
@@ -701,9 +708,16 @@ fn properties_match_the_adapter() {
     );
     let largest_heap = memory.memory_heaps.iter().map(|h| h.size).max().unwrap();
     assert_eq!(props.max_memory_allocation_size, largest_heap);
-    let plain = gfx_device_properties(&cx.adapter);
+    let plain = device_properties(&cx.adapter);
     assert!(!plain.buffer_device_address);
     assert_eq!(plain.memory_types.len(), ext.memory_types.len());
+    // The gpu-alloc-gfx 0.3 names give the same.
+    let old = gpu_alloc_gfx::gfx_device_properties(&cx.adapter);
+    assert_eq!(old.memory_types.len(), plain.memory_types.len());
+    assert_eq!(
+        gpu_alloc_gfx::gfx_extended_device_properties(&cx.adapter),
+        props
+    );
     eprintln!(
         "properties: {} types, {} heaps, max size {:#x} (largest heap), atom {}, \
          granularity {}",
@@ -714,7 +728,7 @@ fn properties_match_the_adapter() {
         ext.buffer_image_granularity,
     );
 
-    let device = GfxMemoryDevice::<Vulkan>::wrap(&cx.device);
+    let device = GfxMemoryDevice::wrap(&cx.device);
     // SAFETY: type 0 exists; the request is refused before reaching the driver.
     let refused = unsafe { device.allocate_memory(256, 0, AllocationFlags::DEVICE_ADDRESS) };
     assert_eq!(refused.err(), Some(OutOfMemory::OutOfDeviceMemory));
@@ -734,8 +748,8 @@ fn a_validation_error_is_caught() {
     let Some(cx) = Context::new("a_validation_error_is_caught") else {
         return;
     };
-    let props = gfx_extended_device_properties(&cx.adapter);
-    let device = GfxMemoryDevice::<Vulkan>::wrap(&cx.device);
+    let props = extended_device_properties(&cx.adapter);
+    let device = GfxMemoryDevice::wrap(&cx.device);
     let host_type =
         host_visible_type(&props.extended.memory_types, !0).expect("a host-visible memory type");
     // SAFETY: a host-visible type of this device and its atom size; the drivers
@@ -745,4 +759,21 @@ fn a_validation_error_is_caught() {
     capture().assert_caught(&provoked);
     drop(cx);
     assert_no_messages("a_validation_error_is_caught");
+}
+
+/// With the `tracing` feature, every call of the memory device logs an event
+/// (`cargo test -p gpu-alloc-gfx --features tracing`).
+#[cfg(feature = "tracing")]
+#[test]
+fn tracing_logs_device_calls() {
+    let _turn = serial();
+    let Some(cx) = Context::new("tracing_logs_device_calls") else {
+        return;
+    };
+    let props = extended_device_properties(&cx.adapter);
+    let host_type =
+        host_visible_type(&props.extended.memory_types, !0).expect("a host-visible memory type");
+    trace::device_calls_are_logged(GfxMemoryDevice::wrap(&cx.device), host_type);
+    drop(cx);
+    assert_no_messages("tracing_logs_device_calls");
 }

@@ -61,14 +61,14 @@ fn every_heap_flag_bit_round_trips() {
 
 #[test]
 fn types_and_heaps_keep_everything_gfx_reports() {
-    let info = memory_type_info(&adapter::MemoryType {
+    let info = memory_type_info_from_gfx(&adapter::MemoryType {
         properties: Properties::CPU_VISIBLE | Properties::COHERENT,
         heap_index: 2,
     });
     assert_eq!(info.heap, 2);
     assert_eq!(info.raw_flags, 0x6);
     assert_eq!(info.unknown_bits(), 0);
-    let heap = memory_heap_info(&adapter::MemoryHeap {
+    let heap = memory_heap_info_from_gfx(&adapter::MemoryHeap {
         size: 1 << 30,
         flags: HeapFlags::DEVICE_LOCAL,
     });
@@ -79,23 +79,23 @@ fn types_and_heaps_keep_everything_gfx_reports() {
 #[test]
 fn errors_map_to_the_closest_variant() {
     assert_eq!(
-        allocation_error(device::AllocationError::TooManyObjects),
+        allocation_error_from_gfx(device::AllocationError::TooManyObjects),
         OutOfMemory::OutOfDeviceMemory
     );
     assert_eq!(
-        allocation_error(device::OutOfMemory::Host.into()),
+        allocation_error_from_gfx(device::OutOfMemory::Host.into()),
         OutOfMemory::OutOfHostMemory
     );
     assert_eq!(
-        allocation_error(device::OutOfMemory::Device.into()),
+        allocation_error_from_gfx(device::OutOfMemory::Device.into()),
         OutOfMemory::OutOfDeviceMemory
     );
     assert_eq!(
-        map_error(device::OutOfMemory::Host.into()),
+        map_error_from_gfx(device::OutOfMemory::Host.into()),
         DeviceMapError::OutOfHostMemory
     );
     assert_eq!(
-        map_error(device::OutOfMemory::Device.into()),
+        map_error_from_gfx(device::OutOfMemory::Device.into()),
         DeviceMapError::OutOfDeviceMemory
     );
     for e in [
@@ -103,6 +103,29 @@ fn errors_map_to_the_closest_variant() {
         device::MapError::OutOfBounds,
         device::MapError::Access,
     ] {
-        assert_eq!(map_error(e), DeviceMapError::MapFailed);
+        assert_eq!(map_error_from_gfx(e), DeviceMapError::MapFailed);
     }
+}
+
+#[test]
+fn requirements_become_requests() {
+    use gpu_alloc::{Request, UsageFlags};
+    let hal_req = hal::memory::Requirements {
+        size: 65_548,
+        alignment: 65_536,
+        type_mask: 0b1001,
+    };
+    let req = memory_requirements_from_gfx(&hal_req);
+    assert_eq!(req, MemoryRequirements::new(65_548, 65_536, 0b1001));
+    assert_eq!(req.align_mask, 65_535);
+    let request: Request = request_from_requirements(&hal_req, UsageFlags::DOWNLOAD);
+    assert_eq!(
+        request,
+        Request {
+            size: 65_548,
+            align_mask: 65_535,
+            usage: UsageFlags::DOWNLOAD,
+            memory_types: 0b1001,
+        }
+    );
 }

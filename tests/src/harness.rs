@@ -8,8 +8,8 @@
 use {
     crate::sim::{Layout, SimDevice, SimMemory},
     gpu_alloc::{
-        AllocationError, Config, Dedicated, GpuAllocator, MapError, MemoryBlock, MemoryTypeInfo,
-        Request, TryAllocError, UsageFlags,
+        AllocOptions, AllocationError, Config, Dedicated, GpuAllocator, MapError, MemoryBlock,
+        MemoryTypeInfo, Request, TryAllocError, UsageFlags,
     },
     std::ptr::NonNull,
 };
@@ -83,6 +83,21 @@ impl Harness {
                 self.allocator
                     .try_alloc_with_dedicated(&self.device, request, dedicated)
             },
+        };
+        self.allocator.check_invariants();
+        result
+    }
+
+    /// [`GpuAllocator::try_alloc_with_options`].
+    pub fn try_alloc_with_options(
+        &mut self,
+        request: Request,
+        options: AllocOptions,
+    ) -> Result<MemoryBlock<SimMemory>, TryAllocError> {
+        // SAFETY: the harness's device, as in `try_alloc`.
+        let result = unsafe {
+            self.allocator
+                .try_alloc_with_options(&self.device, request, options)
         };
         self.allocator.check_invariants();
         result

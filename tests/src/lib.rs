@@ -22,10 +22,14 @@
 //! seeded random number generator, byte counts as text and command-line
 //! reading.
 //!
+//! [`shadow`] is the model of the allocator's contract that `properties/` and
+//! the fuzz driver (`fuzz/`) both check every step against.
+//!
 //! [`MemoryDevice`]: gpu_alloc_types::MemoryDevice
 
 pub mod backend_support;
 pub mod harness;
 pub mod kit;
+pub mod shadow;
 pub mod sim;
 pub mod vulkan_gate;

@@ -122,6 +122,9 @@ pub struct Stats {
     pub invalidate_calls: u64,
     /// Calls to `memory_budget`.
     pub budget_calls: u64,
+    /// `map_memory`, `flush_memory_ranges` and `invalidate_memory_ranges` calls
+    /// that failed with `OutOfHostMemory`: the host could not back the object.
+    pub backing_failures: u64,
     /// Most memory objects alive at once.
     pub peak_live_objects: u64,
 }
@@ -707,6 +710,7 @@ impl SimDevice {
                 continue;
             }
             if !object.ensure_backing(false) {
+                state.stats.backing_failures += 1;
                 return Err(OutOfMemory::OutOfHostMemory);
             }
             let host = object.host.as_ref().expect("allocated");
@@ -856,6 +860,7 @@ impl MemoryDevice<SimMemory> for SimDevice {
         let coherent = self.coherent(memory.memory_type);
         let object = state.objects.get_mut(&id).expect("checked above");
         if !object.ensure_backing(coherent) {
+            state.stats.backing_failures += 1;
             return Err(DeviceMapError::OutOfHostMemory);
         }
         object.mapping = Some(Mapping { offset, size });

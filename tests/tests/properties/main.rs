@@ -1,31 +1,38 @@
 //! Random programs of alloc / free / write / read / map / unmap / device write /
 //! cleanup, run on every layout of `tests/devices` under both `Config` presets,
-//! checked after every step against a shadow model; and the same programs with
-//! injected `allocate_memory` and `map_memory` failures ("fault runs").
+//! checked after every step by the shadow model that the fuzz driver uses too
+//! (`gpu_alloc_tests::shadow`, whose module docs list every rule); the same
+//! programs with injected `allocate_memory` and `map_memory` failures ("fault
+//! runs"); and with heaps of a few MiB, a limit of a few memory objects and
+//! budget readings ("tight runs"). `run.rs` turns a program into calls of the
+//! model; `ops.rs` generates programs.
 //!
 //! After every step (also one that found no block to act on):
 //! - the allocator's own `check_invariants`, and its heap usage and remaining
 //!   object count against what is alive on the simulated device;
-//! - the simulated device panics on any broken `MemoryDevice` rule.
+//! - the simulated device panics on any broken `MemoryDevice` rule;
+//! - empty memory objects stay within the documented retention bound, and no
+//!   heap grows past its budget.
 //!
 //! Fault runs: the device counts the failures it injects, and a request, map,
 //! read or write may fail only when the device injected a failure during that
 //! very call (or, for `OutOfDeviceMemory`, when the request may not fit in any
-//! eligible heap). Without an injected failure during the call, a request is
-//! served from the best type, as in a clean run. Each fault cell checks that
-//! its programs met injected failures of `allocate_memory` and `map_memory`,
-//! both drawn by the rates and forced (the first of each call in every program
-//! is), and that some reached the caller as errors. (With the default 12 cases
-//! a cell misses none of these for any seed tried; with 4 cases, as under
-//! valgrind, the fixed seeds still meet them all.)
+//! eligible heap beside the live blocks). Without an injected failure during the
+//! call, a request is served from the best type, as in a clean run. Each fault
+//! cell checks that its programs met injected failures of `allocate_memory` and
+//! `map_memory`, both drawn by the rates and forced (the first of each call in
+//! every program is), and that some reached the caller as errors. (With the
+//! default 12 cases a cell misses none of these for any seed tried; with 4
+//! cases, as under valgrind, the fixed seeds still meet them all.)
 //!
 //! For every new block: its memory type is in the request's mask and eligible for
 //! the usage (host access => `HOST_VISIBLE`, the core's documented eligibility
 //! rules), its properties are the type's, it is aligned to `align_mask`, lies
-//! inside a live memory object of that type, overlaps no live block, is atom-aligned
-//! in non-coherent memory, and a `Dedicated::Required` block shares its object with
+//! inside a live memory object of that type, overlaps no live block nor shares a
+//! `bufferImageGranularity` page with one, is atom-aligned in non-coherent memory,
+//! and a `Dedicated::Required` block is dedicated and shares its object with
 //! nobody. Data written to a block reads back unchanged: the model keeps every
-//! byte written to a block (a sparse shadow of written ranges) and checks a
+//! byte written to a block (a sparse record of written ranges) and checks a
 //! written range on every read, and all of them before every free and at the
 //! end. After freeing everything and `cleanup`, the device holds no memory object.
 //!
@@ -34,16 +41,17 @@
 //! (`cargo test -- --nocapture`). `GPU_ALLOC_TEST_SEED` changes the seeds, which are
 //! otherwise fixed so that runs are reproducible.
 
-mod model;
 mod ops;
+mod run;
 
 use {
     crate::{
-        model::{run_program, Counts, Injected},
         ops::{program_strategy, Mode},
+        run::run_program,
     },
     gpu_alloc_tests::{
         harness::{Harness, Preset},
+        shadow::{Counts, Injected},
         sim::Layout,
     },
     proptest::test_runner::{Config as RunnerConfig, RngAlgorithm, TestRng, TestRunner},

@@ -203,9 +203,3 @@ pub(crate) fn program_strategy(mode: Mode) -> impl Strategy<Value = Program> {
             },
         )
 }
-
-/// The byte a write with `byte` puts at block offset `pos`: varies with the
-/// position so that a block handed out at a wrong offset shows.
-pub(crate) fn pattern(byte: u8, pos: u64) -> u8 {
-    byte ^ (pos as u8).wrapping_mul(31) ^ (pos >> 8) as u8
-}

@@ -12,7 +12,10 @@ fn example_part() -> String {
         lines.any(|line| line == "// README: begin"),
         "examples/quickstart.rs has no `// README: begin` line"
     );
-    let part: Vec<&str> = lines.by_ref().take_while(|&line| line != "// README: end").collect();
+    let part: Vec<&str> = lines
+        .by_ref()
+        .take_while(|&line| line != "// README: end")
+        .collect();
     assert!(
         EXAMPLE.lines().any(|line| line == "// README: end"),
         "examples/quickstart.rs has no `// README: end` line"
@@ -40,7 +43,10 @@ fn readme_blocks() -> Vec<String> {
 #[test]
 fn readme_quick_start_is_the_example() {
     let part = example_part();
-    assert!(part.contains("fn quickstart("), "the marked part holds the function");
+    assert!(
+        part.contains("fn quickstart("),
+        "the marked part holds the function"
+    );
     let blocks = readme_blocks();
     assert!(
         blocks.contains(&part),

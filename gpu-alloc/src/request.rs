@@ -3,12 +3,12 @@
 
 #![deny(unsafe_code)]
 
+#[cfg(doc)]
+use crate::{Config, DeviceProperties, GpuAllocator};
 use {
     crate::usage::UsageFlags,
     gpu_alloc_types::{FromMemoryRequirements, MemoryRequirements},
 };
-#[cfg(doc)]
-use crate::{Config, DeviceProperties, GpuAllocator};
 
 /// A memory request.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

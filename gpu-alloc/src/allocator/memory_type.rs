@@ -16,7 +16,7 @@ use {
         strategy::{Linear, SubAllocator, Tlsf},
     },
     alloc::collections::BTreeMap,
-    gpu_alloc_types::MemoryTypeInfo,
+    gpu_alloc_types::{MemoryPropertyFlags, MemoryTypeInfo},
 };
 
 /// Per memory type state.
@@ -47,6 +47,16 @@ pub(crate) struct TypeState<M> {
     pub(crate) dedicated: BTreeMap<(u64, bool), u32>,
 }
 
+/// What the device allows a memory type, before its own properties are known.
+pub(crate) struct TypeLimits {
+    /// `non_coherent_atom_size - 1` (rounded up to a power of two).
+    pub(crate) atom_mask: u64,
+    /// `min(heap size, max_memory_allocation_size)`.
+    pub(crate) max_object: u64,
+    /// `bufferImageGranularity` (at least 1).
+    pub(crate) granularity: u64,
+}
+
 /// One shared memory object as the statistics see it.
 pub(crate) struct ChunkView<'a> {
     pub(crate) kind: ObjectKind,
@@ -64,13 +74,13 @@ pub(crate) struct ChunkView<'a> {
 
 impl<M> TypeState<M> {
     /// The state of a memory type with no memory object yet.
-    pub(crate) fn new(
-        info: MemoryTypeInfo,
-        sizes: &Sizes,
-        granularity: u64,
-        atom_mask: u64,
-        max_object: u64,
-    ) -> Self {
+    pub(crate) fn new(info: MemoryTypeInfo, sizes: &Sizes, limits: TypeLimits) -> Self {
+        let props = info.props();
+        let non_coherent = props.contains(MemoryPropertyFlags::HOST_VISIBLE)
+            && !props.contains(MemoryPropertyFlags::HOST_COHERENT);
+        // Only host-visible non-coherent memory has atoms to respect.
+        let atom_mask = if non_coherent { limits.atom_mask } else { 0 };
+        let (granularity, max_object) = (limits.granularity, limits.max_object);
         TypeState {
             info,
             atom_mask,

@@ -30,7 +30,7 @@ mod slabs;
 use {
     self::{
         device::{Accounts, Device, Heap},
-        memory_type::TypeState,
+        memory_type::{TypeLimits, TypeState},
     },
     crate::{
         block::MemoryBlock,
@@ -121,16 +121,16 @@ where
             .memory_types
             .iter()
             .map(|&info| {
-                let props = info.props();
-                let non_coherent = props.contains(MemoryPropertyFlags::HOST_VISIBLE)
-                    && !props.contains(MemoryPropertyFlags::HOST_COHERENT);
                 let heap_size = ext
                     .memory_heaps
                     .get(info.heap as usize)
                     .map_or(0, |h| h.size);
-                let atom_mask = if non_coherent { atom_mask } else { 0 };
-                let max_object = heap_size.min(max_size);
-                TypeState::new(info, &sizes, granularity, atom_mask, max_object)
+                let limits = TypeLimits {
+                    atom_mask,
+                    max_object: heap_size.min(max_size),
+                    granularity,
+                };
+                TypeState::new(info, &sizes, limits)
             })
             .collect();
         let flags = if props.buffer_device_address {

@@ -105,14 +105,7 @@ where
         props: DeviceProperties<'_>,
         ext: ExtendedProperties<'_>,
     ) -> Self {
-        let ext = if ext.memory_types.len() == props.memory_types.len()
-            && ext.memory_heaps.len() == props.memory_heaps.len()
-        {
-            ext
-        } else {
-            let granularity = ext.buffer_image_granularity;
-            ExtendedProperties::from_properties(&props, granularity)
-        };
+        let ext = matching_extended(&props, ext);
         let sizes = Sizes::new(&config);
         let atom_mask = props.non_coherent_atom_size.max(1).next_power_of_two() - 1;
         let max_size = props.max_memory_allocation_size;
@@ -482,6 +475,21 @@ where
     /// dedicated and imported blocks).
     pub fn memory_objects(&self) -> u32 {
         self.accounts.objects
+    }
+}
+
+/// `ext`, or the properties' own when `ext` describes other memory types or
+/// heaps (keeping its granularity).
+fn matching_extended<'a>(
+    props: &DeviceProperties<'a>,
+    ext: ExtendedProperties<'a>,
+) -> ExtendedProperties<'a> {
+    if ext.memory_types.len() == props.memory_types.len()
+        && ext.memory_heaps.len() == props.memory_heaps.len()
+    {
+        ext
+    } else {
+        ExtendedProperties::from_properties(props, ext.buffer_image_granularity)
     }
 }
 

@@ -120,11 +120,16 @@ mod log_routing {
     use {
         super::{allocator, Device, REQUEST},
         gpu_alloc::reported_problems,
-        std::sync::{Mutex, Once},
+        std::{
+            sync::{Mutex, Once},
+            thread::ThreadId,
+        },
     };
 
-    /// Every record logged by a module of `gpu_alloc`: level and message.
-    static RECORDS: Mutex<Vec<(log::Level, String)>> = Mutex::new(Vec::new());
+    /// Every record logged by a module of `gpu_alloc`: the logging thread, level
+    /// and message. (The binary's other tests run on threads of their own and
+    /// allocate too; each test reads only its own thread's records.)
+    static RECORDS: Mutex<Vec<(ThreadId, log::Level, String)>> = Mutex::new(Vec::new());
 
     struct Capture;
 
@@ -136,7 +141,11 @@ mod log_routing {
         fn log(&self, record: &log::Record<'_>) {
             if self.enabled(record.metadata()) {
                 let message = record.args().to_string();
-                RECORDS.lock().unwrap().push((record.level(), message));
+                let thread = std::thread::current().id();
+                RECORDS
+                    .lock()
+                    .unwrap()
+                    .push((thread, record.level(), message));
             }
         }
 
@@ -151,7 +160,7 @@ mod log_routing {
             log::set_logger(&Capture).expect("no other logger in this test binary");
             log::set_max_level(log::LevelFilter::Debug);
         });
-        RECORDS.lock().unwrap().clear();
+        let this = std::thread::current().id();
         let device = Device::default();
         let mut allocator = allocator();
         // SAFETY: `device` is the device the properties describe, here and below.
@@ -171,8 +180,12 @@ mod log_routing {
             "the dropped block is reported"
         );
         drop(allocator);
-        let records = RECORDS.lock().unwrap().clone();
+        let records = RECORDS.lock().unwrap();
         records
+            .iter()
+            .filter(|(thread, ..)| *thread == this)
+            .map(|(_, level, message)| (*level, message.clone()))
+            .collect()
     }
 
     #[cfg(not(feature = "tracing"))]

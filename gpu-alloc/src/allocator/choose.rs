@@ -32,7 +32,7 @@ use {
         Request,
     },
     core::fmt::Debug,
-    gpu_alloc_types::MemoryDevice,
+    gpu_alloc_types::{MemoryDevice, MemoryPropertyFlags},
 };
 
 /// A block placed in a shared memory object and counted, to be made.
@@ -44,6 +44,9 @@ pub(super) struct Placed<M> {
     pub(super) strategy: Strategy,
     pub(super) placement: Placement,
     pub(super) object: ObjectRef<M>,
+    /// The memory type's properties and atom mask, read while it was at hand.
+    pub(super) props: MemoryPropertyFlags,
+    pub(super) atom_mask: u64,
 }
 
 impl<M> GpuAllocator<M>
@@ -112,6 +115,7 @@ where
             }
         };
         state.add_block(size);
+        let (props, atom_mask) = (state.info.props(), state.atom_mask);
         self.live_blocks += 1;
         Some(Placed {
             ty: u32::from(ty),
@@ -120,20 +124,21 @@ where
             strategy,
             placement,
             object,
+            props,
+            atom_mask,
         })
     }
 
     /// The block for a placed and counted shared block.
     #[inline(always)]
     pub(super) fn make_block(&self, placed: Placed<M>) -> MemoryBlock<M> {
-        let state = &self.types[placed.ty as usize];
         MemoryBlock::new(
             self.id,
             placed.ty,
-            state.info.props(),
+            placed.props,
             placed.placement.offset,
             placed.size,
-            state.atom_mask,
+            placed.atom_mask,
             Flavor::Shared {
                 memory: placed.object.memory,
                 base: placed.object.base,

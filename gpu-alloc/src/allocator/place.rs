@@ -93,6 +93,7 @@ where
         self.live_blocks += 1;
         let state = &mut self.types[target.ty as usize];
         state.add_block(target.size);
+        let (props, atom_mask) = (state.info.props(), state.atom_mask);
         let pool = state.pool::<S>(target.class);
         pool.add_block(target.size);
         Placed {
@@ -102,6 +103,8 @@ where
             strategy,
             placement,
             object: pool.get_mut(placement.chunk).object_ref(),
+            props,
+            atom_mask,
         }
     }
 

@@ -201,7 +201,9 @@ pub unsafe fn extended_device_properties(
         vk::api_version_minor(version),
         0,
     );
-    let maintenance3 = device_version >= vk::API_VERSION_1_1 || has_extension(KHR_MAINTENANCE3);
+    // Core 1.1 structures need 1.1 on both sides, as in the Vulkan spec.
+    let maintenance3 = (device_version >= vk::API_VERSION_1_1 && instance.enabled().vk1_1)
+        || has_extension(KHR_MAINTENANCE3);
     // Core 1.2 structures need 1.2 on both sides, as in the Vulkan spec.
     let buffer_device_address = (device_version >= vk::API_VERSION_1_2 && instance.enabled().vk1_2)
         || has_extension(KHR_BUFFER_DEVICE_ADDRESS);

@@ -5,7 +5,7 @@
 //! `GPU_ALLOC_REQUIRE_VULKAN=1` (then both fail).
 
 use {
-    gpu_alloc_tests::vulkan_gate::no_validation_layer,
+    gpu_alloc_tests::vulkan_gate::{no_validation_layer, no_vulkan},
     std::process::{Command, Output},
 };
 
@@ -48,6 +48,10 @@ fn short_soak_passes() {
 fn validation_messages_fail_the_run() {
     let (out, stdout, stderr) = soak(&["--ops", "1000", "--provoke-validation"]);
     if stdout.contains("skipped: no Vulkan driver") {
+        no_vulkan(
+            "validation_messages_fail_the_run",
+            &"gpu-alloc-soak skipped",
+        );
         return;
     }
     assert!(

@@ -20,6 +20,8 @@ fn main() {
             files.push(path.to_path_buf());
         }
     }
+    // An empty corpus (or a mistyped path) would check nothing.
+    assert!(!files.is_empty(), "no input to replay");
     let mut ops = 0u64;
     for file in &files {
         let data = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));

@@ -4,9 +4,17 @@
 //! The public `unsafe fn`s of [`GpuAllocator`](crate::GpuAllocator) take the
 //! caller's promise about the device once, by wrapping it in a [`Device`]; from
 //! there on the allocator's helpers are safe functions, and the `unsafe` blocks
-//! that call the device are here, each next to the rule it keeps. What they
-//! rely on from the rest of the allocator is written on [`Accounts::free`] and
-//! [`Accounts::map_whole`]: only memory objects that no block uses are freed.
+//! that call the device are here, each next to the rule it keeps.
+//!
+//! What those blocks rely on from the rest of the crate is an invariant of the
+//! crate, not a promise of each caller (as `Vec` relies on its own `len`): a
+//! memory object handed to [`Accounts::free`] came from
+//! [`Accounts::allocate`] (or, for imports, from the caller of the `unsafe`
+//! `import_memory`), no block uses it any more, and `mapped` is true exactly
+//! when [`Accounts::map_whole`] mapped it. The pools keep it by construction (a
+//! chunk is freed only when its sub-allocator is empty, and it is mapped iff
+//! its `base` is set) and `check_invariants` checks the counts behind it.
+//! These functions are `pub(crate)` and never reachable from outside.
 
 use {
     crate::{error::TryAllocError, report, shared::MappedPtr},

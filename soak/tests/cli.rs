@@ -3,7 +3,10 @@
 //! and exit code 2, before any device is opened; each option of the threads
 //! measurement keeps its meaning.
 
-use std::process::{Command, Output};
+use {
+    gpu_alloc_tests::kit::cli::check::{bad_command_lines_exit_2, help_prints_usage},
+    std::process::{Command, Output},
+};
 
 fn run(bin: &str, args: &[&str]) -> Output {
     Command::new(bin)
@@ -14,42 +17,6 @@ fn run(bin: &str, args: &[&str]) -> Output {
 
 const SOAK: &str = env!("CARGO_BIN_EXE_gpu-alloc-soak");
 const THREADS: &str = env!("CARGO_BIN_EXE_gpu-alloc-threads");
-
-/// `--help` and `-h` print a usage naming every option, on stdout, and exit 0.
-fn help_prints_usage(bin: &str, name: &str, options: &[&str]) {
-    for flag in ["--help", "-h"] {
-        let out = run(bin, &[flag]);
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(0), "{name} {flag}: {stdout}");
-        assert!(
-            stdout.starts_with(&format!("usage: {name} ")),
-            "{name} {flag}: {stdout}"
-        );
-        for option in options {
-            assert!(
-                stdout.contains(option),
-                "{name} {flag}: the usage lacks {option}"
-            );
-        }
-        assert!(out.stderr.is_empty(), "{name} {flag} wrote to stderr");
-    }
-}
-
-/// Each of `bad` exits 2 with one `error:` line and nothing on stdout.
-fn bad_command_lines_exit_2(bin: &str, name: &str, bad: &[&[&str]]) {
-    for args in bad {
-        let out = run(bin, args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{name} {args:?}: {stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{name} {args:?}: {stderr}");
-        assert!(stderr.starts_with("error: "), "{name} {args:?}: {stderr}");
-        assert!(
-            out.stdout.is_empty(),
-            "{name} {args:?} ran: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-    }
-}
 
 #[test]
 fn soak_help() {

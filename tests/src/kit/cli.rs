@@ -165,3 +165,52 @@ mod tests {
         }
     }
 }
+
+/// Checks for a binary's command line, shared by the tools' `tests/cli.rs`.
+pub mod check {
+    use std::process::{Command, Output};
+
+    fn run(bin: &str, args: &[&str]) -> Output {
+        Command::new(bin)
+            .args(args)
+            .output()
+            .expect("run the binary")
+    }
+
+    /// `--help` and `-h` print a usage starting `usage: NAME ` and naming every
+    /// option, on stdout, and exit 0.
+    pub fn help_prints_usage(bin: &str, name: &str, options: &[&str]) {
+        for flag in ["--help", "-h"] {
+            let out = run(bin, &[flag]);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(out.status.code(), Some(0), "{name} {flag}: {stdout}");
+            assert!(
+                stdout.starts_with(&format!("usage: {name} ")),
+                "{name} {flag}: {stdout}"
+            );
+            for option in options {
+                assert!(
+                    stdout.contains(option),
+                    "{name} {flag}: the usage lacks {option}"
+                );
+            }
+            assert!(out.stderr.is_empty(), "{name} {flag} wrote to stderr");
+        }
+    }
+
+    /// Each of `bad` exits 2 with one `error:` line and nothing on stdout.
+    pub fn bad_command_lines_exit_2(bin: &str, name: &str, bad: &[&[&str]]) {
+        for args in bad {
+            let out = run(bin, args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{name} {args:?}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{name} {args:?}: {stderr}");
+            assert!(stderr.starts_with("error: "), "{name} {args:?}: {stderr}");
+            assert!(
+                out.stdout.is_empty(),
+                "{name} {args:?} ran: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    }
+}

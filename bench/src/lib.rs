@@ -8,7 +8,12 @@
 //! allocations and bytes and stores nothing); rows named `vk` run on the first
 //! Vulkan device (lavapipe here), whose `vkAllocateMemory`/`vkFreeMemory` are
 //! counted through a wrapped dispatch table.
+//!
+//! [`fixture`] reads what real drivers ask for the memory of typical renderer
+//! resources: the files of `bench/fixtures/requirements/`, written by the
+//! `requirements` probe.
 
+pub mod fixture;
 mod report;
 mod sim;
 mod trace;

@@ -25,13 +25,15 @@ for trace in "$@"; do
     # Inclusive cost and call count of each row's alloc and free (the bench's
     # `BenchAlloc` impls, never inlined: the allocator's own entry points may be
     # inlined into them), which build the request and call `alloc`/`dealloc`.
+    # The rows are generic over whether hints are given (`OursSim<_>`); one
+    # trace uses one of the two.
     callgrind_annotate --inclusive=yes "$out/cg" 2>/dev/null \
-        | grep -E "=> .*<gpu_alloc_bench::sim::(OursSim|Old062) as gpu_alloc_bench::BenchAlloc>::(alloc|free) \(" \
+        | grep -E "=> .*<gpu_alloc_bench::sim::(OursSim|Old062)(<_>)? as gpu_alloc_bench::BenchAlloc>::(alloc|free) \(" \
         | python3 -c '
 import re, sys
 sides = {"OursSim": [0, 0], "Old062": [0, 0]}
 for line in sys.stdin:
-    m = re.match(r"\s*([\d,]+).*sim::(\w+) as gpu_alloc_bench::BenchAlloc>::(\w+) \(([\d,]+)x\)", line)
+    m = re.match(r"\s*([\d,]+).*sim::(\w+)(?:<_>)? as gpu_alloc_bench::BenchAlloc>::(\w+) \(([\d,]+)x\)", line)
     if not m:
         continue
     cost, calls = int(m[1].replace(",", "")), int(m[4].replace(",", ""))

@@ -9,9 +9,10 @@
 //! Vulkan device (lavapipe here), whose `vkAllocateMemory`/`vkFreeMemory` are
 //! counted through a wrapped dispatch table.
 //!
-//! [`fixture`] reads what real drivers ask for the memory of typical renderer
-//! resources: the files of `bench/fixtures/requirements/`, written by the
-//! `requirements` probe.
+//! The real-requirements traces (issue 14) replay level loads and streaming
+//! drawn from what real drivers ask for typical renderer resources: the
+//! [`fixture`]s of `bench/fixtures/requirements/`, written by the
+//! `requirements` probe. They run on the simulated rows only.
 
 pub mod fixture;
 mod report;
@@ -235,9 +236,11 @@ pub(crate) fn run<A: BenchAlloc>(
 
 /// The `traces` binary's `--help`.
 const USAGE: &str = "\
-usage: traces [--quick] [--no-vulkan] [--only TRACE] [--skip TRACE] [--rows ROW] [--limit SECS] [--runs N] [--svg FILE] [--json FILE]
+usage: traces [--quick] [--no-vulkan] [--only TRACE] [--skip TRACE] [--rows ROW] [--limit SECS] [--runs N] [--requirements FILE]... [--svg FILE] [--json FILE]
 Runs every trace against every allocator and prints a table and
-one PASS/FAIL line per target (see BENCHMARKS.md). --only runs the
+one PASS/FAIL line per target (see BENCHMARKS.md). The real-requirements
+traces come from every JSON file of bench/fixtures/requirements/, or
+from the files named by --requirements (repeatable). --only runs the
 traces whose name contains TRACE, --skip leaves out those whose name
 contains TRACE, --rows runs the allocators whose row name contains
 ROW; --limit caps each row's churn part
@@ -261,6 +264,7 @@ fn parse_args(mut parser: lexopt::Parser) -> Result<Command<report::Options>, le
             Long("rows") => opts.rows = Some(value(&mut parser)?),
             Long("runs") => opts.runs = number(&mut parser, "--runs")?,
             Long("limit") => opts.limit = Some(seconds(&mut parser, "--limit")?),
+            Long("requirements") => opts.requirements.push(value(&mut parser)?),
             Short('h') | Long("help") => return Ok(Command::Help),
             _ => return Err(arg.unexpected()),
         }
@@ -270,8 +274,8 @@ fn parse_args(mut parser: lexopt::Parser) -> Result<Command<report::Options>, le
 
 /// Runs the benchmark with the command-line arguments of the `traces` binary
 /// (without the program name) and returns the process exit code: 0, 1 when a
-/// file could not be written, 2 for a bad command line (one `error:` line on
-/// stderr).
+/// requirements fixture cannot be read or a file could not be written, 2 for a
+/// bad command line (one `error:` line on stderr).
 pub fn main_with_args<I>(args: I) -> i32
 where
     I: IntoIterator,
@@ -291,6 +295,24 @@ where
         quick: opts.quick,
         tiny: false,
     };
+    // Every fixture must give its traces (memory types the simulated device
+    // can stand in for): a bad one stops the run before anything is measured.
+    let tiny = Scale {
+        quick: true,
+        tiny: true,
+    };
+    let fixtures = fixture::load_all(&opts.requirements).and_then(|all| {
+        all.iter()
+            .try_for_each(|f| trace::real(f, tiny).map(drop))?;
+        Ok(all)
+    });
+    let fixtures = match fixtures {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: requirements fixture: {e}");
+            return 1;
+        }
+    };
     let only = opts.only.clone().unwrap_or_default();
     let limit = Duration::from_secs_f64(opts.limit.unwrap_or(if opts.quick { 10.0 } else { 30.0 }));
     let mut so_far = Vec::new();
@@ -299,7 +321,11 @@ where
         if opts.runs > 1 {
             eprintln!("run {} of {}", run + 1, opts.runs);
         }
-        runs.push(run_all(scale, !opts.no_vulkan, &only, limit, &mut |r| {
+        let sources = Sources {
+            vulkan: !opts.no_vulkan,
+            fixtures: &fixtures,
+        };
+        runs.push(run_all(scale, sources, &only, limit, &mut |r| {
             report::progress(r);
             so_far.push(r.clone());
             if let Some(path) = &opts.json {
@@ -333,15 +359,25 @@ fn middle_runs(runs: Vec<Vec<RunResult>>) -> Vec<RunResult> {
         .collect()
 }
 
-/// Every trace against every row; `on_result` sees each result as it comes.
+/// What [`run_all`] runs on besides the simulated device.
+#[derive(Clone, Copy)]
+pub(crate) struct Sources<'a> {
+    /// Whether to open Vulkan for the Vulkan rows.
+    pub(crate) vulkan: bool,
+    /// The drivers' requirements the real-requirements traces are drawn from.
+    pub(crate) fixtures: &'a [fixture::Named],
+}
+
+/// Every trace against every row, the real-requirements traces first (on the
+/// simulated rows only); `on_result` sees each result as it comes.
 pub(crate) fn run_all(
     scale: Scale,
-    vulkan: bool,
+    sources: Sources<'_>,
     only: &str,
     limit: Duration,
     on_result: &mut dyn FnMut(&RunResult),
 ) -> Vec<RunResult> {
-    let mut vk = if vulkan {
+    let mut vk = if sources.vulkan {
         vulkan::Context::new()
     } else {
         Err("--no-vulkan given".into())
@@ -361,13 +397,23 @@ pub(crate) fn run_all(
             on_result(&r);
             results.push(r);
         }
-        if let Ok(ctx) = &mut vk {
+        if let (Ok(ctx), None) = (&mut vk, trace.real) {
             for r in ctx.run_rows(trace, limit).into_iter().filter(kept) {
                 on_result(&r);
                 results.push(r);
             }
         }
     };
+    for named in sources.fixtures {
+        match trace::real(named, scale) {
+            Ok(traces) => {
+                for trace in &traces {
+                    one(trace, &mut results);
+                }
+            }
+            Err(e) => println!("real-requirements traces skipped: {e}"),
+        }
+    }
     for trace in trace::traces(scale) {
         one(&trace, &mut results);
     }
@@ -405,6 +451,7 @@ mod tests {
             (o.only, o.skip, o.rows, o.limit, o.runs, o.svg, o.json),
             (None, None, None, None, 0, None, None)
         );
+        assert!(o.requirements.is_empty());
     }
 
     /// Every option keeps its name and meaning; values may follow `=`, and
@@ -426,7 +473,11 @@ mod tests {
             "--svg",
             "a.svg",
             "--json=b.json",
+            "--requirements",
+            "x.json",
+            "--requirements=y.json",
         ]);
+        assert_eq!(o.requirements, ["x.json", "y.json"]);
         assert!(o.quick && o.no_vulkan);
         assert_eq!(o.only.as_deref(), Some("churn"));
         assert_eq!(o.skip.as_deref(), Some("live"));
@@ -482,9 +533,11 @@ mod tests {
     }
 
     /// Every trace, tiny, on the simulated rows and on the Vulkan rows: every row
-    /// finishes, and ours returns every device allocation. Without a Vulkan
-    /// driver the Vulkan rows are skipped (`skipped: no Vulkan driver`), which
-    /// fails the test under `GPU_ALLOC_REQUIRE_VULKAN=1`.
+    /// finishes, and ours returns every device allocation. The real-requirements
+    /// traces of every fixture run first, on the simulated rows only, with and
+    /// without hints. Without a Vulkan driver the Vulkan rows are skipped
+    /// (`skipped: no Vulkan driver`), which fails the test under
+    /// `GPU_ALLOC_REQUIRE_VULKAN=1`.
     #[test]
     fn smoke() {
         let scale = Scale {
@@ -498,11 +551,42 @@ mod tests {
                 false
             }
         };
-        let results = run_all(scale, vulkan, "", Duration::from_secs(10), &mut |_| {});
+        let fixtures = fixture::load_all(&[]).expect("the fixtures load");
+        let sources = Sources {
+            vulkan,
+            fixtures: &fixtures,
+        };
+        let results = run_all(scale, sources, "", Duration::from_secs(10), &mut |_| {});
         assert!(!results.is_empty());
+        // The real-requirements traces come first, both rows, both variants.
+        let mut expected = Vec::new();
+        for f in &fixtures {
+            for trace in [
+                format!("real {}, hints", f.name),
+                format!("real {}, no hints", f.name),
+            ] {
+                for row in [sim::OURS_SIM, sim::OLD_SIM] {
+                    expected.push((trace.clone(), row));
+                }
+            }
+        }
+        let first: Vec<(String, &str)> = results
+            .iter()
+            .take(expected.len())
+            .map(|r| (r.trace.clone(), r.row.as_str()))
+            .collect();
+        assert_eq!(first, expected);
+        assert!(results[expected.len()..]
+            .iter()
+            .all(|r| !r.trace.starts_with("real ")));
         if vulkan {
-            // The driver opened above: every trace has its Vulkan rows.
-            let mut traces: Vec<&str> = results.iter().map(|r| r.trace.as_str()).collect();
+            // The driver opened above: every trace but the real-requirements
+            // ones has its Vulkan rows.
+            let mut traces: Vec<&str> = results
+                .iter()
+                .map(|r| r.trace.as_str())
+                .filter(|t| !t.starts_with("real "))
+                .collect();
             traces.sort_unstable();
             traces.dedup();
             for trace in traces {
@@ -529,7 +613,7 @@ mod tests {
         // counting wrappers must call the new device's entry points.
         let again = run_all(
             scale,
-            vulkan,
+            sources,
             "VMA case",
             Duration::from_secs(10),
             &mut |_| {},

@@ -21,6 +21,8 @@ pub(crate) struct Options {
     pub(crate) rows: Option<String>,
     pub(crate) limit: Option<f64>,
     pub(crate) runs: usize,
+    /// `--requirements FILE`, in order (none: every fixture of the folder).
+    pub(crate) requirements: Vec<String>,
     pub(crate) svg: Option<String>,
     pub(crate) json: Option<String>,
 }

@@ -22,6 +22,7 @@ fn help_prints_usage_and_succeeds() {
             "--rows",
             "--limit",
             "--runs",
+            "--requirements",
             "--svg",
             "--json",
         ],
@@ -39,7 +40,29 @@ fn bad_command_line_exits_2() {
             &["--svg", "--json", "/nonexistent/x.json"],
             &["--runs", "many"],
             &["--limit", "soon"],
+            &["--requirements"],
         ],
+    );
+}
+
+/// A fixture that cannot be read stops the run with exit code 1 and says which
+/// file, before any trace runs.
+#[test]
+fn bad_requirements_file_exits_1() {
+    let out = std::process::Command::new(BIN)
+        .args(["--no-vulkan", "--requirements", "/nonexistent/x.json"])
+        .output()
+        .expect("run traces");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: requirements fixture: /nonexistent/x.json"),
+        "{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
     );
 }
 

@@ -215,7 +215,7 @@ impl Vulkan {
             .collect()
     }
 
-    /// Every resource of [`resources`] on `pd`.
+    /// Every resource of [`resources_to_probe`] on `pd`.
     fn probe(&self, pd: &PhysicalDevice) -> Result<Fixture, String> {
         if pd.api < vk::API_VERSION_1_1 {
             return Err(format!(

@@ -10,8 +10,9 @@
 ///   `size >= transient_dedicated_threshold`, when the caller passes
 ///   [`Dedicated::Preferred`](crate::Dedicated::Preferred) and
 ///   `size >= preferred_dedicated_threshold`, when the caller passes
-///   [`Dedicated::Required`](crate::Dedicated::Required), or when it would not fit
-///   the largest memory object its strategy creates.
+///   [`Dedicated::Required`](crate::Dedicated::Required), or when it would take
+///   more than half the largest memory object its strategy creates (transient
+///   requests: more than that object).
 /// - Other **`TRANSIENT`** requests are bump-allocated in memory objects that start
 ///   at `starting_free_list_chunk` bytes and grow (see below) up to
 ///   `final_free_list_chunk`.
@@ -25,12 +26,14 @@
 ///   128 bytes).
 ///
 /// A pool's later memory objects are an eighth of what it already holds (a power
-/// of two, at least the starting size) and have room for four blocks of the
-/// request that makes them.
+/// of two, at least the starting size) and at least the request that makes them
+/// (rounded up to a power of two; four times that for a slab of small blocks).
 ///
 /// Memory objects are also capped at `max_memory_allocation_size` and at an eighth
 /// of their heap (unless one request needs more), and are at least as large as the
-/// request they are created for.
+/// request they are created for. A general request of more than half the largest
+/// object its pool makes (`final_free_list_chunk`, or less by the caps above)
+/// gets a dedicated memory object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Config {

@@ -93,34 +93,47 @@
 //! pool holds, rounded down to a power of two, so the unused part of the newest
 //! object stays a small share of the pool (doubling each time would leave up to
 //! half of it unused) while the number of objects grows only logarithmically. A new
-//! object also has room for at least four blocks of the size of the request that
-//! makes it. Both are capped by the strategy's final size, an eighth of the heap
-//! and `max_memory_allocation_size`.
+//! object is at least the size of the request that makes it, rounded up to a
+//! power of two (four times that for a new slab). Both are capped by the
+//! strategy's final size, an eighth of the heap and `max_memory_allocation_size`;
+//! a general request of more than half that cap gets a dedicated object.
+//!
+//! **Placement across objects.** A block goes to the memory object of its pool
+//! whose largest free range is the smallest that surely holds it (the oldest of
+//! equals), so large free ranges stay whole and lightly used objects can empty
+//! out; each object keeps its largest free range's size class in a compact
+//! array, so the choice touches no object.
 //!
 //! Shared memory objects of host-visible types are mapped once, when created, and
 //! blocks are handed out at their offsets.
 //!
-//! **Retention.** A shared memory object that empties is freed at once only if
-//! the rest of its pool (memory type × strategy × resource class) still holds the
-//! pool's high-water mark (the most bytes the pool's blocks have had at once since
-//! it was created or last cleaned up) *and* another empty object of the pool stays
-//! for reuse. Otherwise it stays. So a workload that
-//! ping-pongs across an object boundary, or fills and empties several objects every
-//! frame, never calls `allocate_memory`/`deallocate_memory` per frame, and what a
-//! pool keeps beyond its current use is bounded by its high-water mark plus one
-//! object. [`GpuAllocator::cleanup`] frees every empty object and resets the
-//! high-water marks; memory pressure frees empty objects too: when a heap (or its
-//! budget) is full, or the object limit is reached, empty objects of that heap go
-//! back to the device and the allocation is retried.
+//! **Retention.** A shared memory object that empties is freed at once if the
+//! rest of its pool (memory type × strategy × resource class) still holds the
+//! pool's recent high-water mark: the most bytes the pool's blocks had at once
+//! in the current and the previous epoch, where an epoch ends after 128 blocks
+//! freed (2,048 in transient pools, whose use swings every frame), or an eighth
+//! of the pool's live blocks if that is more. Otherwise it stays. So a
+//! workload that ping-pongs across an object boundary, or fills and empties
+//! objects every frame, does not call `allocate_memory`/`deallocate_memory` per
+//! frame; and when use falls for good (a level unloads), the mark follows it
+//! down within two epochs: at the end of each epoch the pool gives back every
+//! empty object (and every object held by empty slabs alone) that the lower
+//! mark no longer keeps. [`GpuAllocator::cleanup`] frees every empty object and
+//! resets the marks; memory pressure frees empty objects too: when a heap (or
+//! its budget) is full, or the object limit is reached, empty objects of that
+//! heap go back to the device and the allocation is retried.
 //!
 //! **Buffer-image granularity.** Linear resources (buffers, linear images) and
 //! optimal-tiling images never share a `bufferImageGranularity` page: say which a
 //! block is for with [`GpuAllocator::try_alloc_with_options`] and
 //! [`ResourceKind`], and each kind gets memory objects of its own (no padding).
 //! Blocks of unknown kind (every request through the gpu-alloc 0.6 methods) are
-//! padded to whole granularity pages. All of this costs nothing when the
-//! granularity is 1, which is what [`GpuAllocator::new`] assumes (use
-//! [`GpuAllocator::with_extended_properties`] to pass the device's value).
+//! padded to whole granularity pages. With a granularity of 256 bytes or less,
+//! every block is padded that way and the kinds share their objects: two half
+//! used pools cost more than the padding (`BENCHMARKS.md`, lavapipe's 64). All
+//! of this costs nothing when the granularity is 1, which is what
+//! [`GpuAllocator::new`] assumes (use [`GpuAllocator::with_extended_properties`]
+//! to pass the device's value).
 //!
 //! # Threads
 //!

@@ -15,6 +15,12 @@ use {
 /// [`Pool::grown`]).
 const GROWTH_SHARE: u64 = 8;
 
+/// The retention policy looks back over the last one to two epochs of a pool:
+/// an epoch is at least [`SubAllocator::min_epoch`] blocks freed, and at least
+/// the pool's live blocks at its start over this (see
+/// [`Pool::retained_floor`]).
+const EPOCH_SHARE: u64 = 8;
+
 /// One shared memory object and the sub-allocator that places blocks in it.
 #[derive(Debug)]
 pub(crate) struct Chunk<M, S> {
@@ -77,9 +83,19 @@ pub(crate) struct Pool<M, S: SubAllocator> {
     block_bytes: u64,
     /// Sum of the sizes of the pool's chunks.
     reserved: u64,
-    /// Most bytes `block_bytes` reached since the pool was created or last
-    /// cleaned up; `block_bytes <= high_water`.
-    high_water: u64,
+    /// Live blocks placed in the pool (in slabs or not).
+    blocks: u64,
+    /// Blocks still to be freed before the current retention epoch ends (see
+    /// [`retained_floor`](Self::retained_floor)).
+    epoch_left: u64,
+    /// Set when an epoch ended, until the allocator has looked again at what
+    /// the pool keeps ([`take_sweep`](Self::take_sweep)).
+    sweep: bool,
+    /// Most bytes `block_bytes` reached in the current epoch (since the pool
+    /// was created, last cleaned up or the epoch began); `block_bytes <= recent_high`.
+    recent_high: u64,
+    /// The same for the epoch before.
+    previous_high: u64,
 }
 
 /// A chunk whose blocks outlive the pool (its allocator was dropped with blocks
@@ -105,19 +121,26 @@ impl<M, S: SubAllocator> Pool<M, S> {
             used: 0,
             block_bytes: 0,
             reserved: 0,
-            high_water: 0,
+            blocks: 0,
+            epoch_left: S::min_epoch(),
+            sweep: false,
+            recent_high: 0,
+            previous_high: 0,
         }
     }
 
-    /// Places `size` bytes in an existing chunk, newest first.
+    /// Places `size` bytes in an existing chunk: the best fitting one.
     ///
     /// The summaries say, without touching a chunk, which chunks surely hold the
     /// request (a free range of a size class at least `size + align_mask`) and
     /// which may (a free range of the class of `size` or above, which may happen
-    /// to be aligned). The newest chunk that surely holds it is filled first;
-    /// only when none does are the others tried. (Trying every chunk that may
-    /// hold it, newest first, fails often; preferring chunks with a much larger
-    /// free range breaks up large ranges: `BENCHMARKS.md` has both measured.)
+    /// to be aligned). Of the chunks that surely hold it, the one whose largest
+    /// free range is the smallest takes it (the oldest of equals), so that
+    /// large ranges stay whole and chunks that are nearly empty can empty out;
+    /// only when none surely holds it are the others tried, newest first.
+    /// (Filling the newest chunk that surely holds it left mid-size blocks
+    /// spread over many partly used chunks; trying every chunk that may hold
+    /// it first fails often: `BENCHMARKS.md` has both measured.)
     #[inline(always)]
     pub(crate) fn alloc(&mut self, size: u64, align_mask: u64) -> Option<Placement> {
         let may_fit = size_class(size) + 1;
@@ -125,10 +148,43 @@ impl<M, S: SubAllocator> Pool<M, S> {
             .checked_add(align_mask)
             .and_then(size_class_at_least)
             .map_or(u32::MAX, |class| class + 1);
-        if let Some(found) = self.alloc_in(size, align_mask, sure_fit, u32::MAX) {
-            return Some(found);
+        if let Some(slot) = self.best_sure_fit(sure_fit) {
+            return self.alloc_in_slot(slot, size, align_mask);
         }
         self.alloc_in(size, align_mask, may_fit, sure_fit)
+    }
+
+    /// The slot of the chunk with the smallest summary of at least `sure_fit`
+    /// (the first of equals), if any. Empty slots have summary 0 and never
+    /// qualify (`sure_fit >= 1`).
+    #[inline(always)]
+    fn best_sure_fit(&self, sure_fit: u32) -> Option<usize> {
+        // One key per slot, summary above slot: the smallest key is the best
+        // slot, found without a branch per slot.
+        let mut best = u64::MAX;
+        for (slot, &summary) in (0u64..).zip(&self.summaries) {
+            let key = u64::from(summary) << 32 | slot;
+            if summary >= sure_fit && key < best {
+                best = key;
+            }
+        }
+        (best != u64::MAX).then_some((best & u64::from(u32::MAX)) as usize)
+    }
+
+    /// Places `size` bytes in the chunk at `slot`, whose summary says it
+    /// surely holds them.
+    #[inline(always)]
+    fn alloc_in_slot(&mut self, slot: usize, size: u64, align_mask: u64) -> Option<Placement> {
+        let chunk = self.chunks[slot].as_mut()?;
+        let (offset, handle) = chunk.sub.alloc(size, align_mask)?;
+        self.summaries[slot] = chunk.sub.free_summary();
+        self.note_alloc(size);
+        self.recent = slot as u32;
+        Some(Placement {
+            chunk: slot as u32,
+            offset,
+            handle,
+        })
     }
 
     /// Tries the chunks, newest first, whose summary is at least `min` and below
@@ -204,13 +260,53 @@ impl<M, S: SubAllocator> Pool<M, S> {
     #[inline(always)]
     pub(crate) fn add_block(&mut self, size: u64) {
         self.block_bytes += size;
-        self.high_water = self.high_water.max(self.block_bytes);
+        self.blocks += 1;
+        self.recent_high = self.recent_high.max(self.block_bytes);
     }
 
     /// Forgets a block counted by [`add_block`](Self::add_block).
     #[inline(always)]
     pub(crate) fn remove_block(&mut self, size: u64) {
         self.block_bytes -= size;
+        self.blocks -= 1;
+        self.tick();
+    }
+
+    /// Counts one block freed towards the end of the epoch. (Epochs end only
+    /// as blocks go, so that the allocator, which frees them, can give back at
+    /// once what the lower floor no longer keeps: see
+    /// [`take_sweep`](Self::take_sweep).)
+    #[inline(always)]
+    fn tick(&mut self) {
+        self.epoch_left -= 1;
+        if self.epoch_left == 0 {
+            self.next_epoch();
+        }
+    }
+
+    /// Ends the current retention epoch: the next one lasts
+    /// [`SubAllocator::min_epoch`] blocks freed, or an [`EPOCH_SHARE`]th of
+    /// the live blocks if that is more, so that the policy looks back over a
+    /// time in proportion to the pool's use.
+    #[cold]
+    fn next_epoch(&mut self) {
+        self.previous_high = self.recent_high;
+        self.recent_high = self.block_bytes;
+        self.epoch_left = S::min_epoch().max(self.blocks / EPOCH_SHARE);
+        self.sweep = true;
+    }
+
+    /// Whether an epoch ended since the last call: the retention floor may
+    /// have fallen, and the allocator then frees what the pool no longer
+    /// keeps (`release.rs`), so that every object the pool holds empty, or
+    /// holds for empty slabs alone, is one the policy keeps.
+    #[inline(always)]
+    pub(crate) fn take_sweep(&mut self) -> bool {
+        if self.sweep {
+            self.sweep = false;
+            return true;
+        }
+        false
     }
 
     /// Hands every chunk over to the blocks still placed in it (see the `Drop`
@@ -226,19 +322,25 @@ impl<M, S: SubAllocator> Pool<M, S> {
         }
     }
 
-    /// Bytes the pool keeps in memory objects when one empties: its high-water
-    /// mark. (A margin above it makes fewer objects after warm-up but raises the
-    /// peak; `BENCHMARKS.md`, "Tried and not kept", has the measurement.)
+    /// Bytes the pool keeps in memory objects when one empties: the most its
+    /// live blocks took in the current and the previous epoch. Work that comes
+    /// and goes within an epoch or two (frames, streaming) finds its memory
+    /// objects again; when use falls for good (a level unloads), the floor
+    /// follows it down within two epochs and emptied objects go back. (The
+    /// high-water mark since creation kept objects that the blocks of later
+    /// sizes could not use, and a margin above the floor makes fewer objects
+    /// after warm-up but raises the peak: `BENCHMARKS.md` has both measured.)
     #[inline(always)]
     fn retained_floor(&self) -> u64 {
-        self.high_water
+        self.recent_high.max(self.previous_high)
     }
 
     /// Frees the block at `offset` of `size` bytes in the chunk at `slot`. Returns
     /// whether the chunk is now empty and should go back to the device under the
-    /// retention policy: the pool's other chunks still hold its high-water mark
-    /// ([`retained_floor`](Self::retained_floor)), and another empty chunk stays
-    /// for reuse.
+    /// retention policy: the pool's other chunks still hold its retention floor
+    /// ([`retained_floor`](Self::retained_floor)). (Keeping one more empty
+    /// chunk for reuse, as this crate did, held memory that the peak of the
+    /// real-requirements traces then counted: `BENCHMARKS.md`.)
     pub(crate) fn free(&mut self, slot: u32, offset: u64, size: u64, handle: u32) -> bool {
         self.free_range(slot, offset, size, handle, false)
     }
@@ -252,40 +354,32 @@ impl<M, S: SubAllocator> Pool<M, S> {
     #[inline(always)]
     fn free_range(&mut self, slot: u32, offset: u64, size: u64, handle: u32, block: bool) -> bool {
         self.used -= size;
+        if block {
+            self.remove_block(size);
+        }
         let chunk = self.chunks[slot as usize]
             .as_mut()
             .expect("block names a chunk slot that is empty");
-        if block {
-            self.block_bytes -= size;
-        }
         chunk.sub.free(offset, size, handle);
         self.summaries[slot as usize] = chunk.sub.free_summary();
-        chunk.sub.is_empty() && !self.keeps_if_empty(slot)
+        chunk.sub.is_empty() && !self.needs(slot)
     }
 
     /// Whether the rest of the pool, without the chunk at `slot`, holds less than
     /// [`retained_floor`](Self::retained_floor): the retention policy then keeps
-    /// the chunk when it empties. Only a new chunk or a cleanup changes this.
+    /// the chunk when it empties. It turns false only when the pool grows (a
+    /// new chunk, which first takes back every empty slab), when an epoch ends
+    /// (after which the allocator sweeps the pool: see
+    /// [`take_sweep`](Self::take_sweep)) and on cleanup.
     pub(crate) fn needs(&self, slot: u32) -> bool {
         let size = self.chunks[slot as usize].as_ref().map_or(0, |c| c.size);
         self.reserved - size < self.retained_floor()
     }
 
-    /// Whether the retention policy keeps the chunk at `slot` when it is empty:
-    /// the pool [`needs`](Self::needs) it, or no other chunk of the pool is empty.
-    fn keeps_if_empty(&self, slot: u32) -> bool {
-        if self.needs(slot) {
-            return true;
-        }
-        // Only now, when a chunk empties: is another one empty too?
-        !self.chunks.iter().enumerate().any(|(other, c)| {
-            other != slot as usize && c.as_ref().is_some_and(|c| c.sub.is_empty())
-        })
-    }
-
-    /// Forgets the high-water mark beyond the current use (after a cleanup).
+    /// Forgets the use of past epochs beyond the current use (after a cleanup).
     pub(crate) fn reset_high_water(&mut self) {
-        self.high_water = self.block_bytes;
+        self.recent_high = self.block_bytes;
+        self.previous_high = self.block_bytes;
     }
 
     /// Adds a chunk and returns its slot.
@@ -352,9 +446,10 @@ impl<M, S: SubAllocator> Pool<M, S> {
         assert_eq!(reserved, self.reserved, "pool reserved bytes differ");
         assert_eq!(used, self.used, "pool used bytes differ");
         assert!(
-            self.block_bytes <= self.high_water,
-            "use above the high-water mark"
+            self.block_bytes <= self.recent_high,
+            "use above the epoch's high-water mark"
         );
+
         assert!(
             self.block_bytes <= self.used,
             "more bytes in blocks than in used ranges"

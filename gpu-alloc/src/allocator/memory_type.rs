@@ -7,6 +7,7 @@
 use {
     super::shape::{Rounding, CLASSES, CLASS_KINDS},
     crate::{
+        align::pow2_floor,
         config::Sizes,
         pool::Pool,
         request::ResourceKind,
@@ -53,6 +54,8 @@ pub(crate) struct TypeLimits {
     pub(crate) atom_mask: u64,
     /// `min(heap size, max_memory_allocation_size)`.
     pub(crate) max_object: u64,
+    /// Size of the type's heap.
+    pub(crate) heap_size: u64,
     /// `bufferImageGranularity` (at least 1).
     pub(crate) granularity: u64,
 }
@@ -81,6 +84,7 @@ impl<M> TypeState<M> {
         // Only host-visible non-coherent memory has atoms to respect.
         let atom_mask = if non_coherent { limits.atom_mask } else { 0 };
         let (granularity, max_object) = (limits.granularity, limits.max_object);
+        let largest_shared = largest_shared_object(sizes.general_max, limits.heap_size, max_object);
         TypeState {
             info,
             atom_mask,
@@ -89,7 +93,14 @@ impl<M> TypeState<M> {
             transient: core::array::from_fn(|_| Pool::new(sizes.transient_start)),
             slabs: core::array::from_fn(|_| Slabs::new()),
             rounding: core::array::from_fn(|class| {
-                Rounding::new(sizes, granularity, atom_mask, max_object, class)
+                Rounding::new(
+                    sizes,
+                    granularity,
+                    atom_mask,
+                    max_object,
+                    largest_shared,
+                    class,
+                )
             }),
             blocks: 0,
             block_bytes: 0,
@@ -193,4 +204,16 @@ impl PoolStrategy for Linear {
     fn pools<M>(state: &mut TypeState<M>) -> &mut [Pool<M, Self>; CLASSES] {
         &mut state.transient
     }
+}
+
+/// The largest shared memory object a general pool makes for blocks that fit
+/// it (`Sizes::general_max`), in a heap of `heap_size` bytes whose objects are
+/// at most `max_object` bytes: at most an eighth of the heap (a power of two),
+/// so that one pool never holds a large share of a small heap in a few
+/// partly used objects.
+pub(crate) fn largest_shared_object(general_max: u64, heap_size: u64, max_object: u64) -> u64 {
+    general_max
+        .min(pow2_floor((heap_size / 8).max(1)))
+        .min(max_object)
+        .max(1)
 }

@@ -121,6 +121,7 @@ where
                 let limits = TypeLimits {
                     atom_mask,
                     max_object: heap_size.min(max_size),
+                    heap_size,
                     granularity,
                 };
                 TypeState::new(info, &sizes, limits)

@@ -8,12 +8,12 @@ use {
     super::{
         choose::Placed,
         device::Device,
-        memory_type::PoolStrategy,
+        memory_type::{largest_shared_object, PoolStrategy},
         shape::{Placing, Shape},
         GpuAllocator,
     },
     crate::{
-        align::{align_down, align_up, pow2_floor},
+        align::{align_down, align_up},
         block::MemoryBlock,
         error::TryAllocError,
         pool::{Chunk, Placement},
@@ -24,18 +24,22 @@ use {
     gpu_alloc_types::{MemoryDevice, MemoryPropertyFlags},
 };
 
-/// A new shared memory object has room for at least this many blocks of the size
-/// of the request that makes it (within the strategy's and the heap's caps).
-const BLOCKS_PER_NEW_OBJECT: u64 = 4;
+/// A new shared memory object made for a slab has room for at least this many
+/// slabs like it (within the strategy's and the heap's caps): an object made
+/// for one slab would be freed and made again as slabs of other sizes come and
+/// go. One made for a block has room for the block only (rounded up to a
+/// power of two), unless the pool's next object is larger.
+const SLABS_PER_NEW_OBJECT: u64 = 4;
 
-/// A shared block to place in a pool: its memory type and pool class, and its
-/// size and alignment as `shape.rs` rounded them.
+/// A shared block to place in a pool: its memory type and pool class, its
+/// size and alignment as `shape.rs` rounded them, and whether it is a slab.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Target {
     pub(super) ty: u32,
     pub(super) class: u8,
     pub(super) size: u64,
     pub(super) align_mask: u64,
+    pub(super) slab: bool,
 }
 
 impl<M> GpuAllocator<M>
@@ -57,6 +61,7 @@ where
             class,
             size: shape.size,
             align_mask: shape.align_mask,
+            slab: false,
         };
         let (strategy, placement) = match shape.placing {
             Placing::Slab {
@@ -144,6 +149,7 @@ where
             class,
             size,
             align_mask,
+            slab,
         } = target;
         let cap = S::largest(&self.sizes);
         let state = &mut self.types[ty as usize];
@@ -151,8 +157,16 @@ where
         let atom_mask = state.atom_mask;
         let heap_size = self.accounts.heaps[heap as usize].size;
         let next_size = state.pool::<S>(class).next_size;
-        let mut chunk_size =
-            new_object_size(size, next_size, cap, heap_size, state.max_object, atom_mask);
+        let copies = if slab { SLABS_PER_NEW_OBJECT } else { 1 };
+        let mut chunk_size = new_object_size(
+            size,
+            copies,
+            next_size,
+            cap,
+            heap_size,
+            state.max_object,
+            atom_mask,
+        );
         let memory = loop {
             match self.accounts.allocate(device, ty, heap, chunk_size) {
                 Ok(memory) => break memory,
@@ -197,12 +211,14 @@ where
 
 /// The size of a new memory object for a block of `size` bytes (atom-aligned,
 /// at most `cap` and the largest atom-aligned object): the pool's `next_size`,
-/// or room for several blocks like this one if that is larger (an object that
-/// holds only a few large blocks fragments, and would be made and freed again
-/// as they come and go), capped by the strategy's `cap`, an eighth of the heap
-/// and the object limit, but never below the request.
+/// or room for `copies` blocks like this one (each rounded up to a power of
+/// two) if that is larger, capped by the strategy's `cap`, an eighth of the
+/// heap and the object limit, but never below the request. (Room for four
+/// blocks of every size made objects that mid-size blocks left mostly empty:
+/// `BENCHMARKS.md` has the measurement.)
 fn new_object_size(
     size: u64,
+    copies: u64,
     next_size: u64,
     cap: u64,
     heap_size: u64,
@@ -210,9 +226,9 @@ fn new_object_size(
     atom_mask: u64,
 ) -> u64 {
     debug_assert!(size <= cap && size <= align_down(max_object, atom_mask));
-    let limit = cap.min(pow2_floor((heap_size / 8).max(1))).min(max_object);
+    let limit = largest_shared_object(cap, heap_size, max_object);
     let for_size = size.checked_next_power_of_two().unwrap_or(size);
-    let wanted = next_size.max(for_size.saturating_mul(BLOCKS_PER_NEW_OBJECT));
+    let wanted = next_size.max(for_size.saturating_mul(copies));
     let chunk_size = wanted.min(limit).max(size);
     // `size` is atom-aligned and at most `max_object`, so this stays >= `size`.
     align_up(chunk_size, atom_mask)

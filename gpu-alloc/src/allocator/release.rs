@@ -13,8 +13,8 @@ use {
     crate::{
         block::{Flavor, MemoryBlock},
         pool::{Placement, Pool},
-        slab::SlabFree,
-        strategy::{Strategy, SubAllocator},
+        slab::{SlabFree, Slabs},
+        strategy::{Strategy, SubAllocator, Tlsf},
     },
     core::fmt::Debug,
     gpu_alloc_types::MemoryDevice,
@@ -97,12 +97,18 @@ where
                 } else if slabs.empty_in(chunk) != 0 {
                     release_lone_slabs(accounts, device, pool, slabs, heap, chunk);
                 }
+                if pool.take_sweep() {
+                    sweep_general(accounts, device, pool, slabs, heap);
+                }
             }
             Strategy::Transient => {
                 let pool = &mut state.transient[class];
                 let accounts = &mut self.accounts;
                 if pool.free_block(chunk, offset, size, handle) {
                     free_chunk(accounts, device, pool, heap, chunk);
+                }
+                if pool.take_sweep() {
+                    sweep_empty(accounts, device, pool, heap);
                 }
             }
             Strategy::Slab => {
@@ -112,6 +118,9 @@ where
                 pool.remove_block(size);
                 if let SlabFree::Emptied { chunk } = slabs.free(handle, size) {
                     release_lone_slabs(accounts, device, pool, slabs, heap, chunk);
+                }
+                if pool.take_sweep() {
+                    sweep_general(accounts, device, pool, slabs, heap);
                 }
             }
         }
@@ -145,6 +154,43 @@ where
             }
         }
         freed
+    }
+}
+
+/// After a retention epoch of the general `pool` ended: gives back the empty
+/// slabs of every memory object that they alone hold and the pool no longer
+/// needs, then frees what [`sweep_empty`] frees.
+#[cold]
+#[inline(never)]
+fn sweep_general<M, P: Copy>(
+    accounts: &mut Accounts,
+    device: Device<'_, M, impl MemoryDevice<M>>,
+    pool: &mut Pool<M, Tlsf>,
+    slabs: &mut Slabs<P>,
+    heap: u32,
+) {
+    for slot in 0..pool.chunks.len() as u32 {
+        if pool.chunks[slot as usize].is_some() && slabs.empty_in(slot) != 0 {
+            release_lone_slabs(accounts, device, pool, slabs, heap, slot);
+        }
+    }
+    sweep_empty(accounts, device, pool, heap);
+}
+
+/// After a retention epoch of `pool` ended: frees every empty memory object
+/// that the retention policy no longer keeps (the floor may have fallen).
+#[cold]
+#[inline(never)]
+fn sweep_empty<M, S: SubAllocator>(
+    accounts: &mut Accounts,
+    device: Device<'_, M, impl MemoryDevice<M>>,
+    pool: &mut Pool<M, S>,
+    heap: u32,
+) {
+    for slot in pool.empty_slots() {
+        if !pool.needs(slot) {
+            free_chunk(accounts, device, pool, heap, slot);
+        }
     }
 }
 

@@ -29,14 +29,21 @@ pub(crate) const CLASS_KINDS: [ResourceKind; CLASSES] = [
     ResourceKind::Optimal,
 ];
 
-/// The pool class of a resource: with a `bufferImageGranularity` above 1,
-/// linear and optimal resources get pools of their own, so they never share a
-/// granularity page; blocks of unknown kind go to class 0, each on pages of its
-/// own. With granularity 1 every block goes to class 0, unpadded.
+/// Up to this `bufferImageGranularity`, every block goes to class 0 on pages
+/// of its own: the padding costs less than the partly used objects of pools
+/// of their own (the real-requirements traces on lavapipe's 64 in
+/// `BENCHMARKS.md`: 1.13 against 1.15 device bytes per live byte).
+const SHARED_PAGES_UP_TO: u64 = 256;
+
+/// The pool class of a resource: with a `bufferImageGranularity` above
+/// [`SHARED_PAGES_UP_TO`], linear and optimal resources get pools of their own,
+/// so they never share a granularity page; blocks of unknown kind go to class
+/// 0, each on pages of its own. With a smaller granularity every block goes to
+/// class 0 (padded to pages, and with granularity 1 unpadded).
 #[inline(always)]
 pub(crate) fn pool_class(granularity: u64, resource: ResourceKind) -> usize {
     match resource {
-        _ if granularity == 1 => 0,
+        _ if granularity <= SHARED_PAGES_UP_TO => 0,
         ResourceKind::Unknown => 0,
         ResourceKind::Linear => 1,
         ResourceKind::Optimal => 2,
@@ -82,7 +89,8 @@ pub(crate) struct Rounding {
     /// The same for transient sizes.
     transient_limit: u64,
     /// Past `limit`, a rounded general size still goes to shared memory if it
-    /// is at most this (the strategy's and the type's largest object) and the
+    /// is at most this (half the largest shared object, at most the type's
+    /// largest object) and the
     /// request's size is at most `request_max` (rounded to atoms, the request
     /// stays below the dedicated threshold).
     cap: u64,
@@ -94,12 +102,14 @@ pub(crate) struct Rounding {
 
 impl Rounding {
     /// The rounding of pool class `class` of a memory type whose atoms are
-    /// `atom_mask + 1` bytes and whose objects are at most `max_object` bytes.
+    /// `atom_mask + 1` bytes, whose objects are at most `max_object` bytes and
+    /// whose general pools make objects of at most `largest_shared` bytes.
     pub(crate) fn new(
         sizes: &Sizes,
         granularity: u64,
         atom_mask: u64,
         max_object: u64,
+        largest_shared: u64,
         class: usize,
     ) -> Self {
         let granularity_mask = if class == 0 { granularity - 1 } else { 0 };
@@ -108,7 +118,10 @@ impl Rounding {
         // Rounded to atoms, a request of at most this size stays below
         // `threshold` (none does for a threshold of 0 or 1).
         let below = |threshold: u64| align_down(threshold.saturating_sub(1), atom_mask);
-        let cap = sizes.general_max.min(largest);
+        // A general block of more than half the largest shared object would
+        // leave less than half an object to the others (and an object made
+        // for it alone would go back and forth with it): it gets its own.
+        let cap = (largest_shared / 2).max(1).min(largest);
         let transient_cap = sizes.transient_max.min(largest);
         Rounding {
             size_mask: align_bits | (GRANULE - 1),
@@ -128,8 +141,9 @@ impl Rounding {
     /// The shape of a request of `size` bytes (non-zero) aligned to
     /// `align_mask + 1`, or `None` when it needs a dedicated memory object: its
     /// size, rounded to atoms, reaches the dedicated threshold, or rounded as
-    /// its pool needs it does not fit the largest memory object its strategy
-    /// or its memory type makes.
+    /// its pool needs it is more than half the largest memory object the
+    /// general strategy makes (for transient requests: more than the largest
+    /// object the transient strategy or the memory type makes).
     #[inline(always)]
     pub(crate) fn shape(&self, size: u64, align_mask: u64, transient: bool) -> Option<Shape> {
         let align_mask = align_mask | self.align_bits;

@@ -76,6 +76,7 @@ where
             class,
             size: bytes,
             align_mask: slab::slab_align_mask(slot),
+            slab: true,
         };
         let range = match self.place::<Tlsf>(device, slab_target) {
             Ok(placement) => SlabRange {
@@ -127,9 +128,10 @@ where
 /// kept even if empty), then frees it under the retention policy: empty slabs
 /// never keep a memory object alive by themselves. (An object the pool needs
 /// keeps its empty slabs, so a pool emptied and filled again, as on the
-/// benchmark's VMA trace, does not make its slabs again. Only a new object of
-/// the pool, which gives every empty slab back first, or a cleanup changes
-/// what the pool needs.)
+/// benchmark's VMA trace, does not make its slabs again. What the pool needs
+/// changes only when it grows, which gives every empty slab back first, when
+/// a retention epoch ends, after which `release.rs` sweeps the pool, and on
+/// cleanup.)
 pub(super) fn release_lone_slabs<M, P: Copy>(
     accounts: &mut Accounts,
     device: Device<'_, M, impl MemoryDevice<M>>,

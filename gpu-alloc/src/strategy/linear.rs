@@ -21,6 +21,15 @@ pub(crate) struct Linear {
 }
 
 impl SubAllocator for Linear {
+    /// Transient blocks live for a frame or so, and a transient pool's use
+    /// swings from nothing to its peak and back every frame: it remembers
+    /// its peak over thousands of blocks (the frame-staging trace in
+    /// `BENCHMARKS.md` made and freed memory objects every few frames with
+    /// the general pools' 128).
+    fn min_epoch() -> u64 {
+        2_048
+    }
+
     fn new(capacity: u64) -> Self {
         Linear {
             capacity,

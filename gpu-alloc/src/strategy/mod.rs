@@ -28,6 +28,13 @@ pub(crate) use self::{linear::Linear, tlsf::Tlsf};
 
 /// Places ranges inside one memory object of `capacity` bytes.
 pub(crate) trait SubAllocator: Debug {
+    /// The shortest retention epoch of the strategy's pools, in blocks placed
+    /// or freed (see `Pool::retained_floor`): how long a pool remembers how
+    /// much it held.
+    fn min_epoch() -> u64
+    where
+        Self: Sized;
+
     /// Creates a sub-allocator for a memory object of `capacity` bytes.
     fn new(capacity: u64) -> Self
     where

@@ -547,3 +547,43 @@ fn blocks_outliving_the_allocator_hand_over_their_memory_object() {
         );
     }
 }
+
+#[test]
+fn an_unloaded_level_gives_its_memory_back() {
+    // A level of 2,000 blocks of 1-128 KiB loads and unloads in random order, with no
+    // cleanup: the retention floor follows the use down (issue 14), so at most
+    // a small share of what the level held stays reserved.
+    for layout in Layout::all() {
+        for preset in Preset::ALL {
+            let mut harness = Harness::new(layout.clone(), preset.config());
+            let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+            let mut next = move || {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed
+            };
+            let mut blocks: Vec<_> = (0..2_000)
+                .map(|_| {
+                    let size = 1024 << (next() % 8);
+                    harness
+                        .try_alloc(request(size, UsageFlags::FAST_DEVICE_ACCESS), None)
+                        .unwrap_or_else(|e| panic!("{} {preset:?}: {e:?}", layout.name))
+                })
+                .collect();
+            let loaded = harness.allocator.stats().reserved;
+            while !blocks.is_empty() {
+                let index = (next() % blocks.len() as u64) as usize;
+                harness.dealloc(blocks.swap_remove(index));
+            }
+            let kept = harness.allocator.stats().reserved;
+            assert!(
+                kept * 4 <= loaded,
+                "{} {preset:?}: {kept} bytes still reserved after unloading {loaded}",
+                layout.name
+            );
+            harness.cleanup();
+            harness.device.assert_clean();
+        }
+    }
+}

@@ -2,7 +2,10 @@
 
 #![deny(unsafe_code)]
 
+mod by_largest;
+
 use {
+    self::by_largest::ByLargest,
     crate::{
         align::pow2_floor,
         shared::{MappedPtr, ObjectRef, SharedMemory},
@@ -65,6 +68,9 @@ pub(crate) struct Pool<M, S: SubAllocator> {
     /// a compact array, so that finding a memory object with room skips the full
     /// ones without touching them.
     summaries: Vec<u32>,
+    /// The slots of `summaries` bucketed by summary: finds the best-fitting
+    /// chunk without looking at every one.
+    by_largest: ByLargest,
     /// Indices of `None` entries of `chunks`, reused before `chunks` grows.
     free_slots: Vec<u32>,
     /// The slot that last placed a block through [`alloc`](Self::alloc), or the
@@ -114,6 +120,7 @@ impl<M, S: SubAllocator> Pool<M, S> {
         Pool {
             chunks: Vec::new(),
             summaries: Vec::new(),
+            by_largest: ByLargest::default(),
             free_slots: Vec::new(),
             recent: u32::MAX,
             start: start_size,
@@ -129,13 +136,15 @@ impl<M, S: SubAllocator> Pool<M, S> {
         }
     }
 
-    /// Places `size` bytes in an existing chunk: the best fitting one.
+    /// Places `size` bytes in an existing chunk: the best fitting one (for a
+    /// strategy with [`SubAllocator::best_fit_objects`]; else the newest
+    /// that surely holds it).
     ///
     /// The summaries say, without touching a chunk, which chunks surely hold the
     /// request (a free range of a size class at least `size + align_mask`) and
     /// which may (a free range of the class of `size` or above, which may happen
     /// to be aligned). Of the chunks that surely hold it, the one whose largest
-    /// free range is the smallest takes it (the oldest of equals), so that
+    /// free range is the smallest takes it (found in [`ByLargest`]), so that
     /// large ranges stay whole and chunks that are nearly empty can empty out;
     /// only when none surely holds it are the others tried, newest first.
     /// (Filling the newest chunk that surely holds it left mid-size blocks
@@ -148,27 +157,31 @@ impl<M, S: SubAllocator> Pool<M, S> {
             .checked_add(align_mask)
             .and_then(size_class_at_least)
             .map_or(u32::MAX, |class| class + 1);
-        if let Some(slot) = self.best_sure_fit(sure_fit) {
+        if !S::best_fit_objects() {
+            if let Some(found) = self.alloc_in(size, align_mask, sure_fit, u32::MAX) {
+                return Some(found);
+            }
+        } else if let Some(slot) = self.best_sure_fit(sure_fit) {
             return self.alloc_in_slot(slot, size, align_mask);
         }
         self.alloc_in(size, align_mask, may_fit, sure_fit)
     }
 
     /// The slot of the chunk with the smallest summary of at least `sure_fit`
-    /// (the first of equals), if any. Empty slots have summary 0 and never
-    /// qualify (`sure_fit >= 1`).
+    /// (one of equals), if any. Empty slots have summary 0 and never qualify
+    /// (`sure_fit >= 1`).
     #[inline(always)]
     fn best_sure_fit(&self, sure_fit: u32) -> Option<usize> {
-        // One key per slot, summary above slot: the smallest key is the best
-        // slot, found without a branch per slot.
-        let mut best = u64::MAX;
-        for (slot, &summary) in (0u64..).zip(&self.summaries) {
-            let key = u64::from(summary) << 32 | slot;
-            if summary >= sure_fit && key < best {
-                best = key;
-            }
+        self.by_largest.at_least(sure_fit).map(|slot| slot as usize)
+    }
+
+    /// Records the summary of the chunk at `slot` (0 for an empty slot).
+    #[inline(always)]
+    fn set_summary(&mut self, slot: usize, summary: u32) {
+        let old = core::mem::replace(&mut self.summaries[slot], summary);
+        if S::best_fit_objects() {
+            self.by_largest.update(slot as u32, old, summary);
         }
-        (best != u64::MAX).then_some((best & u64::from(u32::MAX)) as usize)
     }
 
     /// Places `size` bytes in the chunk at `slot`, whose summary says it
@@ -177,7 +190,8 @@ impl<M, S: SubAllocator> Pool<M, S> {
     fn alloc_in_slot(&mut self, slot: usize, size: u64, align_mask: u64) -> Option<Placement> {
         let chunk = self.chunks[slot].as_mut()?;
         let (offset, handle) = chunk.sub.alloc(size, align_mask)?;
-        self.summaries[slot] = chunk.sub.free_summary();
+        let summary = chunk.sub.free_summary();
+        self.set_summary(slot, summary);
         self.note_alloc(size);
         self.recent = slot as u32;
         Some(Placement {
@@ -200,7 +214,8 @@ impl<M, S: SubAllocator> Pool<M, S> {
                 continue;
             };
             if let Some((offset, handle)) = chunk.sub.alloc(size, align_mask) {
-                self.summaries[slot] = chunk.sub.free_summary();
+                let summary = chunk.sub.free_summary();
+                self.set_summary(slot, summary);
                 self.note_alloc(size);
                 self.recent = slot as u32;
                 return Some(Placement {
@@ -231,7 +246,8 @@ impl<M, S: SubAllocator> Pool<M, S> {
             handle,
         };
         let found = (placement, chunk.object_ref());
-        self.summaries[slot as usize] = chunk.sub.free_summary();
+        let summary = chunk.sub.free_summary();
+        self.set_summary(slot as usize, summary);
         self.note_alloc(size);
         Some(found)
     }
@@ -361,8 +377,9 @@ impl<M, S: SubAllocator> Pool<M, S> {
             .as_mut()
             .expect("block names a chunk slot that is empty");
         chunk.sub.free(offset, size, handle);
-        self.summaries[slot as usize] = chunk.sub.free_summary();
-        chunk.sub.is_empty() && !self.needs(slot)
+        let (summary, empty) = (chunk.sub.free_summary(), chunk.sub.is_empty());
+        self.set_summary(slot as usize, summary);
+        empty && !self.needs(slot)
     }
 
     /// Whether the rest of the pool, without the chunk at `slot`, holds less than
@@ -389,13 +406,15 @@ impl<M, S: SubAllocator> Pool<M, S> {
         let slot = match self.free_slots.pop() {
             Some(slot) => {
                 self.chunks[slot as usize] = Some(chunk);
-                self.summaries[slot as usize] = summary;
+                self.set_summary(slot as usize, summary);
                 slot
             }
             None => {
                 self.chunks.push(Some(chunk));
-                self.summaries.push(summary);
-                (self.chunks.len() - 1) as u32
+                self.summaries.push(0);
+                let slot = self.chunks.len() - 1;
+                self.set_summary(slot, summary);
+                slot as u32
             }
         };
         self.recent = slot;
@@ -418,7 +437,7 @@ impl<M, S: SubAllocator> Pool<M, S> {
         let entry = &mut self.chunks[slot as usize];
         let chunk = entry.take_if(|c| c.sub.is_empty())?;
         self.free_slots.push(slot);
-        self.summaries[slot as usize] = 0;
+        self.set_summary(slot as usize, 0);
         self.reserved -= chunk.size;
         let memory = chunk.memory.into_inner();
         Some((memory, chunk.base, chunk.size))
@@ -459,6 +478,11 @@ impl<M, S: SubAllocator> Pool<M, S> {
             self.chunks.len(),
             "one summary per chunk slot"
         );
+        if S::best_fit_objects() {
+            self.by_largest.check(&self.summaries);
+        } else {
+            self.by_largest.check(&[]);
+        }
         for (slot, chunk) in self.chunks.iter().enumerate() {
             assert_eq!(
                 self.summaries[slot],

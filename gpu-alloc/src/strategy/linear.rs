@@ -30,6 +30,12 @@ impl SubAllocator for Linear {
         2_048
     }
 
+    /// A transient pool's newest object is the one with room: older ones
+    /// empty as their frames end.
+    fn best_fit_objects() -> bool {
+        false
+    }
+
     fn new(capacity: u64) -> Self {
         Linear {
             capacity,

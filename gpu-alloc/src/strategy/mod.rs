@@ -35,6 +35,15 @@ pub(crate) trait SubAllocator: Debug {
     where
         Self: Sized;
 
+    /// Whether the strategy's pools choose among their memory objects by the
+    /// size of each one's largest free range (`crate::pool::ByLargest`), or
+    /// fill the newest that has room first (a strategy whose largest range
+    /// changes with every block, as bump allocation's does, would pay for
+    /// an index update on every block).
+    fn best_fit_objects() -> bool
+    where
+        Self: Sized;
+
     /// Creates a sub-allocator for a memory object of `capacity` bytes.
     fn new(capacity: u64) -> Self
     where

@@ -272,6 +272,10 @@ impl SubAllocator for Tlsf {
         128
     }
 
+    fn best_fit_objects() -> bool {
+        true
+    }
+
     fn new(capacity: u64) -> Self {
         let mut tlsf = Tlsf {
             capacity,

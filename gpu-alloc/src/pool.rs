@@ -20,7 +20,7 @@ const GROWTH_SHARE: u64 = 8;
 
 /// The retention policy looks back over the last one to two epochs of a pool:
 /// an epoch is at least [`SubAllocator::min_epoch`] blocks freed, and at least
-/// the pool's live blocks at its start over this (see
+/// the memory type's live blocks at its start over this (see
 /// [`Pool::retained_floor`]).
 const EPOCH_SHARE: u64 = 8;
 
@@ -89,14 +89,9 @@ pub(crate) struct Pool<M, S: SubAllocator> {
     block_bytes: u64,
     /// Sum of the sizes of the pool's chunks.
     reserved: u64,
-    /// Live blocks placed in the pool (in slabs or not).
-    blocks: u64,
     /// Blocks still to be freed before the current retention epoch ends (see
     /// [`retained_floor`](Self::retained_floor)).
     epoch_left: u64,
-    /// Set when an epoch ended, until the allocator has looked again at what
-    /// the pool keeps ([`take_sweep`](Self::take_sweep)).
-    sweep: bool,
     /// Most bytes `block_bytes` reached in the current epoch (since the pool
     /// was created, last cleaned up or the epoch began); `block_bytes <= recent_high`.
     recent_high: u64,
@@ -128,9 +123,7 @@ impl<M, S: SubAllocator> Pool<M, S> {
             used: 0,
             block_bytes: 0,
             reserved: 0,
-            blocks: 0,
             epoch_left: S::min_epoch(),
-            sweep: false,
             recent_high: 0,
             previous_high: 0,
         }
@@ -276,53 +269,37 @@ impl<M, S: SubAllocator> Pool<M, S> {
     #[inline(always)]
     pub(crate) fn add_block(&mut self, size: u64) {
         self.block_bytes += size;
-        self.blocks += 1;
         self.recent_high = self.recent_high.max(self.block_bytes);
     }
 
-    /// Forgets a block counted by [`add_block`](Self::add_block).
+    /// Forgets a block counted by [`add_block`](Self::add_block), one of
+    /// `type_blocks` live blocks of the memory type, and counts it towards the
+    /// end of the retention epoch. Returns whether the epoch ended: the
+    /// retention floor may have fallen, and the allocator then frees what the
+    /// pool no longer keeps (`release.rs`), so that every object the pool holds
+    /// empty, or holds for empty slabs alone, is one the policy keeps. (Epochs
+    /// end only as blocks go, so that the allocator, which frees them, can give
+    /// back at once what the lower floor no longer keeps.)
     #[inline(always)]
-    pub(crate) fn remove_block(&mut self, size: u64) {
+    pub(crate) fn remove_block(&mut self, size: u64, type_blocks: u64) -> bool {
         self.block_bytes -= size;
-        self.blocks -= 1;
-        self.tick();
-    }
-
-    /// Counts one block freed towards the end of the epoch. (Epochs end only
-    /// as blocks go, so that the allocator, which frees them, can give back at
-    /// once what the lower floor no longer keeps: see
-    /// [`take_sweep`](Self::take_sweep).)
-    #[inline(always)]
-    fn tick(&mut self) {
         self.epoch_left -= 1;
         if self.epoch_left == 0 {
-            self.next_epoch();
+            self.next_epoch(type_blocks);
+            return true;
         }
+        false
     }
 
     /// Ends the current retention epoch: the next one lasts
     /// [`SubAllocator::min_epoch`] blocks freed, or an [`EPOCH_SHARE`]th of
-    /// the live blocks if that is more, so that the policy looks back over a
-    /// time in proportion to the pool's use.
+    /// the memory type's live blocks if that is more, so that the policy looks
+    /// back over a time in proportion to the use.
     #[cold]
-    fn next_epoch(&mut self) {
+    fn next_epoch(&mut self, type_blocks: u64) {
         self.previous_high = self.recent_high;
         self.recent_high = self.block_bytes;
-        self.epoch_left = S::min_epoch().max(self.blocks / EPOCH_SHARE);
-        self.sweep = true;
-    }
-
-    /// Whether an epoch ended since the last call: the retention floor may
-    /// have fallen, and the allocator then frees what the pool no longer
-    /// keeps (`release.rs`), so that every object the pool holds empty, or
-    /// holds for empty slabs alone, is one the policy keeps.
-    #[inline(always)]
-    pub(crate) fn take_sweep(&mut self) -> bool {
-        if self.sweep {
-            self.sweep = false;
-            return true;
-        }
-        false
+        self.epoch_left = S::min_epoch().max(type_blocks / EPOCH_SHARE);
     }
 
     /// Hands every chunk over to the blocks still placed in it (see the `Drop`
@@ -357,22 +334,9 @@ impl<M, S: SubAllocator> Pool<M, S> {
     /// ([`retained_floor`](Self::retained_floor)). (Keeping one more empty
     /// chunk for reuse, as this crate did, held memory that the peak of the
     /// real-requirements traces then counted: `BENCHMARKS.md`.)
+    #[inline(always)]
     pub(crate) fn free(&mut self, slot: u32, offset: u64, size: u64, handle: u32) -> bool {
-        self.free_range(slot, offset, size, handle, false)
-    }
-
-    /// As [`free`](Self::free) for a block counted by [`add_block`](Self::add_block).
-    #[inline(always)]
-    pub(crate) fn free_block(&mut self, slot: u32, offset: u64, size: u64, handle: u32) -> bool {
-        self.free_range(slot, offset, size, handle, true)
-    }
-
-    #[inline(always)]
-    fn free_range(&mut self, slot: u32, offset: u64, size: u64, handle: u32, block: bool) -> bool {
         self.used -= size;
-        if block {
-            self.remove_block(size);
-        }
         let chunk = self.chunks[slot as usize]
             .as_mut()
             .expect("block names a chunk slot that is empty");
@@ -387,7 +351,7 @@ impl<M, S: SubAllocator> Pool<M, S> {
     /// the chunk when it empties. It turns false only when the pool grows (a
     /// new chunk, which first takes back every empty slab), when an epoch ends
     /// (after which the allocator sweeps the pool: see
-    /// [`take_sweep`](Self::take_sweep)) and on cleanup.
+    /// [`remove_block`](Self::remove_block)) and on cleanup.
     pub(crate) fn needs(&self, slot: u32) -> bool {
         let size = self.chunks[slot as usize].as_ref().map_or(0, |c| c.size);
         self.reserved - size < self.retained_floor()

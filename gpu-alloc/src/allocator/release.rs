@@ -85,29 +85,31 @@ where
         } = placement;
         let state = &mut self.types[ty as usize];
         state.remove_block(size);
-        let heap = state.info.heap;
+        let (heap, type_blocks) = (state.info.heap, state.blocks);
         let class = usize::from(class);
         match strategy {
             Strategy::General => {
                 let pool = &mut state.general[class];
                 let slabs = &mut state.slabs[class];
                 let accounts = &mut self.accounts;
-                if pool.free_block(chunk, offset, size, handle) {
+                let epoch_over = pool.remove_block(size, type_blocks);
+                if pool.free(chunk, offset, size, handle) {
                     free_chunk(accounts, device, pool, heap, chunk);
                 } else if slabs.empty_in(chunk) != 0 {
                     release_lone_slabs(accounts, device, pool, slabs, heap, chunk);
                 }
-                if pool.take_sweep() {
+                if epoch_over {
                     sweep_general(accounts, device, pool, slabs, heap);
                 }
             }
             Strategy::Transient => {
                 let pool = &mut state.transient[class];
                 let accounts = &mut self.accounts;
-                if pool.free_block(chunk, offset, size, handle) {
+                let epoch_over = pool.remove_block(size, type_blocks);
+                if pool.free(chunk, offset, size, handle) {
                     free_chunk(accounts, device, pool, heap, chunk);
                 }
-                if pool.take_sweep() {
+                if epoch_over {
                     sweep_empty(accounts, device, pool, heap);
                 }
             }
@@ -115,11 +117,11 @@ where
                 let slabs = &mut state.slabs[class];
                 let pool = &mut state.general[class];
                 let accounts = &mut self.accounts;
-                pool.remove_block(size);
+                let epoch_over = pool.remove_block(size, type_blocks);
                 if let SlabFree::Emptied { chunk } = slabs.free(handle, size) {
                     release_lone_slabs(accounts, device, pool, slabs, heap, chunk);
                 }
-                if pool.take_sweep() {
+                if epoch_over {
                     sweep_general(accounts, device, pool, slabs, heap);
                 }
             }

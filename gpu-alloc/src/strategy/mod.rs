@@ -106,7 +106,7 @@ pub(crate) const SL_COUNT: usize = 1 << SL_BITS;
 /// belongs to the step it is in (rounded down). The index is `fl * SL_COUNT + sl`
 /// with `(fl, sl)` as the TLSF strategy's lists use them; larger sizes have larger
 /// or equal classes.
-#[inline]
+#[inline(always)]
 pub(crate) fn size_class(size: u64) -> u32 {
     if size < SL_COUNT as u64 {
         size as u32
@@ -119,7 +119,7 @@ pub(crate) fn size_class(size: u64) -> u32 {
 
 /// The smallest size class whose every size is at least `size`, or `None` past
 /// the largest class.
-#[inline]
+#[inline(always)]
 pub(crate) fn size_class_at_least(size: u64) -> Option<u32> {
     if size < SL_COUNT as u64 {
         return Some(size as u32);

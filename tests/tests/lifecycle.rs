@@ -587,3 +587,57 @@ fn an_unloaded_level_gives_its_memory_back() {
         }
     }
 }
+
+#[test]
+fn blocks_over_half_the_largest_shared_object_are_dedicated() {
+    // A general request of more than half the largest object its pool makes
+    // (`final_free_list_chunk`, at most an eighth of the heap, a power of two)
+    // gets a dedicated object; one of at most that is shared (issue 14). Below
+    // the dedicated threshold only: on heaps of at most 512 MiB.
+    let config = Preset::Prototyping.config();
+    let mut checked = 0;
+    for layout in Layout::all() {
+        let page = layout.buffer_image_granularity.max(4096);
+        for (ty, info) in layout.memory_types.iter().enumerate() {
+            let heap = layout.memory_heaps[info.heap as usize].size;
+            let largest = config
+                .final_free_list_chunk
+                .min(1 << (63 - (heap / 8).max(1).leading_zeros()))
+                .min(heap.min(layout.max_memory_allocation_size));
+            let half = largest / 2;
+            if half >= config.dedicated_threshold || half <= page {
+                continue;
+            }
+            let mut harness = Harness::new(layout.clone(), config);
+            let at = |size| Request {
+                size,
+                align_mask: 255,
+                usage: UsageFlags::empty(),
+                memory_types: 1 << ty,
+            };
+            // Types the allocator does not serve for plain requests
+            // (protected, lazily allocated, vendor bits) say so.
+            let Ok(shared) = harness.try_alloc(at(half - page), None) else {
+                continue;
+            };
+            let dedicated = harness
+                .try_alloc(at(half + 1), None)
+                .unwrap_or_else(|e| panic!("{} type {ty}: {e:?}", layout.name));
+            assert!(
+                !shared.is_dedicated() && dedicated.is_dedicated(),
+                "{} type {ty} (heap of {heap} bytes): {} bytes dedicated: {}, {} bytes: {}",
+                layout.name,
+                half - page,
+                shared.is_dedicated(),
+                half + 1,
+                dedicated.is_dedicated()
+            );
+            harness.dealloc(shared);
+            harness.dealloc(dedicated);
+            harness.cleanup();
+            harness.device.assert_clean();
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "only {checked} small heaps checked");
+}

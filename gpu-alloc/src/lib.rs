@@ -112,7 +112,7 @@
 //! pool's recent high-water mark: the most bytes the pool's blocks had at once
 //! in the current and the previous epoch, where an epoch ends after 128 blocks
 //! freed (2,048 in transient pools, whose use swings every frame), or an eighth
-//! of the pool's live blocks if that is more. Otherwise it stays. So a
+//! of its memory type's live blocks if that is more. Otherwise it stays. So a
 //! workload that ping-pongs across an object boundary, or fills and empties
 //! objects every frame, does not call `allocate_memory`/`deallocate_memory` per
 //! frame; and when use falls for good (a level unloads), the mark follows it

@@ -2,15 +2,13 @@
 //! keep to it: the one place where blocks and their allocator share ownership.
 //! Every `unsafe` of that sharing is here, with the invariant it keeps.
 
+#[cfg(not(loom))]
+use core::sync::atomic::{AtomicIsize, Ordering};
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicIsize, Ordering};
 use {
     alloc::boxed::Box,
-    core::{
-        fmt,
-        marker::PhantomData,
-        mem::ManuallyDrop,
-        ptr::NonNull,
-        sync::atomic::{AtomicIsize, Ordering},
-    },
+    core::{fmt, marker::PhantomData, mem::ManuallyDrop, ptr::NonNull},
 };
 
 /// Host address of a mapped memory object.
@@ -183,3 +181,88 @@ impl<M> Clone for ObjectRef<M> {
 }
 
 impl<M> Copy for ObjectRef<M> {}
+
+/// The hand-over of an object between its allocator ([`SharedMemory::orphan`])
+/// and the blocks that outlive it ([`MemoryRef::abandon`]), model-checked by
+/// loom over every interleaving: `RUSTFLAGS="--cfg loom" cargo test --release
+/// -p gpu-alloc --lib shared::model` (TESTING.md).
+#[cfg(all(test, loom))]
+mod model {
+    use {
+        super::SharedMemory,
+        ::loom::{
+            sync::{
+                atomic::{AtomicUsize, Ordering::SeqCst},
+                Arc,
+            },
+            thread,
+        },
+    };
+
+    /// A memory handle that counts its drops.
+    #[derive(Debug)]
+    struct Counted(Arc<AtomicUsize>);
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, SeqCst);
+        }
+    }
+
+    /// `blocks` blocks abandoned on threads of their own, `before` of them
+    /// before the allocator lets go (in order), the rest racing with it: the
+    /// object is dropped exactly once, and never while a block still holds it.
+    fn hand_over(blocks: usize, before: usize) {
+        ::loom::model(move || {
+            let drops = Arc::new(AtomicUsize::new(0));
+            let owner = SharedMemory::new(Counted(drops.clone()));
+            let refs: alloc::vec::Vec<_> = (0..blocks).map(|_| owner.share()).collect();
+            for r in &refs[..before] {
+                assert_eq!(drops.load(SeqCst), 0, "dropped under a live block");
+                r.abandon();
+            }
+            let racing: alloc::vec::Vec<_> = refs[before..]
+                .iter()
+                .map(|&r| {
+                    let drops = drops.clone();
+                    thread::spawn(move || {
+                        // The block still holds the object: it must be there.
+                        assert_eq!(drops.load(SeqCst), 0, "dropped under a live block");
+                        assert_eq!(r.get().0.load(SeqCst), 0);
+                        r.abandon();
+                    })
+                })
+                .collect();
+            owner.orphan(blocks as u64);
+            for t in racing {
+                t.join().unwrap();
+            }
+            assert_eq!(
+                drops.load(SeqCst),
+                1,
+                "dropped {} times",
+                drops.load(SeqCst)
+            );
+        });
+    }
+
+    #[test]
+    fn two_blocks_race_the_allocator() {
+        hand_over(2, 0);
+    }
+
+    #[test]
+    fn one_block_gone_before_one_racing() {
+        hand_over(2, 1);
+    }
+
+    #[test]
+    fn every_block_gone_before_the_allocator_lets_go() {
+        hand_over(2, 2);
+    }
+
+    #[test]
+    fn three_blocks_race_the_allocator() {
+        hand_over(3, 0);
+    }
+}

@@ -127,7 +127,7 @@ impl ByLargest {
 
     /// Panics unless the buckets hold exactly the slots of `summaries` with a
     /// non-zero summary, each in its own bucket.
-    #[cfg(any(debug_assertions, feature = "check-invariants"))]
+    #[cfg(any(test, debug_assertions, feature = "check-invariants"))]
     pub(crate) fn check(&self, summaries: &[u32]) {
         let mut seen = 0usize;
         for (bucket, &head) in self.heads.iter().enumerate() {

@@ -99,10 +99,10 @@
 //! a general request of more than half that cap gets a dedicated object.
 //!
 //! **Placement across objects.** A block goes to the memory object of its pool
-//! whose largest free range is the smallest that surely holds it (the oldest of
-//! equals), so large free ranges stay whole and lightly used objects can empty
-//! out; each object keeps its largest free range's size class in a compact
-//! array, so the choice touches no object.
+//! whose largest free range is the smallest that surely holds it (the lowest
+//! slot of equals), so large free ranges stay whole and lightly used objects can
+//! empty out; the pool keeps its objects bucketed by the size class of their
+//! largest free range, so the choice is two bit scans and touches no object.
 //!
 //! Shared memory objects of host-visible types are mapped once, when created, and
 //! blocks are handed out at their offsets.

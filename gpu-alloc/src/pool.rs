@@ -145,7 +145,6 @@ impl<M, S: SubAllocator> Pool<M, S> {
     /// it first fails often: `BENCHMARKS.md` has both measured.)
     #[inline(always)]
     pub(crate) fn alloc(&mut self, size: u64, align_mask: u64) -> Option<Placement> {
-        let may_fit = size_class(size) + 1;
         let sure_fit = size
             .checked_add(align_mask)
             .and_then(size_class_at_least)
@@ -157,6 +156,7 @@ impl<M, S: SubAllocator> Pool<M, S> {
         } else if let Some(slot) = self.best_sure_fit(sure_fit) {
             return self.alloc_in_slot(slot, size, align_mask);
         }
+        let may_fit = size_class(size) + 1;
         self.alloc_in(size, align_mask, may_fit, sure_fit)
     }
 
@@ -177,8 +177,8 @@ impl<M, S: SubAllocator> Pool<M, S> {
         }
     }
 
-    /// Places `size` bytes in the chunk at `slot`, whose summary says it
-    /// surely holds them.
+    /// Places `size` bytes in the chunk at `slot`, if it holds them (an empty
+    /// slot holds nothing).
     #[inline(always)]
     fn alloc_in_slot(&mut self, slot: usize, size: u64, align_mask: u64) -> Option<Placement> {
         let chunk = self.chunks[slot].as_mut()?;
@@ -203,19 +203,8 @@ impl<M, S: SubAllocator> Pool<M, S> {
             if summary < min || summary >= below {
                 continue;
             }
-            let Some(chunk) = &mut self.chunks[slot] else {
-                continue;
-            };
-            if let Some((offset, handle)) = chunk.sub.alloc(size, align_mask) {
-                let summary = chunk.sub.free_summary();
-                self.set_summary(slot, summary);
-                self.note_alloc(size);
-                self.recent = slot as u32;
-                return Some(Placement {
-                    chunk: slot as u32,
-                    offset,
-                    handle,
-                });
+            if let Some(placement) = self.alloc_in_slot(slot, size, align_mask) {
+                return Some(placement);
             }
         }
         None
@@ -432,7 +421,6 @@ impl<M, S: SubAllocator> Pool<M, S> {
             self.block_bytes <= self.recent_high,
             "use above the epoch's high-water mark"
         );
-
         assert!(
             self.block_bytes <= self.used,
             "more bytes in blocks than in used ranges"

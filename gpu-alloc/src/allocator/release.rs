@@ -110,7 +110,7 @@ where
                     free_chunk(accounts, device, pool, heap, chunk);
                 }
                 if epoch_over {
-                    sweep_empty(accounts, device, pool, heap);
+                    free_empty_chunks(accounts, device, pool, heap, Pool::needs);
                 }
             }
             Strategy::Slab => {
@@ -149,10 +149,10 @@ where
                 }
             }
             for pool in &mut state.general {
-                freed |= free_empty_chunks(&mut self.accounts, device, pool, heap);
+                freed |= free_empty_chunks(&mut self.accounts, device, pool, heap, |_, _| false);
             }
             for pool in &mut state.transient {
-                freed |= free_empty_chunks(&mut self.accounts, device, pool, heap);
+                freed |= free_empty_chunks(&mut self.accounts, device, pool, heap, |_, _| false);
             }
         }
         freed
@@ -161,7 +161,7 @@ where
 
 /// After a retention epoch of the general `pool` ended: gives back the empty
 /// slabs of every memory object that they alone hold and the pool no longer
-/// needs, then frees what [`sweep_empty`] frees.
+/// needs, then frees every empty memory object it no longer needs.
 #[cold]
 #[inline(never)]
 fn sweep_general<M, P: Copy>(
@@ -176,36 +176,27 @@ fn sweep_general<M, P: Copy>(
             release_lone_slabs(accounts, device, pool, slabs, heap, slot);
         }
     }
-    sweep_empty(accounts, device, pool, heap);
+    free_empty_chunks(accounts, device, pool, heap, Pool::needs);
 }
 
-/// After a retention epoch of `pool` ended: frees every empty memory object
-/// that the retention policy no longer keeps (the floor may have fallen).
+/// Frees every empty chunk of `pool` but those `keep` says the pool keeps
+/// (none on cleanup and memory pressure; those it [`needs`](Pool::needs)
+/// after a retention epoch ended, as the floor may have fallen). Returns
+/// whether it freed one.
 #[cold]
 #[inline(never)]
-fn sweep_empty<M, S: SubAllocator>(
-    accounts: &mut Accounts,
-    device: Device<'_, M, impl MemoryDevice<M>>,
-    pool: &mut Pool<M, S>,
-    heap: u32,
-) {
-    for slot in pool.empty_slots() {
-        if !pool.needs(slot) {
-            free_chunk(accounts, device, pool, heap, slot);
-        }
-    }
-}
-
-/// Frees every empty chunk of `pool`. Returns whether there was one.
 fn free_empty_chunks<M, S: SubAllocator>(
     accounts: &mut Accounts,
     device: Device<'_, M, impl MemoryDevice<M>>,
     pool: &mut Pool<M, S>,
     heap: u32,
+    keep: fn(&Pool<M, S>, u32) -> bool,
 ) -> bool {
     let mut freed = false;
     for slot in pool.empty_slots() {
-        freed |= free_chunk(accounts, device, pool, heap, slot);
+        if !keep(pool, slot) {
+            freed |= free_chunk(accounts, device, pool, heap, slot);
+        }
     }
     freed
 }

@@ -28,9 +28,9 @@ pub(crate) use self::{linear::Linear, tlsf::Tlsf};
 
 /// Places ranges inside one memory object of `capacity` bytes.
 pub(crate) trait SubAllocator: Debug {
-    /// The shortest retention epoch of the strategy's pools, in blocks placed
-    /// or freed (see `Pool::retained_floor`): how long a pool remembers how
-    /// much it held.
+    /// The shortest retention epoch of the strategy's pools, in blocks freed
+    /// (see `Pool::retained_floor`): how long a pool remembers how much it
+    /// held.
     fn min_epoch() -> u64
     where
         Self: Sized;

@@ -109,8 +109,15 @@ impl<M> MemoryBlock<M> {
     /// Tells a shared memory object that this block is gone without returning
     /// to its allocator (see [`MemoryRef::abandon`]).
     fn release_shared(&self) {
-        if let Flavor::Shared { memory, .. } = &self.flavor {
-            memory.abandon();
+        match &self.flavor {
+            // A leased block's object counts its lease, which its arena keeps
+            // (never emptied now) until the allocator goes.
+            Flavor::Shared {
+                strategy: Strategy::Leased,
+                ..
+            } => {}
+            Flavor::Shared { memory, .. } => memory.abandon(),
+            Flavor::Dedicated { .. } => {}
         }
     }
 

@@ -193,6 +193,8 @@ extern crate alloc;
 mod align;
 mod allocator;
 mod block;
+#[cfg(feature = "std")]
+mod concurrent;
 mod config;
 mod error;
 mod pool;
@@ -222,6 +224,9 @@ pub use {
     },
     gpu_alloc_types::*,
 };
+
+#[cfg(feature = "std")]
+pub use self::concurrent::SharedGpuAllocator;
 
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]

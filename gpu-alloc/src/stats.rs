@@ -89,6 +89,12 @@ pub struct AllocatorStats {
     pub blocks: u64,
     /// Memory objects the allocator may still create.
     pub remaining_allocations: u32,
+    /// Bytes that threads keep for reuse: free room in the leases of a
+    /// [`SharedGpuAllocator`](crate::SharedGpuAllocator)'s thread arenas
+    /// (included in `free` of their memory type and heap); 0 for a
+    /// `GpuAllocator`.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub cached: u64,
 }
 
 /// `1 - largest / free`, or 0 when nothing is free.

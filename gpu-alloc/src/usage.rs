@@ -150,7 +150,7 @@ fn rank(usage: UsageFlags, index: u32, info: &MemoryTypeInfo) -> impl Ord {
 }
 
 /// Eligible memory types for every usage, best first.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct MemoryForUsage {
     /// `ranked[usage.bits()]` lists the eligible type indices for `usage`, best
     /// first, following the rules in the module docs.

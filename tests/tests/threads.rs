@@ -1,4 +1,5 @@
-//! One allocator shared behind a lock by 8 threads on the simulated device. Each
+//! One allocator shared by 8 threads on the simulated device: a `GpuAllocator`
+//! behind a lock, and a `SharedGpuAllocator` with none. Each
 //! thread allocates, writes a pattern of its own, reads it back and frees, keeping
 //! some blocks alive; at the end every live block is checked against the shadow
 //! rules (no overlap, inside its object, data intact) before everything is freed.
@@ -136,5 +137,148 @@ fn eight_threads_share_one_allocator() {
     // SAFETY: the allocator's device.
     unsafe { allocator.cleanup(&*device) };
     assert_eq!(allocator.memory_objects(), 0);
+    device.assert_clean();
+}
+
+/// The same program through one `SharedGpuAllocator` with no lock of the
+/// caller's; every fourth free hands the block to the next thread, which
+/// frees it (a block freed by a thread other than the one that made it).
+#[test]
+fn eight_threads_share_one_shared_allocator() {
+    use {gpu_alloc::SharedGpuAllocator, std::sync::mpsc};
+
+    let device = Arc::new(SimDevice::new(Layout::named("amd-rx6600-radv")));
+    let allocator = Arc::new(SharedGpuAllocator::<SimMemory>::with_extended_properties(
+        Config::i_am_prototyping(),
+        device.properties(),
+        device.extended_properties(),
+    ));
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        (0..THREADS).map(|_| mpsc::channel::<Live>()).unzip();
+    let handles: Vec<_> = receivers
+        .into_iter()
+        .enumerate()
+        .map(|(t, inbox)| {
+            let t = t as u64;
+            let device = Arc::clone(&device);
+            let allocator = Arc::clone(&allocator);
+            let next = senders[((t + 1) % THREADS) as usize].clone();
+            thread::spawn(move || {
+                let mut rng = Rng::new(100 + t);
+                let mut live: Vec<Live> = Vec::new();
+                let check_and_free = |(mut block, serial, len): Live, owner: u64| {
+                    let mut data = vec![0; len];
+                    // SAFETY: the block is this thread's alone; the device does not touch it.
+                    unsafe { block.read_bytes(&*device, 0, &mut data) }.unwrap();
+                    assert_eq!(
+                        data,
+                        pattern(owner, serial, len),
+                        "block {serial} corrupted"
+                    );
+                    // SAFETY: the allocator's device; the block is not used afterwards.
+                    unsafe { allocator.dealloc(&*device, block) };
+                };
+                for serial in 0..OPS_PER_THREAD {
+                    while let Ok(handed) = inbox.try_recv() {
+                        let owner = (t + THREADS - 1) % THREADS;
+                        check_and_free(handed, owner);
+                    }
+                    if rng.below(3) != 0 || live.is_empty() {
+                        let len = 1 + rng.below(48_000) as usize;
+                        let usage = match rng.below(4) {
+                            0 => UsageFlags::UPLOAD,
+                            1 => UsageFlags::DOWNLOAD,
+                            2 => UsageFlags::UPLOAD | UsageFlags::TRANSIENT,
+                            _ => UsageFlags::HOST_ACCESS | UsageFlags::FAST_DEVICE_ACCESS,
+                        };
+                        let request = Request {
+                            size: len as u64,
+                            align_mask: (1 << rng.below(9)) - 1,
+                            usage,
+                            memory_types: !0,
+                        };
+                        // SAFETY: every call uses the one device the allocator was made for.
+                        let mut block = unsafe { allocator.alloc(&*device, request) }
+                            .expect("the heaps have room");
+                        // SAFETY: the block is this thread's alone; the device does not touch it.
+                        unsafe { block.write_bytes(&*device, 0, &pattern(t, serial, len)) }
+                            .unwrap();
+                        live.push((block, serial, len));
+                    } else {
+                        let index = rng.below(live.len() as u64) as usize;
+                        let entry = live.swap_remove(index);
+                        if serial % 4 == 0 {
+                            let _ = next.send(entry);
+                        } else {
+                            check_and_free(entry, t);
+                        }
+                    }
+                }
+                drop(next);
+                // Blocks handed over after this thread's last look stay in its
+                // inbox: the test frees them below.
+                (t, live, inbox)
+            })
+        })
+        .collect();
+    drop(senders);
+    let done: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    allocator.check_invariants();
+    let mut left: Vec<(u64, Live)> = Vec::new();
+    for (t, live, inbox) in done {
+        left.extend(live.into_iter().map(|l| (t, l)));
+        let owner = (t + THREADS - 1) % THREADS;
+        left.extend(inbox.try_iter().map(|l| (owner, l)));
+    }
+    let mut by_object: BTreeMap<u64, Vec<(u64, u64)>> = BTreeMap::new();
+    for (t, (block, serial, len)) in &left {
+        let object = device
+            .object(block.memory().id())
+            .expect("the block's object is live");
+        assert!(
+            block.offset() + block.size() <= object.size,
+            "block outside its object"
+        );
+        by_object
+            .entry(block.memory().id())
+            .or_default()
+            .push((block.offset(), block.size()));
+        let data = device.device_read(block.memory(), block.offset(), *len as u64);
+        assert_eq!(
+            data,
+            pattern(*t, *serial, *len),
+            "thread {t} block {serial} corrupted"
+        );
+    }
+    for ranges in by_object.values_mut() {
+        ranges.sort_unstable();
+        for pair in ranges.windows(2) {
+            assert!(
+                pair[0].0 + pair[0].1 <= pair[1].0,
+                "blocks overlap: {pair:?}"
+            );
+        }
+    }
+    let stats = allocator.stats();
+    assert_eq!(allocator.live_blocks(), left.len() as u64);
+    assert_eq!(stats.blocks, left.len() as u64);
+    assert!(stats.cached <= stats.reserved - stats.used, "{stats:?}");
+    // The threads placed their blocks in leases of their arenas.
+    assert!(stats.cached > 0, "{stats:?}");
+    for (_, (block, _, _)) in left {
+        // SAFETY: the allocator's device; the block is not used afterwards.
+        unsafe { allocator.dealloc(&*device, block) };
+    }
+    allocator.check_invariants();
+    // SAFETY: the allocator's device.
+    unsafe { allocator.cleanup(&*device) };
+    let stats = allocator.stats();
+    assert_eq!(
+        (stats.blocks, stats.used, stats.cached),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+    assert_eq!(allocator.memory_objects(), 0);
+    drop(allocator);
     device.assert_clean();
 }

@@ -69,6 +69,7 @@ where
             used: heaps.iter().map(|h| h.used).sum(),
             blocks: self.live_blocks,
             remaining_allocations: self.accounts.remaining,
+            cached: 0,
             heaps,
             memory_types,
         }

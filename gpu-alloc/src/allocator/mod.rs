@@ -27,6 +27,9 @@ mod release;
 mod shape;
 mod slabs;
 
+#[cfg(feature = "std")]
+pub(crate) use self::shape::{pool_class, Rounding, CLASSES, CLASS_KINDS};
+
 use {
     self::{
         device::{Accounts, Device, Heap},
@@ -54,6 +57,11 @@ use {
 
 /// Source of allocator ids, so blocks can name the allocator that made them.
 static NEXT_ALLOCATOR_ID: AtomicUsize = AtomicUsize::new(1);
+
+/// A new allocator id.
+pub(crate) fn next_allocator_id() -> usize {
+    NEXT_ALLOCATOR_ID.fetch_add(1, Ordering::Relaxed)
+}
 
 /// Memory allocator for Vulkan-like APIs.
 ///
@@ -135,7 +143,7 @@ where
         let heap_sizes = ext.memory_heaps.iter().map(|h| h.size);
         let allowed_exotic = 0;
         GpuAllocator {
-            id: NEXT_ALLOCATOR_ID.fetch_add(1, Ordering::Relaxed),
+            id: next_allocator_id(),
             sizes,
             usage: MemoryForUsage::new(&ext.memory_types, allowed_exotic),
             types,
@@ -476,6 +484,51 @@ where
     /// dedicated and imported blocks).
     pub fn memory_objects(&self) -> u32 {
         self.accounts.objects
+    }
+}
+
+/// What a [`SharedGpuAllocator`](crate::SharedGpuAllocator)'s thread arenas
+/// need to shape requests exactly as the allocator behind them does: read once,
+/// when it is made, and never changed after.
+#[cfg(feature = "std")]
+#[derive(Debug)]
+pub(crate) struct ShapingFacts {
+    pub(crate) usage: MemoryForUsage,
+    pub(crate) slow_usage: UsageFlags,
+    pub(crate) granularity: u64,
+    pub(crate) types: Vec<TypeFacts>,
+}
+
+/// One memory type's part of [`ShapingFacts`].
+#[cfg(feature = "std")]
+#[derive(Debug)]
+pub(crate) struct TypeFacts {
+    pub(crate) props: MemoryPropertyFlags,
+    pub(crate) atom_mask: u64,
+    pub(crate) rounding: [Rounding; CLASSES],
+}
+
+#[cfg(feature = "std")]
+impl<M> GpuAllocator<M> {
+    pub(crate) fn id(&self) -> usize {
+        self.id
+    }
+
+    pub(crate) fn shaping_facts(&self) -> ShapingFacts {
+        ShapingFacts {
+            usage: self.usage.clone(),
+            slow_usage: self.slow_usage,
+            granularity: self.buffer_image_granularity,
+            types: self
+                .types
+                .iter()
+                .map(|state| TypeFacts {
+                    props: state.info.props(),
+                    atom_mask: state.atom_mask,
+                    rounding: state.rounding,
+                })
+                .collect(),
+        }
     }
 }
 

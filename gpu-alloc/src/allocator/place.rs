@@ -82,6 +82,7 @@ where
             Strategy::General | Strategy::Slab => {
                 self.count_block::<Tlsf>(target, strategy, placement)
             }
+            Strategy::Leased => unreachable!("only a thread arena places leased blocks"),
         };
         Ok(self.make_block(placed))
     }

@@ -113,6 +113,9 @@ where
                     free_empty_chunks(accounts, device, pool, heap, Pool::needs);
                 }
             }
+            // Leased blocks carry their `SharedGpuAllocator`'s id, never this
+            // allocator's, so `try_dealloc` gives them back before this point.
+            Strategy::Leased => unreachable!("a leased block returned to a GpuAllocator"),
             Strategy::Slab => {
                 let slabs = &mut state.slabs[class];
                 let pool = &mut state.general[class];

@@ -138,6 +138,13 @@ impl Rounding {
         }
     }
 
+    /// The largest rounded general size the shared pools take (half the
+    /// largest shared object, at most the type's largest object).
+    #[cfg(feature = "std")]
+    pub(crate) fn cap(&self) -> u64 {
+        self.cap
+    }
+
     /// The shape of a request of `size` bytes (non-zero) aligned to
     /// `align_mask + 1`, or `None` when it needs a dedicated memory object: its
     /// size, rounded to atoms, reaches the dedicated threshold, or rounded as

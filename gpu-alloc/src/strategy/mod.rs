@@ -19,6 +19,13 @@ pub(crate) enum Strategy {
     /// A slot of a slab (`crate::slab`), itself a range of a general pool's
     /// memory object.
     Slab,
+    /// A range of a lease: a general block that a [`SharedGpuAllocator`]'s
+    /// thread arena holds and places blocks in (`crate::concurrent`). Its
+    /// memory object counts the lease, not this block, as live.
+    ///
+    /// [`SharedGpuAllocator`]: crate::SharedGpuAllocator
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
+    Leased,
 }
 
 mod linear;

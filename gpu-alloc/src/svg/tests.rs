@@ -119,6 +119,7 @@ fn sample() -> MemoryMap {
             used: 2 << 20,
             blocks: 8,
             remaining_allocations: 4091,
+            cached: 0,
         },
         objects,
         dedicated,

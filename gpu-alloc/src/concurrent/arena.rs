@@ -1,0 +1,301 @@
+//! A thread arena: the leases one thread's blocks are placed in, by memory type
+//! and pool class, each lease a general block of the allocator behind the
+//! [`SharedGpuAllocator`](crate::SharedGpuAllocator) with a TLSF over its range.
+//!
+//! An arena sits behind a lock of its own that its thread takes on every
+//! allocation and free; other threads take it only to free a block placed here,
+//! and the pressure flush takes it to collect empty leases. It never takes
+//! another arena's lock, and it may take the central lock while it holds its
+//! own (never the other way round).
+
+#![deny(unsafe_code)]
+
+use {
+    crate::{
+        allocator::CLASSES,
+        block::{Flavor, MemoryBlock},
+        strategy::{SubAllocator, Tlsf},
+    },
+    alloc::vec::Vec,
+};
+
+/// Every lease's offset in its memory object is a multiple of this, so a block
+/// aligned inside the lease to at most this is aligned in the object.
+pub(super) const LEASE_ALIGN: u64 = 64 * 1024;
+
+/// The smallest lease: a thread that allocates a few small blocks holds no more.
+pub(super) const LEASE_MIN: u64 = 256 * 1024;
+
+/// The largest lease, whatever the memory objects' size: a thread's spare room
+/// stays bounded by a few of these per memory type.
+pub(super) const LEASE_MAX: u64 = 16 * 1024 * 1024;
+
+/// A range of a memory object that an arena places blocks in.
+#[derive(Debug)]
+struct Lease<M> {
+    /// The general block of the allocator behind that holds the range.
+    block: MemoryBlock<M>,
+    /// Places blocks at offsets relative to `block.offset`.
+    tlsf: Tlsf,
+}
+
+/// The leases of one memory type and pool class.
+#[derive(Debug)]
+struct LeaseList<M> {
+    /// Lease slots; a block names its lease by slot.
+    leases: Vec<Option<Lease<M>>>,
+    /// Vacant slots, reused first.
+    vacant: Vec<u16>,
+    /// The slot that served the last allocation, tried first.
+    recent: usize,
+    /// Bytes held in leases.
+    held: u64,
+    /// Bytes and count of the live blocks placed in the leases.
+    used: u64,
+    blocks: u64,
+    /// Leases that hold no block. A free keeps an emptied lease only when no
+    /// other is empty; a new lease may make two for a moment, until it is used.
+    empty: u32,
+}
+
+impl<M> Default for LeaseList<M> {
+    fn default() -> Self {
+        LeaseList {
+            leases: Vec::new(),
+            vacant: Vec::new(),
+            recent: 0,
+            held: 0,
+            used: 0,
+            blocks: 0,
+            empty: 0,
+        }
+    }
+}
+
+/// Where a block placed by an arena sits: what its flavor records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct LeasedAt {
+    /// `ty * CLASSES + class`.
+    pub(super) list: usize,
+    pub(super) slot: u16,
+    pub(super) handle: u32,
+}
+
+impl LeasedAt {
+    /// The flavor's `chunk` field: the list and the slot.
+    pub(super) fn chunk(self) -> u32 {
+        (self.list as u32) << 16 | u32::from(self.slot)
+    }
+
+    pub(super) fn from_chunk(chunk: u32, handle: u32) -> Self {
+        LeasedAt {
+            list: (chunk >> 16) as usize,
+            slot: chunk as u16,
+            handle,
+        }
+    }
+}
+
+/// What one arena holds of one memory type, for statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Holding {
+    pub(super) leases: u64,
+    pub(super) held: u64,
+    pub(super) used: u64,
+    pub(super) blocks: u64,
+}
+
+/// One thread's leases, by memory type and pool class.
+#[derive(Debug)]
+pub(super) struct Arena<M> {
+    lists: Vec<LeaseList<M>>,
+}
+
+impl<M> Default for Arena<M> {
+    fn default() -> Self {
+        Arena { lists: Vec::new() }
+    }
+}
+
+/// The list index of memory type `ty`, pool class `class`.
+pub(super) fn list_of(ty: u32, class: usize) -> usize {
+    ty as usize * CLASSES + class
+}
+
+impl<M> Arena<M> {
+    /// Places `size` bytes aligned to `align_mask + 1` in a lease of `list`:
+    /// where, and the offset in the memory object; `None` when no lease has
+    /// room.
+    #[inline]
+    pub(super) fn alloc(
+        &mut self,
+        list: usize,
+        size: u64,
+        align_mask: u64,
+    ) -> Option<(LeasedAt, u64)> {
+        let leases = self.lists.get_mut(list)?;
+        let count = leases.leases.len();
+        // The lease that served last, then the others, newest first.
+        let order = core::iter::once(leases.recent).chain((0..count).rev());
+        for slot in order {
+            let Some(Some(lease)) = leases.leases.get_mut(slot) else {
+                continue;
+            };
+            let was_empty = lease.tlsf.is_empty();
+            if let Some((offset, handle)) = lease.tlsf.alloc(size, align_mask) {
+                let offset = lease.block.offset + offset;
+                leases.recent = slot;
+                leases.used += size;
+                leases.blocks += 1;
+                leases.empty -= u32::from(was_empty);
+                let slot = slot as u16;
+                return Some((LeasedAt { list, slot, handle }, offset));
+            }
+        }
+        None
+    }
+
+    /// The lease a block placed at `at` lives in.
+    pub(super) fn lease_of(&self, at: LeasedAt) -> &MemoryBlock<M> {
+        let lease = self.lists[at.list].leases[usize::from(at.slot)].as_ref();
+        &lease.expect("a placed block's lease is held").block
+    }
+
+    /// The size of the next lease of `list` for a block of `size` bytes: room
+    /// for four such blocks, or half what the list holds (so a busy thread
+    /// leases rarely and holds few leases), a power of two within
+    /// `LEASE_MIN..=max`.
+    pub(super) fn next_lease_size(&self, list: usize, size: u64, max: u64) -> u64 {
+        let held = self.lists.get(list).map_or(0, |l| l.held);
+        size.saturating_mul(4)
+            .max(held / 2)
+            .checked_next_power_of_two()
+            .unwrap_or(max)
+            .clamp(LEASE_MIN, max)
+    }
+
+    /// Adds a lease (a general block of the allocator behind, of at least
+    /// `LEASE_MIN` bytes), or gives it back as `Err` when the list has no slot
+    /// left.
+    pub(super) fn add_lease(
+        &mut self,
+        list: usize,
+        block: MemoryBlock<M>,
+    ) -> Result<(), MemoryBlock<M>> {
+        if self.lists.len() <= list {
+            self.lists.resize_with(list + 1, LeaseList::default);
+        }
+        let leases = &mut self.lists[list];
+        let slot = match leases.vacant.pop() {
+            Some(slot) => usize::from(slot),
+            None if leases.leases.len() <= usize::from(u16::MAX) => {
+                leases.leases.push(None);
+                leases.leases.len() - 1
+            }
+            None => return Err(block),
+        };
+        leases.held += block.size;
+        leases.empty += 1;
+        leases.recent = slot;
+        leases.leases[slot] = Some(Lease {
+            tlsf: Tlsf::new(block.size),
+            block,
+        });
+        Ok(())
+    }
+
+    /// Frees a block placed at `at`, `offset` bytes into its memory object and
+    /// `size` long. Returns the lease if it emptied and another empty lease of
+    /// its list is kept already: the caller gives it back.
+    pub(super) fn free(&mut self, at: LeasedAt, offset: u64, size: u64) -> Option<MemoryBlock<M>> {
+        let leases = &mut self.lists[at.list];
+        let slot = usize::from(at.slot);
+        let lease = leases.leases[slot]
+            .as_mut()
+            .expect("a leased block's lease is held until the block is freed");
+        lease
+            .tlsf
+            .free(offset - lease.block.offset, size, at.handle);
+        leases.used -= size;
+        leases.blocks -= 1;
+        if !lease.tlsf.is_empty() {
+            return None;
+        }
+        if leases.empty == 0 {
+            leases.empty = 1;
+            return None;
+        }
+        Some(Self::take(leases, slot))
+    }
+
+    /// Takes the lease in `slot` out of `leases` (it holds no block).
+    fn take(leases: &mut LeaseList<M>, slot: usize) -> MemoryBlock<M> {
+        let lease = leases.leases[slot].take().expect("a held lease");
+        debug_assert!(lease.tlsf.is_empty());
+        leases.held -= lease.block.size;
+        leases.vacant.push(slot as u16);
+        lease.block
+    }
+
+    /// Takes every lease that holds no block out of the arena.
+    pub(super) fn take_empty(&mut self, into: &mut Vec<MemoryBlock<M>>) {
+        for leases in &mut self.lists {
+            for slot in 0..leases.leases.len() {
+                if leases.leases[slot]
+                    .as_ref()
+                    .is_some_and(|lease| lease.tlsf.is_empty())
+                {
+                    into.push(Self::take(leases, slot));
+                }
+            }
+            leases.empty = 0;
+        }
+    }
+
+    /// Takes every lease out, empty or not (when the allocator goes).
+    pub(super) fn take_all(&mut self) -> Vec<MemoryBlock<M>> {
+        let mut all = Vec::new();
+        for leases in self.lists.drain(..) {
+            all.extend(leases.leases.into_iter().flatten().map(|lease| lease.block));
+        }
+        all
+    }
+
+    /// Adds what the arena holds of each memory type to `by_type`.
+    pub(super) fn holdings(&self, by_type: &mut [Holding]) {
+        for (list, leases) in self.lists.iter().enumerate() {
+            let holding = &mut by_type[list / CLASSES];
+            holding.leases += leases.leases.iter().flatten().count() as u64;
+            holding.held += leases.held;
+            holding.used += leases.used;
+            holding.blocks += leases.blocks;
+        }
+    }
+
+    /// Checks every lease's TLSF and the list counters; panics on a broken one.
+    #[cfg(any(test, debug_assertions, feature = "check-invariants"))]
+    pub(super) fn check_invariants(&self) {
+        for leases in &self.lists {
+            let mut held = 0;
+            let mut used = 0;
+            let mut blocks = 0;
+            let mut empty = 0;
+            for lease in leases.leases.iter().flatten() {
+                lease.tlsf.check_invariants();
+                assert!(
+                    matches!(lease.block.flavor, Flavor::Shared { .. }),
+                    "a lease of a dedicated object"
+                );
+                assert_eq!(lease.block.offset % LEASE_ALIGN, 0, "a misaligned lease");
+                held += lease.block.size;
+                used += lease.tlsf.used();
+                blocks += lease.tlsf.live_ranges();
+                empty += u32::from(lease.tlsf.is_empty());
+            }
+            assert_eq!(held, leases.held, "lease bytes differ");
+            assert_eq!(used, leases.used, "leased block bytes differ");
+            assert_eq!(blocks, leases.blocks, "leased block count differs");
+            assert_eq!(empty, leases.empty, "empty leases miscounted");
+        }
+    }
+}

@@ -1,0 +1,702 @@
+//! [`SharedGpuAllocator`]: one allocator for many threads, with no lock that
+//! every thread meets.
+//!
+//! Two levels (`ARCHITECTURE.md`, "Many threads"):
+//!
+//! - **The central allocator**: a [`GpuAllocator`] behind one lock. It alone
+//!   creates and frees memory objects, so the object count, heap sizes and
+//!   budgets stay exact under any interleaving, and it serves every request the
+//!   arenas do not take (large, dedicated, imported, unusual alignment, errors).
+//! - **Thread arenas**: each thread allocates from an arena of its own (found
+//!   by a thread number, no lookup table), behind a lock that only its thread
+//!   takes on allocation. An arena holds *leases*: general blocks of the
+//!   central allocator (so placed, aligned and counted as any block), each with
+//!   a TLSF over its range that places the thread's blocks. A block is shaped
+//!   exactly as the central allocator would shape it (rounding, atoms,
+//!   granularity pages, pool class), so every rule of a block holds inside a
+//!   lease as it does inside a memory object.
+//!
+//! A block freed by another thread goes back to its own arena, under that
+//! arena's lock. An arena keeps at most one empty lease per memory type and
+//! pool class; when the central allocator runs out of memory or memory objects,
+//! every arena gives its empty leases back and the request is tried once more.
+
+mod arena;
+
+#[cfg(loom)]
+use loom::sync::{Mutex, MutexGuard};
+#[cfg(not(loom))]
+use std::sync::{Mutex, MutexGuard};
+use {
+    self::arena::{list_of, Arena, Holding, LeasedAt, LEASE_ALIGN, LEASE_MAX, LEASE_MIN},
+    crate::{
+        align::is_align_mask,
+        allocator::{pool_class, ShapingFacts, CLASS_KINDS},
+        block::{Flavor, MemoryBlock},
+        error::{AllocationError, TryAllocError},
+        request::{AllocOptions, Dedicated, ResourceKind},
+        stats::{fragmentation, AllocatorStats, MemoryMap},
+        strategy::Strategy,
+        usage::UsageFlags,
+        GpuAllocator, Request,
+    },
+    alloc::vec::Vec,
+    core::{
+        fmt::Debug,
+        sync::atomic::{AtomicUsize, Ordering},
+    },
+    gpu_alloc_types::{
+        DeviceProperties, ExtendedProperties, HeapBudget, MemoryDevice, MemoryPropertyFlags,
+    },
+    std::sync::PoisonError,
+};
+
+/// Arenas per allocator: threads past this many share arenas (correct, and
+/// only slower if they allocate at the same moment).
+const ARENAS: usize = 64;
+
+/// The largest block a thread arena places; larger ones go to the central
+/// allocator, where they are few and their cost is dominated by their size.
+const ARENA_BLOCK_MAX: u64 = 1024 * 1024;
+
+/// Source of thread numbers: a thread's arena is its number modulo [`ARENAS`].
+static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
+
+std::thread_local! {
+    static THREAD_NUMBER: usize = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Locks `mutex`; a panic on another thread while it held the lock (a bug)
+/// does not stop this one, as every structure is left whole between calls.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A [`GpuAllocator`] that many threads use at once through `&self`.
+///
+/// It has `GpuAllocator`'s methods with the same meaning, and makes the same
+/// [`MemoryBlock`]s. Blocks up to 1 MiB of the memory type a request would get
+/// first are placed by the calling thread's arena, without a lock that other
+/// threads take; everything else goes through one central `GpuAllocator`
+/// behind a lock. See the crate's `ARCHITECTURE.md` ("Many threads") and
+/// `BENCHMARKS.md` for what this costs and gains.
+///
+/// A block may be freed by any thread. The room a thread's arena keeps for
+/// reuse is bounded (at most one empty lease of at most 16 MiB per memory type
+/// and resource kind), shown in [`stats`](Self::stats) as
+/// [`AllocatorStats::cached`], and given back when the device runs out of
+/// memory or objects and by [`cleanup`](Self::cleanup).
+///
+/// ```
+/// # fn demo<M: std::fmt::Debug + Send + Sync + 'static>(
+/// #     device: &(impl gpu_alloc::MemoryDevice<M> + Sync),
+/// #     props: gpu_alloc::DeviceProperties<'_>,
+/// # ) {
+/// use gpu_alloc::{Config, Request, SharedGpuAllocator, UsageFlags};
+///
+/// let allocator = SharedGpuAllocator::new(Config::i_am_prototyping(), props);
+/// std::thread::scope(|scope| {
+///     for _ in 0..4 {
+///         scope.spawn(|| {
+///             let request = Request {
+///                 size: 4096,
+///                 align_mask: 255,
+///                 usage: UsageFlags::FAST_DEVICE_ACCESS,
+///                 memory_types: !0,
+///             };
+///             // SAFETY: `device` is the device `props` describe.
+///             let block = unsafe { allocator.alloc(device, request) }.unwrap();
+///             // SAFETY: as above; the block is not in use.
+///             unsafe { allocator.dealloc(device, block) };
+///         });
+///     }
+/// });
+/// // SAFETY: as above.
+/// unsafe { allocator.cleanup(device) };
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct SharedGpuAllocator<M> {
+    /// Id of the blocks the arenas place (the central allocator has its own).
+    id: usize,
+    central_id: usize,
+    central: Mutex<GpuAllocator<M>>,
+    facts: ShapingFacts,
+    arenas: Vec<Mutex<Arena<M>>>,
+}
+
+/// Whether an error says the device has no memory or objects left (then empty
+/// leases are worth giving back).
+trait Pressure {
+    fn is_pressure(&self) -> bool;
+}
+
+impl Pressure for TryAllocError {
+    fn is_pressure(&self) -> bool {
+        matches!(
+            self,
+            TryAllocError::OutOfDeviceMemory | TryAllocError::TooManyObjects
+        )
+    }
+}
+
+impl Pressure for AllocationError {
+    fn is_pressure(&self) -> bool {
+        matches!(
+            self,
+            AllocationError::OutOfDeviceMemory | AllocationError::TooManyObjects
+        )
+    }
+}
+
+impl<M> SharedGpuAllocator<M>
+where
+    M: Debug + 'static,
+{
+    /// Creates an allocator for a device with the given properties
+    /// ([`GpuAllocator::new`]).
+    pub fn new(config: crate::Config, props: DeviceProperties<'_>) -> Self {
+        Self::from_central(GpuAllocator::new(config, props))
+    }
+
+    /// Creates an allocator with everything a backend can tell about the device
+    /// ([`GpuAllocator::with_extended_properties`]).
+    pub fn with_extended_properties(
+        config: crate::Config,
+        props: DeviceProperties<'_>,
+        ext: ExtendedProperties<'_>,
+    ) -> Self {
+        Self::from_central(GpuAllocator::with_extended_properties(config, props, ext))
+    }
+
+    fn from_central(central: GpuAllocator<M>) -> Self {
+        SharedGpuAllocator {
+            id: crate::allocator::next_allocator_id(),
+            central_id: central.id(),
+            facts: central.shaping_facts(),
+            central: Mutex::new(central),
+            arenas: (0..ARENAS).map(|_| Mutex::new(Arena::default())).collect(),
+        }
+    }
+
+    /// Allocates a memory block ([`GpuAllocator::alloc`]).
+    ///
+    /// # Errors
+    ///
+    /// See [`AllocationError`]; [`try_alloc`](Self::try_alloc) tells precisely why.
+    ///
+    /// # Safety
+    ///
+    /// `device` is the device whose properties created this allocator, and the
+    /// same device is passed to every call of this allocator and its blocks.
+    pub unsafe fn alloc(
+        &self,
+        device: &impl MemoryDevice<M>,
+        request: Request,
+    ) -> Result<MemoryBlock<M>, AllocationError> {
+        if let Some(block) = self.alloc_leased(device, &request, ResourceKind::Unknown) {
+            return Ok(block);
+        }
+        // SAFETY: the caller's promise (`# Safety` above).
+        self.central_alloc(device, |central| unsafe { central.alloc(device, request) })
+    }
+
+    /// Allocates a memory block with a dedicated-memory hint
+    /// ([`GpuAllocator::alloc_with_dedicated`]).
+    ///
+    /// # Errors
+    ///
+    /// As for [`alloc`](Self::alloc).
+    ///
+    /// # Safety
+    ///
+    /// As for [`alloc`](Self::alloc).
+    pub unsafe fn alloc_with_dedicated(
+        &self,
+        device: &impl MemoryDevice<M>,
+        request: Request,
+        dedicated: Dedicated,
+    ) -> Result<MemoryBlock<M>, AllocationError> {
+        // SAFETY: the caller's promise (`# Safety` of `alloc`).
+        self.central_alloc(device, |central| unsafe {
+            central.alloc_with_dedicated(device, request, dedicated)
+        })
+    }
+
+    /// Allocates a memory block and says precisely why not when it cannot
+    /// ([`GpuAllocator::try_alloc`]).
+    ///
+    /// # Errors
+    ///
+    /// See [`TryAllocError`].
+    ///
+    /// # Safety
+    ///
+    /// As for [`alloc`](Self::alloc).
+    pub unsafe fn try_alloc(
+        &self,
+        device: &impl MemoryDevice<M>,
+        request: Request,
+    ) -> Result<MemoryBlock<M>, TryAllocError> {
+        // SAFETY: the caller's promise.
+        unsafe { self.try_alloc_with_options(device, request, AllocOptions::new()) }
+    }
+
+    /// [`try_alloc`](Self::try_alloc) with a dedicated-memory hint
+    /// ([`GpuAllocator::try_alloc_with_dedicated`]).
+    ///
+    /// # Errors
+    ///
+    /// See [`TryAllocError`].
+    ///
+    /// # Safety
+    ///
+    /// As for [`alloc`](Self::alloc).
+    pub unsafe fn try_alloc_with_dedicated(
+        &self,
+        device: &impl MemoryDevice<M>,
+        request: Request,
+        dedicated: Dedicated,
+    ) -> Result<MemoryBlock<M>, TryAllocError> {
+        let options = AllocOptions::new().dedicated(dedicated);
+        // SAFETY: the caller's promise.
+        unsafe { self.try_alloc_with_options(device, request, options) }
+    }
+
+    /// [`try_alloc`](Self::try_alloc) with every option
+    /// ([`GpuAllocator::try_alloc_with_options`]).
+    ///
+    /// # Errors
+    ///
+    /// See [`TryAllocError`].
+    ///
+    /// # Safety
+    ///
+    /// As for [`alloc`](Self::alloc).
+    pub unsafe fn try_alloc_with_options(
+        &self,
+        device: &impl MemoryDevice<M>,
+        request: Request,
+        options: AllocOptions,
+    ) -> Result<MemoryBlock<M>, TryAllocError> {
+        if options.dedicated.is_none() {
+            if let Some(block) = self.alloc_leased(device, &request, options.resource) {
+                return Ok(block);
+            }
+        }
+        self.central_alloc(device, |central| {
+            // SAFETY: the caller's promise (`# Safety` of `alloc`).
+            unsafe { central.try_alloc_with_options(device, request, options) }
+        })
+    }
+
+    /// Returns a block to the allocator, from any thread
+    /// ([`GpuAllocator::dealloc`]).
+    ///
+    /// A block this allocator did not make is reported and dropped without any
+    /// device call (its memory leaks); use [`try_dealloc`](Self::try_dealloc) to
+    /// get it back instead.
+    ///
+    /// # Safety
+    ///
+    /// - `device` is the device this allocator is used with.
+    /// - The device no longer uses the block's memory, and no pointer into a
+    ///   mapping of it is used afterwards.
+    pub unsafe fn dealloc(&self, device: &impl MemoryDevice<M>, block: MemoryBlock<M>) {
+        // SAFETY: the caller's promise, the same as `try_dealloc`'s.
+        if let Err(block) = unsafe { self.try_dealloc(device, block) } {
+            crate::report::report(format_args!(
+                "SharedGpuAllocator::dealloc was given a MemoryBlock from another allocator; \
+                 it is dropped without freeing its memory"
+            ));
+            block.abandon();
+        }
+    }
+
+    /// Returns a block to the allocator, or gives it back as `Err` if this
+    /// allocator did not make it ([`GpuAllocator::try_dealloc`]).
+    ///
+    /// # Errors
+    ///
+    /// The block itself, when another allocator made it.
+    ///
+    /// # Safety
+    ///
+    /// As for [`dealloc`](Self::dealloc).
+    #[allow(clippy::result_large_err)]
+    pub unsafe fn try_dealloc(
+        &self,
+        device: &impl MemoryDevice<M>,
+        mut block: MemoryBlock<M>,
+    ) -> Result<(), MemoryBlock<M>> {
+        if block.allocator == self.central_id {
+            // SAFETY: the caller's promise.
+            return unsafe { lock(&self.central).try_dealloc(device, block) };
+        }
+        if block.allocator != self.id {
+            return Err(block);
+        }
+        // SAFETY: the caller's promise: `device` is the block's, and nothing
+        // uses a pointer into its mapping any more.
+        unsafe { block.unmap(device) };
+        let (offset, size) = (block.offset, block.size);
+        let Flavor::Shared {
+            class: arena,
+            chunk,
+            handle,
+            ..
+        } = block.into_flavor()
+        else {
+            unreachable!("an arena's block is a range of a lease")
+        };
+        let lease = lock(&self.arenas[usize::from(arena)]).free(
+            LeasedAt::from_chunk(chunk, handle),
+            offset,
+            size,
+        );
+        if let Some(lease) = lease {
+            // SAFETY: the caller's promise; the lease holds no block.
+            unsafe { lock(&self.central).dealloc(device, lease) };
+        }
+        Ok(())
+    }
+
+    /// Wraps memory allocated outside the allocator in a block
+    /// ([`GpuAllocator::import_memory`]).
+    ///
+    /// # Safety
+    ///
+    /// As for [`GpuAllocator::import_memory`].
+    pub unsafe fn import_memory(
+        &self,
+        memory: M,
+        memory_type: u32,
+        props: MemoryPropertyFlags,
+        offset: u64,
+        size: u64,
+    ) -> MemoryBlock<M> {
+        // SAFETY: the caller's promise.
+        unsafe { lock(&self.central).import_memory(memory, memory_type, props, offset, size) }
+    }
+
+    /// Gives back every empty lease of every thread's arena and frees every
+    /// shared memory object that holds no block ([`GpuAllocator::cleanup`]).
+    ///
+    /// # Safety
+    ///
+    /// `device` is the device this allocator is used with.
+    pub unsafe fn cleanup(&self, device: &impl MemoryDevice<M>) {
+        self.give_back_empty_leases(device);
+        // SAFETY: the caller's promise.
+        unsafe { lock(&self.central).cleanup(device) };
+    }
+
+    /// Largest size of one memory object (`max_memory_allocation_size`).
+    pub fn max_allocation_size(&self) -> u64 {
+        lock(&self.central).max_allocation_size()
+    }
+
+    /// How many more memory objects the allocator may create.
+    pub fn remaining_allocations(&self) -> u32 {
+        lock(&self.central).remaining_allocations()
+    }
+
+    /// Sets how many more memory objects the allocator may create
+    /// ([`GpuAllocator::set_remaining_allocations`]).
+    ///
+    /// # Safety
+    ///
+    /// As for [`GpuAllocator::set_remaining_allocations`].
+    pub unsafe fn set_remaining_allocations(&self, remaining: u32) {
+        // SAFETY: the caller's promise.
+        unsafe { lock(&self.central).set_remaining_allocations(remaining) }
+    }
+
+    /// Bytes of device memory this allocator holds in `heap`.
+    pub fn heap_usage(&self, heap: u32) -> u64 {
+        lock(&self.central).heap_usage(heap)
+    }
+
+    /// Most bytes this allocator will hold in `heap` ([`GpuAllocator::heap_budget`]).
+    pub fn heap_budget(&self, heap: u32) -> u64 {
+        lock(&self.central).heap_budget(heap)
+    }
+
+    /// Sets the heaps' budgets ([`GpuAllocator::set_heap_budgets`]).
+    pub fn set_heap_budgets(&self, budgets: &[HeapBudget]) {
+        lock(&self.central).set_heap_budgets(budgets);
+    }
+
+    /// Reads and applies the heap budgets ([`GpuAllocator::update_budget`]).
+    pub fn update_budget(&self, device: &impl MemoryDevice<M>) -> bool {
+        lock(&self.central).update_budget(device)
+    }
+
+    /// `bufferImageGranularity` the allocator was created with (1 if unknown).
+    pub fn buffer_image_granularity(&self) -> u64 {
+        self.facts.granularity
+    }
+
+    /// Number of blocks handed out and not yet returned.
+    pub fn live_blocks(&self) -> u64 {
+        let total = self.holdings().iter().fold(Holding::default(), add);
+        lock(&self.central).live_blocks() - total.leases + total.blocks
+    }
+
+    /// Number of device memory objects the allocator holds.
+    pub fn memory_objects(&self) -> u32 {
+        lock(&self.central).memory_objects()
+    }
+
+    /// Statistics ([`GpuAllocator::stats`]). Blocks in thread arenas count as
+    /// used and as blocks of their memory type and heap; the room their leases
+    /// keep counts as free and as [`AllocatorStats::cached`]. Exact when no
+    /// other thread allocates or frees meanwhile.
+    pub fn stats(&self) -> AllocatorStats {
+        let holdings = self.holdings();
+        let mut stats = lock(&self.central).stats();
+        let mut cached = 0;
+        for (ty, holding) in holdings.iter().enumerate() {
+            let spare = holding.held - holding.used;
+            cached += spare;
+            let Some(type_stats) = stats.memory_types.get_mut(ty) else {
+                continue;
+            };
+            type_stats.used = type_stats.used - holding.held + holding.used;
+            type_stats.blocks = type_stats.blocks - holding.leases + holding.blocks;
+            type_stats.free += spare;
+            type_stats.fragmentation = fragmentation(type_stats.largest_free, type_stats.free);
+            if let Some(heap) = stats.heaps.get_mut(type_stats.heap as usize) {
+                heap.used = heap.used - holding.held + holding.used;
+                heap.blocks = heap.blocks - holding.leases + holding.blocks;
+                heap.free += spare;
+                heap.fragmentation = fragmentation(heap.largest_free, heap.free);
+            }
+            stats.used = stats.used - holding.held + holding.used;
+            stats.blocks = stats.blocks - holding.leases + holding.blocks;
+        }
+        stats.cached = cached;
+        stats
+    }
+
+    /// The memory map ([`GpuAllocator::memory_map`]), with [`stats`](Self::stats)'
+    /// figures. A thread arena's lease shows as one used range of its memory
+    /// object, whatever part of it holds blocks.
+    pub fn memory_map(&self) -> MemoryMap {
+        let stats = self.stats();
+        let mut map = lock(&self.central).memory_map();
+        map.stats = stats;
+        map
+    }
+
+    /// Walks every internal structure, the central allocator's and every
+    /// arena's, and panics if an invariant does not hold. For tests, at a moment
+    /// when no other thread uses the allocator.
+    #[cfg(any(debug_assertions, feature = "check-invariants"))]
+    pub fn check_invariants(&self) {
+        for arena in &self.arenas {
+            lock(arena).check_invariants();
+        }
+        lock(&self.central).check_invariants();
+    }
+
+    /// What the arenas hold, by memory type.
+    fn holdings(&self) -> Vec<Holding> {
+        let mut by_type = alloc::vec![Holding::default(); self.facts.types.len()];
+        for arena in &self.arenas {
+            lock(arena).holdings(&mut by_type);
+        }
+        by_type
+    }
+
+    /// The calling thread's arena.
+    fn arena_index(&self) -> usize {
+        THREAD_NUMBER.with(|number| *number) % self.arenas.len()
+    }
+
+    /// Places a request in the calling thread's arena, leasing more room from
+    /// the central allocator if needed; `None` for whatever the arena does not
+    /// serve (the central allocator then decides, errors included).
+    #[inline]
+    fn alloc_leased(
+        &self,
+        device: &impl MemoryDevice<M>,
+        request: &Request,
+        resource: ResourceKind,
+    ) -> Option<MemoryBlock<M>> {
+        self.alloc_in_arena(self.arena_index(), device, request, resource)
+    }
+
+    #[inline]
+    fn alloc_in_arena(
+        &self,
+        arena_index: usize,
+        device: &impl MemoryDevice<M>,
+        request: &Request,
+        resource: ResourceKind,
+    ) -> Option<MemoryBlock<M>> {
+        let facts = &self.facts;
+        if request.size == 0
+            || !is_align_mask(request.align_mask)
+            || request.usage.intersects(facts.slow_usage)
+        {
+            return None;
+        }
+        // The type the central allocator's short path would take.
+        let mut ty = facts.usage.best(request.usage);
+        if ty >= 32 || request.memory_types & (1 << ty) == 0 {
+            ty = *facts
+                .usage
+                .types(request.usage)
+                .iter()
+                .find(|&&ty| request.memory_types & (1 << ty) != 0)?;
+        }
+        let class = pool_class(facts.granularity, resource);
+        let type_facts = &facts.types[usize::from(ty)];
+        let rounding = &type_facts.rounding[class];
+        let transient = request.usage.contains(UsageFlags::TRANSIENT);
+        let shape = rounding.shape(request.size, request.align_mask, transient)?;
+        let lease_max = prev_power_of_two(rounding.cap()).min(LEASE_MAX);
+        if lease_max < LEASE_MIN
+            || shape.size > ARENA_BLOCK_MAX.min(lease_max / 4)
+            || shape.align_mask >= LEASE_ALIGN
+        {
+            return None;
+        }
+        let list = list_of(u32::from(ty), class);
+        let mut arena = lock(&self.arenas[arena_index]);
+        let (at, offset) = match arena.alloc(list, shape.size, shape.align_mask) {
+            Some(placed) => placed,
+            None => {
+                let lease_size = arena.next_lease_size(list, shape.size, lease_max);
+                let lease = self.lease(device, request, ty, class, lease_size)?;
+                if let Err(lease) = arena.add_lease(list, lease) {
+                    drop(arena);
+                    // SAFETY: the caller's promise; the lease holds no block.
+                    unsafe { lock(&self.central).dealloc(device, lease) };
+                    return None;
+                }
+                arena.alloc(list, shape.size, shape.align_mask)?
+            }
+        };
+        let Flavor::Shared { memory, base, .. } = arena.lease_of(at).flavor else {
+            unreachable!("leases are ranges of shared memory objects")
+        };
+        Some(MemoryBlock::new(
+            self.id,
+            u32::from(ty),
+            type_facts.props,
+            offset,
+            shape.size,
+            type_facts.atom_mask,
+            Flavor::Shared {
+                memory,
+                base,
+                strategy: Strategy::Leased,
+                class: arena_index as u8,
+                chunk: at.chunk(),
+                handle: at.handle,
+            },
+        ))
+    }
+
+    /// A new lease of `size` bytes of memory type `ty`, pool class `class`,
+    /// from the central allocator, or `None` if it has none to give (or would
+    /// give a dedicated object).
+    fn lease(
+        &self,
+        device: &impl MemoryDevice<M>,
+        request: &Request,
+        ty: u8,
+        class: usize,
+        size: u64,
+    ) -> Option<MemoryBlock<M>> {
+        let lease_request = Request {
+            size,
+            align_mask: LEASE_ALIGN - 1,
+            usage: request.usage - UsageFlags::TRANSIENT,
+            memory_types: 1 << ty,
+        };
+        let options = AllocOptions::new().resource(CLASS_KINDS[class]);
+        let mut central = lock(&self.central);
+        // SAFETY: the caller's promise (`# Safety` of `alloc`).
+        let lease =
+            unsafe { central.try_alloc_with_options(device, lease_request, options) }.ok()?;
+        if matches!(lease.flavor, Flavor::Shared { .. }) {
+            Some(lease)
+        } else {
+            // SAFETY: the caller's promise; the block is not in use.
+            unsafe { central.dealloc(device, lease) };
+            None
+        }
+    }
+
+    /// Runs `call` on the central allocator; if it fails for want of memory or
+    /// objects, gives back every arena's empty leases and runs it once more.
+    fn central_alloc<E: Pressure>(
+        &self,
+        device: &impl MemoryDevice<M>,
+        mut call: impl FnMut(&mut GpuAllocator<M>) -> Result<MemoryBlock<M>, E>,
+    ) -> Result<MemoryBlock<M>, E> {
+        let result = call(&mut lock(&self.central));
+        match result {
+            Err(error) if error.is_pressure() => {
+                if self.give_back_empty_leases(device) == 0 {
+                    return Err(error);
+                }
+                call(&mut lock(&self.central))
+            }
+            result => result,
+        }
+    }
+
+    /// Takes every empty lease out of every arena (one arena locked at a time,
+    /// none while the central lock is held) and gives them back. Returns how
+    /// many.
+    fn give_back_empty_leases(&self, device: &impl MemoryDevice<M>) -> usize {
+        let mut leases = Vec::new();
+        for arena in &self.arenas {
+            lock(arena).take_empty(&mut leases);
+        }
+        let count = leases.len();
+        if count > 0 {
+            let mut central = lock(&self.central);
+            for lease in leases {
+                // SAFETY: the caller's promise; the leases hold no block.
+                unsafe { central.dealloc(device, lease) };
+            }
+        }
+        count
+    }
+}
+
+/// The arenas' leases are let go of like blocks dropped without `dealloc`
+/// (their objects go to whichever of the central allocator and the blocks
+/// still out lets go last); the central allocator then reports, as
+/// `GpuAllocator` does, whatever was not freed and cleaned up.
+impl<M> Drop for SharedGpuAllocator<M> {
+    fn drop(&mut self) {
+        for arena in &mut self.arenas {
+            let arena = arena.get_mut().unwrap_or_else(PoisonError::into_inner);
+            arena.take_all().into_iter().for_each(MemoryBlock::abandon);
+        }
+    }
+}
+
+fn add(a: Holding, b: &Holding) -> Holding {
+    Holding {
+        leases: a.leases + b.leases,
+        held: a.held + b.held,
+        used: a.used + b.used,
+        blocks: a.blocks + b.blocks,
+    }
+}
+
+/// The largest power of two at most `x` (0 for 0).
+fn prev_power_of_two(x: u64) -> u64 {
+    if x == 0 {
+        0
+    } else {
+        1 << (63 - x.leading_zeros())
+    }
+}

@@ -4,16 +4,19 @@
 //! together print one `error: ...` line and exit 2.
 
 use {
-    gpu_alloc_tests::kit::cli::{self, invalid_value, lexopt, number, value, Command},
+    gpu_alloc_tests::kit::cli::{self, invalid_value, lexopt, number, parse_number, value, Command},
     std::path::PathBuf,
 };
 
 /// Frames run unless `--frames` says otherwise.
 const DEFAULT_FRAMES: u32 = 300;
+/// Most worker threads `--threads` takes (the shared allocator's thread arenas;
+/// more threads would share them).
+pub const MAX_THREADS: u32 = 64;
 
 /// `gpu-alloc-demo --help`.
 pub const USAGE: &str = "\
-usage: gpu-alloc-demo [--backend ash|erupt|gfx|sim] [--layout FILE.json] [--frames N] [--report DIR] [--validate]
+usage: gpu-alloc-demo [--backend ash|erupt|gfx|sim] [--layout FILE.json] [--frames N] [--threads N] [--report DIR] [--validate]
 
   --backend   ash (default: the first Vulkan device; without a Vulkan driver the
               demo says so and runs on the simulated device), erupt or gfx (the
@@ -22,6 +25,11 @@ usage: gpu-alloc-demo [--backend ash|erupt|gfx|sim] [--layout FILE.json] [--fram
   --layout    device layout for the simulated device (implies --backend sim;
               default: tests/devices/nvidia-rtx3060ti-linux.json)
   --frames    frames of streaming after the level load (default 300)
+  --threads   worker threads (default 1: one thread, one GpuAllocator); N > 1
+              (at most 64): N threads share one SharedGpuAllocator, each
+              loading, streaming, checking and freeing its share of the assets,
+              and freeing the assets the previous thread evicts (ash, erupt
+              and sim)
   --report    directory to write memory-map.svg and stats.json into
   --validate  (ash) turn on the Khronos validation layer; any warning or error
               it reports fails the run (gfx: set VK_INSTANCE_LAYERS instead)
@@ -43,6 +51,9 @@ pub struct Args {
     pub backend: Option<Backend>,
     pub layout: Option<PathBuf>,
     pub frames: u32,
+    /// Worker threads: 1 runs the workload on this thread with a
+    /// `GpuAllocator`, more share a `SharedGpuAllocator`.
+    pub threads: u32,
     pub report: Option<PathBuf>,
     /// Khronos validation layer on (ash), its warnings and errors failing the run.
     pub validate: bool,
@@ -60,6 +71,7 @@ pub fn parse(mut parser: lexopt::Parser) -> Result<Command<Args>, lexopt::Error>
         backend: None,
         layout: None,
         frames: DEFAULT_FRAMES,
+        threads: 1,
         report: None,
         validate: false,
     };
@@ -83,6 +95,17 @@ pub fn parse(mut parser: lexopt::Parser) -> Result<Command<Args>, lexopt::Error>
             }
             Long("layout") => args.layout = Some(value(&mut parser)?.into()),
             Long("frames") => args.frames = number(&mut parser, "--frames")?,
+            Long("threads") => {
+                let text = value(&mut parser)?;
+                args.threads = parse_number(&text, "--threads")?;
+                if !(1..=MAX_THREADS).contains(&args.threads) {
+                    return Err(invalid_value(
+                        "--threads",
+                        &text,
+                        format_args!("not 1 to {MAX_THREADS}"),
+                    ));
+                }
+            }
             Long("report") => args.report = Some(value(&mut parser)?.into()),
             Long("validate") => args.validate = true,
             Short('h') | Long("help") => return Ok(Command::Help),
@@ -91,6 +114,13 @@ pub fn parse(mut parser: lexopt::Parser) -> Result<Command<Args>, lexopt::Error>
     }
     if args.validate && !matches!(args.backend, None | Some(Backend::Ash)) {
         return Err("--validate is for the ash backend".into());
+    }
+    if args.threads > 1 && args.backend == Some(Backend::Gfx) {
+        return Err(
+            "--threads above 1 is for the ash, erupt and sim backends (the gfx backend \
+             has one command pool and queue for one thread)"
+                .into(),
+        );
     }
     if args.layout.is_some() {
         match args.backend {
@@ -125,6 +155,7 @@ mod tests {
                 backend: None,
                 layout: None,
                 frames: 300,
+                threads: 1,
                 report: None,
                 validate: false,
             }
@@ -134,6 +165,8 @@ mod tests {
                 "--backend",
                 "ash",
                 "--frames=20",
+                "--threads",
+                "4",
                 "--report",
                 "out",
                 "--validate"
@@ -142,6 +175,7 @@ mod tests {
                 backend: Some(Backend::Ash),
                 layout: None,
                 frames: 20,
+                threads: 4,
                 report: Some("out".into()),
                 validate: true,
             }
@@ -154,6 +188,21 @@ mod tests {
             assert_eq!(run(&["--backend", name]).backend, Some(backend));
         }
         assert_eq!(parse_all(&["-h"]), Ok(Command::Help));
+    }
+
+    /// `--threads` takes 1 to 64, with every backend that can run threads.
+    #[test]
+    fn threads() {
+        assert_eq!(run(&["--threads", "1"]).threads, 1);
+        assert_eq!(run(&["--threads=64"]).threads, 64);
+        for backend in ["ash", "erupt", "sim"] {
+            let args = run(&["--backend", backend, "--threads", "8"]);
+            assert_eq!(args.threads, 8, "{backend}");
+        }
+        let args = run(&["--layout", "x.json", "--threads", "2"]);
+        assert_eq!((args.backend, args.threads), (Some(Backend::Sim), 2));
+        // One thread is what the gfx backend always runs.
+        assert_eq!(run(&["--backend", "gfx", "--threads", "1"]).threads, 1);
     }
 
     /// `--layout` means the simulated device, alone or with `--backend sim`.
@@ -198,6 +247,24 @@ mod tests {
             (
                 &["--backend", "gfx", "--validate"],
                 "--validate is for the ash backend",
+            ),
+            (
+                &["--threads", "0"],
+                r#"invalid value "0" for option '--threads': not 1 to 64"#,
+            ),
+            (
+                &["--threads", "65"],
+                r#"invalid value "65" for option '--threads': not 1 to 64"#,
+            ),
+            (
+                &["--threads", "two"],
+                r#"invalid value "two" for option '--threads': invalid digit found in string"#,
+            ),
+            (&["--threads"], "missing argument for option '--threads'"),
+            (
+                &["--backend", "gfx", "--threads", "2"],
+                "--threads above 1 is for the ash, erupt and sim backends (the gfx backend \
+                 has one command pool and queue for one thread)",
             ),
             (
                 &["--backend", "ash", "--layout", "x.json"],

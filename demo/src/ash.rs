@@ -9,7 +9,7 @@ use {
     gpu_alloc_ash::{query_properties, AshBudgetDevice, AshProperties, Properties2},
     std::{
         ffi::{c_void, CStr},
-        sync::Mutex,
+        sync::{Mutex, MutexGuard, PoisonError},
     },
 };
 
@@ -68,6 +68,10 @@ impl std::fmt::Display for OpenError {
 
 /// An instance, the first physical device, a device with one queue, and what
 /// `gpu-alloc-ash` read about its memory.
+///
+/// Shared by the threads of `--threads`: each records into a command pool of
+/// its own ([`gpu`](Self::gpu)), and the queue, which Vulkan wants externally
+/// synchronized, is behind a lock.
 pub struct Ash {
     // Kept alive for as long as the instance: it holds the loaded library.
     _entry: ash::Entry,
@@ -76,7 +80,8 @@ pub struct Ash {
     instance: ash::Instance,
     physical_device: vk::PhysicalDevice,
     device: ash::Device,
-    queue: vk::Queue,
+    /// Locked by every `vkQueueSubmit` and `vkDeviceWaitIdle`.
+    queue: Mutex<vk::Queue>,
     queue_family: u32,
     /// The `apiVersion` the instance was created with.
     api_version: u32,
@@ -255,7 +260,7 @@ impl Ash {
             instance,
             physical_device,
             device,
-            queue,
+            queue: Mutex::new(queue),
             queue_family,
             api_version,
             properties,
@@ -263,7 +268,13 @@ impl Ash {
         })
     }
 
-    /// The workload's device on this Vulkan device.
+    /// The queue, for a call that needs it externally synchronized.
+    fn lock_queue(&self) -> MutexGuard<'_, vk::Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The workload's device on this Vulkan device, with a command pool, command
+    /// buffer and fence of its own: one per thread.
     pub fn gpu(&self) -> Result<AshGpu<'_>, String> {
         // SAFETY: the instance, physical device and device live as long as `self`;
         // `Properties2` fits the instance's `apiVersion`.
@@ -328,7 +339,8 @@ pub enum Handle {
     Image(vk::Image),
 }
 
-/// [`Gpu`] on a Vulkan device: one command buffer, one fence.
+/// [`Gpu`] on a Vulkan device: one command pool with one command buffer, one
+/// fence; used by one thread at a time.
 pub struct AshGpu<'a> {
     vk: &'a Ash,
     memory: AshBudgetDevice<'a>,
@@ -342,10 +354,13 @@ pub struct AshGpu<'a> {
 impl Drop for AshGpu<'_> {
     fn drop(&mut self) {
         let device = &self.vk.device;
-        // SAFETY: after waiting for the device to be idle nothing uses the pool
-        // (and its command buffer) or the fence; null handles are ignored.
+        // SAFETY: after waiting for the device to be idle (with the queue
+        // locked, as vkDeviceWaitIdle wants) nothing uses the pool (and its
+        // command buffer) or the fence; null handles are ignored.
         unsafe {
+            let queue = self.vk.lock_queue();
             let _ = device.device_wait_idle();
+            drop(queue);
             device.destroy_fence(self.fence, None);
             device.destroy_command_pool(self.pool, None);
         }
@@ -701,10 +716,12 @@ impl<'a> Gpu for AshGpu<'a> {
         self.recording = false;
         let cmds = [self.cmd];
         let submit = vk::SubmitInfo::default().command_buffers(&cmds);
+        let queue = self.vk.lock_queue();
         // SAFETY: an executable command buffer whose resources are all live; the
-        // fence is unsignalled; the queue is used by this thread only.
-        unsafe { device.queue_submit(self.vk.queue, &[submit], self.fence) }
+        // fence is unsignalled; the queue is locked.
+        unsafe { device.queue_submit(*queue, &[submit], self.fence) }
             .map_err(|err| format!("vkQueueSubmit: {err}"))?;
+        drop(queue);
         // SAFETY: the fence was just submitted.
         unsafe { device.wait_for_fences(&[self.fence], true, u64::MAX) }
             .map_err(|err| format!("vkWaitForFences: {err}"))?;

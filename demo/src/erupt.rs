@@ -12,16 +12,24 @@ use {
     gpu_alloc_erupt::{
         extended_device_properties, EnabledFeatures, EruptDeviceProperties, EruptMemoryDevice,
     },
-    std::ffi::CStr,
+    std::{
+        ffi::CStr,
+        sync::{Mutex, MutexGuard, PoisonError},
+    },
 };
 
 /// An instance, the first physical device, a device with one queue.
+///
+/// Shared by the threads of `--threads`: each records into a command pool of
+/// its own ([`gpu`](Self::gpu)), and the queue, which Vulkan wants externally
+/// synchronized, is behind a lock.
 pub struct Erupt {
     device: DeviceLoader,
     instance: InstanceLoader,
     // Dropped last: it holds the loaded library.
     _entry: EntryLoader,
-    queue: vk::Queue,
+    /// Locked by every `vkQueueSubmit` and `vkDeviceWaitIdle`.
+    queue: Mutex<vk::Queue>,
     queue_family: u32,
     pub properties: EruptDeviceProperties,
     pub name: String,
@@ -108,14 +116,20 @@ impl Erupt {
             device,
             instance,
             _entry: entry,
-            queue,
+            queue: Mutex::new(queue),
             queue_family,
             properties,
             name,
         })
     }
 
-    /// The workload's device on this Vulkan device.
+    /// The queue, for a call that needs it externally synchronized.
+    fn lock_queue(&self) -> MutexGuard<'_, vk::Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The workload's device on this Vulkan device, with a command pool, command
+    /// buffer and fence of its own: one per thread.
     pub fn gpu(&self) -> Result<EruptGpu<'_>, String> {
         let device = &self.device;
         let pool_info = vk::CommandPoolCreateInfoBuilder::new()
@@ -166,7 +180,8 @@ pub enum Handle {
     Image(vk::Image),
 }
 
-/// [`Gpu`] on a Vulkan device through erupt: one command buffer, one fence.
+/// [`Gpu`] on a Vulkan device through erupt: one command pool with one command
+/// buffer, one fence; used by one thread at a time.
 pub struct EruptGpu<'a> {
     vk: &'a Erupt,
     pool: vk::CommandPool,
@@ -178,10 +193,13 @@ pub struct EruptGpu<'a> {
 impl Drop for EruptGpu<'_> {
     fn drop(&mut self) {
         let device = &self.vk.device;
-        // SAFETY: after waiting for the device to be idle nothing uses the pool
-        // (and its command buffer) or the fence; null handles are ignored.
+        // SAFETY: after waiting for the device to be idle (with the queue
+        // locked, as vkDeviceWaitIdle wants) nothing uses the pool (and its
+        // command buffer) or the fence; null handles are ignored.
         unsafe {
+            let queue = self.vk.lock_queue();
             let _ = device.device_wait_idle();
+            drop(queue);
             device.destroy_fence(self.fence, None);
             device.destroy_command_pool(self.pool, None);
         }
@@ -517,11 +535,13 @@ impl Gpu for EruptGpu<'_> {
         self.recording = false;
         let cmds = [self.cmd];
         let submit = [vk::SubmitInfoBuilder::new().command_buffers(&cmds)];
+        let queue = self.vk.lock_queue();
         // SAFETY: an executable command buffer whose resources are all live; the
-        // fence is unsignalled; the queue is used by this thread only.
-        unsafe { device.queue_submit(self.vk.queue, &submit, self.fence) }
+        // fence is unsignalled; the queue is locked.
+        unsafe { device.queue_submit(*queue, &submit, self.fence) }
             .result()
             .map_err(|err| format!("vkQueueSubmit: {err}"))?;
+        drop(queue);
         // SAFETY: the fence was just submitted.
         unsafe { device.wait_for_fences(&[self.fence], true, u64::MAX) }
             .result()

@@ -3,8 +3,11 @@
 //! per-heap table and, with `--report DIR`, `memory-map.svg` and `stats.json`.
 //!
 //! ```text
-//! gpu-alloc-demo [--backend ash|erupt|gfx|sim] [--layout FILE.json] [--frames N] [--report DIR] [--validate]
+//! gpu-alloc-demo [--backend ash|erupt|gfx|sim] [--layout FILE.json] [--frames N] [--threads N] [--report DIR] [--validate]
 //! ```
+//!
+//! With `--threads N` above 1, N threads run the workload at once through one
+//! `SharedGpuAllocator` (`workload/threads.rs`).
 //!
 //! Exit status: 0 when every check passed, 1 when one failed, 2 for bad
 //! arguments or a backend that cannot start.
@@ -20,7 +23,8 @@ mod workload;
 
 use {
     args::Backend,
-    gpu_alloc::{ExtendedProperties, MemoryHeapFlags},
+    gpu::Gpu,
+    gpu_alloc::{DeviceProperties, ExtendedProperties, MemoryHeapFlags},
     gpu_alloc_tests::{kit::Bytes, sim::Layout},
     std::{path::Path, process::ExitCode},
     workload::Outcome,
@@ -50,7 +54,29 @@ fn heap_kinds(ext: &ExtendedProperties<'_>) -> Vec<String> {
         .collect()
 }
 
-fn run_sim(layout_path: Option<&Path>, frames: u32) -> Result<Run, String> {
+/// Runs the workload on one thread, or on `threads` threads with a `Gpu` each
+/// from `make` (and one more for this thread).
+fn run_workload<G>(
+    threads: u32,
+    mut make: impl FnMut() -> Result<G, String>,
+    props: DeviceProperties<'_>,
+    ext: ExtendedProperties<'_>,
+    frames: u32,
+) -> Result<Outcome, String>
+where
+    G: Gpu + Send,
+    G::Handle: Send,
+    G::Memory: Send + Sync,
+{
+    let mut gpu = make()?;
+    if threads <= 1 {
+        return Ok(workload::run(&mut gpu, props, ext, frames));
+    }
+    let workers = (0..threads).map(|_| make()).collect::<Result<_, _>>()?;
+    Ok(workload::run_threaded(&mut gpu, workers, props, ext, frames))
+}
+
+fn run_sim(layout_path: Option<&Path>, frames: u32, threads: u32) -> Result<Run, String> {
     let layout = match layout_path {
         Some(path) => Layout::load(path),
         // Built in, so that the binary runs anywhere.
@@ -62,11 +88,11 @@ fn run_sim(layout_path: Option<&Path>, frames: u32) -> Result<Run, String> {
     .map_err(|e| e.to_string())?;
     let device = format!("{} ({}, simulated)", layout.device, layout.name);
     println!("device: {device}");
-    let mut gpu = sim::SimGpu::new(layout);
+    let gpu = sim::SimGpu::new(layout);
     let props = gpu.device().properties();
     let ext = gpu.device().extended_properties();
     let heap_kinds = heap_kinds(&ext);
-    let outcome = workload::run(&mut gpu, props, ext, frames);
+    let outcome = run_workload(threads, || Ok(gpu.worker()), props, ext, frames)?;
     Ok(Run {
         backend: "sim",
         device,
@@ -75,14 +101,13 @@ fn run_sim(layout_path: Option<&Path>, frames: u32) -> Result<Run, String> {
     })
 }
 
-fn run_ash(vulkan: &ash::Ash, frames: u32) -> Result<Run, String> {
+fn run_ash(vulkan: &ash::Ash, frames: u32, threads: u32) -> Result<Run, String> {
     let device = format!("{} (Vulkan through ash)", vulkan.name);
     println!("device: {device}");
     let props = vulkan.properties.device_properties();
     let ext = vulkan.properties.extended.clone();
     let heap_kinds = heap_kinds(&ext);
-    let mut gpu = vulkan.gpu()?;
-    let outcome = workload::run(&mut gpu, props, ext, frames);
+    let outcome = run_workload(threads, || vulkan.gpu(), props, ext, frames)?;
     Ok(Run {
         backend: "ash",
         device,
@@ -91,14 +116,13 @@ fn run_ash(vulkan: &ash::Ash, frames: u32) -> Result<Run, String> {
     })
 }
 
-fn run_erupt(vulkan: &erupt::Erupt, frames: u32) -> Result<Run, String> {
+fn run_erupt(vulkan: &erupt::Erupt, frames: u32, threads: u32) -> Result<Run, String> {
     let device = format!("{} (Vulkan through erupt)", vulkan.name);
     println!("device: {device}");
     let props = vulkan.properties.device_properties();
     let ext = vulkan.properties.extended.clone();
     let heap_kinds = heap_kinds(&ext);
-    let mut gpu = vulkan.gpu()?;
-    let outcome = workload::run(&mut gpu, props, ext, frames);
+    let outcome = run_workload(threads, || vulkan.gpu(), props, ext, frames)?;
     Ok(Run {
         backend: "erupt",
         device,
@@ -107,6 +131,7 @@ fn run_erupt(vulkan: &erupt::Erupt, frames: u32) -> Result<Run, String> {
     })
 }
 
+/// On one thread only (`--threads` above 1 is refused with gfx).
 fn run_gfx(mut gpu: gfx::GfxGpu, frames: u32) -> Result<Run, String> {
     let device = format!("{} (Vulkan through gfx-hal)", gpu.name);
     println!("device: {device}");
@@ -125,28 +150,29 @@ fn run_gfx(mut gpu: gfx::GfxGpu, frames: u32) -> Result<Run, String> {
 fn main() -> ExitCode {
     let args = args::from_env();
     let layout = args.layout.as_deref();
+    let threads = args.threads;
     let run = match args.backend {
-        Some(Backend::Sim) => run_sim(layout, args.frames),
+        Some(Backend::Sim) => run_sim(layout, args.frames, threads),
         Some(Backend::Gfx) => match gfx::GfxGpu::open() {
             Ok(gpu) => run_gfx(gpu, args.frames),
             Err(err) => Err(err.to_string()),
         },
         Some(Backend::Erupt) => match erupt::Erupt::open() {
-            Ok(vulkan) => run_erupt(&vulkan, args.frames),
+            Ok(vulkan) => run_erupt(&vulkan, args.frames, threads),
             Err(err) => Err(err.to_string()),
         },
         Some(Backend::Ash) => match ash::Ash::open(args.validate) {
-            Ok(vulkan) => run_ash(&vulkan, args.frames),
+            Ok(vulkan) => run_ash(&vulkan, args.frames, threads),
             Err(err) => Err(err.to_string()),
         },
         None => match ash::Ash::open(args.validate) {
-            Ok(vulkan) => run_ash(&vulkan, args.frames),
+            Ok(vulkan) => run_ash(&vulkan, args.frames, threads),
             Err(ash::OpenError::NoDriver(why)) => {
                 println!(
                     "no Vulkan driver found ({why}): running on the simulated device \
                      (tests/devices/{DEFAULT_LAYOUT})"
                 );
-                run_sim(layout, args.frames)
+                run_sim(layout, args.frames, threads)
             }
             Err(ash::OpenError::Failed(why)) => Err(format!("Vulkan: {why}")),
         },
@@ -160,9 +186,18 @@ fn main() -> ExitCode {
     };
     let outcome = &run.outcome;
     let c = &outcome.counters;
+    let (threads, freed_elsewhere) = if outcome.threads == 1 {
+        ("1 thread".to_owned(), String::new())
+    } else {
+        (
+            format!("{} threads", outcome.threads),
+            format!(" ({} freed by another thread)", c.freed_by_other_thread),
+        )
+    };
     println!(
-        "done in {:.2} s: {} frames, {} assets loaded with the level, {} streamed in, {} out; \
-         {} uploads, {} readbacks verified ({}); peak {} in {} memory objects",
+        "done in {:.2} s on {threads}: {} frames, {} assets loaded with the level, {} streamed \
+         in, {} out{freed_elsewhere}; {} uploads, {} readbacks verified ({}); peak {} in {} \
+         memory objects",
         outcome.seconds,
         c.frames,
         c.level_assets,

@@ -82,6 +82,7 @@ pub fn write_files(
         "backend": backend,
         "device": device,
         "frames": c.frames,
+        "threads": outcome.threads,
         "seconds": outcome.seconds,
         "checks": {
             "uploads": c.uploads,
@@ -93,6 +94,7 @@ pub fn write_files(
             "level_assets": c.level_assets,
             "streamed_in": c.streamed_in,
             "streamed_out": c.streamed_out,
+            "freed_by_other_thread": c.freed_by_other_thread,
             "peak_reserved": c.peak_reserved,
             "peak_memory_objects": c.peak_objects,
         },

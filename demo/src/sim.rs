@@ -8,15 +8,18 @@ use {
     crate::gpu::{mip_extent, BufferCopy, Gpu, ImageCopy, Requirements, Resource, Shape, TEXEL},
     gpu_alloc::MemoryBlock,
     gpu_alloc_tests::sim::{Layout, SimDevice, SimMemory},
+    std::sync::Arc,
 };
 
 /// `DEVICE_LOCAL` and `HOST_VISIBLE` in Vulkan's bits.
 const DEVICE_LOCAL: u32 = 0x1;
 const HOST_VISIBLE: u32 = 0x2;
 
-/// The simulated device and what the workload needs to know about it.
+/// The simulated device and what the workload needs to know about it. With
+/// `--threads`, each thread has a `SimGpu` of its own ([`worker`](Self::worker))
+/// on the same device.
 pub struct SimGpu {
-    device: SimDevice,
+    device: Arc<SimDevice>,
     /// Memory types buffers can use: all.
     buffer_types: u32,
     /// Memory types optimal images can use: device-local or host-invisible ones
@@ -42,7 +45,7 @@ impl SimGpu {
             .fold(0, |bits, i| bits | 1 << i);
         SimGpu {
             // Record broken rules instead of panicking, to report them as failed checks.
-            device: SimDevice::new(layout).with_panic_on_violation(false),
+            device: Arc::new(SimDevice::new(layout).with_panic_on_violation(false)),
             buffer_types,
             image_types: if image_types == 0 {
                 buffer_types
@@ -54,6 +57,16 @@ impl SimGpu {
 
     pub fn device(&self) -> &SimDevice {
         &self.device
+    }
+
+    /// Another `SimGpu` on the same device, for another thread (copies run as
+    /// they are recorded, so there is nothing else to share or guard).
+    pub fn worker(&self) -> SimGpu {
+        SimGpu {
+            device: Arc::clone(&self.device),
+            buffer_types: self.buffer_types,
+            image_types: self.image_types,
+        }
     }
 
     /// Copies bytes as the GPU would: reads what the device sees of `src`, writes

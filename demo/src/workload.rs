@@ -14,16 +14,30 @@
 //! piece that another resource overwrote, that an upload missed or that landed
 //! elsewhere does not compare equal. A readback of an asset that was not
 //! touched for many frames catches any allocation that overlapped it.
+//!
+//! With `--threads N` ([`threads`]), N threads run it at once on one
+//! `SharedGpuAllocator`, each with a share of the assets.
 
 use {
     crate::gpu::{mip_extent, BufferCopy, BufferPurpose, Gpu, ImageCopy, Resource, Shape, TEXEL},
     gpu_alloc::{
         AllocOptions, AllocatorStats, Config, Dedicated, DeviceProperties, ExtendedProperties,
-        GpuAllocator, MemoryMap, Request, ResourceKind, UsageFlags,
+        GpuAllocator, MemoryBlock, MemoryDevice, MemoryMap, Request, ResourceKind,
+        SharedGpuAllocator, TryAllocError, UsageFlags,
     },
     gpu_alloc_tests::kit::{Bytes, Rng},
-    std::{collections::VecDeque, ops::Range, time::Instant},
+    std::{
+        collections::VecDeque,
+        fmt::Debug,
+        ops::Range,
+        sync::mpsc::{Receiver, Sender},
+        time::Instant,
+    },
 };
+
+mod threads;
+
+pub use threads::run_threaded;
 
 /// Frames a staging buffer stays alive after its frame (as with frames in
 /// flight).
@@ -37,9 +51,12 @@ const WHOLE: u64 = 64 << 10;
 const RANDOM_PAGES: u64 = 30;
 /// Level assets uploaded per submission during the level load.
 const LOAD_BATCH: usize = 16;
-/// Streamed assets kept alive: at least / at most.
+/// Streamed assets kept alive: at least / at most (shared out among the
+/// threads of `--threads`).
 const STREAMED_MIN: usize = 24;
 const STREAMED_MAX: usize = 72;
+/// The seed of the workload's random choices (of thread 0's with `--threads`).
+const SEED: u64 = 0x5eed;
 
 /// Fills `out` with the pattern of the upload with `seed` from byte `position`
 /// of the asset on (both multiples of [`TEXEL`]): each 4-byte word is a hash of
@@ -238,6 +255,129 @@ impl Plan {
     }
 }
 
+/// What the workload needs of an allocator: a [`GpuAllocator`] on one thread,
+/// or a [`SharedGpuAllocator`] that every thread of `--threads` uses through
+/// `&`.
+pub trait Allocator<M> {
+    /// [`GpuAllocator::try_alloc_with_options`].
+    ///
+    /// # Safety
+    ///
+    /// `device` is the device the allocator was made for.
+    unsafe fn alloc(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        request: Request,
+        options: AllocOptions,
+    ) -> Result<MemoryBlock<M>, TryAllocError>;
+
+    /// [`GpuAllocator::dealloc`].
+    ///
+    /// # Safety
+    ///
+    /// `device` is the device the allocator was made for; the device no longer
+    /// uses the block.
+    unsafe fn dealloc(&mut self, device: &impl MemoryDevice<M>, block: MemoryBlock<M>);
+
+    /// [`GpuAllocator::update_budget`].
+    fn update_budget(&mut self, device: &impl MemoryDevice<M>) -> bool;
+
+    /// Bytes reserved and memory objects held, for the peaks: exact even while
+    /// other threads allocate.
+    fn reserved_and_objects(&self) -> (u64, u32);
+}
+
+impl<M: Debug + 'static> Allocator<M> for GpuAllocator<M> {
+    unsafe fn alloc(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        request: Request,
+        options: AllocOptions,
+    ) -> Result<MemoryBlock<M>, TryAllocError> {
+        // SAFETY: the caller's promise.
+        unsafe { self.try_alloc_with_options(device, request, options) }
+    }
+
+    unsafe fn dealloc(&mut self, device: &impl MemoryDevice<M>, block: MemoryBlock<M>) {
+        // SAFETY: the caller's promise.
+        unsafe { GpuAllocator::dealloc(self, device, block) }
+    }
+
+    fn update_budget(&mut self, device: &impl MemoryDevice<M>) -> bool {
+        GpuAllocator::update_budget(self, device)
+    }
+
+    fn reserved_and_objects(&self) -> (u64, u32) {
+        let stats = self.stats();
+        (stats.reserved, stats.memory_objects)
+    }
+}
+
+/// Vulkan's `VK_MAX_MEMORY_HEAPS`: every heap index an allocator can have.
+const MAX_HEAPS: u32 = 16;
+
+impl<M: Debug + 'static> Allocator<M> for &SharedGpuAllocator<M> {
+    unsafe fn alloc(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        request: Request,
+        options: AllocOptions,
+    ) -> Result<MemoryBlock<M>, TryAllocError> {
+        // SAFETY: the caller's promise.
+        unsafe { self.try_alloc_with_options(device, request, options) }
+    }
+
+    unsafe fn dealloc(&mut self, device: &impl MemoryDevice<M>, block: MemoryBlock<M>) {
+        // SAFETY: the caller's promise.
+        unsafe { SharedGpuAllocator::dealloc(self, device, block) }
+    }
+
+    fn update_budget(&mut self, device: &impl MemoryDevice<M>) -> bool {
+        SharedGpuAllocator::update_budget(self, device)
+    }
+
+    /// From the central allocator's counts (`stats` is exact only when no
+    /// other thread allocates meanwhile): the heaps' usage is its `reserved`.
+    fn reserved_and_objects(&self) -> (u64, u32) {
+        let reserved = (0..MAX_HEAPS).map(|heap| self.heap_usage(heap)).sum();
+        (reserved, self.memory_objects())
+    }
+}
+
+/// Which part of the workload a thread runs: of the level's assets every
+/// `count`-th from the `index`-th, and a `count`-th of the streamed ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Share {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Share {
+    /// The whole workload, on one thread.
+    pub const ALL: Share = Share { index: 0, count: 1 };
+
+    /// Streamed assets this share keeps alive: at least / at most.
+    fn streamed_min(self) -> usize {
+        STREAMED_MIN / self.count
+    }
+
+    fn streamed_max(self) -> usize {
+        STREAMED_MAX.div_ceil(self.count)
+    }
+
+    /// The seed of the share's random choices: the run's for thread 0.
+    fn seed(self) -> u64 {
+        SEED ^ (self.index as u64) << 32
+    }
+}
+
+/// Where a thread of `--threads` sends the assets it evicts (to the next
+/// thread, which frees them) and where it receives those of the previous one.
+pub struct HandOver<G: Gpu> {
+    pub to_next: Sender<Resource<G>>,
+    pub from_previous: Receiver<Resource<G>>,
+}
+
 /// A mesh or texture with the seed of the pattern it holds.
 struct Asset<G: Gpu> {
     resource: Resource<G>,
@@ -269,6 +409,9 @@ pub struct Counters {
     pub bytes_verified: u64,
     pub streamed_in: u64,
     pub streamed_out: u64,
+    /// Assets freed by a thread that did not create them (the evicted assets
+    /// of the previous thread, with `--threads`).
+    pub freed_by_other_thread: u64,
     pub peak_reserved: u64,
     pub peak_objects: u32,
     pub budget_read: bool,
@@ -276,6 +419,8 @@ pub struct Counters {
 
 /// The result of a run.
 pub struct Outcome {
+    /// Threads that ran the workload.
+    pub threads: usize,
     pub counters: Counters,
     /// Statistics and map at the end of the last frame, before teardown.
     pub stats: AllocatorStats,
@@ -285,11 +430,16 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
-/// The workload's state.
-pub struct Workload<'g, G: Gpu> {
+/// The workload's state: the whole workload, or one thread's share of it.
+pub struct Workload<'g, G: Gpu, A = GpuAllocator<<G as Gpu>::Memory>> {
     gpu: &'g mut G,
-    allocator: GpuAllocator<G::Memory>,
+    allocator: A,
     rng: Rng,
+    share: Share,
+    /// With `--threads`: the evicted assets' way to the next thread.
+    hand_over: Option<HandOver<G>>,
+    /// Put before every failure: which thread, with `--threads`.
+    label: String,
     assets: Vec<Asset<G>>,
     /// The id of the next asset.
     next_id: u64,
@@ -302,23 +452,23 @@ pub struct Workload<'g, G: Gpu> {
     failures: Vec<String>,
 }
 
-impl<'g, G: Gpu> Workload<'g, G> {
-    /// A workload on `gpu`, with an allocator for the device described.
-    pub fn new(
-        gpu: &'g mut G,
-        props: DeviceProperties<'_>,
-        ext: ExtendedProperties<'_>,
-        seed: u64,
-    ) -> Self {
-        let mut allocator =
-            GpuAllocator::with_extended_properties(Config::i_am_prototyping(), props, ext);
+impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
+    /// `share` of the workload on `gpu`, with `allocator`, made for its device.
+    pub fn new(gpu: &'g mut G, mut allocator: A, share: Share) -> Self {
         let budget_read = allocator.update_budget(gpu.memory_device());
         Workload {
             gpu,
             allocator,
-            rng: Rng::odd_state(seed),
+            rng: Rng::odd_state(share.seed()),
+            share,
+            hand_over: None,
+            label: if share.count > 1 {
+                format!("thread {}: ", share.index)
+            } else {
+                String::new()
+            },
             assets: Vec::new(),
-            next_id: 0,
+            next_id: share.index as u64,
             in_flight: VecDeque::from([Vec::new()]),
             pending: Vec::new(),
             batch: 0,
@@ -330,7 +480,14 @@ impl<'g, G: Gpu> Workload<'g, G> {
         }
     }
 
+    /// Sends evicted assets to the next thread (`--threads`).
+    pub fn with_hand_over(mut self, hand_over: HandOver<G>) -> Self {
+        self.hand_over = Some(hand_over);
+        self
+    }
+
     fn fail(&mut self, what: String) {
+        let what = format!("{}{what}", self.label);
         if self.failures.len() < 20 {
             eprintln!("FAILED: {what}");
         }
@@ -363,7 +520,7 @@ impl<'g, G: Gpu> Workload<'g, G> {
         // SAFETY: the memory device is the one the allocator was made for.
         let block = unsafe {
             self.allocator
-                .try_alloc_with_options(self.gpu.memory_device(), request, options)
+                .alloc(self.gpu.memory_device(), request, options)
         };
         let block = match block {
             Ok(block) => block,
@@ -388,11 +545,38 @@ impl<'g, G: Gpu> Workload<'g, G> {
     /// Destroys a resource and frees its block.
     fn free(&mut self, resource: Resource<G>) {
         // SAFETY: every submission that used it has completed (callers free only
-        // after `submit_and_wait`).
+        // after `submit_and_wait`; another thread's assets come after its
+        // `submit_and_wait`); the handle is of this device, which every thread's
+        // `G` shares.
         unsafe {
             self.gpu.destroy(resource.handle);
             self.allocator
                 .dealloc(self.gpu.memory_device(), resource.block);
+        }
+    }
+
+    /// An evicted asset: to the next thread with `--threads`, else freed.
+    fn evict(&mut self, resource: Resource<G>) {
+        let resource = match &self.hand_over {
+            // Only fails when the next thread is gone (it panicked).
+            Some(hand_over) => match hand_over.to_next.send(resource) {
+                Ok(()) => return,
+                Err(unsent) => unsent.0,
+            },
+            None => resource,
+        };
+        self.free(resource);
+    }
+
+    /// Frees the assets the previous thread evicted (`--threads`).
+    fn free_handed_over(&mut self) {
+        let Some(hand_over) = &self.hand_over else {
+            return;
+        };
+        let received: Vec<Resource<G>> = hand_over.from_previous.try_iter().collect();
+        for resource in received {
+            self.free(resource);
+            self.counters.freed_by_other_thread += 1;
         }
     }
 
@@ -560,6 +744,7 @@ impl<'g, G: Gpu> Workload<'g, G> {
     /// The level load: meshes, textures and two huge textures, uploaded and
     /// checked in batches.
     pub fn load_level(&mut self) {
+        let Share { index, count } = self.share;
         let mut shapes = Vec::new();
         for _ in 0..96 {
             shapes.push(self.random_mesh(10));
@@ -572,6 +757,7 @@ impl<'g, G: Gpu> Workload<'g, G> {
         }
         shapes.push(texture(4096, 4096));
         shapes.push(texture(4096, 2048));
+        let shapes: Vec<Shape> = shapes.into_iter().skip(index).step_by(count).collect();
         for chunk in shapes.chunks(LOAD_BATCH) {
             let added: Vec<usize> = chunk
                 .iter()
@@ -587,9 +773,10 @@ impl<'g, G: Gpu> Workload<'g, G> {
 
     /// One frame: evictions, streamed loads, updates, readbacks.
     pub fn frame(&mut self) {
+        self.free_handed_over();
         let streamed = self.assets.iter().filter(|a| a.streamed).count();
         // Evict.
-        let evict = if streamed > STREAMED_MIN {
+        let evict = if streamed > self.share.streamed_min() {
             self.rng.below_mod(4) as usize
         } else {
             0
@@ -603,11 +790,11 @@ impl<'g, G: Gpu> Workload<'g, G> {
             }
             let index = candidates[self.rng.below_mod(candidates.len() as u64) as usize];
             let asset = self.assets.swap_remove(index);
-            self.free(asset.resource);
+            self.evict(asset.resource);
             self.counters.streamed_out += 1;
         }
         // Load.
-        let load = if streamed < STREAMED_MAX {
+        let load = if streamed < self.share.streamed_max() {
             self.rng.below_mod(4) as usize
         } else {
             0
@@ -667,28 +854,58 @@ impl<'g, G: Gpu> Workload<'g, G> {
 
     /// Tracks peaks.
     fn sample(&mut self) {
-        let stats = self.allocator.stats();
-        self.counters.peak_reserved = self.counters.peak_reserved.max(stats.reserved);
-        self.counters.peak_objects = self.counters.peak_objects.max(stats.memory_objects);
+        let (reserved, objects) = self.allocator.reserved_and_objects();
+        self.counters.peak_reserved = self.counters.peak_reserved.max(reserved);
+        self.counters.peak_objects = self.counters.peak_objects.max(objects);
     }
 
+    /// Assets alive.
+    pub fn assets(&self) -> usize {
+        self.assets.len()
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The end of a thread's share (`--threads`): stops handing over, frees
+    /// its own assets and staging buffers and, once the previous thread has
+    /// stopped evicting, the assets it evicted. Returns the counters and the
+    /// failures.
+    pub fn finish_share(mut self) -> (Counters, Vec<String>) {
+        let from_previous = self.hand_over.take().map(|hand_over| {
+            // Lets the next thread's last receive below end.
+            drop(hand_over.to_next);
+            hand_over.from_previous
+        });
+        for asset in std::mem::take(&mut self.assets) {
+            self.free(asset.resource);
+        }
+        for frame in std::mem::take(&mut self.in_flight) {
+            for staging in frame {
+                self.free(staging);
+            }
+        }
+        // Ends when the previous thread has dropped its sender.
+        for resource in from_previous.into_iter().flatten() {
+            self.free(resource);
+            self.counters.freed_by_other_thread += 1;
+        }
+        (self.counters, self.failures)
+    }
+}
+
+impl<G: Gpu> Workload<'_, G> {
     /// A progress line; also reads the budget and checks the allocator's
     /// invariants.
     pub fn progress(&mut self, frames: u32) {
         self.allocator.update_budget(self.gpu.memory_device());
         self.allocator.check_invariants();
         let stats = self.allocator.stats();
+        let c = &self.counters;
         println!(
-            "frame {:>4}/{frames}: {:>4} blocks in {:>3} memory objects, reserved {}, used {}, \
-             {} assets, {} uploads and {} readbacks checked",
-            self.counters.frames,
-            stats.blocks,
-            stats.memory_objects,
-            Bytes(stats.reserved),
-            Bytes(stats.used),
-            self.assets.len(),
-            self.counters.uploads,
-            self.counters.readbacks,
+            "{}",
+            progress_line(c.frames, frames, &stats, self.assets.len(), c)
         );
     }
 
@@ -717,21 +934,11 @@ impl<'g, G: Gpu> Workload<'g, G> {
                 after.blocks, after.memory_objects, after.reserved
             ));
         }
-        if let Some(live) = self.gpu.live_memory_objects() {
-            if live != 0 {
-                self.fail(format!("the device still holds {live} memory objects"));
-            }
-        }
-        for violation in self.gpu.violations() {
-            self.fail(format!("device rule broken: {violation}"));
-        }
-        if gpu_alloc::reported_problems() != 0 {
-            self.fail(format!(
-                "the allocator reported {} problems (leaks or foreign blocks)",
-                gpu_alloc::reported_problems()
-            ));
+        for failure in device_checks(&*self.gpu) {
+            self.fail(failure);
         }
         Outcome {
+            threads: 1,
             counters: self.counters.clone(),
             stats,
             map,
@@ -739,6 +946,53 @@ impl<'g, G: Gpu> Workload<'g, G> {
             seconds: started.elapsed().as_secs_f64(),
         }
     }
+}
+
+/// The device's checks at the end of a run: memory objects left, rules broken
+/// (validation messages on Vulkan), problems the allocator reported.
+fn device_checks<G: Gpu>(gpu: &G) -> Vec<String> {
+    let mut failures = Vec::new();
+    if let Some(live) = gpu.live_memory_objects() {
+        if live != 0 {
+            failures.push(format!("the device still holds {live} memory objects"));
+        }
+    }
+    for violation in gpu.violations() {
+        failures.push(format!("device rule broken: {violation}"));
+    }
+    if gpu_alloc::reported_problems() != 0 {
+        failures.push(format!(
+            "the allocator reported {} problems (leaks or foreign blocks)",
+            gpu_alloc::reported_problems()
+        ));
+    }
+    failures
+}
+
+/// A progress line after frame `done` of `frames`.
+fn progress_line(
+    done: u32,
+    frames: u32,
+    stats: &AllocatorStats,
+    assets: usize,
+    counters: &Counters,
+) -> String {
+    format!(
+        "frame {done:>4}/{frames}: {:>4} blocks in {:>3} memory objects, reserved {}, used {}, \
+         {assets} assets, {} uploads and {} readbacks checked",
+        stats.blocks,
+        stats.memory_objects,
+        Bytes(stats.reserved),
+        Bytes(stats.used),
+        counters.uploads,
+        counters.readbacks,
+    )
+}
+
+/// Whether frame `frame` (1 to `frames`) gets a progress line: every tenth of
+/// the run, and the last.
+fn is_progress_frame(frame: u32, frames: u32) -> bool {
+    frame % (frames / 10).max(1) == 0 || frame == frames
 }
 
 /// An RGBA8 texture with a full mip chain.
@@ -759,7 +1013,8 @@ pub fn run<G: Gpu>(
     frames: u32,
 ) -> Outcome {
     let started = Instant::now();
-    let mut workload = Workload::new(gpu, props, ext, 0x5eed);
+    let allocator = GpuAllocator::with_extended_properties(Config::i_am_prototyping(), props, ext);
+    let mut workload = Workload::new(gpu, allocator, Share::ALL);
     workload.load_level();
     println!(
         "level loaded: {} meshes and textures in {:.2} s",
@@ -767,10 +1022,9 @@ pub fn run<G: Gpu>(
         started.elapsed().as_secs_f64()
     );
     workload.progress(frames);
-    let every = (frames / 10).max(1);
     for frame in 1..=frames {
         workload.frame();
-        if frame % every == 0 || frame == frames {
+        if is_progress_frame(frame, frames) {
             workload.progress(frames);
         }
     }

@@ -143,6 +143,12 @@
 //! - Every method that changes the allocator takes `&mut self`, so threads share
 //!   one allocator behind a lock (`Mutex<GpuAllocator<M>>`); through `&self` only
 //!   statistics are read. A block changes only through `&mut MemoryBlock`.
+//! - [`SharedGpuAllocator`] (feature `std`, on by default) has the same methods
+//!   through `&self`: each thread places its blocks (up to 1 MiB) in ranges it
+//!   leases from one central `GpuAllocator`, under a lock of its own that other
+//!   threads take only to free a block of its; the central allocator alone
+//!   makes memory objects, so every limit stays exact. Blocks may be freed by any
+//!   thread.
 //! - A block of a shared memory object points at that object, which the
 //!   allocator owns; the allocator and the block may read it from different
 //!   threads (hence `M: Sync`), and whichever of them goes last frees it (hence

@@ -411,7 +411,7 @@ impl<M, S: SubAllocator> Pool<M, S> {
         self.chunks.iter().flatten()
     }
 
-    #[cfg(any(debug_assertions, feature = "check-invariants"))]
+    #[cfg(any(test, debug_assertions, feature = "check-invariants"))]
     pub(crate) fn check_invariants(&self) {
         let reserved: u64 = self.iter().map(|c| c.size).sum();
         let used: u64 = self.iter().map(|c| c.sub.used()).sum();

@@ -437,7 +437,7 @@ impl<P: Copy> Slabs<P> {
     }
 
     /// Used slots of every live slab: the blocks placed in slabs.
-    #[cfg(any(debug_assertions, feature = "check-invariants"))]
+    #[cfg(any(test, debug_assertions, feature = "check-invariants"))]
     pub(crate) fn used_slots(&self) -> u64 {
         let mut used = 0;
         self.for_each_slab(|_, n| used += u64::from(n));

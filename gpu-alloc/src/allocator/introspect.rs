@@ -12,7 +12,7 @@ use {
     alloc::vec::Vec,
     core::fmt::Debug,
 };
-#[cfg(any(debug_assertions, feature = "check-invariants"))]
+#[cfg(any(test, debug_assertions, feature = "check-invariants"))]
 use {
     crate::{pool::Pool, slab::Slabs, strategy::SubAllocator},
     gpu_alloc_types::MemoryPropertyFlags,
@@ -114,7 +114,7 @@ where
 
     /// Walks every internal structure and panics if an invariant does not hold.
     /// For tests; available in debug builds and with the `check-invariants` feature.
-    #[cfg(any(debug_assertions, feature = "check-invariants"))]
+    #[cfg(any(test, debug_assertions, feature = "check-invariants"))]
     pub fn check_invariants(&self) {
         let mut chunk_bytes = alloc::vec![0u64; self.accounts.heaps.len()];
         let mut chunks = 0u32;

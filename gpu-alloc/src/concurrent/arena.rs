@@ -13,7 +13,7 @@
 use {
     crate::{
         allocator::CLASSES,
-        block::{Flavor, MemoryBlock},
+        block::MemoryBlock,
         strategy::{SubAllocator, Tlsf},
     },
     alloc::vec::Vec,
@@ -283,7 +283,7 @@ impl<M> Arena<M> {
             for lease in leases.leases.iter().flatten() {
                 lease.tlsf.check_invariants();
                 assert!(
-                    matches!(lease.block.flavor, Flavor::Shared { .. }),
+                    matches!(lease.block.flavor, crate::block::Flavor::Shared { .. }),
                     "a lease of a dedicated object"
                 );
                 assert_eq!(lease.block.offset % LEASE_ALIGN, 0, "a misaligned lease");

@@ -437,10 +437,12 @@ where
         self.facts.granularity
     }
 
-    /// Number of blocks handed out and not yet returned.
+    /// Number of blocks handed out and not yet returned (exact when no other
+    /// thread allocates or frees meanwhile: the arenas and the central
+    /// allocator are read one after the other).
     pub fn live_blocks(&self) -> u64 {
         let total = self.holdings().iter().fold(Holding::default(), add);
-        lock(&self.central).live_blocks() - total.leases + total.blocks
+        (lock(&self.central).live_blocks().saturating_sub(total.leases)) + total.blocks
     }
 
     /// Number of device memory objects the allocator holds.
@@ -462,18 +464,18 @@ where
             let Some(type_stats) = stats.memory_types.get_mut(ty) else {
                 continue;
             };
-            type_stats.used = type_stats.used - holding.held + holding.used;
-            type_stats.blocks = type_stats.blocks - holding.leases + holding.blocks;
+            type_stats.used = type_stats.used.saturating_sub(holding.held) + holding.used;
+            type_stats.blocks = type_stats.blocks.saturating_sub(holding.leases) + holding.blocks;
             type_stats.free += spare;
             type_stats.fragmentation = fragmentation(type_stats.largest_free, type_stats.free);
             if let Some(heap) = stats.heaps.get_mut(type_stats.heap as usize) {
-                heap.used = heap.used - holding.held + holding.used;
-                heap.blocks = heap.blocks - holding.leases + holding.blocks;
+                heap.used = heap.used.saturating_sub(holding.held) + holding.used;
+                heap.blocks = heap.blocks.saturating_sub(holding.leases) + holding.blocks;
                 heap.free += spare;
                 heap.fragmentation = fragmentation(heap.largest_free, heap.free);
             }
-            stats.used = stats.used - holding.held + holding.used;
-            stats.blocks = stats.blocks - holding.leases + holding.blocks;
+            stats.used = stats.used.saturating_sub(holding.held) + holding.used;
+            stats.blocks = stats.blocks.saturating_sub(holding.leases) + holding.blocks;
         }
         stats.cached = cached;
         stats
@@ -492,7 +494,7 @@ where
     /// Walks every internal structure, the central allocator's and every
     /// arena's, and panics if an invariant does not hold. For tests, at a moment
     /// when no other thread uses the allocator.
-    #[cfg(any(debug_assertions, feature = "check-invariants"))]
+    #[cfg(any(test, debug_assertions, feature = "check-invariants"))]
     pub fn check_invariants(&self) {
         for arena in &self.arenas {
             lock(arena).check_invariants();
@@ -676,9 +678,8 @@ where
 /// `GpuAllocator` does, whatever was not freed and cleaned up.
 impl<M> Drop for SharedGpuAllocator<M> {
     fn drop(&mut self) {
-        for arena in &mut self.arenas {
-            let arena = arena.get_mut().unwrap_or_else(PoisonError::into_inner);
-            arena.take_all().into_iter().for_each(MemoryBlock::abandon);
+        for arena in &self.arenas {
+            lock(arena).take_all().into_iter().for_each(MemoryBlock::abandon);
         }
     }
 }
@@ -691,6 +692,9 @@ fn add(a: Holding, b: &Holding) -> Holding {
         blocks: a.blocks + b.blocks,
     }
 }
+
+#[cfg(all(test, loom))]
+mod model;
 
 /// The largest power of two at most `x` (0 for 0).
 fn prev_power_of_two(x: u64) -> u64 {

@@ -1,0 +1,328 @@
+//! `--threads N`: the workload on N threads at once, through one
+//! [`SharedGpuAllocator`].
+//!
+//! Each thread has a [`Gpu`] of its own (on Vulkan: its own command pool,
+//! command buffer and fence; the one queue is locked for each submission) and
+//! runs its [`Share`] of the workload: every N-th asset of the level, a N-th of
+//! the streamed assets, and every frame, uploading, reading back and checking
+//! its own assets. The assets it evicts go to the next thread (thread N - 1's
+//! to thread 0), which frees them, so blocks are freed by threads that did not
+//! allocate them. At the end each thread frees its own assets and the last of
+//! those handed to it.
+//!
+//! This thread (the coordinator) meets the others after the level load and at
+//! every progress frame, while they wait: it prints the progress line, checks
+//! the allocator's invariants (which wants no other thread at work) and, at
+//! the last meeting, keeps the statistics and memory map of the report. After
+//! the threads are done it cleans up and makes the same end checks as a run on
+//! one thread.
+
+use {
+    super::{
+        device_checks, is_progress_frame, progress_line, Counters, HandOver, Outcome, Share,
+        Workload,
+    },
+    crate::gpu::{Gpu, Resource},
+    gpu_alloc::{
+        AllocatorStats, Config, DeviceProperties, ExtendedProperties, MemoryMap,
+        SharedGpuAllocator,
+    },
+    std::{
+        any::Any,
+        sync::{mpsc, Condvar, Mutex, MutexGuard, PoisonError},
+        thread,
+        time::Instant,
+    },
+};
+
+/// Locks `mutex`, whether or not a thread panicked holding it (every panic
+/// ends the run anyway).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A barrier that a panicking thread can break, so that the others stop
+/// instead of waiting for it forever.
+struct Rendezvous {
+    parties: usize,
+    state: Mutex<RendezvousState>,
+    all_here: Condvar,
+}
+
+#[derive(Default)]
+struct RendezvousState {
+    /// Parties waiting in this round.
+    here: usize,
+    /// Rounds completed.
+    round: u64,
+    /// A party panicked: every wait returns `false` from now on.
+    broken: bool,
+}
+
+impl Rendezvous {
+    fn new(parties: usize) -> Self {
+        Rendezvous {
+            parties,
+            state: Mutex::default(),
+            all_here: Condvar::new(),
+        }
+    }
+
+    /// Waits until every party is here; `false` when a party panicked.
+    fn wait(&self) -> bool {
+        let mut state = lock(&self.state);
+        if state.broken {
+            return false;
+        }
+        state.here += 1;
+        if state.here == self.parties {
+            state.here = 0;
+            state.round += 1;
+            self.all_here.notify_all();
+            return true;
+        }
+        let round = state.round;
+        while state.round == round && !state.broken {
+            state = self
+                .all_here
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        !state.broken
+    }
+
+    fn r#break(&self) {
+        lock(&self.state).broken = true;
+        self.all_here.notify_all();
+    }
+}
+
+/// Breaks the rendezvous if its thread panics.
+struct BreakOnPanic<'a>(&'a Rendezvous);
+
+impl Drop for BreakOnPanic<'_> {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            self.0.r#break();
+        }
+    }
+}
+
+/// What the threads tell the coordinator at a meeting.
+#[derive(Clone, Debug, Default)]
+struct Snapshot {
+    assets: usize,
+    counters: Counters,
+}
+
+/// The threads' meetings with the coordinator.
+struct Meeting {
+    rendezvous: Rendezvous,
+    /// Each thread's last snapshot.
+    board: Mutex<Vec<Snapshot>>,
+}
+
+impl Meeting {
+    /// A thread's side of a meeting: its snapshot, then waits while the
+    /// coordinator works. `false`: a thread panicked, stop.
+    fn attend(&self, index: usize, snapshot: Snapshot) -> bool {
+        lock(&self.board)[index] = snapshot;
+        // Once to let the coordinator in, once to be let out.
+        self.rendezvous.wait() && self.rendezvous.wait()
+    }
+}
+
+/// One thread's run of its share: level load, frames with meetings, its end.
+fn run_share<G: Gpu>(
+    mut gpu: G,
+    allocator: &SharedGpuAllocator<G::Memory>,
+    share: Share,
+    hand_over: HandOver<G>,
+    frames: u32,
+    meeting: &Meeting,
+) -> (Counters, Vec<String>) {
+    let _break = BreakOnPanic(&meeting.rendezvous);
+    let mut workload = Workload::new(&mut gpu, allocator, share).with_hand_over(hand_over);
+    let snapshot = |workload: &Workload<'_, G, &SharedGpuAllocator<G::Memory>>| Snapshot {
+        assets: workload.assets(),
+        counters: workload.counters().clone(),
+    };
+    workload.load_level();
+    let mut go_on = meeting.attend(share.index, snapshot(&workload));
+    for frame in 1..=frames {
+        if !go_on {
+            break;
+        }
+        workload.frame();
+        if is_progress_frame(frame, frames) {
+            go_on = meeting.attend(share.index, snapshot(&workload));
+        }
+    }
+    workload.finish_share()
+}
+
+/// The message of a thread's panic.
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message
+    } else {
+        "(no message)"
+    }
+}
+
+/// Runs the whole workload on `workers.len()` threads, one `Gpu` each, with one
+/// [`SharedGpuAllocator`]; `gpu` is this thread's, for the budget and the end
+/// checks.
+pub fn run_threaded<G>(
+    gpu: &mut G,
+    workers: Vec<G>,
+    props: DeviceProperties<'_>,
+    ext: ExtendedProperties<'_>,
+    frames: u32,
+) -> Outcome
+where
+    G: Gpu + Send,
+    G::Handle: Send,
+    G::Memory: Send + Sync,
+{
+    let started = Instant::now();
+    let threads = workers.len();
+    let allocator = SharedGpuAllocator::with_extended_properties(Config::i_am_prototyping(), props, ext);
+    let budget_read = allocator.update_budget(gpu.memory_device());
+    let meeting = Meeting {
+        rendezvous: Rendezvous::new(threads + 1),
+        board: Mutex::new(vec![Snapshot::default(); threads]),
+    };
+    // Thread i sends to thread i + 1 and receives from thread i - 1.
+    let (mut senders, receivers): (Vec<mpsc::Sender<Resource<G>>>, Vec<_>) =
+        (0..threads).map(|_| mpsc::channel()).unzip();
+    senders.rotate_left(1);
+    let mut peak = (0, 0);
+    let mut at_end: Option<(AllocatorStats, MemoryMap)> = None;
+    let results = thread::scope(|scope| {
+        let _break = BreakOnPanic(&meeting.rendezvous);
+        let handles: Vec<_> = workers
+            .into_iter()
+            .zip(senders.into_iter().zip(receivers))
+            .enumerate()
+            .map(|(index, (worker, (to_next, from_previous)))| {
+                let share = Share {
+                    index,
+                    count: threads,
+                };
+                let hand_over = HandOver {
+                    to_next,
+                    from_previous,
+                };
+                let (allocator, meeting) = (&allocator, &meeting);
+                thread::Builder::new()
+                    .name(format!("demo thread {index}"))
+                    .spawn_scoped(scope, move || {
+                        run_share(worker, allocator, share, hand_over, frames, meeting)
+                    })
+                    .expect("starting a thread")
+            })
+            .collect();
+        // The meetings: after the level load, then at every progress frame.
+        let meetings = std::iter::once(0).chain((1..=frames).filter(|&f| is_progress_frame(f, frames)));
+        for done in meetings {
+            if !meeting.rendezvous.wait() {
+                break;
+            }
+            allocator.update_budget(gpu.memory_device());
+            allocator.check_invariants();
+            let stats = allocator.stats();
+            peak = (
+                u64::max(peak.0, stats.reserved),
+                u32::max(peak.1, stats.memory_objects),
+            );
+            let board = lock(&meeting.board).clone();
+            let assets = board.iter().map(|s| s.assets).sum();
+            let mut counters = Counters::default();
+            for snapshot in &board {
+                counters.uploads += snapshot.counters.uploads;
+                counters.readbacks += snapshot.counters.readbacks;
+                counters.level_assets += snapshot.counters.level_assets;
+            }
+            if done == 0 {
+                println!(
+                    "level loaded: {} meshes and textures in {:.2} s by {threads} threads",
+                    counters.level_assets,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            println!(
+                "{}",
+                progress_line(done, frames, &stats, assets, &counters)
+            );
+            if done == frames {
+                at_end = Some((stats, allocator.memory_map()));
+            }
+            if !meeting.rendezvous.wait() {
+                break;
+            }
+        }
+        handles
+            .into_iter()
+            .map(|handle| handle.join())
+            .collect::<Vec<_>>()
+    });
+
+    // The threads' counters and failures, in thread order.
+    let mut counters = Counters {
+        budget_read,
+        ..Counters::default()
+    };
+    let mut failures = Vec::new();
+    for (index, result) in results.into_iter().enumerate() {
+        let (c, share_failures) = match result {
+            Ok(result) => result,
+            Err(panic) => {
+                failures.push(format!(
+                    "thread {index} panicked: {}",
+                    panic_message(&*panic)
+                ));
+                continue;
+            }
+        };
+        counters.frames = counters.frames.max(c.frames);
+        counters.level_assets += c.level_assets;
+        counters.uploads += c.uploads;
+        counters.readbacks += c.readbacks;
+        counters.bytes_verified += c.bytes_verified;
+        counters.streamed_in += c.streamed_in;
+        counters.streamed_out += c.streamed_out;
+        counters.freed_by_other_thread += c.freed_by_other_thread;
+        counters.peak_reserved = counters.peak_reserved.max(c.peak_reserved);
+        counters.peak_objects = counters.peak_objects.max(c.peak_objects);
+        failures.extend(share_failures);
+    }
+    counters.peak_reserved = counters.peak_reserved.max(peak.0);
+    counters.peak_objects = counters.peak_objects.max(peak.1);
+
+    // Every thread has freed what it held.
+    let (stats, map) = at_end.unwrap_or_else(|| (allocator.stats(), allocator.memory_map()));
+    // SAFETY: the allocator's device (every thread's `G` is of the same one);
+    // every block was freed by the threads, which are done.
+    unsafe { allocator.cleanup(gpu.memory_device()) };
+    allocator.check_invariants();
+    let after = allocator.stats();
+    if after.blocks != 0 || after.memory_objects != 0 || after.reserved != 0 {
+        failures.push(format!(
+            "after freeing everything and cleanup the allocator holds {} blocks in {} \
+             memory objects ({} bytes)",
+            after.blocks, after.memory_objects, after.reserved
+        ));
+    }
+    failures.extend(device_checks(&*gpu));
+    Outcome {
+        threads,
+        counters,
+        stats,
+        map,
+        failures,
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}

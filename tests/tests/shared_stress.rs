@@ -1,0 +1,1118 @@
+//! `SharedGpuAllocator` under load on the simulated device: 8 threads run
+//! random programs (seeded per thread, so each program is reproducible) and
+//! meet at quiescent points where every rule of a block is checked.
+//!
+//! - Stress runs, one per layout (Apple M1: a non-coherent type; an NVIDIA
+//!   card with a 1024-byte `bufferImageGranularity` and an object limit of
+//!   4096; a discrete AMD card; an Intel iGPU with one heap): requests of 1 B to
+//!   4 MiB (log-uniform, so most go to the thread arenas and some to the central
+//!   allocator), alignments of 1 B to 64 KiB, device-local, upload, download,
+//!   transient and host-access usages, every entry point (`alloc`,
+//!   `alloc_with_dedicated`, `try_alloc`, `try_alloc_with_dedicated`,
+//!   `try_alloc_with_options` with each `ResourceKind`), sometimes a mask
+//!   without the best type; three runs inject `allocate_memory` and
+//!   `map_memory` failures. Every block gets a pattern (through `write_bytes`
+//!   where host-visible, else as the device) that is read back before it is
+//!   freed; about a quarter of the frees are done by another thread, which the
+//!   block reaches through a channel.
+//! - At each quiescent point every thread parks; each reads back every block
+//!   it holds as the device sees it, and one thread checks
+//!   `check_invariants`, every live block (from a registry of their memory
+//!   object, offset, size and memory type) inside a live object of its type,
+//!   none overlapping, non-coherent atoms, `bufferImageGranularity` pages
+//!   between resource kinds, `Dedicated::Required` blocks alone; the
+//!   allocator's object count, remaining objects and heap usage against the
+//!   device's; `stats().blocks == live_blocks()` == the registry's count,
+//!   `stats().used` its bytes, `stats().cached <= reserved - used`. In fault
+//!   runs it then forces failures (every `allocate_memory`, every
+//!   `map_memory`) and checks that they give clean errors.
+//! - Every call of the allocator goes through a recorder of the device that
+//!   counts, per thread, the failures injected during that thread's calls (an
+//!   allocation, map, read or write may fail only when one was; a request
+//!   served without one comes from the best memory type by the documented
+//!   ranking) and the most bytes each heap held at any moment.
+//! - Limits under contention: a limit of 6 memory objects, and heap budgets,
+//!   with 8 threads allocating until refused: never more objects or bytes on
+//!   the device than allowed, and only `TooManyObjects` / `OutOfDeviceMemory`.
+//! - Pressure: an idle thread's empty lease is given back when another thread
+//!   needs its memory object or heap room.
+//! - A leased block that outlives its allocator keeps its memory object.
+//! - At the end of every test: every block freed, `cleanup`, no memory object
+//!   in the allocator or on the device, no `MemoryDevice` rule broken.
+//!
+//! `GPU_ALLOC_STRESS_STEPS` sets the steps per thread of a stress run (default
+//! 240, a quiescent point every 40); `GPU_ALLOC_TEST_SEED` picks other programs.
+//! `cargo test -p gpu-alloc-tests --test shared_stress -- --nocapture` prints
+//! what each test did.
+
+use {
+    gpu_alloc::{
+        AllocOptions, AllocationError, AllocationFlags, Config, Dedicated, DeviceMapError,
+        DeviceProperties, HeapBudget, MapError, MappedMemoryRange, MemoryBlock, MemoryDevice,
+        MemoryHeap, MemoryPropertyFlags, MemoryType, OutOfMemory, Request, ResourceKind,
+        SharedGpuAllocator, TryAllocError, UsageFlags,
+    },
+    gpu_alloc_tests::{
+        harness::{best_type, eligible_types},
+        kit::Rng,
+        sim::{Faults, Layout, SimDevice, SimMemory},
+    },
+    std::{
+        borrow::Cow,
+        cell::Cell,
+        collections::BTreeMap,
+        ptr::NonNull,
+        sync::{
+            mpsc::{self, Receiver, Sender},
+            Condvar, Mutex, MutexGuard, PoisonError,
+        },
+        thread,
+    },
+};
+
+const KIB: u64 = 1 << 10;
+const MIB: u64 = 1 << 20;
+const THREADS: usize = 8;
+/// Steps per thread of a stress run without `GPU_ALLOC_STRESS_STEPS`.
+const DEFAULT_STEPS: u64 = 240;
+/// Steps between two quiescent points.
+const CHECK_EVERY: u64 = 40;
+/// Bytes of one written and checked span of a block: blocks up to three spans
+/// are written whole, larger ones at the start, the end and one place between.
+const SPAN: u64 = 4 * KIB;
+/// The largest lease of a thread arena (`concurrent/arena.rs`).
+const LEASE_MAX: u64 = 16 * MIB;
+/// Pool classes of a memory type (unknown, linear, optimal resources).
+const CLASSES: u64 = 3;
+
+/// Locks `mutex`, whether or not a failed thread poisoned it (the failure is
+/// reported by that thread).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn steps() -> u64 {
+    std::env::var("GPU_ALLOC_STRESS_STEPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_STEPS)
+}
+
+/// The seed of thread `thread` of test `name`: FNV-1a of the name, changed by
+/// `GPU_ALLOC_TEST_SEED`.
+fn seed(name: &str, thread: usize) -> u64 {
+    let extra: u64 = std::env::var("GPU_ALLOC_TEST_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut hash = 0xcbf2_9ce4_8422_2325u64 ^ extra;
+    for byte in name.bytes().chain([thread as u8]) {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+// ---- the device, watched ------------------------------------------------------
+
+std::thread_local! {
+    /// `allocate_memory` and `map_memory` failures the device injected during
+    /// this thread's calls.
+    static INJECTED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Failures injected during the calling thread's device calls so far.
+fn injected_here() -> u64 {
+    INJECTED.with(Cell::get)
+}
+
+/// The simulated device behind a recorder that every call of the allocator and
+/// its blocks goes through. Allocations, frees and maps run one at a time
+/// under `peaks`' lock, so the recorder sees exactly which call the device
+/// failed on purpose (counted for the calling thread, see [`injected_here`])
+/// and each heap's usage right after each allocation (its most at any moment).
+struct Watched {
+    sim: SimDevice,
+    /// The most bytes each heap held.
+    peaks: Mutex<Vec<u64>>,
+}
+
+impl Watched {
+    fn new(sim: SimDevice) -> Self {
+        let heaps = sim.layout().memory_heaps.len();
+        Watched {
+            sim,
+            peaks: Mutex::new(vec![0; heaps]),
+        }
+    }
+
+    fn peaks(&self) -> Vec<u64> {
+        lock(&self.peaks).clone()
+    }
+
+    /// Runs one device call; counts an injected failure during it for this thread.
+    fn watch<T>(&self, call: impl FnOnce() -> T) -> T {
+        let mut peaks = lock(&self.peaks);
+        let before = self.sim.stats();
+        let result = call();
+        let after = self.sim.stats();
+        let injected = (after.injected_alloc_failures - before.injected_alloc_failures)
+            + (after.injected_map_failures - before.injected_map_failures);
+        INJECTED.with(|count| count.set(count.get() + injected));
+        for (peak, usage) in peaks.iter_mut().zip(self.sim.heap_usages()) {
+            *peak = (*peak).max(usage);
+        }
+        result
+    }
+}
+
+impl MemoryDevice<SimMemory> for Watched {
+    unsafe fn allocate_memory(
+        &self,
+        size: u64,
+        memory_type: u32,
+        flags: AllocationFlags,
+    ) -> Result<SimMemory, OutOfMemory> {
+        self.watch(|| {
+            // SAFETY: the caller keeps this method's rules, which are the
+            // simulated device's (it is the device the allocator was made for).
+            unsafe { self.sim.allocate_memory(size, memory_type, flags) }
+        })
+    }
+
+    unsafe fn deallocate_memory(&self, memory: SimMemory) {
+        self.watch(|| {
+            // SAFETY: as in `allocate_memory`.
+            unsafe { self.sim.deallocate_memory(memory) }
+        });
+    }
+
+    unsafe fn map_memory(
+        &self,
+        memory: &mut SimMemory,
+        offset: u64,
+        size: u64,
+    ) -> Result<NonNull<u8>, DeviceMapError> {
+        self.watch(|| {
+            // SAFETY: as in `allocate_memory`.
+            unsafe { self.sim.map_memory(memory, offset, size) }
+        })
+    }
+
+    unsafe fn unmap_memory(&self, memory: &mut SimMemory) {
+        // SAFETY: as in `allocate_memory`.
+        unsafe { self.sim.unmap_memory(memory) }
+    }
+
+    unsafe fn invalidate_memory_ranges(
+        &self,
+        ranges: &[MappedMemoryRange<'_, SimMemory>],
+    ) -> Result<(), OutOfMemory> {
+        // SAFETY: as in `allocate_memory`.
+        unsafe { self.sim.invalidate_memory_ranges(ranges) }
+    }
+
+    unsafe fn flush_memory_ranges(
+        &self,
+        ranges: &[MappedMemoryRange<'_, SimMemory>],
+    ) -> Result<(), OutOfMemory> {
+        // SAFETY: as in `allocate_memory`.
+        unsafe { self.sim.flush_memory_ranges(ranges) }
+    }
+
+    fn memory_budget(&self, budgets: &mut [HeapBudget]) -> bool {
+        self.sim.memory_budget(budgets)
+    }
+}
+
+// ---- quiescent points ---------------------------------------------------------
+
+/// Where the worker threads park together. Unlike `std::sync::Barrier`, a
+/// thread that fails breaks it, and the others then fail at their next wait
+/// instead of waiting for ever.
+struct Rendezvous {
+    parties: usize,
+    round: Mutex<Round>,
+    turn: Condvar,
+}
+
+#[derive(Default)]
+struct Round {
+    waiting: usize,
+    generation: u64,
+    broken: bool,
+}
+
+impl Rendezvous {
+    fn new(parties: usize) -> Self {
+        Rendezvous {
+            parties,
+            round: Mutex::new(Round::default()),
+            turn: Condvar::new(),
+        }
+    }
+
+    /// Waits until every party is here; `true` for one of them (the last).
+    fn wait(&self) -> bool {
+        let mut round = lock(&self.round);
+        assert!(!round.broken, "another thread failed");
+        round.waiting += 1;
+        if round.waiting == self.parties {
+            round.waiting = 0;
+            round.generation += 1;
+            self.turn.notify_all();
+            return true;
+        }
+        let generation = round.generation;
+        while round.generation == generation && !round.broken {
+            round = self
+                .turn
+                .wait(round)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        assert!(!round.broken, "another thread failed");
+        false
+    }
+}
+
+/// Breaks its rendezvous if its thread panics.
+struct BreakOnPanic<'a>(&'a Rendezvous);
+
+impl Drop for BreakOnPanic<'_> {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            lock(&self.0.round).broken = true;
+            self.0.turn.notify_all();
+        }
+    }
+}
+
+// ---- blocks and their data ----------------------------------------------------
+
+/// `len` bytes of block pattern `key` from byte `offset` of the block on.
+fn pattern(key: u64, offset: u64, len: u64) -> Vec<u8> {
+    let (first, end) = (offset / 8, (offset + len).div_ceil(8));
+    let mut bytes = Vec::with_capacity(((end - first) * 8) as usize);
+    for word in first..end {
+        let x = (key ^ word.wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        bytes.extend_from_slice(&(x ^ (x >> 31)).to_le_bytes());
+    }
+    let skip = (offset % 8) as usize;
+    bytes.drain(..skip);
+    bytes.truncate(len as usize);
+    bytes
+}
+
+/// The `(offset, len)` spans of a block of `len` requested bytes that hold its
+/// pattern.
+fn spans(len: u64, key: u64) -> Vec<(u64, u64)> {
+    if len <= 3 * SPAN {
+        return vec![(0, len)];
+    }
+    vec![(0, SPAN), (key % (len - SPAN), SPAN), (len - SPAN, SPAN)]
+}
+
+fn host_visible(block: &MemoryBlock<SimMemory>) -> bool {
+    block.props().contains(MemoryPropertyFlags::HOST_VISIBLE)
+}
+
+/// A live block and what it holds.
+#[derive(Debug)]
+struct Held {
+    block: MemoryBlock<SimMemory>,
+    /// Its key in the registry.
+    serial: u64,
+    /// Its pattern.
+    key: u64,
+    /// Bytes requested (the pattern covers these).
+    len: u64,
+    /// The thread that allocated it.
+    owner: usize,
+}
+
+/// A live block as the quiescent check sees it.
+#[derive(Clone, Copy, Debug)]
+struct Placed {
+    memory: u64,
+    offset: u64,
+    size: u64,
+    memory_type: u32,
+    kind: ResourceKind,
+    required: bool,
+}
+
+/// How a request reaches the allocator.
+#[derive(Clone, Copy, Debug)]
+enum Entry {
+    Alloc,
+    AllocDedicated(Dedicated),
+    Try,
+    TryDedicated(Dedicated),
+    Options(ResourceKind, Option<Dedicated>),
+}
+
+impl Entry {
+    fn kind(self) -> ResourceKind {
+        match self {
+            Entry::Options(kind, _) => kind,
+            _ => ResourceKind::Unknown,
+        }
+    }
+
+    fn required(self) -> bool {
+        matches!(
+            self,
+            Entry::AllocDedicated(Dedicated::Required)
+                | Entry::TryDedicated(Dedicated::Required)
+                | Entry::Options(_, Some(Dedicated::Required))
+        )
+    }
+}
+
+/// Why a request was refused, from either error type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    Try(TryAllocError),
+    Legacy(AllocationError),
+}
+
+impl Refusal {
+    /// Out of device memory or memory objects: what a limit or a budget gives.
+    fn is_pressure(self) -> bool {
+        matches!(
+            self,
+            Refusal::Try(TryAllocError::OutOfDeviceMemory | TryAllocError::TooManyObjects)
+                | Refusal::Legacy(
+                    AllocationError::OutOfDeviceMemory | AllocationError::TooManyObjects
+                )
+        )
+    }
+
+    /// What an injected `allocate_memory` or `map_memory` failure gives.
+    fn is_injectable(self) -> bool {
+        matches!(
+            self,
+            Refusal::Try(TryAllocError::OutOfDeviceMemory | TryAllocError::MapFailed)
+                | Refusal::Legacy(
+                    AllocationError::OutOfDeviceMemory | AllocationError::OutOfHostMemory
+                )
+        )
+    }
+}
+
+/// Which refusals a test accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Accept {
+    /// Only with a failure injected during that very call; a request served
+    /// without one comes from the best memory type.
+    Injected,
+    /// `TooManyObjects` and `OutOfDeviceMemory` (limits and budgets).
+    Pressure,
+}
+
+/// A usage, drawn.
+fn draw_usage(rng: &mut Rng) -> UsageFlags {
+    match rng.below(7) {
+        0 | 1 => UsageFlags::FAST_DEVICE_ACCESS,
+        2 => UsageFlags::UPLOAD,
+        3 => UsageFlags::DOWNLOAD,
+        4 => UsageFlags::UPLOAD | UsageFlags::TRANSIENT,
+        5 => UsageFlags::FAST_DEVICE_ACCESS | UsageFlags::TRANSIENT,
+        _ => UsageFlags::HOST_ACCESS | UsageFlags::FAST_DEVICE_ACCESS,
+    }
+}
+
+/// A request and its entry point, drawn: 1 B to 4 MiB log-uniform, aligned to
+/// 1 B to 64 KiB; one in eight has a mask without the best type (when another
+/// type is eligible).
+fn draw_request(rng: &mut Rng, layout: &Layout) -> (Request, Entry) {
+    let usage = draw_usage(rng);
+    let mut request = Request {
+        size: rng.log_uniform(1, 4 * MIB),
+        align_mask: rng.pow2(0, 16) - 1,
+        usage,
+        memory_types: !0,
+    };
+    if rng.below(8) == 0 {
+        let best = best_type(layout, &request, 0).expect("every usage has a type");
+        if eligible_types(layout, &request, 0).len() > 1 {
+            request.memory_types = !(1 << best);
+        }
+    }
+    let kind = match rng.below(3) {
+        0 => ResourceKind::Unknown,
+        1 => ResourceKind::Linear,
+        _ => ResourceKind::Optimal,
+    };
+    let entry = match rng.below(40) {
+        0..=13 => Entry::Options(kind, None),
+        14..=22 => Entry::Try,
+        23..=33 => Entry::Alloc,
+        34 | 35 => Entry::AllocDedicated(Dedicated::Preferred),
+        36 => Entry::AllocDedicated(Dedicated::Required),
+        37 => Entry::TryDedicated(Dedicated::Preferred),
+        38 => Entry::TryDedicated(Dedicated::Required),
+        _ => Entry::Options(kind, Some(Dedicated::Required)),
+    };
+    (request, entry)
+}
+
+/// What a thread did.
+#[derive(Clone, Copy, Debug, Default)]
+struct Tally {
+    served: u64,
+    refused: u64,
+    /// Served blocks over 1 MiB (the central allocator's) and dedicated ones.
+    large: u64,
+    dedicated: u64,
+    frees: u64,
+    /// Frees of a block another thread allocated.
+    cross_frees: u64,
+    /// Most blocks live at once.
+    peak_live: u64,
+}
+
+impl Tally {
+    fn add(&mut self, other: &Tally) {
+        self.served += other.served;
+        self.refused += other.refused;
+        self.large += other.large;
+        self.dedicated += other.dedicated;
+        self.frees += other.frees;
+        self.cross_frees += other.cross_frees;
+        self.peak_live = self.peak_live.max(other.peak_live);
+    }
+}
+
+/// One test's allocator, device and shared state.
+struct Run<'a> {
+    name: &'a str,
+    device: &'a Watched,
+    allocator: &'a SharedGpuAllocator<SimMemory>,
+    accept: Accept,
+    /// Budgets set on the allocator, per heap (their sizes without).
+    budgets: Vec<u64>,
+    /// Every live block, by serial.
+    registry: Mutex<BTreeMap<u64, Placed>>,
+    rendezvous: Rendezvous,
+    /// The failure rates of `allocate_memory` and `map_memory` when the run
+    /// injects failures; the quiescent point then forces failures too.
+    fault_rates: Option<(f64, f64)>,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        name: &'a str,
+        device: &'a Watched,
+        allocator: &'a SharedGpuAllocator<SimMemory>,
+        accept: Accept,
+    ) -> Self {
+        Run {
+            name,
+            device,
+            allocator,
+            accept,
+            budgets: device.sim.layout().memory_heaps.iter().map(|h| h.size).collect(),
+            registry: Mutex::new(BTreeMap::new()),
+            rendezvous: Rendezvous::new(THREADS),
+            fault_rates: None,
+        }
+    }
+
+    fn layout(&self) -> &Layout {
+        self.device.sim.layout()
+    }
+
+    /// Runs a map, read or write, again after each failure injected during it.
+    fn retry_map(&self, mut access: impl FnMut() -> Result<(), MapError>) {
+        for _ in 0..100 {
+            let before = injected_here();
+            match access() {
+                Ok(()) => return,
+                Err(MapError::MapFailed) if injected_here() > before => {}
+                Err(error) => panic!("{}: a map failed without cause: {error:?}", self.name),
+            }
+        }
+        panic!("{}: 100 injected map failures in a row", self.name);
+    }
+
+    /// Allocates through `entry`; checks a served block and writes its pattern,
+    /// or checks that the refusal is one this test accepts.
+    fn allocate(
+        &self,
+        request: Request,
+        entry: Entry,
+        serial: u64,
+        key: u64,
+        owner: usize,
+    ) -> Result<Held, Refusal> {
+        let (allocator, device) = (self.allocator, self.device);
+        let before = injected_here();
+        // SAFETY (every call below): `device` wraps the simulated device the
+        // allocator was made for, and is passed to every call of it and its blocks.
+        let result = match entry {
+            Entry::Alloc => unsafe { allocator.alloc(device, request) }.map_err(Refusal::Legacy),
+            Entry::AllocDedicated(dedicated) => {
+                // SAFETY: as above.
+                unsafe { allocator.alloc_with_dedicated(device, request, dedicated) }
+                    .map_err(Refusal::Legacy)
+            }
+            // SAFETY: as above.
+            Entry::Try => unsafe { allocator.try_alloc(device, request) }.map_err(Refusal::Try),
+            Entry::TryDedicated(dedicated) => {
+                // SAFETY: as above.
+                unsafe { allocator.try_alloc_with_dedicated(device, request, dedicated) }
+                    .map_err(Refusal::Try)
+            }
+            Entry::Options(kind, dedicated) => {
+                let mut options = AllocOptions::new().resource(kind);
+                if let Some(dedicated) = dedicated {
+                    options = options.dedicated(dedicated);
+                }
+                // SAFETY: as above.
+                unsafe { allocator.try_alloc_with_options(device, request, options) }
+                    .map_err(Refusal::Try)
+            }
+        };
+        let injected = injected_here() > before;
+        let block = match result {
+            Ok(block) => block,
+            Err(refusal) => {
+                match self.accept {
+                    Accept::Injected => assert!(
+                        injected && refusal.is_injectable(),
+                        "{}: {request:?} through {entry:?} refused with {refusal:?} without an \
+                         injected failure",
+                        self.name
+                    ),
+                    Accept::Pressure => assert!(
+                        refusal.is_pressure(),
+                        "{}: {request:?} through {entry:?} refused with {refusal:?}",
+                        self.name
+                    ),
+                }
+                return Err(refusal);
+            }
+        };
+        let best = (self.accept == Accept::Injected && !injected)
+            .then(|| best_type(self.layout(), &request, 0))
+            .flatten();
+        self.check_new(&block, &request, entry, best);
+        let mut held = Held {
+            block,
+            serial,
+            key,
+            len: request.size,
+            owner,
+        };
+        self.fill(&mut held);
+        let placed = Placed {
+            memory: held.block.memory().id(),
+            offset: held.block.offset(),
+            size: held.block.size(),
+            memory_type: held.block.memory_type(),
+            kind: entry.kind(),
+            required: entry.required(),
+        };
+        lock(&self.registry).insert(serial, placed);
+        Ok(held)
+    }
+
+    /// The rules of a new block: an eligible type (the best one when given),
+    /// its type's properties, large enough, aligned, inside a live memory object
+    /// of its type, whole atoms in non-coherent memory, dedicated when required.
+    fn check_new(
+        &self,
+        block: &MemoryBlock<SimMemory>,
+        request: &Request,
+        entry: Entry,
+        best: Option<u32>,
+    ) {
+        let (name, layout) = (self.name, self.layout());
+        let ty = block.memory_type();
+        let eligible = eligible_types(layout, request, 0);
+        assert!(
+            eligible.contains(&ty),
+            "{name}: {request:?} served from type {ty}, eligible: {eligible:?}"
+        );
+        if let Some(best) = best {
+            assert_eq!(
+                ty, best,
+                "{name}: {request:?} through {entry:?} served from type {ty}, the best is {best}"
+            );
+        }
+        assert_eq!(
+            u32::from(block.props().bits()),
+            layout.type_flags(ty) & 0xFF,
+            "{name}: the block's properties are not its type's"
+        );
+        assert!(block.size() >= request.size, "{name}: {block:?} for {request:?}");
+        assert_eq!(
+            block.offset() & request.align_mask,
+            0,
+            "{name}: {block:?} for {request:?}"
+        );
+        if entry.required() {
+            assert!(block.is_dedicated(), "{name}: Dedicated::Required block not dedicated");
+        }
+        let object = self
+            .device
+            .sim
+            .object(block.memory().id())
+            .unwrap_or_else(|| panic!("{name}: a new block's memory object is not alive"));
+        check_extent(name, layout, &object, block.offset(), block.size(), ty);
+    }
+
+    /// Writes the block's pattern: through `write_bytes` (a map, a copy and a
+    /// flush) where host-visible, else as the device.
+    fn fill(&self, held: &mut Held) {
+        for (offset, len) in spans(held.len, held.key) {
+            let data = pattern(held.key, offset, len);
+            if host_visible(&held.block) {
+                self.retry_map(|| {
+                    // SAFETY: the allocator's device; the block is this thread's
+                    // alone and the device does not use it.
+                    unsafe { held.block.write_bytes(self.device, offset, &data) }
+                });
+            } else {
+                let at = held.block.offset() + offset;
+                self.device.sim.device_write(held.block.memory(), at, &data);
+            }
+        }
+    }
+
+    /// Checks the block's pattern as the device sees it and, with `host`, as
+    /// the host reads it (`read_bytes`: a map, an invalidate and a copy).
+    fn verify(&self, held: &mut Held, host: bool) {
+        for (offset, len) in spans(held.len, held.key) {
+            let expected = pattern(held.key, offset, len);
+            let at = held.block.offset() + offset;
+            let seen = self.device.sim.device_read(held.block.memory(), at, len);
+            self.compare(held, offset, &seen, &expected, "the device");
+            if host && host_visible(&held.block) {
+                let mut back = vec![0; len as usize];
+                self.retry_map(|| {
+                    // SAFETY: as in `fill`.
+                    unsafe { held.block.read_bytes(self.device, offset, &mut back) }
+                });
+                self.compare(held, offset, &back, &expected, "the host");
+            }
+        }
+    }
+
+    fn compare(&self, held: &Held, offset: u64, seen: &[u8], expected: &[u8], reader: &str) {
+        if let Some(at) = seen.iter().zip(expected).position(|(a, b)| a != b) {
+            panic!(
+                "{}: block {} of thread {} ({} bytes at {} of memory {}, type {}): {reader} \
+                 reads {:#04x} at byte {}, {:#04x} was written",
+                self.name,
+                held.serial,
+                held.owner,
+                held.block.size(),
+                held.block.offset(),
+                held.block.memory().id(),
+                held.block.memory_type(),
+                seen[at],
+                offset + at as u64,
+                expected[at]
+            );
+        }
+    }
+
+    /// Checks a block's pattern and frees it.
+    fn free(&self, mut held: Held, tally: &mut Tally, thread: usize) {
+        self.verify(&mut held, true);
+        lock(&self.registry)
+            .remove(&held.serial)
+            .expect("a live block is registered");
+        tally.frees += 1;
+        tally.cross_frees += u64::from(held.owner != thread);
+        // SAFETY: the allocator's device; the block is not used afterwards.
+        unsafe { self.allocator.dealloc(self.device, held.block) };
+    }
+
+    /// A quiescent point, for a thread holding `live` (blocks handed to it
+    /// meanwhile join them): every thread parks, checks its blocks' data as the
+    /// device sees it, and one checks everything else.
+    fn quiescent(&self, inbox: &Receiver<Held>, live: &mut Vec<Held>) {
+        // Nothing is sent after this until the last wait.
+        self.rendezvous.wait();
+        live.extend(inbox.try_iter());
+        for held in live.iter_mut() {
+            self.verify(held, false);
+        }
+        if self.rendezvous.wait() {
+            self.check_quiescent();
+            if let Some((alloc_rate, map_rate)) = self.fault_rates {
+                self.device.sim.set_fault_rates(0.0, 0.0);
+                self.forced_failures();
+                self.device.sim.set_fault_rates(alloc_rate, map_rate);
+                self.check_quiescent();
+            }
+        }
+        self.rendezvous.wait();
+    }
+
+    /// The checks of a quiescent point (see the module docs).
+    fn check_quiescent(&self) {
+        let (name, layout, allocator, sim) =
+            (self.name, self.layout(), self.allocator, &self.device.sim);
+        allocator.check_invariants();
+        sim.assert_no_violations();
+        let registry = lock(&self.registry);
+        let mut by_object: BTreeMap<u64, Vec<Placed>> = BTreeMap::new();
+        for placed in registry.values() {
+            by_object.entry(placed.memory).or_default().push(*placed);
+        }
+        let granularity = layout.buffer_image_granularity.max(1);
+        for (id, mut blocks) in by_object {
+            let object = sim
+                .object(id)
+                .unwrap_or_else(|| panic!("{name}: memory {id} of a live block is not alive"));
+            blocks.sort_by_key(|placed| placed.offset);
+            for placed in &blocks {
+                assert_eq!(placed.memory_type, object.memory_type, "{name}: {placed:?}");
+                check_extent(name, layout, &object, placed.offset, placed.size, placed.memory_type);
+            }
+            if blocks.iter().any(|placed| placed.required) {
+                assert_eq!(blocks.len(), 1, "{name}: a Dedicated::Required block shares {blocks:?}");
+            }
+            for (i, a) in blocks.iter().enumerate() {
+                let a_end = a.offset + a.size;
+                for b in &blocks[i + 1..] {
+                    assert!(a_end <= b.offset, "{name}: blocks overlap: {a:?} {b:?}");
+                    if b.offset / granularity > (a_end - 1) / granularity {
+                        break;
+                    }
+                    assert!(
+                        a.kind == b.kind && a.kind != ResourceKind::Unknown,
+                        "{name}: {a:?} and {b:?} share a {granularity}-byte page"
+                    );
+                }
+            }
+        }
+        let live = sim.live_count();
+        let max = layout.max_memory_allocation_count;
+        assert_eq!(allocator.memory_objects() as usize, live, "{name}: memory objects");
+        assert_eq!(
+            u64::from(allocator.remaining_allocations()),
+            u64::from(max) - live as u64,
+            "{name}: remaining_allocations vs objects alive on the device"
+        );
+        assert!(sim.stats().peak_live_objects <= u64::from(max), "{name}: object limit passed");
+        let peaks = self.device.peaks();
+        for (heap, (&peak, &budget)) in peaks.iter().zip(&self.budgets).enumerate() {
+            assert_eq!(
+                allocator.heap_usage(heap as u32),
+                sim.heap_usage(heap as u32),
+                "{name}: heap {heap}: the allocator's usage vs the device's"
+            );
+            assert!(peak <= budget, "{name}: heap {heap} held {peak} bytes, over {budget}");
+        }
+        let stats = allocator.stats();
+        let bytes: u64 = registry.values().map(|placed| placed.size).sum();
+        assert_eq!(stats.blocks, registry.len() as u64, "{name}: stats().blocks");
+        assert_eq!(allocator.live_blocks(), registry.len() as u64, "{name}: live_blocks()");
+        assert_eq!(stats.used, bytes, "{name}: stats().used vs the live blocks' bytes");
+        assert_eq!(stats.memory_objects as usize, live, "{name}: stats().memory_objects");
+        assert!(
+            stats.cached <= stats.reserved - stats.used,
+            "{name}: cached {} of {} reserved, {} used",
+            stats.cached,
+            stats.reserved,
+            stats.used
+        );
+    }
+
+    /// With every other thread parked and no failure drawn by the rates: every `allocate_memory` fails, and a
+    /// request that needs a memory object of its own gets `OutOfDeviceMemory`;
+    /// every `map_memory` fails, and writing a new dedicated host-visible block
+    /// gets `MapFailed`, then succeeds once maps work again. Nothing is left
+    /// behind by either.
+    fn forced_failures(&self) {
+        let (name, allocator, device, sim) = (self.name, self.allocator, self.device, &self.device.sim);
+        let objects = sim.live_count();
+        let request = Request {
+            size: 64 * KIB,
+            align_mask: 0,
+            usage: UsageFlags::UPLOAD,
+            memory_types: !0,
+        };
+        sim.fail_next_allocs(u32::MAX);
+        // SAFETY: the allocator's device.
+        let result = unsafe { allocator.try_alloc_with_dedicated(device, request, Dedicated::Required) };
+        sim.fail_next_allocs(0);
+        assert_eq!(result.map(|_| ()), Err(TryAllocError::OutOfDeviceMemory), "{name}");
+        assert!(sim.live_count() <= objects, "{name}: a failed allocation left an object");
+        allocator.check_invariants();
+
+        // SAFETY: the allocator's device.
+        let block = unsafe { allocator.try_alloc_with_dedicated(device, request, Dedicated::Required) };
+        let mut block = block.unwrap_or_else(|e| panic!("{name}: {e:?} with no failure injected"));
+        sim.fail_next_maps(u32::MAX);
+        // SAFETY: the allocator's device; the block is not in use.
+        let written = unsafe { block.write_bytes(device, 0, &[1, 2, 3]) };
+        sim.fail_next_maps(0);
+        assert_eq!(written, Err(MapError::MapFailed), "{name}");
+        assert!(!block.is_mapped(), "{name}: a failed map left the block mapped");
+        // SAFETY: as above.
+        unsafe { block.write_bytes(device, 0, &[1, 2, 3]) }.expect("maps work again");
+        let mut back = [0; 3];
+        // SAFETY: as above.
+        unsafe { block.read_bytes(device, 0, &mut back) }.expect("maps work again");
+        assert_eq!(back, [1, 2, 3], "{name}");
+        // SAFETY: the allocator's device; the block is not used afterwards.
+        unsafe { allocator.dealloc(device, block) };
+    }
+}
+
+/// A block lies inside its memory object, of its type, in whole atoms of
+/// non-coherent memory (or up to the object's end).
+fn check_extent(
+    name: &str,
+    layout: &Layout,
+    object: &gpu_alloc_tests::sim::LiveObject,
+    offset: u64,
+    size: u64,
+    ty: u32,
+) {
+    assert_eq!(object.memory_type, ty, "{name}: a block in a memory object of another type");
+    let end = offset.checked_add(size).expect("block end overflows");
+    assert!(
+        end <= object.size,
+        "{name}: block {offset}+{size} outside its memory object of {} bytes",
+        object.size
+    );
+    let flags = layout.type_flags(ty);
+    if flags & 0x2 != 0 && flags & 0x4 == 0 {
+        let atom = layout.non_coherent_atom_size;
+        assert_eq!(offset % atom, 0, "{name}: non-coherent block at {offset}");
+        assert!(
+            size % atom == 0 || end == object.size,
+            "{name}: non-coherent block {offset}+{size} neither whole atoms nor at the end"
+        );
+    }
+}
+
+// ---- the stress runs ----------------------------------------------------------
+
+/// One stress thread: `steps` random steps (allocate, free here or hand to
+/// another thread, read back), a quiescent point every [`CHECK_EVERY`], and at
+/// the end every block it holds freed.
+fn stress_thread(
+    run: &Run<'_>,
+    thread: usize,
+    inbox: Receiver<Held>,
+    outboxes: Vec<Sender<Held>>,
+    steps: u64,
+) -> Tally {
+    let _break = BreakOnPanic(&run.rendezvous);
+    let mut rng = Rng::new(seed(run.name, thread));
+    let mut tally = Tally::default();
+    let mut live: Vec<Held> = Vec::new();
+    for step in 0..steps {
+        for held in inbox.try_iter() {
+            run.free(held, &mut tally, thread);
+        }
+        let roll = rng.below(100);
+        if live.len() < 4 || (live.len() < 40 && roll < 55) {
+            let (request, entry) = draw_request(&mut rng, run.layout());
+            let serial = (thread as u64) << 32 | step;
+            if let Ok(held) = run.allocate(request, entry, serial, rng.next_u64(), thread) {
+                tally.served += 1;
+                tally.large += u64::from(held.block.size() > MIB);
+                tally.dedicated += u64::from(held.block.is_dedicated());
+                live.push(held);
+                tally.peak_live = tally.peak_live.max(live.len() as u64);
+            } else {
+                tally.refused += 1;
+            }
+        } else if roll < 62 {
+            let index = rng.below(live.len() as u64) as usize;
+            run.verify(&mut live[index], true);
+        } else {
+            let held = live.swap_remove(rng.below(live.len() as u64) as usize);
+            if rng.below(4) == 0 {
+                let to = (thread + 1 + rng.below(THREADS as u64 - 1) as usize) % THREADS;
+                outboxes[to].send(held).expect("every thread reads its inbox to the end");
+            } else {
+                run.free(held, &mut tally, thread);
+            }
+        }
+        if (step + 1) % CHECK_EVERY == 0 {
+            run.quiescent(&inbox, &mut live);
+        }
+    }
+    // Nothing is sent after this.
+    run.rendezvous.wait();
+    live.extend(inbox.try_iter());
+    for held in live {
+        run.free(held, &mut tally, thread);
+    }
+    tally
+}
+
+/// Runs `body` on [`THREADS`] threads, each with its inbox and every thread's
+/// outbox; returns their tallies added up.
+fn on_threads<F>(run: &Run<'_>, body: F) -> Tally
+where
+    F: Fn(usize, Receiver<Held>, Vec<Sender<Held>>) -> Tally + Sync,
+{
+    let (outboxes, inboxes): (Vec<_>, Vec<_>) = (0..THREADS).map(|_| mpsc::channel()).unzip();
+    let mut tally = Tally::default();
+    thread::scope(|scope| {
+        let handles: Vec<_> = inboxes
+            .into_iter()
+            .enumerate()
+            .map(|(thread, inbox)| {
+                let (body, outboxes) = (&body, outboxes.clone());
+                scope.spawn(move || body(thread, inbox, outboxes))
+            })
+            .collect();
+        let mut failed = false;
+        for handle in handles {
+            match handle.join() {
+                Ok(t) => tally.add(&t),
+                Err(_) => failed = true,
+            }
+        }
+        assert!(!failed, "{}: a thread failed (its message is above)", run.name);
+    });
+    tally
+}
+
+/// A stress run on `layout_name` with `config` (see the module docs), with
+/// injected failures when `faults`.
+fn stress(layout_name: &str, config: Config, faults: bool) {
+    let name = format!(
+        "{layout_name}{}{}",
+        if config.dedicated_threshold < MIB { ", small objects" } else { "" },
+        if faults { ", faults" } else { "" }
+    );
+    let sim = SimDevice::new(Layout::named(layout_name));
+    let fault_rates = faults.then_some((0.05, 0.1));
+    if let Some((alloc_rate, map_rate)) = fault_rates {
+        sim.set_faults(Faults::with_rates(seed(&name, THREADS), alloc_rate, map_rate));
+    }
+    let device = Watched::new(sim);
+    let allocator = SharedGpuAllocator::with_extended_properties(
+        config,
+        device.sim.properties(),
+        device.sim.extended_properties(),
+    );
+    let mut run = Run::new(&name, &device, &allocator, Accept::Injected);
+    run.fault_rates = fault_rates;
+    let steps = steps();
+    let started = std::time::Instant::now();
+    let tally = on_threads(&run, |thread, inbox, outboxes| {
+        stress_thread(&run, thread, inbox, outboxes, steps)
+    });
+    finish(&run, &tally);
+    let stats = device.sim.stats();
+    println!(
+        "{name}: {steps} steps x {THREADS} threads in {:.2?}: {} blocks served ({} over 1 MiB, \
+         {} dedicated), {} refused, {} freed ({} by another thread), at most {} live in a \
+         thread; at most {} memory objects, {} allocated in all; injected failures: {} \
+         allocate ({} by the rate), {} map ({} by the rate)",
+        started.elapsed(),
+        tally.served,
+        tally.large,
+        tally.dedicated,
+        tally.refused,
+        tally.frees,
+        tally.cross_frees,
+        tally.peak_live,
+        stats.peak_live_objects,
+        stats.allocations,
+        stats.injected_alloc_failures,
+        stats.rate_alloc_failures,
+        stats.injected_map_failures,
+        stats.rate_map_failures,
+    );
+    assert_eq!(tally.frees, tally.served, "{name}: every block freed once");
+    assert!(tally.served >= steps * THREADS as u64 / 4, "{name}: {tally:?}");
+    assert!(
+        tally.cross_frees * 8 >= tally.frees,
+        "{name}: too few cross-thread frees: {tally:?}"
+    );
+    assert!(
+        tally.large > 0 && tally.dedicated > 0,
+        "{name}: the central path unused: {tally:?}"
+    );
+    if faults {
+        // Failures drawn by the rates mostly end in another memory type or a
+        // retry (whether one reaches a caller depends on the interleaving);
+        // the quiescent points force some that must.
+        assert!(
+            stats.rate_alloc_failures + stats.rate_map_failures > 0,
+            "{name}: no failure drawn: {stats:?}"
+        );
+    } else {
+        assert_eq!(tally.refused, 0, "{name}");
+    }
+}
+
+/// The end of every test: every block is freed already; the arenas keep at
+/// most one empty lease per memory type and pool class, and `cleanup` leaves
+/// nothing on the device.
+fn finish(run: &Run<'_>, tally: &Tally) {
+    let (name, allocator, sim) = (run.name, run.allocator, &run.device.sim);
+    assert!(lock(&run.registry).is_empty(), "{name}: blocks left: {tally:?}");
+    run.check_quiescent();
+    let stats = allocator.stats();
+    assert_eq!((stats.blocks, stats.used), (0, 0), "{name}: {stats:?}");
+    let lists = THREADS as u64 * sim.layout().memory_types.len() as u64 * CLASSES;
+    assert!(
+        stats.cached <= lists * LEASE_MAX,
+        "{name}: {} bytes cached with no block live",
+        stats.cached
+    );
+    // SAFETY: the allocator's device.
+    unsafe { allocator.cleanup(run.device) };
+    let stats = allocator.stats();
+    assert_eq!(
+        (stats.blocks, stats.used, stats.cached, stats.reserved),
+        (0, 0, 0, 0),
+        "{name}: {stats:?}"
+    );
+    assert_eq!(allocator.memory_objects(), 0, "{name}");
+    allocator.check_invariants();
+    sim.assert_clean();
+}
+
+#[test]
+fn stress_apple_m1_non_coherent_with_faults() {
+    stress("apple-m1-moltenvk", Config::i_am_prototyping(), true);
+}
+
+#[test]
+fn stress_nvidia_granularity_with_faults() {
+    stress("nvidia-rtx2060super-windows", Config::i_am_prototyping(), true);
+}
+
+#[test]
+fn stress_amd_discrete_with_faults() {
+    stress("amd-rx6600-radv", Config::i_am_prototyping(), true);
+}
+
+#[test]
+fn stress_intel_one_heap() {
+    stress("intel-tgl-gt2-anv", Config::i_am_prototyping(), false);
+}
+
+/// Memory objects of 1 to 8 MiB and a dedicated threshold of 512 KiB: more
+/// objects come and go, and most blocks over 512 KiB are dedicated.
+fn small_objects() -> Config {
+    Config {
+        dedicated_threshold: 512 * KIB,
+        preferred_dedicated_threshold: 128 * KIB,
+        transient_dedicated_threshold: 512 * KIB,
+        starting_free_list_chunk: MIB,
+        final_free_list_chunk: 8 * MIB,
+        ..Config::i_am_prototyping()
+    }
+}
+
+#[test]
+fn stress_amd_small_objects_with_faults() {
+    stress("amd-rx6600-radv", small_objects(), true);
+}

@@ -4,7 +4,9 @@
 //! together print one `error: ...` line and exit 2.
 
 use {
-    gpu_alloc_tests::kit::cli::{self, invalid_value, lexopt, number, parse_number, value, Command},
+    gpu_alloc_tests::kit::cli::{
+        self, invalid_value, lexopt, number, parse_number, value, Command,
+    },
     std::path::PathBuf,
 };
 

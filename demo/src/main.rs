@@ -73,7 +73,9 @@ where
         return Ok(workload::run(&mut gpu, props, ext, frames));
     }
     let workers = (0..threads).map(|_| make()).collect::<Result<_, _>>()?;
-    Ok(workload::run_threaded(&mut gpu, workers, props, ext, frames))
+    Ok(workload::run_threaded(
+        &mut gpu, workers, props, ext, frames,
+    ))
 }
 
 fn run_sim(layout_path: Option<&Path>, frames: u32, threads: u32) -> Result<Run, String> {

@@ -15,6 +15,7 @@ fn help_prints_usage_and_succeeds() {
             "--backend",
             "--layout",
             "--frames",
+            "--threads",
             "--report",
             "--validate",
         ],
@@ -40,6 +41,10 @@ fn bad_command_line_exits_2() {
             &["--validate=yes"],
             &["--backend", "gfx", "--validate"],
             &["--backend", "ash", "--layout", "x.json"],
+            &["--threads", "0"],
+            &["--threads", "65"],
+            &["--threads"],
+            &["--backend", "gfx", "--threads", "2"],
         ],
     );
 }

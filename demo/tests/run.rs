@@ -72,6 +72,71 @@ fn sim_run_passes_and_writes_report() {
     );
 }
 
+/// `--threads 4` on the simulated device: one `SharedGpuAllocator`, every
+/// check passed, evicted assets freed by another thread, the report written.
+#[test]
+fn sim_run_on_threads_passes_and_writes_report() {
+    let dir = temp_dir("demo-report-threads");
+    let output = Command::new(env!("CARGO_BIN_EXE_gpu-alloc-demo"))
+        .args([
+            "--backend",
+            "sim",
+            "--frames",
+            "20",
+            "--threads",
+            "4",
+            "--report",
+        ])
+        .arg(&dir)
+        .output()
+        .expect("run the demo");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "demo failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+    assert!(stdout.contains("by 4 threads"), "{stdout}");
+    assert!(stdout.contains("frame   20/20"), "{stdout}");
+    let done = stdout
+        .lines()
+        .find(|l| l.starts_with("done in "))
+        .expect("the summary line");
+    assert!(done.contains(" on 4 threads: "), "{done}");
+
+    let json = std::fs::read_to_string(dir.join("stats.json")).expect("stats.json");
+    let stats: serde_json::Value = serde_json::from_str(&json).expect("stats.json parses");
+    assert_eq!(stats["threads"], 4);
+    assert_eq!(
+        stats["checks"]["failures"].as_array().map(Vec::len),
+        Some(0)
+    );
+    assert!(stats["checks"]["readbacks_verified"].as_u64() > Some(0));
+    let workload = &stats["workload"];
+    assert_eq!(workload["level_assets"], 168);
+    assert!(
+        workload["freed_by_other_thread"].as_u64() > Some(0),
+        "{workload}"
+    );
+    assert_eq!(workload["freed_by_other_thread"], workload["streamed_out"]);
+    let allocator: gpu_alloc::AllocatorStats =
+        serde_json::from_value(stats["stats"].clone()).expect("AllocatorStats");
+    let map: gpu_alloc::MemoryMap =
+        serde_json::from_value(stats["memory_map"].clone()).expect("MemoryMap");
+    assert_eq!(
+        map.objects.len() + map.dedicated.len(),
+        allocator.memory_objects as usize
+    );
+    let svg = std::fs::read_to_string(dir.join("memory-map.svg")).expect("memory-map.svg");
+    assert_eq!(
+        svg.matches(r#"<g class="row""#).count(),
+        allocator.memory_objects as usize,
+        "one row per memory object"
+    );
+}
+
 #[test]
 fn bad_arguments_fail() {
     let status = Command::new(env!("CARGO_BIN_EXE_gpu-alloc-demo"))
@@ -97,15 +162,16 @@ fn every_layout_passes() {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     layouts.sort();
-    for layout in layouts {
+    // On one thread, and on three sharing one `SharedGpuAllocator`.
+    for (layout, threads) in layouts.iter().flat_map(|l| [(l, "1"), (l, "3")]) {
         let output = Command::new(env!("CARGO_BIN_EXE_gpu-alloc-demo"))
-            .args(["--frames", "5", "--layout"])
-            .arg(&layout)
+            .args(["--frames", "5", "--threads", threads, "--layout"])
+            .arg(layout)
             .output()
             .expect("run the demo");
         assert!(
             output.status.success(),
-            "{}: {}\n{}",
+            "{} on {threads} threads: {}\n{}",
             layout.display(),
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
@@ -116,17 +182,20 @@ fn every_layout_passes() {
 #[test]
 fn vulkan_backends_pass() {
     // ash twice: plain, then with the validation layer (whose messages fail
-    // the run).
-    for (backend, validate) in [
-        ("ash", false),
-        ("ash", true),
-        ("erupt", false),
-        ("gfx", false),
+    // the run), on one thread and on four (one `SharedGpuAllocator`, a
+    // command pool per thread, the queue locked).
+    for (backend, validate, threads) in [
+        ("ash", false, "1"),
+        ("ash", true, "1"),
+        ("ash", true, "4"),
+        ("erupt", false, "1"),
+        ("erupt", false, "4"),
+        ("gfx", false, "1"),
     ] {
-        let dir = temp_dir(&format!("demo-report-{backend}-{validate}"));
+        let dir = temp_dir(&format!("demo-report-{backend}-{validate}-{threads}"));
         let mut command = Command::new(env!("CARGO_BIN_EXE_gpu-alloc-demo"));
-        command.args(["--backend", backend, "--frames", "20", "--report"]);
-        command.arg(&dir);
+        command.args(["--backend", backend, "--frames", "20", "--threads", threads]);
+        command.arg("--report").arg(&dir);
         if validate {
             command.arg("--validate");
         }
@@ -150,12 +219,13 @@ fn vulkan_backends_pass() {
         }
         assert!(
             output.status.success(),
-            "{backend}: demo failed ({}):\n{stdout}\n{stderr}",
+            "{backend} on {threads} threads: demo failed ({}):\n{stdout}\n{stderr}",
             output.status
         );
         let json = std::fs::read_to_string(dir.join("stats.json")).expect("stats.json");
         let stats: serde_json::Value = serde_json::from_str(&json).expect("stats.json parses");
         assert_eq!(stats["backend"], backend);
+        assert_eq!(stats["threads"].to_string(), threads);
         assert!(stats["checks"]["readbacks_verified"].as_u64() > Some(0));
     }
 }

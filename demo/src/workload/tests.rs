@@ -113,3 +113,72 @@ fn a_changed_word_or_another_seed_is_a_mismatch() {
         assert_eq!(place, changed);
     }
 }
+
+/// `--threads`: the streamed assets are shared out, thread 0 makes the choices
+/// of a run on one thread, and the others make others.
+#[test]
+fn shares_split_the_streamed_assets() {
+    assert_eq!(Share::ALL.seed(), SEED);
+    for count in 1..=64 {
+        let share = Share { index: 0, count };
+        assert_eq!(share.seed(), SEED, "thread 0 of {count}");
+        assert!(share.streamed_min() < share.streamed_max());
+        assert!(share.streamed_min() * count <= STREAMED_MIN);
+        assert!(share.streamed_max() * count >= STREAMED_MAX);
+    }
+    let seeds: std::collections::BTreeSet<u64> = (0..64)
+        .map(|index| Share { index, count: 64 }.seed())
+        .collect();
+    assert_eq!(seeds.len(), 64);
+}
+
+/// A thread that panics breaks the rendezvous: the others stop waiting.
+#[test]
+fn a_panic_breaks_the_rendezvous() {
+    use threads::{BreakOnPanic, Rendezvous};
+    let rendezvous = Rendezvous::new(3);
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| {
+            // One round with everybody, then the panicking thread is missing.
+            assert!(rendezvous.wait());
+            rendezvous.wait()
+        });
+        let panicking = scope.spawn(|| {
+            let _break = BreakOnPanic(&rendezvous);
+            assert!(rendezvous.wait());
+            panic!("a thread's bug");
+        });
+        assert!(rendezvous.wait());
+        assert!(panicking.join().is_err());
+        assert!(!rendezvous.wait(), "broken");
+        assert!(!waiter.join().unwrap(), "broken");
+    });
+}
+
+/// `--threads 3` on the simulated device: every check passes, the level is
+/// split among the threads, and evicted assets are freed by another thread.
+#[test]
+fn threads_share_the_workload_on_the_simulated_device() {
+    let layout = gpu_alloc_tests::sim::Layout::parse(
+        "nvidia-rtx3060ti-linux",
+        include_str!("../../../tests/devices/nvidia-rtx3060ti-linux.json"),
+    )
+    .expect("the layout");
+    let device = crate::sim::SimGpu::new(layout);
+    let (props, ext) = (
+        device.device().properties(),
+        device.device().extended_properties(),
+    );
+    let frames = 30;
+    let workers = (0..3).map(|_| device.worker()).collect();
+    let outcome = run_threaded(&mut device.worker(), workers, props, ext, frames);
+    assert_eq!(outcome.failures, Vec::<String>::new());
+    assert_eq!(outcome.threads, 3);
+    let c = &outcome.counters;
+    assert_eq!((c.frames, c.level_assets), (frames, 168));
+    assert!(c.readbacks >= c.uploads && c.uploads > 168, "{c:?}");
+    assert!(c.streamed_out > 0, "{c:?}");
+    assert_eq!(c.freed_by_other_thread, c.streamed_out, "{c:?}");
+    assert!(c.peak_reserved >= outcome.stats.reserved && outcome.stats.blocks > 0);
+    assert_eq!(device.device().live_count(), 0);
+}

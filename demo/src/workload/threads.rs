@@ -3,9 +3,9 @@
 //!
 //! Each thread has a [`Gpu`] of its own (on Vulkan: its own command pool,
 //! command buffer and fence; the one queue is locked for each submission) and
-//! runs its [`Share`] of the workload: every N-th asset of the level, a N-th of
-//! the streamed assets, and every frame, uploading, reading back and checking
-//! its own assets. The assets it evicts go to the next thread (thread N - 1's
+//! runs its [`Share`] of the workload: every N-th asset of the level, an N-th
+//! of the streamed assets, and every frame, uploading, reading back and
+//! checking its own assets. The assets it evicts go to the next thread (thread N - 1's
 //! to thread 0), which frees them, so blocks are freed by threads that did not
 //! allocate them. At the end each thread frees its own assets and the last of
 //! those handed to it.
@@ -24,8 +24,7 @@ use {
     },
     crate::gpu::{Gpu, Resource},
     gpu_alloc::{
-        AllocatorStats, Config, DeviceProperties, ExtendedProperties, MemoryMap,
-        SharedGpuAllocator,
+        AllocatorStats, Config, DeviceProperties, ExtendedProperties, MemoryMap, SharedGpuAllocator,
     },
     std::{
         any::Any,
@@ -43,7 +42,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// A barrier that a panicking thread can break, so that the others stop
 /// instead of waiting for it forever.
-struct Rendezvous {
+pub(super) struct Rendezvous {
     parties: usize,
     state: Mutex<RendezvousState>,
     all_here: Condvar,
@@ -60,7 +59,7 @@ struct RendezvousState {
 }
 
 impl Rendezvous {
-    fn new(parties: usize) -> Self {
+    pub(super) fn new(parties: usize) -> Self {
         Rendezvous {
             parties,
             state: Mutex::default(),
@@ -69,7 +68,7 @@ impl Rendezvous {
     }
 
     /// Waits until every party is here; `false` when a party panicked.
-    fn wait(&self) -> bool {
+    pub(super) fn wait(&self) -> bool {
         let mut state = lock(&self.state);
         if state.broken {
             return false;
@@ -98,7 +97,7 @@ impl Rendezvous {
 }
 
 /// Breaks the rendezvous if its thread panics.
-struct BreakOnPanic<'a>(&'a Rendezvous);
+pub(super) struct BreakOnPanic<'a>(pub(super) &'a Rendezvous);
 
 impl Drop for BreakOnPanic<'_> {
     fn drop(&mut self) {
@@ -189,7 +188,8 @@ where
 {
     let started = Instant::now();
     let threads = workers.len();
-    let allocator = SharedGpuAllocator::with_extended_properties(Config::i_am_prototyping(), props, ext);
+    let allocator =
+        SharedGpuAllocator::with_extended_properties(Config::i_am_prototyping(), props, ext);
     let budget_read = allocator.update_budget(gpu.memory_device());
     let meeting = Meeting {
         rendezvous: Rendezvous::new(threads + 1),
@@ -226,7 +226,8 @@ where
             })
             .collect();
         // The meetings: after the level load, then at every progress frame.
-        let meetings = std::iter::once(0).chain((1..=frames).filter(|&f| is_progress_frame(f, frames)));
+        let meetings =
+            std::iter::once(0).chain((1..=frames).filter(|&f| is_progress_frame(f, frames)));
         for done in meetings {
             if !meeting.rendezvous.wait() {
                 break;
@@ -253,10 +254,7 @@ where
                     started.elapsed().as_secs_f64()
                 );
             }
-            println!(
-                "{}",
-                progress_line(done, frames, &stats, assets, &counters)
-            );
+            println!("{}", progress_line(done, frames, &stats, assets, &counters));
             if done == frames {
                 at_end = Some((stats, allocator.memory_map()));
             }

@@ -14,7 +14,7 @@ use {
     crate::{
         allocator::CLASSES,
         block::MemoryBlock,
-        strategy::{SubAllocator, Tlsf},
+        strategy::{size_class, SubAllocator, Tlsf},
     },
     alloc::vec::Vec,
 };
@@ -25,6 +25,8 @@ pub(super) const LEASE_ALIGN: u64 = 64 * 1024;
 
 /// The smallest lease: a thread that allocates a few small blocks holds no more.
 pub(super) const LEASE_MIN: u64 = 256 * 1024;
+const LEASE_FACTOR: u64 = 2;
+const USED_DIV: u64 = 16;
 
 /// The largest lease, whatever the memory objects' size: a thread's spare room
 /// stays bounded by a few of these per memory type.
@@ -135,12 +137,18 @@ impl<M> Arena<M> {
     ) -> Option<(LeasedAt, u64)> {
         let leases = self.lists.get_mut(list)?;
         let count = leases.leases.len();
-        // The lease that served last, then the others, newest first.
-        let order = core::iter::once(leases.recent).chain((0..count).rev());
-        for slot in order {
+        // A lease may hold the block only if its largest free range's class
+        // is above the block's own.
+        let class = size_class(size);
+        // First fit in slot order: blocks gather in the oldest leases, so the
+        // newer ones empty out and go back.
+        for slot in 0..count {
             let Some(Some(lease)) = leases.leases.get_mut(slot) else {
                 continue;
             };
+            if lease.tlsf.free_summary() <= class {
+                continue;
+            }
             let was_empty = lease.tlsf.is_empty();
             if let Some((offset, handle)) = lease.tlsf.alloc(size, align_mask) {
                 let offset = lease.block.offset + offset;
@@ -166,9 +174,9 @@ impl<M> Arena<M> {
     /// leases rarely and holds few leases), a power of two within
     /// `LEASE_MIN..=max`.
     pub(super) fn next_lease_size(&self, list: usize, size: u64, max: u64) -> u64 {
-        let held = self.lists.get(list).map_or(0, |l| l.held);
-        size.saturating_mul(4)
-            .max(held / 2)
+        let used = self.lists.get(list).map_or(0, |l| l.used);
+        size.saturating_mul(LEASE_FACTOR)
+            .max(used / USED_DIV)
             .checked_next_power_of_two()
             .unwrap_or(max)
             .clamp(LEASE_MIN, max)
@@ -252,11 +260,13 @@ impl<M> Arena<M> {
         }
     }
 
-    /// Takes every lease out, empty or not (when the allocator goes).
-    pub(super) fn take_all(&mut self) -> Vec<MemoryBlock<M>> {
+    /// Takes every lease out, empty or not (when the allocator goes), each
+    /// with whether blocks placed in it are still out.
+    pub(super) fn take_all(&mut self) -> Vec<(MemoryBlock<M>, bool)> {
         let mut all = Vec::new();
         for leases in self.lists.drain(..) {
-            all.extend(leases.leases.into_iter().flatten().map(|lease| lease.block));
+            let held = leases.leases.into_iter().flatten();
+            all.extend(held.map(|lease| (lease.block, !lease.tlsf.is_empty())));
         }
         all
     }

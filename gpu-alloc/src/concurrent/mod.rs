@@ -31,7 +31,7 @@ use {
     self::arena::{list_of, Arena, Holding, LeasedAt, LEASE_ALIGN, LEASE_MAX, LEASE_MIN},
     crate::{
         align::is_align_mask,
-        allocator::{pool_class, ShapingFacts, CLASS_KINDS},
+        allocator::{pool_class, Rounding, ShapingFacts, CLASS_KINDS},
         block::{Flavor, MemoryBlock},
         error::{AllocationError, TryAllocError},
         request::{AllocOptions, Dedicated, ResourceKind},
@@ -65,6 +65,12 @@ static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
 std::thread_local! {
     static THREAD_NUMBER: usize = NEXT_THREAD.fetch_add(1, Ordering::Relaxed);
 }
+
+/// An arena's lock, on cache lines of its own: threads that lock neighbouring
+/// arenas would otherwise take turns on one line (false sharing).
+#[repr(align(128))]
+#[derive(Debug)]
+struct ArenaCell<M>(Mutex<Arena<M>>);
 
 /// Locks `mutex`; a panic on another thread while it held the lock (a bug)
 /// does not stop this one, as every structure is left whole between calls.
@@ -122,7 +128,10 @@ pub struct SharedGpuAllocator<M> {
     central_id: usize,
     central: Mutex<GpuAllocator<M>>,
     facts: ShapingFacts,
-    arenas: Vec<Mutex<Arena<M>>>,
+    /// The largest lease of each list (`list_of(ty, class)`), see
+    /// [`largest_lease`]; below `LEASE_MIN` where the arenas take no block.
+    lease_max: Vec<u64>,
+    arenas: Vec<ArenaCell<M>>,
 }
 
 /// Whether an error says the device has no memory or objects left (then empty
@@ -170,12 +179,19 @@ where
     }
 
     fn from_central(central: GpuAllocator<M>) -> Self {
+        let facts = central.shaping_facts();
+        let lease_max = (facts.types.iter())
+            .flat_map(|ty| ty.rounding.iter().map(largest_lease))
+            .collect();
         SharedGpuAllocator {
             id: crate::allocator::next_allocator_id(),
             central_id: central.id(),
-            facts: central.shaping_facts(),
+            facts,
+            lease_max,
             central: Mutex::new(central),
-            arenas: (0..ARENAS).map(|_| Mutex::new(Arena::default())).collect(),
+            arenas: (0..ARENAS)
+                .map(|_| ArenaCell(Mutex::new(Arena::default())))
+                .collect(),
         }
     }
 
@@ -349,7 +365,7 @@ where
         else {
             unreachable!("an arena's block is a range of a lease")
         };
-        let lease = lock(&self.arenas[usize::from(arena)]).free(
+        let lease = lock(&self.arenas[usize::from(arena)].0).free(
             LeasedAt::from_chunk(chunk, handle),
             offset,
             size,
@@ -442,7 +458,10 @@ where
     /// allocator are read one after the other).
     pub fn live_blocks(&self) -> u64 {
         let total = self.holdings().iter().fold(Holding::default(), add);
-        (lock(&self.central).live_blocks().saturating_sub(total.leases)) + total.blocks
+        (lock(&self.central)
+            .live_blocks()
+            .saturating_sub(total.leases))
+            + total.blocks
     }
 
     /// Number of device memory objects the allocator holds.
@@ -497,7 +516,7 @@ where
     #[cfg(any(test, debug_assertions, feature = "check-invariants"))]
     pub fn check_invariants(&self) {
         for arena in &self.arenas {
-            lock(arena).check_invariants();
+            lock(&arena.0).check_invariants();
         }
         lock(&self.central).check_invariants();
     }
@@ -506,7 +525,7 @@ where
     fn holdings(&self) -> Vec<Holding> {
         let mut by_type = alloc::vec![Holding::default(); self.facts.types.len()];
         for arena in &self.arenas {
-            lock(arena).holdings(&mut by_type);
+            lock(&arena.0).holdings(&mut by_type);
         }
         by_type
     }
@@ -558,15 +577,15 @@ where
         let rounding = &type_facts.rounding[class];
         let transient = request.usage.contains(UsageFlags::TRANSIENT);
         let shape = rounding.shape(request.size, request.align_mask, transient)?;
-        let lease_max = prev_power_of_two(rounding.cap()).min(LEASE_MAX);
+        let list = list_of(u32::from(ty), class);
+        let lease_max = self.lease_max[list];
         if lease_max < LEASE_MIN
             || shape.size > ARENA_BLOCK_MAX.min(lease_max / 4)
             || shape.align_mask >= LEASE_ALIGN
         {
             return None;
         }
-        let list = list_of(u32::from(ty), class);
-        let mut arena = lock(&self.arenas[arena_index]);
+        let mut arena = lock(&self.arenas[arena_index].0);
         let (at, offset) = match arena.alloc(list, shape.size, shape.align_mask) {
             Some(placed) => placed,
             None => {
@@ -658,7 +677,7 @@ where
     fn give_back_empty_leases(&self, device: &impl MemoryDevice<M>) -> usize {
         let mut leases = Vec::new();
         for arena in &self.arenas {
-            lock(arena).take_empty(&mut leases);
+            lock(&arena.0).take_empty(&mut leases);
         }
         let count = leases.len();
         if count > 0 {
@@ -672,14 +691,24 @@ where
     }
 }
 
-/// The arenas' leases are let go of like blocks dropped without `dealloc`
-/// (their objects go to whichever of the central allocator and the blocks
-/// still out lets go last); the central allocator then reports, as
-/// `GpuAllocator` does, whatever was not freed and cleaned up.
+/// The arenas' empty leases are let go of like blocks dropped without
+/// `dealloc` (their objects go to whichever of the central allocator and the
+/// blocks still out lets go last). A lease whose blocks are still out is
+/// leaked instead: its blocks do not count on its memory object (a leased
+/// block's drop never reaches it), so letting go of the lease would free the
+/// object's cell under them, and `MemoryBlock::memory` would read freed
+/// memory. The central allocator then reports, as `GpuAllocator` does,
+/// whatever was not freed and cleaned up.
 impl<M> Drop for SharedGpuAllocator<M> {
     fn drop(&mut self) {
         for arena in &self.arenas {
-            lock(arena).take_all().into_iter().for_each(MemoryBlock::abandon);
+            for (lease, busy) in lock(&arena.0).take_all() {
+                if busy {
+                    core::mem::forget(lease.into_flavor());
+                } else {
+                    lease.abandon();
+                }
+            }
         }
     }
 }
@@ -695,6 +724,21 @@ fn add(a: Holding, b: &Holding) -> Holding {
 
 #[cfg(all(test, loom))]
 mod model;
+
+/// The largest lease of a memory type and pool class whose blocks are rounded
+/// as `rounding` says: the largest power of two of at most `LEASE_MAX` bytes
+/// that the central allocator places in a shared memory object (half its
+/// largest object at most, and below its dedicated threshold); below
+/// `LEASE_MIN` when there is none. The central allocator gives a larger lease
+/// an object of its own, which `lease` hands back at once: an arena asking for
+/// one would make and free a memory object for every block it places.
+fn largest_lease(rounding: &Rounding) -> u64 {
+    let mut size = prev_power_of_two(rounding.cap()).min(LEASE_MAX);
+    while size >= LEASE_MIN && rounding.shape(size, LEASE_ALIGN - 1, false).is_none() {
+        size /= 2;
+    }
+    size
+}
 
 /// The largest power of two at most `x` (0 for 0).
 fn prev_power_of_two(x: u64) -> u64 {

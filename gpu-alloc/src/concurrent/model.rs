@@ -154,8 +154,9 @@ fn the_last_memory_object_goes_to_one_thread() {
                 thread::spawn(move || {
                     let options = AllocOptions::new().dedicated(Dedicated::Required);
                     // SAFETY: the allocator's device.
-                    let block =
-                        unsafe { shared.try_alloc_with_options(&*device, request(1 << 20), options) };
+                    let block = unsafe {
+                        shared.try_alloc_with_options(&*device, request(1 << 20), options)
+                    };
                     match block {
                         Ok(block) => {
                             // SAFETY: as above; the block is not in use.
@@ -208,7 +209,8 @@ fn pressure_takes_empty_leases_back_while_their_thread_allocates() {
         };
         let options = AllocOptions::new().dedicated(Dedicated::Required);
         // SAFETY: the allocator's device.
-        let dedicated = unsafe { shared.try_alloc_with_options(&*device, request(1 << 20), options) };
+        let dedicated =
+            unsafe { shared.try_alloc_with_options(&*device, request(1 << 20), options) };
         let leased = arena_thread.join().unwrap();
         match (&dedicated, &leased) {
             (Ok(_), _) | (Err(TryAllocError::TooManyObjects), Some(_)) => {}

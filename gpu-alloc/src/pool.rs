@@ -2,7 +2,7 @@
 
 #![deny(unsafe_code)]
 
-mod by_largest;
+pub(crate) mod by_largest;
 
 use {
     self::by_largest::ByLargest,

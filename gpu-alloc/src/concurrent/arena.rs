@@ -14,7 +14,8 @@ use {
     crate::{
         allocator::CLASSES,
         block::MemoryBlock,
-        strategy::{size_class, SubAllocator, Tlsf},
+        pool::by_largest::ByLargest,
+        strategy::{size_class, size_class_at_least, SubAllocator, Tlsf},
     },
     alloc::vec::Vec,
 };
@@ -23,10 +24,14 @@ use {
 /// aligned inside the lease to at most this is aligned in the object.
 pub(super) const LEASE_ALIGN: u64 = 64 * 1024;
 
-/// The smallest lease: a thread that allocates a few small blocks holds no more.
+/// The lease size of blocks up to half of it: a thread that allocates a few
+/// small blocks holds no more.
 pub(super) const LEASE_MIN: u64 = 256 * 1024;
-const LEASE_FACTOR: u64 = 2;
-const USED_DIV: u64 = 16;
+
+/// A list keeps its emptied leases while they add up to at most an eighth of
+/// the bytes its blocks use (one at least), so that a thread whose use swings
+/// does not lease and give back on every swing.
+const KEEP_EMPTY_DIV: u64 = 8;
 
 /// The largest lease, whatever the memory objects' size: a thread's spare room
 /// stays bounded by a few of these per memory type.
@@ -48,8 +53,10 @@ struct LeaseList<M> {
     leases: Vec<Option<Lease<M>>>,
     /// Vacant slots, reused first.
     vacant: Vec<u16>,
-    /// The slot that served the last allocation, tried first.
-    recent: usize,
+    /// Each slot's lease's free summary (`SubAllocator::free_summary`; 0 for
+    /// a vacant slot), and the slots bucketed by it.
+    summaries: Vec<u32>,
+    by_largest: ByLargest,
     /// Bytes held in leases.
     held: u64,
     /// Bytes and count of the live blocks placed in the leases.
@@ -58,6 +65,8 @@ struct LeaseList<M> {
     /// Leases that hold no block. A free keeps an emptied lease only when no
     /// other is empty; a new lease may make two for a moment, until it is used.
     empty: u32,
+    /// Bytes of the leases that hold no block.
+    empty_bytes: u64,
 }
 
 impl<M> Default for LeaseList<M> {
@@ -65,12 +74,25 @@ impl<M> Default for LeaseList<M> {
         LeaseList {
             leases: Vec::new(),
             vacant: Vec::new(),
-            recent: 0,
+            summaries: Vec::new(),
+            by_largest: ByLargest::default(),
             held: 0,
             used: 0,
             blocks: 0,
             empty: 0,
+            empty_bytes: 0,
         }
+    }
+}
+
+impl<M> LeaseList<M> {
+    /// Records the free summary of the lease in `slot` (0: none).
+    fn set_summary(&mut self, slot: usize, summary: u32) {
+        if self.summaries.len() <= slot {
+            self.summaries.resize(slot + 1, 0);
+        }
+        let old = core::mem::replace(&mut self.summaries[slot], summary);
+        self.by_largest.update(slot as u32, old, summary);
     }
 }
 
@@ -136,31 +158,29 @@ impl<M> Arena<M> {
         align_mask: u64,
     ) -> Option<(LeasedAt, u64)> {
         let leases = self.lists.get_mut(list)?;
-        let count = leases.leases.len();
-        // A lease may hold the block only if its largest free range's class
-        // is above the block's own.
-        let class = size_class(size);
-        // First fit in slot order: blocks gather in the oldest leases, so the
-        // newer ones empty out and go back.
-        for slot in 0..count {
-            let Some(Some(lease)) = leases.leases.get_mut(slot) else {
-                continue;
-            };
-            if lease.tlsf.free_summary() <= class {
-                continue;
-            }
-            let was_empty = lease.tlsf.is_empty();
-            if let Some((offset, handle)) = lease.tlsf.alloc(size, align_mask) {
-                let offset = lease.block.offset + offset;
-                leases.recent = slot;
-                leases.used += size;
-                leases.blocks += 1;
-                leases.empty -= u32::from(was_empty);
-                let slot = slot as u16;
-                return Some((LeasedAt { list, slot, handle }, offset));
-            }
+        // The lease whose largest free range is the smallest that surely holds
+        // the block (the lowest slot of equals: blocks gather in the oldest
+        // leases, the newer ones empty out and go back), else one that may.
+        let sure = size_class_at_least(size.checked_add(align_mask)?)?;
+        let slot = leases
+            .by_largest
+            .at_least(sure + 1)
+            .or_else(|| leases.by_largest.at_least(size_class(size) + 1))?;
+        let slot = slot as usize;
+        let lease = leases.leases[slot].as_mut()?;
+        let was_empty = lease.tlsf.is_empty();
+        let (offset, handle) = lease.tlsf.alloc(size, align_mask)?;
+        let offset = lease.block.offset + offset;
+        let summary = lease.tlsf.free_summary();
+        if was_empty {
+            leases.empty -= 1;
+            leases.empty_bytes -= lease.block.size;
         }
-        None
+        leases.set_summary(slot, summary);
+        leases.used += size;
+        leases.blocks += 1;
+        let slot = slot as u16;
+        Some((LeasedAt { list, slot, handle }, offset))
     }
 
     /// The lease a block placed at `at` lives in.
@@ -169,14 +189,13 @@ impl<M> Arena<M> {
         &lease.expect("a placed block's lease is held").block
     }
 
-    /// The size of the next lease of `list` for a block of `size` bytes: room
-    /// for four such blocks, or half what the list holds (so a busy thread
-    /// leases rarely and holds few leases), a power of two within
-    /// `LEASE_MIN..=max`.
-    pub(super) fn next_lease_size(&self, list: usize, size: u64, max: u64) -> u64 {
-        let used = self.lists.get(list).map_or(0, |l| l.used);
-        size.saturating_mul(LEASE_FACTOR)
-            .max(used / USED_DIV)
+    /// The size of a new lease for a block of `size` bytes: `LEASE_MIN`, or
+    /// room for two such blocks (a power of two) when that is more, at most
+    /// `max`. Leases of one size fit the holes that others left in the central
+    /// allocator's objects; leases sized by the thread's use held 20-50% more
+    /// device memory at 16 threads (`BENCHMARKS.md`, "Many threads").
+    pub(super) fn lease_size(size: u64, max: u64) -> u64 {
+        size.saturating_mul(2)
             .checked_next_power_of_two()
             .unwrap_or(max)
             .clamp(LEASE_MIN, max)
@@ -204,11 +223,10 @@ impl<M> Arena<M> {
         };
         leases.held += block.size;
         leases.empty += 1;
-        leases.recent = slot;
-        leases.leases[slot] = Some(Lease {
-            tlsf: Tlsf::new(block.size),
-            block,
-        });
+        leases.empty_bytes += block.size;
+        let tlsf = Tlsf::new(block.size);
+        leases.set_summary(slot, tlsf.free_summary());
+        leases.leases[slot] = Some(Lease { tlsf, block });
         Ok(())
     }
 
@@ -224,13 +242,17 @@ impl<M> Arena<M> {
         lease
             .tlsf
             .free(offset - lease.block.offset, size, at.handle);
+        let (summary, emptied) = (lease.tlsf.free_summary(), lease.tlsf.is_empty());
+        let lease_size = lease.block.size;
+        leases.set_summary(slot, summary);
         leases.used -= size;
         leases.blocks -= 1;
-        if !lease.tlsf.is_empty() {
+        if !emptied {
             return None;
         }
-        if leases.empty == 0 {
-            leases.empty = 1;
+        if leases.empty == 0 || leases.empty_bytes + lease_size <= leases.used / KEEP_EMPTY_DIV {
+            leases.empty += 1;
+            leases.empty_bytes += lease_size;
             return None;
         }
         Some(Self::take(leases, slot))
@@ -240,6 +262,7 @@ impl<M> Arena<M> {
     fn take(leases: &mut LeaseList<M>, slot: usize) -> MemoryBlock<M> {
         let lease = leases.leases[slot].take().expect("a held lease");
         debug_assert!(lease.tlsf.is_empty());
+        leases.set_summary(slot, 0);
         leases.held -= lease.block.size;
         leases.vacant.push(slot as u16);
         lease.block
@@ -257,6 +280,7 @@ impl<M> Arena<M> {
                 }
             }
             leases.empty = 0;
+            leases.empty_bytes = 0;
         }
     }
 
@@ -290,6 +314,7 @@ impl<M> Arena<M> {
             let mut used = 0;
             let mut blocks = 0;
             let mut empty = 0;
+            let mut empty_bytes = 0;
             for lease in leases.leases.iter().flatten() {
                 lease.tlsf.check_invariants();
                 assert!(
@@ -301,11 +326,27 @@ impl<M> Arena<M> {
                 used += lease.tlsf.used();
                 blocks += lease.tlsf.live_ranges();
                 empty += u32::from(lease.tlsf.is_empty());
+                if lease.tlsf.is_empty() {
+                    empty_bytes += lease.block.size;
+                }
             }
             assert_eq!(held, leases.held, "lease bytes differ");
             assert_eq!(used, leases.used, "leased block bytes differ");
             assert_eq!(blocks, leases.blocks, "leased block count differs");
             assert_eq!(empty, leases.empty, "empty leases miscounted");
+            assert_eq!(
+                empty_bytes, leases.empty_bytes,
+                "empty lease bytes miscounted"
+            );
+            for (slot, lease) in leases.leases.iter().enumerate() {
+                let summary = lease.as_ref().map_or(0, |l| l.tlsf.free_summary());
+                assert_eq!(
+                    leases.summaries.get(slot).copied().unwrap_or(0),
+                    summary,
+                    "a lease's free summary is stale"
+                );
+            }
+            leases.by_largest.check(&leases.summaries);
         }
     }
 }

@@ -589,7 +589,7 @@ where
         let (at, offset) = match arena.alloc(list, shape.size, shape.align_mask) {
             Some(placed) => placed,
             None => {
-                let lease_size = arena.next_lease_size(list, shape.size, lease_max);
+                let lease_size = Arena::<M>::lease_size(shape.size, lease_max);
                 let lease = self.lease(device, request, ty, class, lease_size)?;
                 if let Err(lease) = arena.add_lease(list, lease) {
                     drop(arena);

@@ -134,6 +134,16 @@ pub struct SharedGpuAllocator<M> {
     arenas: Vec<ArenaCell<M>>,
 }
 
+/// Why a thread's arena did not place a request.
+#[derive(Debug, PartialEq, Eq)]
+enum Declined {
+    /// Not the arenas' work (too large, dedicated, unusual, invalid), or the
+    /// central allocator would not lease for a reason of its own.
+    Elsewhere,
+    /// The memory type is out of memory or objects for a new lease.
+    NoLease,
+}
+
 /// Whether an error says the device has no memory or objects left (then empty
 /// leases are worth giving back).
 trait Pressure {
@@ -545,7 +555,17 @@ where
         request: &Request,
         resource: ResourceKind,
     ) -> Option<MemoryBlock<M>> {
-        self.alloc_in_arena(self.arena_index(), device, request, resource)
+        let arena = self.arena_index();
+        match self.alloc_in_arena(arena, device, request, resource) {
+            Ok(block) => Some(block),
+            // The memory type is out of memory or objects for a lease: other
+            // threads' empty leases may make room, before the central
+            // allocator falls back to a worse type.
+            Err(Declined::NoLease) if self.give_back_empty_leases(device) > 0 => {
+                self.alloc_in_arena(arena, device, request, resource).ok()
+            }
+            Err(_) => None,
+        }
     }
 
     #[inline]
@@ -555,13 +575,14 @@ where
         device: &impl MemoryDevice<M>,
         request: &Request,
         resource: ResourceKind,
-    ) -> Option<MemoryBlock<M>> {
+    ) -> Result<MemoryBlock<M>, Declined> {
+        use Declined::Elsewhere;
         let facts = &self.facts;
         if request.size == 0
             || !is_align_mask(request.align_mask)
             || request.usage.intersects(facts.slow_usage)
         {
-            return None;
+            return Err(Elsewhere);
         }
         // The type the central allocator's short path would take.
         let mut ty = facts.usage.best(request.usage);
@@ -570,20 +591,23 @@ where
                 .usage
                 .types(request.usage)
                 .iter()
-                .find(|&&ty| request.memory_types & (1 << ty) != 0)?;
+                .find(|&&ty| request.memory_types & (1 << ty) != 0)
+                .ok_or(Elsewhere)?;
         }
         let class = pool_class(facts.granularity, resource);
         let type_facts = &facts.types[usize::from(ty)];
         let rounding = &type_facts.rounding[class];
         let transient = request.usage.contains(UsageFlags::TRANSIENT);
-        let shape = rounding.shape(request.size, request.align_mask, transient)?;
+        let shape = rounding
+            .shape(request.size, request.align_mask, transient)
+            .ok_or(Elsewhere)?;
         let list = list_of(u32::from(ty), class);
         let lease_max = self.lease_max[list];
         if lease_max < LEASE_MIN
             || shape.size > ARENA_BLOCK_MAX.min(lease_max / 4)
             || shape.align_mask >= LEASE_ALIGN
         {
-            return None;
+            return Err(Elsewhere);
         }
         let mut arena = lock(&self.arenas[arena_index].0);
         let (at, offset) = match arena.alloc(list, shape.size, shape.align_mask) {
@@ -595,15 +619,15 @@ where
                     drop(arena);
                     // SAFETY: the caller's promise; the lease holds no block.
                     unsafe { lock(&self.central).dealloc(device, lease) };
-                    return None;
+                    return Err(Elsewhere);
                 }
-                arena.alloc(list, shape.size, shape.align_mask)?
+                (arena.alloc(list, shape.size, shape.align_mask)).ok_or(Elsewhere)?
             }
         };
         let Flavor::Shared { memory, base, .. } = arena.lease_of(at).flavor else {
             unreachable!("leases are ranges of shared memory objects")
         };
-        Some(MemoryBlock::new(
+        Ok(MemoryBlock::new(
             self.id,
             u32::from(ty),
             type_facts.props,
@@ -622,8 +646,9 @@ where
     }
 
     /// A new lease of `size` bytes of memory type `ty`, pool class `class`,
-    /// from the central allocator, or `None` if it has none to give (or would
-    /// give a dedicated object).
+    /// from the central allocator: `NoLease` when the type is out of memory or
+    /// objects, `Elsewhere` when the central allocator refuses for another
+    /// reason or would give a dedicated object.
     fn lease(
         &self,
         device: &impl MemoryDevice<M>,
@@ -631,7 +656,7 @@ where
         ty: u8,
         class: usize,
         size: u64,
-    ) -> Option<MemoryBlock<M>> {
+    ) -> Result<MemoryBlock<M>, Declined> {
         let lease_request = Request {
             size,
             align_mask: LEASE_ALIGN - 1,
@@ -641,14 +666,20 @@ where
         let options = AllocOptions::new().resource(CLASS_KINDS[class]);
         let mut central = lock(&self.central);
         // SAFETY: the caller's promise (`# Safety` of `alloc`).
-        let lease =
-            unsafe { central.try_alloc_with_options(device, lease_request, options) }.ok()?;
+        let lease = unsafe { central.try_alloc_with_options(device, lease_request, options) }
+            .map_err(|error| {
+                if error.is_pressure() {
+                    Declined::NoLease
+                } else {
+                    Declined::Elsewhere
+                }
+            })?;
         if matches!(lease.flavor, Flavor::Shared { .. }) {
-            Some(lease)
+            Ok(lease)
         } else {
             // SAFETY: the caller's promise; the block is not in use.
             unsafe { central.dealloc(device, lease) };
-            None
+            Err(Declined::Elsewhere)
         }
     }
 

@@ -204,7 +204,7 @@ fn pressure_takes_empty_leases_back_while_their_thread_allocates() {
         let arena_thread = {
             let (device, shared) = (device.clone(), shared.clone());
             thread::spawn(move || {
-                shared.alloc_in_arena(0, &*device, &request(4096), Default::default())
+                (shared.alloc_in_arena(0, &*device, &request(4096), Default::default())).ok()
             })
         };
         let options = AllocOptions::new().dedicated(Dedicated::Required);

@@ -13,8 +13,9 @@
 use {
     crate::{
         allocator::CLASSES,
-        block::MemoryBlock,
+        block::{Flavor, MemoryBlock},
         pool::by_largest::ByLargest,
+        shared::ObjectRef,
         strategy::{size_class, size_class_at_least, SubAllocator, Tlsf},
     },
     alloc::vec::Vec,
@@ -44,6 +45,8 @@ struct Lease<M> {
     block: MemoryBlock<M>,
     /// Places blocks at offsets relative to `block.offset`.
     tlsf: Tlsf,
+    /// The memory object and mapping of `block`, which its blocks share.
+    object: ObjectRef<M>,
 }
 
 /// The leases of one memory type and pool class.
@@ -87,10 +90,8 @@ impl<M> Default for LeaseList<M> {
 
 impl<M> LeaseList<M> {
     /// Records the free summary of the lease in `slot` (0: none).
+    #[inline(always)]
     fn set_summary(&mut self, slot: usize, summary: u32) {
-        if self.summaries.len() <= slot {
-            self.summaries.resize(slot + 1, 0);
-        }
         let old = core::mem::replace(&mut self.summaries[slot], summary);
         self.by_largest.update(slot as u32, old, summary);
     }
@@ -156,7 +157,7 @@ impl<M> Arena<M> {
         list: usize,
         size: u64,
         align_mask: u64,
-    ) -> Option<(LeasedAt, u64)> {
+    ) -> Option<(LeasedAt, u64, ObjectRef<M>)> {
         let leases = self.lists.get_mut(list)?;
         // The lease whose largest free range is the smallest that surely holds
         // the block (the lowest slot of equals: blocks gather in the oldest
@@ -171,6 +172,7 @@ impl<M> Arena<M> {
         let was_empty = lease.tlsf.is_empty();
         let (offset, handle) = lease.tlsf.alloc(size, align_mask)?;
         let offset = lease.block.offset + offset;
+        let object = lease.object;
         let summary = lease.tlsf.free_summary();
         if was_empty {
             leases.empty -= 1;
@@ -180,13 +182,7 @@ impl<M> Arena<M> {
         leases.used += size;
         leases.blocks += 1;
         let slot = slot as u16;
-        Some((LeasedAt { list, slot, handle }, offset))
-    }
-
-    /// The lease a block placed at `at` lives in.
-    pub(super) fn lease_of(&self, at: LeasedAt) -> &MemoryBlock<M> {
-        let lease = self.lists[at.list].leases[usize::from(at.slot)].as_ref();
-        &lease.expect("a placed block's lease is held").block
+        Some((LeasedAt { list, slot, handle }, offset, object))
     }
 
     /// The size of a new lease for a block of `size` bytes: `LEASE_MIN`, or
@@ -217,6 +213,7 @@ impl<M> Arena<M> {
             Some(slot) => usize::from(slot),
             None if leases.leases.len() <= usize::from(u16::MAX) => {
                 leases.leases.push(None);
+                leases.summaries.push(0);
                 leases.leases.len() - 1
             }
             None => return Err(block),
@@ -224,9 +221,17 @@ impl<M> Arena<M> {
         leases.held += block.size;
         leases.empty += 1;
         leases.empty_bytes += block.size;
+        let Flavor::Shared { memory, base, .. } = block.flavor else {
+            return Err(block);
+        };
         let tlsf = Tlsf::new(block.size);
         leases.set_summary(slot, tlsf.free_summary());
-        leases.leases[slot] = Some(Lease { tlsf, block });
+        let object = ObjectRef { memory, base };
+        leases.leases[slot] = Some(Lease {
+            tlsf,
+            block,
+            object,
+        });
         Ok(())
     }
 
@@ -318,7 +323,7 @@ impl<M> Arena<M> {
             for lease in leases.leases.iter().flatten() {
                 lease.tlsf.check_invariants();
                 assert!(
-                    matches!(lease.block.flavor, crate::block::Flavor::Shared { .. }),
+                    matches!(lease.block.flavor, Flavor::Shared { .. }),
                     "a lease of a dedicated object"
                 );
                 assert_eq!(lease.block.offset % LEASE_ALIGN, 0, "a misaligned lease");

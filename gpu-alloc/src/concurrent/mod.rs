@@ -610,7 +610,7 @@ where
             return Err(Elsewhere);
         }
         let mut arena = lock(&self.arenas[arena_index].0);
-        let (at, offset) = match arena.alloc(list, shape.size, shape.align_mask) {
+        let (at, offset, object) = match arena.alloc(list, shape.size, shape.align_mask) {
             Some(placed) => placed,
             None => {
                 let lease_size = Arena::<M>::lease_size(shape.size, lease_max);
@@ -624,9 +624,6 @@ where
                 (arena.alloc(list, shape.size, shape.align_mask)).ok_or(Elsewhere)?
             }
         };
-        let Flavor::Shared { memory, base, .. } = arena.lease_of(at).flavor else {
-            unreachable!("leases are ranges of shared memory objects")
-        };
         Ok(MemoryBlock::new(
             self.id,
             u32::from(ty),
@@ -635,8 +632,8 @@ where
             shape.size,
             type_facts.atom_mask,
             Flavor::Shared {
-                memory,
-                base,
+                memory: object.memory,
+                base: object.base,
                 strategy: Strategy::Leased,
                 class: arena_index as u8,
                 chunk: at.chunk(),

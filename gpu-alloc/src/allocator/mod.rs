@@ -592,5 +592,7 @@ mod tests {
     fn allocator_and_blocks_are_send_and_sync() {
         assert_send_sync::<GpuAllocator<u64>>();
         assert_send_sync::<MemoryBlock<u64>>();
+        #[cfg(feature = "std")]
+        assert_send_sync::<crate::SharedGpuAllocator<u64>>();
     }
 }

@@ -28,6 +28,7 @@
 //! [`MemoryDevice`]: gpu_alloc_types::MemoryDevice
 
 pub mod backend_support;
+pub mod counted;
 pub mod harness;
 pub mod kit;
 pub mod shadow;

@@ -429,73 +429,15 @@ fn odd_configs_still_allocate() {
     }
 }
 
-/// A memory handle that counts its drops, on a device of one device-local type.
-mod counted {
-    use gpu_alloc::{DeviceMapError, MappedMemoryRange, MemoryDevice, OutOfMemory};
-    use gpu_alloc_types::AllocationFlags;
-    use std::{
-        ptr::NonNull,
-        sync::atomic::{AtomicUsize, Ordering},
-    };
-
-    pub static DROPPED: AtomicUsize = AtomicUsize::new(0);
-
-    #[derive(Debug)]
-    pub struct Counted;
-
-    impl Drop for Counted {
-        fn drop(&mut self) {
-            DROPPED.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    pub struct Device;
-
-    impl MemoryDevice<Counted> for Device {
-        unsafe fn allocate_memory(
-            &self,
-            _size: u64,
-            _memory_type: u32,
-            _flags: AllocationFlags,
-        ) -> Result<Counted, OutOfMemory> {
-            Ok(Counted)
-        }
-        unsafe fn deallocate_memory(&self, memory: Counted) {
-            drop(memory);
-        }
-        unsafe fn map_memory(
-            &self,
-            _memory: &mut Counted,
-            _offset: u64,
-            _size: u64,
-        ) -> Result<NonNull<u8>, DeviceMapError> {
-            Err(DeviceMapError::MapFailed)
-        }
-        unsafe fn unmap_memory(&self, _memory: &mut Counted) {}
-        unsafe fn invalidate_memory_ranges(
-            &self,
-            _ranges: &[MappedMemoryRange<'_, Counted>],
-        ) -> Result<(), OutOfMemory> {
-            Ok(())
-        }
-        unsafe fn flush_memory_ranges(
-            &self,
-            _ranges: &[MappedMemoryRange<'_, Counted>],
-        ) -> Result<(), OutOfMemory> {
-            Ok(())
-        }
-    }
-}
-
 /// Blocks that outlive their allocator keep their shared memory object (its
 /// handle) alive; the last of them to go drops it, whichever order they go in,
 /// and a block dropped before the allocator counts too.
 #[test]
 fn blocks_outliving_the_allocator_hand_over_their_memory_object() {
-    use counted::{Counted, Device, DROPPED};
     use gpu_alloc::{
         Config, DeviceProperties, GpuAllocator, MemoryHeap, MemoryPropertyFlags, MemoryType,
     };
+    use gpu_alloc_tests::counted::{Counted, Device, DROPPED};
     use std::{borrow::Cow, sync::atomic::Ordering};
 
     let props = || DeviceProperties {

@@ -1674,68 +1674,6 @@ fn foreign_blocks_come_back() {
     finish(&run, &tally);
 }
 
-/// A memory handle that counts its drops, on a device of one device-local type
-/// (as in `lifecycle.rs`).
-mod counted {
-    use {
-        gpu_alloc::{
-            AllocationFlags, DeviceMapError, MappedMemoryRange, MemoryDevice, OutOfMemory,
-        },
-        std::{
-            ptr::NonNull,
-            sync::atomic::{AtomicUsize, Ordering},
-        },
-    };
-
-    pub static DROPPED: AtomicUsize = AtomicUsize::new(0);
-
-    #[derive(Debug)]
-    pub struct Counted;
-
-    impl Drop for Counted {
-        fn drop(&mut self) {
-            DROPPED.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    pub struct Device;
-
-    impl MemoryDevice<Counted> for Device {
-        unsafe fn allocate_memory(
-            &self,
-            _size: u64,
-            _memory_type: u32,
-            _flags: AllocationFlags,
-        ) -> Result<Counted, OutOfMemory> {
-            Ok(Counted)
-        }
-        unsafe fn deallocate_memory(&self, memory: Counted) {
-            drop(memory);
-        }
-        unsafe fn map_memory(
-            &self,
-            _memory: &mut Counted,
-            _offset: u64,
-            _size: u64,
-        ) -> Result<NonNull<u8>, DeviceMapError> {
-            Err(DeviceMapError::MapFailed)
-        }
-        unsafe fn unmap_memory(&self, _memory: &mut Counted) {}
-        unsafe fn invalidate_memory_ranges(
-            &self,
-            _ranges: &[MappedMemoryRange<'_, Counted>],
-        ) -> Result<(), OutOfMemory> {
-            Ok(())
-        }
-        unsafe fn flush_memory_ranges(
-            &self,
-            _ranges: &[MappedMemoryRange<'_, Counted>],
-        ) -> Result<(), OutOfMemory> {
-            Ok(())
-        }
-    }
-}
-
 /// A block placed in a lease that outlives its allocator (a bug of the
 /// caller's, which `GpuAllocator` survives: the last block frees the object)
 /// keeps its memory object: `block.memory()` stays valid after the allocator
@@ -1744,7 +1682,7 @@ mod counted {
 #[test]
 fn a_leased_block_outliving_its_allocator_keeps_its_memory_object() {
     use {
-        counted::{Counted, Device, DROPPED},
+        gpu_alloc_tests::counted::{Counted, Device, DROPPED},
         std::sync::atomic::Ordering,
     };
 

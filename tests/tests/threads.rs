@@ -29,6 +29,44 @@ fn pattern(thread: u64, serial: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// Checks the shadow rules over the blocks left, as `(thread, block)`: each
+/// inside a live memory object, none overlapping another, each holding its
+/// thread's pattern as the device reads it. Returns how many there are.
+fn check_survivors<'a>(device: &SimDevice, left: impl Iterator<Item = (u64, &'a Live)>) -> u64 {
+    let mut by_object: BTreeMap<u64, Vec<(u64, u64)>> = BTreeMap::new();
+    let mut count = 0;
+    for (t, (block, serial, len)) in left {
+        let object = device
+            .object(block.memory().id())
+            .expect("the block's object is live");
+        assert!(
+            block.offset() + block.size() <= object.size,
+            "block outside its object"
+        );
+        by_object
+            .entry(block.memory().id())
+            .or_default()
+            .push((block.offset(), block.size()));
+        let data = device.device_read(block.memory(), block.offset(), *len as u64);
+        assert_eq!(
+            data,
+            pattern(t, *serial, *len),
+            "thread {t} block {serial} corrupted"
+        );
+        count += 1;
+    }
+    for ranges in by_object.values_mut() {
+        ranges.sort_unstable();
+        for pair in ranges.windows(2) {
+            assert!(
+                pair[0].0 + pair[0].1 <= pair[1].0,
+                "blocks overlap: {pair:?}"
+            );
+        }
+    }
+    count
+}
+
 #[test]
 fn eight_threads_share_one_allocator() {
     let device = Arc::new(SimDevice::new(Layout::named("amd-rx6600-radv")));
@@ -94,39 +132,12 @@ fn eight_threads_share_one_allocator() {
     let mut allocator = Arc::try_unwrap(allocator).unwrap().into_inner().unwrap();
     allocator.check_invariants();
     // Shadow rules over every live block of every thread.
-    let mut by_object: BTreeMap<u64, Vec<(u64, u64)>> = BTreeMap::new();
-    let mut count = 0;
-    for (t, live) in &survivors {
-        for (block, serial, len) in live {
-            let object = device
-                .object(block.memory().id())
-                .expect("the block's object is live");
-            assert!(
-                block.offset() + block.size() <= object.size,
-                "block outside its object"
-            );
-            by_object
-                .entry(block.memory().id())
-                .or_default()
-                .push((block.offset(), block.size()));
-            let data = device.device_read(block.memory(), block.offset(), *len as u64);
-            assert_eq!(
-                data,
-                pattern(*t, *serial, *len),
-                "thread {t} block {serial} corrupted"
-            );
-            count += 1;
-        }
-    }
-    for ranges in by_object.values_mut() {
-        ranges.sort_unstable();
-        for pair in ranges.windows(2) {
-            assert!(
-                pair[0].0 + pair[0].1 <= pair[1].0,
-                "blocks overlap: {pair:?}"
-            );
-        }
-    }
+    let count = check_survivors(
+        &device,
+        survivors
+            .iter()
+            .flat_map(|(t, live)| live.iter().map(move |l| (*t, l))),
+    );
     assert_eq!(allocator.live_blocks(), count);
     for (_, live) in survivors {
         for (block, _, _) in live {
@@ -230,35 +241,7 @@ fn eight_threads_share_one_shared_allocator() {
         let owner = (t + THREADS - 1) % THREADS;
         left.extend(inbox.try_iter().map(|l| (owner, l)));
     }
-    let mut by_object: BTreeMap<u64, Vec<(u64, u64)>> = BTreeMap::new();
-    for (t, (block, serial, len)) in &left {
-        let object = device
-            .object(block.memory().id())
-            .expect("the block's object is live");
-        assert!(
-            block.offset() + block.size() <= object.size,
-            "block outside its object"
-        );
-        by_object
-            .entry(block.memory().id())
-            .or_default()
-            .push((block.offset(), block.size()));
-        let data = device.device_read(block.memory(), block.offset(), *len as u64);
-        assert_eq!(
-            data,
-            pattern(*t, *serial, *len),
-            "thread {t} block {serial} corrupted"
-        );
-    }
-    for ranges in by_object.values_mut() {
-        ranges.sort_unstable();
-        for pair in ranges.windows(2) {
-            assert!(
-                pair[0].0 + pair[0].1 <= pair[1].0,
-                "blocks overlap: {pair:?}"
-            );
-        }
-    }
+    check_survivors(&device, left.iter().map(|(t, l)| (*t, l)));
     let stats = allocator.stats();
     assert_eq!(allocator.live_blocks(), left.len() as u64);
     assert_eq!(stats.blocks, left.len() as u64);

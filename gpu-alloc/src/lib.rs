@@ -146,7 +146,8 @@
 //! - [`SharedGpuAllocator`] (feature `std`, on by default) has the same methods
 //!   through `&self`: each thread places its blocks (up to 1 MiB) in ranges it
 //!   leases from one central `GpuAllocator`, under a lock of its own that other
-//!   threads take only to free a block of its; the central allocator alone
+//!   threads take only to free a block of its (or to take back its empty
+//!   leases, or for statistics); the central allocator alone
 //!   makes memory objects, so every limit stays exact. Blocks may be freed by any
 //!   thread.
 //! - A block of a shared memory object points at that object, which the

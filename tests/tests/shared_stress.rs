@@ -43,6 +43,9 @@
 //!   (a lease above the dedicated threshold would), and one empty lease stays;
 //!   72 threads share the 64 arenas; blocks offered to another allocator come
 //!   back; a leased block that outlives its allocator keeps its memory object.
+//! - Room kept by threads: a thread whose use falls gives its empty leases back
+//!   as it frees; a heap filled and thinned out by one thread serves another
+//!   thread's request from the first thread's leases.
 //! - At the end of every test: every block freed, `cleanup`, no memory object
 //!   in the allocator or on the device, no `MemoryDevice` rule broken.
 //!
@@ -1205,9 +1208,8 @@ fn stress(layout_name: &str, config: Config, faults: bool) {
     }
 }
 
-/// The end of every test: every block is freed already; the arenas keep at
-/// most one empty lease per memory type and pool class, and `cleanup` leaves
-/// nothing on the device.
+/// The end of every test: every block is freed already; the arenas keep
+/// few empty leases, and `cleanup` leaves nothing on the device.
 fn finish(run: &Run<'_>, tally: &Tally) {
     let (name, allocator, sim) = (run.name, run.allocator, &run.device.sim);
     assert!(
@@ -1538,7 +1540,8 @@ fn full_heap_takes_back_an_idle_lease() {
 
 /// One thread places 400 blocks of 32 KiB (12.5 MiB) in leases and frees
 /// them: no memory object is made and freed again on the way, and afterwards
-/// the arena keeps one empty lease, of at most `largest_lease` bytes.
+/// the arena keeps one empty lease (its use is 0), of at most `largest_lease`
+/// bytes.
 fn one_threads_leases(name: &str, config: Config, largest_lease: u64) {
     let device = Watched::new(SimDevice::new(Layout::named("amd-rx6600-radv")));
     let allocator = SharedGpuAllocator::with_extended_properties(
@@ -1719,4 +1722,104 @@ fn a_leased_block_outliving_its_allocator_keeps_its_memory_object() {
     assert!(format!("{:?}", leased.memory()).contains("Counted"));
     // Reported as leaked; its memory object stays (it cannot tell it when it goes).
     drop(leased);
+}
+
+// ---- room kept by threads ----------------------------------------------------
+
+/// A device-local request of `size` bytes in memory type 0 only.
+fn type0(size: u64) -> Request {
+    Request {
+        size,
+        align_mask: 0,
+        usage: UsageFlags::FAST_DEVICE_ACCESS,
+        memory_types: 1,
+    }
+}
+
+/// A thread whose use falls to nothing gives its empty leases back as it
+/// frees: one empty lease stays, not one per block it once held.
+#[test]
+fn falling_use_gives_empty_leases_back() {
+    let device = SimDevice::new(Layout::named("amd-rx6600-radv"));
+    let allocator = SharedGpuAllocator::with_extended_properties(
+        Config::i_am_prototyping(),
+        device.properties(),
+        device.extended_properties(),
+    );
+    let blocks: Vec<_> = (0..2048)
+        // SAFETY: the allocator's device.
+        .map(|_| unsafe { allocator.try_alloc(&device, type0(32 * KIB)) }.expect("room"))
+        .collect();
+    let full = allocator.stats().cached;
+    for block in blocks {
+        // SAFETY: the allocator's device; the block is not in use.
+        unsafe { allocator.dealloc(&device, block) };
+    }
+    let after = allocator.stats();
+    allocator.check_invariants();
+    assert_eq!(after.used, 0);
+    // Leases of 32 KiB blocks are 256 KiB: one of them stays.
+    assert!(
+        0 < after.cached && after.cached <= 256 * KIB,
+        "{} bytes kept in empty leases (with the blocks: {full})",
+        after.cached
+    );
+    // SAFETY: the allocator's device.
+    unsafe { allocator.cleanup(&device) };
+    assert_eq!(allocator.memory_objects(), 0);
+    drop(allocator);
+    device.assert_clean();
+}
+
+/// A heap of 64 MiB that one thread filled and then thinned out to an eighth:
+/// the free room is inside its leases, which still hold blocks. Another
+/// thread's request for that heap is served from that room, as a
+/// `GpuAllocator` would serve it, instead of failing for want of a lease.
+#[test]
+fn pressure_uses_room_in_other_threads_leases() {
+    let mut layout = Layout::named("amd-rx6600-radv");
+    layout.memory_heaps[0].size = 64 * MIB;
+    let device = SimDevice::new(layout);
+    let allocator = SharedGpuAllocator::with_extended_properties(
+        Config::i_am_prototyping(),
+        device.properties(),
+        device.extended_properties(),
+    );
+    let kept = thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let mut blocks = Vec::new();
+                // SAFETY: the allocator's device.
+                while let Ok(block) = unsafe { allocator.try_alloc(&device, type0(32 * KIB)) } {
+                    blocks.push(block);
+                }
+                assert!(blocks.len() > 1024, "{} blocks fit in 64 MiB", blocks.len());
+                let mut kept = Vec::new();
+                for (index, block) in blocks.into_iter().enumerate() {
+                    if index % 8 == 0 {
+                        kept.push(block);
+                    } else {
+                        // SAFETY: the allocator's device; the block is not in use.
+                        unsafe { allocator.dealloc(&device, block) };
+                    }
+                }
+                kept
+            })
+            .join()
+            .expect("the filling thread")
+    });
+    assert!(allocator.stats().cached > 32 * MIB);
+    // SAFETY: the allocator's device.
+    let served = unsafe { allocator.try_alloc(&device, type0(32 * KIB)) }
+        .expect("the other thread's free room serves the request");
+    allocator.check_invariants();
+    for block in kept.into_iter().chain([served]) {
+        // SAFETY: the allocator's device; the block is not in use.
+        unsafe { allocator.dealloc(&device, block) };
+    }
+    // SAFETY: the allocator's device.
+    unsafe { allocator.cleanup(&device) };
+    assert_eq!(allocator.memory_objects(), 0);
+    drop(allocator);
+    device.assert_clean();
 }

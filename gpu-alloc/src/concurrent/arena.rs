@@ -29,13 +29,19 @@ pub(super) const LEASE_ALIGN: u64 = 64 * 1024;
 /// small blocks holds no more.
 pub(super) const LEASE_MIN: u64 = 256 * 1024;
 
-/// A list keeps its emptied leases while they add up to at most an eighth of
-/// the bytes its blocks use (one at least), so that a thread whose use swings
-/// does not lease and give back on every swing.
+/// Leases of one bucket of the best-fit index looked at for the lowest slot:
+/// leases are all of one size, so many of them may share a bucket, and the
+/// allocation stays O(1).
+const BUCKET_WALK: usize = 8;
+
+/// A list keeps its empty leases while they add up to at most an eighth of the
+/// bytes its blocks use (one at least), so that a thread whose use swings does
+/// not lease and give back on every swing; as its use falls, each free gives
+/// back one empty lease past that.
 const KEEP_EMPTY_DIV: u64 = 8;
 
-/// The largest lease, whatever the memory objects' size: a thread's spare room
-/// stays bounded by a few of these per memory type.
+/// The largest lease, whatever the memory objects' size (for blocks over
+/// 128 KiB, up to the arenas' 1 MiB, a lease holds two of them at least).
 pub(super) const LEASE_MAX: u64 = 16 * 1024 * 1024;
 
 /// A range of a memory object that an arena places blocks in.
@@ -65,8 +71,7 @@ struct LeaseList<M> {
     /// Bytes and count of the live blocks placed in the leases.
     used: u64,
     blocks: u64,
-    /// Leases that hold no block. A free keeps an emptied lease only when no
-    /// other is empty; a new lease may make two for a moment, until it is used.
+    /// Leases that hold no block (see `KEEP_EMPTY_DIV` for how many stay).
     empty: u32,
     /// Bytes of the leases that hold no block.
     empty_bytes: u64,
@@ -165,8 +170,12 @@ impl<M> Arena<M> {
         let sure = size_class_at_least(size.checked_add(align_mask)?)?;
         let slot = leases
             .by_largest
-            .at_least(sure + 1)
-            .or_else(|| leases.by_largest.at_least(size_class(size) + 1))?;
+            .at_least_within(sure + 1, BUCKET_WALK)
+            .or_else(|| {
+                leases
+                    .by_largest
+                    .at_least_within(size_class(size) + 1, BUCKET_WALK)
+            })?;
         let slot = slot as usize;
         let lease = leases.leases[slot].as_mut()?;
         let was_empty = lease.tlsf.is_empty();
@@ -205,6 +214,9 @@ impl<M> Arena<M> {
         list: usize,
         block: MemoryBlock<M>,
     ) -> Result<(), MemoryBlock<M>> {
+        let Flavor::Shared { memory, base, .. } = block.flavor else {
+            return Err(block);
+        };
         if self.lists.len() <= list {
             self.lists.resize_with(list + 1, LeaseList::default);
         }
@@ -221,9 +233,6 @@ impl<M> Arena<M> {
         leases.held += block.size;
         leases.empty += 1;
         leases.empty_bytes += block.size;
-        let Flavor::Shared { memory, base, .. } = block.flavor else {
-            return Err(block);
-        };
         let tlsf = Tlsf::new(block.size);
         leases.set_summary(slot, tlsf.free_summary());
         let object = ObjectRef { memory, base };
@@ -236,8 +245,11 @@ impl<M> Arena<M> {
     }
 
     /// Frees a block placed at `at`, `offset` bytes into its memory object and
-    /// `size` long. Returns the lease if it emptied and another empty lease of
-    /// its list is kept already: the caller gives it back.
+    /// `size` long. Returns a lease for the caller to give back: the one the
+    /// block was in if it emptied and the list's empty leases are over their
+    /// budget, or another empty one if the budget shrank below what they hold
+    /// (at most one a free, so a list whose use falls gives its empty leases
+    /// back as it goes; one empty lease always stays).
     pub(super) fn free(&mut self, at: LeasedAt, offset: u64, size: u64) -> Option<MemoryBlock<M>> {
         let leases = &mut self.lists[at.list];
         let slot = usize::from(at.slot);
@@ -252,15 +264,25 @@ impl<M> Arena<M> {
         leases.set_summary(slot, summary);
         leases.used -= size;
         leases.blocks -= 1;
-        if !emptied {
-            return None;
+        let budget = leases.used / KEEP_EMPTY_DIV;
+        if emptied {
+            if leases.empty == 0 || leases.empty_bytes + lease_size <= budget {
+                leases.empty += 1;
+                leases.empty_bytes += lease_size;
+                return None;
+            }
+            return Some(Self::take(leases, slot));
         }
-        if leases.empty == 0 || leases.empty_bytes + lease_size <= leases.used / KEEP_EMPTY_DIV {
-            leases.empty += 1;
-            leases.empty_bytes += lease_size;
-            return None;
+        if leases.empty > 1 && leases.empty_bytes > budget {
+            let slot = (leases.leases.iter())
+                .position(|lease| lease.as_ref().is_some_and(|l| l.tlsf.is_empty()))
+                .expect("`empty` counts the empty leases");
+            let lease = Self::take(leases, slot);
+            leases.empty -= 1;
+            leases.empty_bytes -= lease.size;
+            return Some(lease);
         }
-        Some(Self::take(leases, slot))
+        None
     }
 
     /// Takes the lease in `slot` out of `leases` (it holds no block).

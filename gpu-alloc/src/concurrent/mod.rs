@@ -17,9 +17,12 @@
 //!   lease as it does inside a memory object.
 //!
 //! A block freed by another thread goes back to its own arena, under that
-//! arena's lock. An arena keeps at most one empty lease per memory type and
-//! pool class; when the central allocator runs out of memory or memory objects,
-//! every arena gives its empty leases back and the request is tried once more.
+//! arena's lock. An arena keeps empty leases up to an eighth of what its blocks
+//! use (one at least) per memory type and pool class. When a memory type has no
+//! room for a new lease, every arena gives its empty leases back and the lease
+//! is tried once more, then the free room of other threads' leases is used;
+//! when the central allocator runs out of memory or objects, the empty leases
+//! go back and the request is tried once more.
 
 mod arena;
 
@@ -35,6 +38,7 @@ use {
         block::{Flavor, MemoryBlock},
         error::{AllocationError, TryAllocError},
         request::{AllocOptions, Dedicated, ResourceKind},
+        shared::ObjectRef,
         stats::{fragmentation, AllocatorStats, MemoryMap},
         strategy::Strategy,
         usage::UsageFlags,
@@ -80,18 +84,32 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// A [`GpuAllocator`] that many threads use at once through `&self`.
 ///
-/// It has `GpuAllocator`'s methods with the same meaning, and makes the same
-/// [`MemoryBlock`]s. Blocks up to 1 MiB of the memory type a request would get
-/// first are placed by the calling thread's arena, without a lock that other
-/// threads take; everything else goes through one central `GpuAllocator`
-/// behind a lock. See the crate's `ARCHITECTURE.md` ("Many threads") and
-/// `BENCHMARKS.md` for what this costs and gains.
+/// It has `GpuAllocator`'s methods with the same meaning (all but
+/// `allow_memory_properties`: the arenas read the memory-type ranking once),
+/// and makes the same [`MemoryBlock`]s. Blocks up to 1 MiB of the memory type
+/// a request would get first are placed by the calling thread's arena, under a
+/// lock of its own that other threads take only to free a block of it, to take
+/// its empty leases back or to read statistics; everything else goes through
+/// one central `GpuAllocator` behind a lock. See the crate's `ARCHITECTURE.md`
+/// ("Many threads") and `BENCHMARKS.md` for what this costs and gains.
 ///
 /// A block may be freed by any thread. The room a thread's arena keeps for
-/// reuse is bounded (at most one empty lease of at most 16 MiB per memory type
-/// and resource kind), shown in [`stats`](Self::stats) as
-/// [`AllocatorStats::cached`], and given back when the device runs out of
-/// memory or objects and by [`cleanup`](Self::cleanup).
+/// reuse is shown in [`stats`](Self::stats) as [`AllocatorStats::cached`]:
+/// free room in its leases (256 KiB each, larger for blocks over 128 KiB), of
+/// which the empty leases are bounded (an eighth of what the arena's blocks of
+/// that memory type and kind use, one lease at least) and given back when the
+/// device runs out of memory or objects and by [`cleanup`](Self::cleanup);
+/// room in leases that still hold blocks serves other threads only when their
+/// memory type has no room for a new lease.
+///
+/// Differences from `GpuAllocator` a caller may see: `TRANSIENT` blocks in
+/// the arenas share leases with the others (placed like general blocks);
+/// `largest_free` and `fragmentation` in `stats` are the central allocator's
+/// (the room inside leases counts in `free` and `cached` only); a lease shows in
+/// [`memory_map`](Self::memory_map) as one used range; dropped without
+/// `cleanup`, the allocator reports its threads' leases as live blocks of the
+/// central allocator. A panic in the device's callbacks while a lock is held
+/// does not poison the allocator for other threads (the lock is taken again).
 ///
 /// ```
 /// # fn demo<M: std::fmt::Debug + Send + Sync + 'static>(
@@ -132,6 +150,20 @@ pub struct SharedGpuAllocator<M> {
     /// [`largest_lease`]; below `LEASE_MIN` where the arenas take no block.
     lease_max: Vec<u64>,
     arenas: Vec<ArenaCell<M>>,
+}
+
+/// A request the arenas serve: where and how it is placed.
+#[derive(Debug)]
+struct Leasable {
+    ty: u8,
+    class: usize,
+    /// `list_of(ty, class)`.
+    list: usize,
+    /// Rounded as the central allocator rounds it.
+    size: u64,
+    align_mask: u64,
+    /// The largest lease of the list.
+    lease_max: u64,
 }
 
 /// Why a thread's arena did not place a request.
@@ -559,23 +591,25 @@ where
         match self.alloc_in_arena(arena, device, request, resource) {
             Ok(block) => Some(block),
             // The memory type is out of memory or objects for a lease: other
-            // threads' empty leases may make room, before the central
-            // allocator falls back to a worse type.
-            Err(Declined::NoLease) if self.give_back_empty_leases(device) > 0 => {
-                self.alloc_in_arena(arena, device, request, resource).ok()
+            // threads' empty leases may make room, and then the free room of
+            // their leases, before the central allocator falls back to a
+            // worse type.
+            Err(Declined::NoLease) => {
+                if self.give_back_empty_leases(device) > 0 {
+                    if let Ok(block) = self.alloc_in_arena(arena, device, request, resource) {
+                        return Some(block);
+                    }
+                }
+                self.alloc_in_other_arenas(arena, request, resource)
             }
-            Err(_) => None,
+            Err(Declined::Elsewhere) => None,
         }
     }
 
+    /// What a request becomes in the arenas: `Elsewhere` for what they do not
+    /// serve.
     #[inline]
-    fn alloc_in_arena(
-        &self,
-        arena_index: usize,
-        device: &impl MemoryDevice<M>,
-        request: &Request,
-        resource: ResourceKind,
-    ) -> Result<MemoryBlock<M>, Declined> {
+    fn leasable(&self, request: &Request, resource: ResourceKind) -> Result<Leasable, Declined> {
         use Declined::Elsewhere;
         let facts = &self.facts;
         if request.size == 0
@@ -595,8 +629,7 @@ where
                 .ok_or(Elsewhere)?;
         }
         let class = pool_class(facts.granularity, resource);
-        let type_facts = &facts.types[usize::from(ty)];
-        let rounding = &type_facts.rounding[class];
+        let rounding = &facts.types[usize::from(ty)].rounding[class];
         let transient = request.usage.contains(UsageFlags::TRANSIENT);
         let shape = rounding
             .shape(request.size, request.align_mask, transient)
@@ -609,27 +642,78 @@ where
         {
             return Err(Elsewhere);
         }
+        Ok(Leasable {
+            ty,
+            class,
+            list,
+            size: shape.size,
+            align_mask: shape.align_mask,
+            lease_max,
+        })
+    }
+
+    /// Places a request in arena `arena_index`, leasing more room from the
+    /// central allocator if needed.
+    #[inline]
+    fn alloc_in_arena(
+        &self,
+        arena_index: usize,
+        device: &impl MemoryDevice<M>,
+        request: &Request,
+        resource: ResourceKind,
+    ) -> Result<MemoryBlock<M>, Declined> {
+        let it = self.leasable(request, resource)?;
         let mut arena = lock(&self.arenas[arena_index].0);
-        let (at, offset, object) = match arena.alloc(list, shape.size, shape.align_mask) {
+        let placed = match arena.alloc(it.list, it.size, it.align_mask) {
             Some(placed) => placed,
             None => {
-                let lease_size = Arena::<M>::lease_size(shape.size, lease_max);
-                let lease = self.lease(device, request, ty, class, lease_size)?;
-                if let Err(lease) = arena.add_lease(list, lease) {
+                let lease_size = Arena::<M>::lease_size(it.size, it.lease_max);
+                let lease = self.lease(device, request, it.ty, it.class, lease_size)?;
+                if let Err(lease) = arena.add_lease(it.list, lease) {
                     drop(arena);
                     // SAFETY: the caller's promise; the lease holds no block.
                     unsafe { lock(&self.central).dealloc(device, lease) };
-                    return Err(Elsewhere);
+                    return Err(Declined::Elsewhere);
                 }
-                (arena.alloc(list, shape.size, shape.align_mask)).ok_or(Elsewhere)?
+                (arena.alloc(it.list, it.size, it.align_mask)).ok_or(Declined::Elsewhere)?
             }
         };
-        Ok(MemoryBlock::new(
+        Ok(self.leased_block(arena_index, &it, placed))
+    }
+
+    /// Places a request in the free room of another thread's leases (one
+    /// arena locked at a time, no lease made): the last resort before the
+    /// central allocator when the memory type has no room for a new lease.
+    /// The block belongs to that arena; any thread may free it.
+    #[cold]
+    fn alloc_in_other_arenas(
+        &self,
+        own: usize,
+        request: &Request,
+        resource: ResourceKind,
+    ) -> Option<MemoryBlock<M>> {
+        let it = self.leasable(request, resource).ok()?;
+        (0..self.arenas.len()).filter(|&i| i != own).find_map(|i| {
+            let placed = lock(&self.arenas[i].0).alloc(it.list, it.size, it.align_mask)?;
+            Some(self.leased_block(i, &it, placed))
+        })
+    }
+
+    /// The block for a request placed in arena `arena_index`.
+    #[inline(always)]
+    fn leased_block(
+        &self,
+        arena_index: usize,
+        it: &Leasable,
+        (at, offset, object): (LeasedAt, u64, ObjectRef<M>),
+    ) -> MemoryBlock<M> {
+        let type_facts = &self.facts.types[usize::from(it.ty)];
+        MemoryBlock::new(
             self.id,
-            u32::from(ty),
+            u32::from(it.ty),
             type_facts.props,
             offset,
-            shape.size,
+            it.size,
             type_facts.atom_mask,
             Flavor::Shared {
                 memory: object.memory,
@@ -639,7 +723,7 @@ where
                 chunk: at.chunk(),
                 handle: at.handle,
             },
-        ))
+        )
     }
 
     /// A new lease of `size` bytes of memory type `ty`, pool class `class`,

@@ -51,28 +51,49 @@ impl ByLargest {
     /// the lowest slot of equals, if any.
     #[inline(always)]
     pub(crate) fn at_least(&self, min: u32) -> Option<u32> {
-        let (row, bit) = (min as usize / ROW, min as usize % ROW);
-        let here = self.rows.get(row).map_or(0, |r| r & (!0u32 << bit));
-        let bucket = if here != 0 {
-            row * ROW + here.trailing_zeros() as usize
-        } else {
-            let above = self.top & (!0u64).checked_shl(row as u32 + 1).unwrap_or(0);
-            if above == 0 {
-                return None;
-            }
-            let row = above.trailing_zeros() as usize;
-            row * ROW + self.rows[row].trailing_zeros() as usize
-        };
         // The lowest slot of the bucket: blocks then gather in the oldest
         // objects and the newer ones can empty out. (Buckets hold a few
         // objects: their largest free ranges differ by less than 1/32.)
-        let mut slot = self.heads[bucket];
+        let mut slot = self.heads[self.bucket_at_least(min)?];
         let mut lowest = slot;
         while slot != NIL {
             lowest = lowest.min(slot);
             slot = self.links[slot as usize].1;
         }
         Some(lowest)
+    }
+
+    /// [`at_least`](Self::at_least), with the lowest slot among the first
+    /// `walk` of the bucket: for sets whose buckets may hold many slots
+    /// (leases of one size), so that the search stays O(1).
+    #[inline(always)]
+    pub(crate) fn at_least_within(&self, min: u32, walk: usize) -> Option<u32> {
+        let mut slot = self.heads[self.bucket_at_least(min)?];
+        let mut lowest = slot;
+        for _ in 0..walk {
+            if slot == NIL {
+                break;
+            }
+            lowest = lowest.min(slot);
+            slot = self.links[slot as usize].1;
+        }
+        Some(lowest)
+    }
+
+    /// The non-empty bucket of the smallest summary at or above `min`.
+    #[inline(always)]
+    fn bucket_at_least(&self, min: u32) -> Option<usize> {
+        let (row, bit) = (min as usize / ROW, min as usize % ROW);
+        let here = self.rows.get(row).map_or(0, |r| r & (!0u32 << bit));
+        if here != 0 {
+            return Some(row * ROW + here.trailing_zeros() as usize);
+        }
+        let above = self.top & (!0u64).checked_shl(row as u32 + 1).unwrap_or(0);
+        if above == 0 {
+            return None;
+        }
+        let row = above.trailing_zeros() as usize;
+        Some(row * ROW + self.rows[row].trailing_zeros() as usize)
     }
 
     #[inline(always)]

@@ -168,7 +168,8 @@ pub(crate) struct Tlsf {
     /// Indices of dead arena slots, reused first.
     spare: Vec<u32>,
     lists: FreeLists,
-    /// Bytes in used nodes.
+    /// Bytes of the live blocks (the padding their nodes keep in front of
+    /// them is counted in `padding`, not here).
     used: u64,
     /// Live used nodes.
     live: u32,

@@ -68,12 +68,14 @@ fn map_walks_every_block() {
 
 proptest! {
     /// TLSF is a good fit: it may miss a gap only when the gap is within one size
-    /// class of the request plus its alignment.
+    /// class of the request plus its alignment, or is alignment padding of up
+    /// to `KEEP_PADDING` bytes kept inside a live block's node (free to the
+    /// shadow, not to TLSF).
     #[test]
     fn tlsf_matches_shadow(ops in Ops::strategy()) {
         matches_shadow(Tlsf::new(8192), 8192, &ops, |size, align_mask| {
             let padded = size + align_mask;
-            align_mask + padded / (SL_COUNT as u64) + SL_COUNT as u64
+            align_mask + padded / (SL_COUNT as u64) + SL_COUNT as u64 + KEEP_PADDING
         })?;
     }
 }

@@ -66,6 +66,7 @@ impl ByLargest {
     /// [`at_least`](Self::at_least), with the lowest slot among the first
     /// `walk` of the bucket: for sets whose buckets may hold many slots
     /// (leases of one size), so that the search stays O(1).
+    #[cfg(feature = "std")]
     #[inline(always)]
     pub(crate) fn at_least_within(&self, min: u32, walk: usize) -> Option<u32> {
         let mut slot = self.heads[self.bucket_at_least(min)?];

@@ -60,6 +60,12 @@ impl<M> SharedMemory<M> {
         }
     }
 
+    /// What tells this object from every other live one (its cell's address):
+    /// for matching a block's object with the memory map's.
+    pub(crate) fn key(&self) -> usize {
+        self.ptr.as_ptr() as usize
+    }
+
     /// A pointer for a block placed in this memory object.
     #[inline]
     pub(crate) fn share(&self) -> MemoryRef<M> {
@@ -138,6 +144,12 @@ impl<M> MemoryRef<M> {
         // SAFETY: the cell outlives every block placed in it (`SharedMemory`'s
         // invariant), and it is only ever accessed through shared references.
         unsafe { &self.ptr.as_ref().memory }
+    }
+
+    /// [`SharedMemory::key`] of the object this points at.
+    #[cfg(feature = "std")]
+    pub(crate) fn key(&self) -> usize {
+        self.ptr.as_ptr() as usize
     }
 
     /// Records that the block holding this pointer is gone without returning to

@@ -78,11 +78,19 @@ where
     /// Every memory object with its used and free ranges, plus the statistics:
     /// what a memory map picture is drawn from. Walks every free range.
     pub fn memory_map(&self) -> MemoryMap {
+        self.memory_map_keyed(|_| ())
+    }
+
+    /// [`memory_map`](Self::memory_map), calling `key` with the
+    /// [`SharedMemory::key`](crate::shared::SharedMemory::key) of each shared
+    /// object in the order of `MemoryMap::objects`.
+    pub(crate) fn memory_map_keyed(&self, mut key: impl FnMut(usize)) -> MemoryMap {
         let mut objects = Vec::new();
         let mut dedicated = Vec::new();
         for (index, state) in self.types.iter().enumerate() {
             let (ty, heap) = (index as u32, state.info.heap);
             for chunk in state.chunks() {
+                key(chunk.key);
                 let mut ranges = Vec::new();
                 chunk.sub.for_each_range(&mut |offset, size, used| {
                     ranges.push(MapRange { offset, size, used })

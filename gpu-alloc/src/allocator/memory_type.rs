@@ -67,6 +67,8 @@ pub(crate) struct ChunkView<'a> {
     pub(crate) resource: ResourceKind,
     pub(crate) size: u64,
     pub(crate) sub: &'a dyn SubAllocator,
+    /// [`SharedMemory::key`](crate::shared::SharedMemory::key) of the object.
+    pub(crate) key: usize,
     /// Whether the object is mapped (for the invariant checks).
     #[cfg_attr(
         not(any(debug_assertions, feature = "check-invariants")),
@@ -143,6 +145,7 @@ impl<M> TypeState<M> {
                         resource,
                         size: chunk.size,
                         sub: &chunk.sub,
+                        key: chunk.memory.key(),
                         mapped: chunk.base.is_some(),
                     })
                 })

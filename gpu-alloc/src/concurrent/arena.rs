@@ -16,6 +16,7 @@ use {
         block::{Flavor, MemoryBlock},
         pool::by_largest::ByLargest,
         shared::ObjectRef,
+        stats::MapRange,
         strategy::{size_class, size_class_at_least, SubAllocator, Tlsf},
     },
     alloc::vec::Vec,
@@ -320,6 +321,23 @@ impl<M> Arena<M> {
             all.extend(held.map(|lease| (lease.block, !lease.tlsf.is_empty())));
         }
         all
+    }
+
+    /// Each lease's ranges as the memory map shows them: its object's key,
+    /// and the lease's used and free ranges at their offsets in the object.
+    pub(super) fn lease_ranges(&self, into: &mut Vec<(usize, Vec<MapRange>)>) {
+        for lease in self.lists.iter().flat_map(|l| l.leases.iter().flatten()) {
+            let start = lease.block.offset;
+            let mut ranges = Vec::new();
+            lease.tlsf.for_each_range(&mut |offset, size, used| {
+                ranges.push(MapRange {
+                    offset: start + offset,
+                    size,
+                    used,
+                })
+            });
+            into.push((lease.object.memory.key(), ranges));
+        }
     }
 
     /// Adds what the arena holds of each memory type to `by_type`.

@@ -39,7 +39,7 @@ use {
         error::{AllocationError, TryAllocError},
         request::{AllocOptions, Dedicated, ResourceKind},
         shared::ObjectRef,
-        stats::{fragmentation, AllocatorStats, MemoryMap},
+        stats::{fragmentation, AllocatorStats, MapRange, MemoryMap},
         strategy::Strategy,
         usage::UsageFlags,
         GpuAllocator, Request,
@@ -105,8 +105,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Differences from `GpuAllocator` a caller may see: `TRANSIENT` blocks in
 /// the arenas share leases with the others (placed like general blocks);
 /// `largest_free` and `fragmentation` in `stats` are the central allocator's
-/// (the room inside leases counts in `free` and `cached` only); a lease shows in
-/// [`memory_map`](Self::memory_map) as one used range; dropped without
+/// (the room inside leases counts in `free` and `cached` only, and in
+/// [`memory_map`](Self::memory_map)'s free ranges); dropped without
 /// `cleanup`, the allocator reports its threads' leases as live blocks of the
 /// central allocator. A panic in the device's callbacks while a lock is held
 /// does not poison the allocator for other threads (the lock is taken again).
@@ -543,12 +543,22 @@ where
     }
 
     /// The memory map ([`GpuAllocator::memory_map`]), with [`stats`](Self::stats)'
-    /// figures. A thread arena's lease shows as one used range of its memory
-    /// object, whatever part of it holds blocks.
+    /// figures: the threads' leases show as the used and free ranges inside
+    /// them. Exact when no other thread allocates or frees meanwhile.
     pub fn memory_map(&self) -> MemoryMap {
         let stats = self.stats();
-        let mut map = lock(&self.central).memory_map();
+        let mut leases = Vec::new();
+        for arena in &self.arenas {
+            lock(&arena.0).lease_ranges(&mut leases);
+        }
+        let mut keys = Vec::new();
+        let mut map = lock(&self.central).memory_map_keyed(|key| keys.push(key));
         map.stats = stats;
+        for (key, ranges) in leases {
+            if let Some(index) = keys.iter().position(|&k| k == key) {
+                paint(&mut map.objects[index].ranges, &ranges);
+            }
+        }
         map
     }
 
@@ -850,6 +860,48 @@ fn largest_lease(rounding: &Rounding) -> u64 {
         size /= 2;
     }
     size
+}
+
+/// Replaces the part of `ranges` (an object's ranges in offset order, covering
+/// it) that `over` covers (consecutive ranges) with `over`, merging neighbours
+/// of the same use.
+fn paint(ranges: &mut Vec<MapRange>, over: &[MapRange]) {
+    let (Some(first), Some(last)) = (over.first(), over.last()) else {
+        return;
+    };
+    let (lo, hi) = (first.offset, last.offset + last.size);
+    let mut cut = Vec::with_capacity(ranges.len() + over.len() + 2);
+    for &range in ranges.iter() {
+        let end = range.offset + range.size;
+        if end <= lo || range.offset >= hi {
+            cut.push(range);
+            continue;
+        }
+        if range.offset < lo {
+            cut.push(MapRange {
+                size: lo - range.offset,
+                ..range
+            });
+        }
+        if end > hi {
+            cut.push(MapRange {
+                offset: hi,
+                size: end - hi,
+                used: range.used,
+            });
+        }
+    }
+    cut.extend_from_slice(over);
+    cut.sort_unstable_by_key(|range| range.offset);
+    ranges.clear();
+    for range in cut {
+        match ranges.last_mut() {
+            Some(prev) if prev.used == range.used && prev.offset + prev.size == range.offset => {
+                prev.size += range.size;
+            }
+            _ => ranges.push(range),
+        }
+    }
 }
 
 /// The largest power of two at most `x` (0 for 0).

@@ -184,6 +184,20 @@ impl MemoryForUsage {
         &self.ranked[usize::from(usage.bits())]
     }
 
+    /// The type the allocator's short path takes for `usage` within the type
+    /// mask `allowed`: the best one, or else the first the mask allows.
+    #[inline(always)]
+    pub(crate) fn first_allowed(&self, usage: UsageFlags, allowed: u32) -> Option<u8> {
+        let mut ty = self.best(usage);
+        if ty >= 32 || allowed & (1 << ty) == 0 {
+            ty = *self
+                .types(usage)
+                .iter()
+                .find(|&&ty| allowed & (1 << ty) != 0)?;
+        }
+        Some(ty)
+    }
+
     /// The best eligible type for `usage` (`types(usage)[0]`), or `u8::MAX`.
     #[inline(always)]
     pub(crate) fn best(&self, usage: UsageFlags) -> u8 {

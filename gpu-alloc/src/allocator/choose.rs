@@ -78,15 +78,7 @@ where
         {
             return None;
         }
-        // The best type, or the first the mask allows.
-        let mut ty = self.usage.best(request.usage);
-        if ty >= 32 || request.memory_types & (1 << ty) == 0 {
-            ty = *self
-                .usage
-                .types(request.usage)
-                .iter()
-                .find(|&&ty| request.memory_types & (1 << ty) != 0)?;
-        }
+        let ty = (self.usage).first_allowed(request.usage, request.memory_types)?;
         let class = pool_class(self.buffer_image_granularity, resource);
         let state = &mut self.types[usize::from(ty)];
         let transient = request.usage.contains(UsageFlags::TRANSIENT);

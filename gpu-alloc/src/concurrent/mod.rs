@@ -499,11 +499,10 @@ where
     /// thread allocates or frees meanwhile: the arenas and the central
     /// allocator are read one after the other).
     pub fn live_blocks(&self) -> u64 {
-        let total = self.holdings().iter().fold(Holding::default(), add);
-        (lock(&self.central)
-            .live_blocks()
-            .saturating_sub(total.leases))
-            + total.blocks
+        let holdings = self.holdings();
+        let leases: u64 = holdings.iter().map(|h| h.leases).sum();
+        let blocks: u64 = holdings.iter().map(|h| h.blocks).sum();
+        lock(&self.central).live_blocks().saturating_sub(leases) + blocks
     }
 
     /// Number of device memory objects the allocator holds.
@@ -629,15 +628,9 @@ where
             return Err(Elsewhere);
         }
         // The type the central allocator's short path would take.
-        let mut ty = facts.usage.best(request.usage);
-        if ty >= 32 || request.memory_types & (1 << ty) == 0 {
-            ty = *facts
-                .usage
-                .types(request.usage)
-                .iter()
-                .find(|&&ty| request.memory_types & (1 << ty) != 0)
-                .ok_or(Elsewhere)?;
-        }
+        let ty = (facts.usage)
+            .first_allowed(request.usage, request.memory_types)
+            .ok_or(Elsewhere)?;
         let class = pool_class(facts.granularity, resource);
         let rounding = &facts.types[usize::from(ty)].rounding[class];
         let transient = request.usage.contains(UsageFlags::TRANSIENT);
@@ -832,15 +825,6 @@ impl<M> Drop for SharedGpuAllocator<M> {
                 }
             }
         }
-    }
-}
-
-fn add(a: Holding, b: &Holding) -> Holding {
-    Holding {
-        leases: a.leases + b.leases,
-        held: a.held + b.held,
-        used: a.used + b.used,
-        blocks: a.blocks + b.blocks,
     }
 }
 

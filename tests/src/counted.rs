@@ -2,12 +2,31 @@
 //! type: for the tests of blocks that outlive their allocator (each test
 //! binary has its own count).
 
-use gpu_alloc::{DeviceMapError, MappedMemoryRange, MemoryDevice, OutOfMemory};
-use gpu_alloc_types::AllocationFlags;
+use gpu_alloc::{
+    AllocationFlags, DeviceMapError, DeviceProperties, MappedMemoryRange, MemoryDevice, MemoryHeap,
+    MemoryPropertyFlags, MemoryType, OutOfMemory,
+};
 use std::{
+    borrow::Cow,
     ptr::NonNull,
     sync::atomic::{AtomicUsize, Ordering},
 };
+
+/// The device's properties: one device-local type on a 1 GiB heap, 16
+/// memory objects at most.
+pub fn properties() -> DeviceProperties<'static> {
+    DeviceProperties {
+        memory_types: Cow::Owned(vec![MemoryType {
+            heap: 0,
+            props: MemoryPropertyFlags::DEVICE_LOCAL,
+        }]),
+        memory_heaps: Cow::Owned(vec![MemoryHeap { size: 1 << 30 }]),
+        max_memory_allocation_count: 16,
+        max_memory_allocation_size: 1 << 30,
+        non_coherent_atom_size: 64,
+        buffer_device_address: false,
+    }
+}
 
 /// Memory handles dropped so far in this process.
 pub static DROPPED: AtomicUsize = AtomicUsize::new(0);

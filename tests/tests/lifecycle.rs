@@ -434,27 +434,14 @@ fn odd_configs_still_allocate() {
 /// and a block dropped before the allocator counts too.
 #[test]
 fn blocks_outliving_the_allocator_hand_over_their_memory_object() {
-    use gpu_alloc::{
-        Config, DeviceProperties, GpuAllocator, MemoryHeap, MemoryPropertyFlags, MemoryType,
-    };
-    use gpu_alloc_tests::counted::{Counted, Device, DROPPED};
-    use std::{borrow::Cow, sync::atomic::Ordering};
+    use gpu_alloc::{Config, GpuAllocator};
+    use gpu_alloc_tests::counted::{properties, Counted, Device, DROPPED};
+    use std::sync::atomic::Ordering;
 
-    let props = || DeviceProperties {
-        memory_types: Cow::Owned(vec![MemoryType {
-            heap: 0,
-            props: MemoryPropertyFlags::DEVICE_LOCAL,
-        }]),
-        memory_heaps: Cow::Owned(vec![MemoryHeap { size: 1 << 30 }]),
-        max_memory_allocation_count: 16,
-        max_memory_allocation_size: 1 << 30,
-        non_coherent_atom_size: 64,
-        buffer_device_address: false,
-    };
     let device = Device;
     // Sizes for a slab block, a TLSF block and a block that is returned.
     for (first, second, third) in [(256u64, 100_000u64, 512u64), (100_000, 256, 4096)] {
-        let mut allocator = GpuAllocator::<Counted>::new(Config::i_am_prototyping(), props());
+        let mut allocator = GpuAllocator::<Counted>::new(Config::i_am_prototyping(), properties());
         let alloc = |allocator: &mut GpuAllocator<Counted>, size| {
             // SAFETY: the device the allocator was made for.
             unsafe { allocator.alloc(&device, request(size, UsageFlags::FAST_DEVICE_ACCESS)) }

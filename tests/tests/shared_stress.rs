@@ -58,9 +58,8 @@
 use {
     gpu_alloc::{
         AllocOptions, AllocationError, AllocationFlags, Config, Dedicated, DeviceMapError,
-        DeviceProperties, HeapBudget, MapError, MappedMemoryRange, MemoryBlock, MemoryDevice,
-        MemoryHeap, MemoryPropertyFlags, MemoryType, OutOfMemory, Request, ResourceKind,
-        SharedGpuAllocator, TryAllocError, UsageFlags,
+        HeapBudget, MapError, MappedMemoryRange, MemoryBlock, MemoryDevice, MemoryPropertyFlags,
+        OutOfMemory, Request, ResourceKind, SharedGpuAllocator, TryAllocError, UsageFlags,
     },
     gpu_alloc_tests::{
         harness::{best_type, eligible_types},
@@ -68,7 +67,6 @@ use {
         sim::{Faults, Layout, SimDevice, SimMemory},
     },
     std::{
-        borrow::Cow,
         cell::Cell,
         collections::BTreeMap,
         ptr::NonNull,
@@ -1687,23 +1685,12 @@ fn foreign_blocks_come_back() {
 #[test]
 fn a_leased_block_outliving_its_allocator_keeps_its_memory_object() {
     use {
-        gpu_alloc_tests::counted::{Counted, Device, DROPPED},
+        gpu_alloc_tests::counted::{properties, Counted, Device, DROPPED},
         std::sync::atomic::Ordering,
     };
 
-    let props = DeviceProperties {
-        memory_types: Cow::Owned(vec![MemoryType {
-            heap: 0,
-            props: MemoryPropertyFlags::DEVICE_LOCAL,
-        }]),
-        memory_heaps: Cow::Owned(vec![MemoryHeap { size: 1 << 30 }]),
-        max_memory_allocation_count: 16,
-        max_memory_allocation_size: 1 << 30,
-        non_coherent_atom_size: 64,
-        buffer_device_address: false,
-    };
     let device = Device;
-    let allocator = SharedGpuAllocator::<Counted>::new(Config::i_am_prototyping(), props);
+    let allocator = SharedGpuAllocator::<Counted>::new(Config::i_am_prototyping(), properties());
     let request = Request {
         size: 4 * KIB,
         align_mask: 255,
@@ -1728,6 +1715,28 @@ fn a_leased_block_outliving_its_allocator_keeps_its_memory_object() {
 
 // ---- room kept by threads ----------------------------------------------------
 
+/// The simulated device of `layout`, and a `SharedGpuAllocator` for it
+/// (`i_am_prototyping`).
+fn prototyping(layout: Layout) -> (SimDevice, SharedGpuAllocator<SimMemory>) {
+    let device = SimDevice::new(layout);
+    let allocator = SharedGpuAllocator::with_extended_properties(
+        Config::i_am_prototyping(),
+        device.properties(),
+        device.extended_properties(),
+    );
+    (device, allocator)
+}
+
+/// The end of a test whose blocks are all freed: `cleanup` leaves no memory
+/// object, and the device has nothing left.
+fn cleaned_up(device: SimDevice, allocator: SharedGpuAllocator<SimMemory>) {
+    // SAFETY: the allocator's device.
+    unsafe { allocator.cleanup(&device) };
+    assert_eq!(allocator.memory_objects(), 0);
+    drop(allocator);
+    device.assert_clean();
+}
+
 /// A device-local request of `size` bytes in memory type 0 only.
 fn type0(size: u64) -> Request {
     Request {
@@ -1742,12 +1751,7 @@ fn type0(size: u64) -> Request {
 /// frees: one empty lease stays, not one per block it once held.
 #[test]
 fn falling_use_gives_empty_leases_back() {
-    let device = SimDevice::new(Layout::named("amd-rx6600-radv"));
-    let allocator = SharedGpuAllocator::with_extended_properties(
-        Config::i_am_prototyping(),
-        device.properties(),
-        device.extended_properties(),
-    );
+    let (device, allocator) = prototyping(Layout::named("amd-rx6600-radv"));
     let blocks: Vec<_> = (0..2048)
         // SAFETY: the allocator's device.
         .map(|_| unsafe { allocator.try_alloc(&device, type0(32 * KIB)) }.expect("room"))
@@ -1766,11 +1770,7 @@ fn falling_use_gives_empty_leases_back() {
         "{} bytes kept in empty leases (with the blocks: {full})",
         after.cached
     );
-    // SAFETY: the allocator's device.
-    unsafe { allocator.cleanup(&device) };
-    assert_eq!(allocator.memory_objects(), 0);
-    drop(allocator);
-    device.assert_clean();
+    cleaned_up(device, allocator);
 }
 
 /// A heap of 64 MiB that one thread filled and then thinned out to an eighth:
@@ -1781,12 +1781,7 @@ fn falling_use_gives_empty_leases_back() {
 fn pressure_uses_room_in_other_threads_leases() {
     let mut layout = Layout::named("amd-rx6600-radv");
     layout.memory_heaps[0].size = 64 * MIB;
-    let device = SimDevice::new(layout);
-    let allocator = SharedGpuAllocator::with_extended_properties(
-        Config::i_am_prototyping(),
-        device.properties(),
-        device.extended_properties(),
-    );
+    let (device, allocator) = prototyping(layout);
     let kept = thread::scope(|scope| {
         scope
             .spawn(|| {
@@ -1819,11 +1814,7 @@ fn pressure_uses_room_in_other_threads_leases() {
         // SAFETY: the allocator's device; the block is not in use.
         unsafe { allocator.dealloc(&device, block) };
     }
-    // SAFETY: the allocator's device.
-    unsafe { allocator.cleanup(&device) };
-    assert_eq!(allocator.memory_objects(), 0);
-    drop(allocator);
-    device.assert_clean();
+    cleaned_up(device, allocator);
 }
 
 /// The memory map shows the blocks inside the threads' leases, not each lease
@@ -1831,12 +1822,7 @@ fn pressure_uses_room_in_other_threads_leases() {
 /// alignment padding each), and every object's ranges still cover it.
 #[test]
 fn memory_map_shows_blocks_inside_leases() {
-    let device = SimDevice::new(Layout::named("amd-rx6600-radv"));
-    let allocator = SharedGpuAllocator::with_extended_properties(
-        Config::i_am_prototyping(),
-        device.properties(),
-        device.extended_properties(),
-    );
+    let (device, allocator) = prototyping(Layout::named("amd-rx6600-radv"));
     let used_in_map = || {
         let map = allocator.memory_map();
         for object in &map.objects {
@@ -1882,9 +1868,5 @@ fn memory_map_shows_blocks_inside_leases() {
         unsafe { allocator.dealloc(&device, block) };
     }
     assert_eq!(used_in_map(), (0, 0));
-    // SAFETY: the allocator's device.
-    unsafe { allocator.cleanup(&device) };
-    assert_eq!(allocator.memory_objects(), 0);
-    drop(allocator);
-    device.assert_clean();
+    cleaned_up(device, allocator);
 }

@@ -1,7 +1,10 @@
 //! Runs the demo binary on the simulated device and checks its exit status and
 //! report files.
 
-use std::{path::PathBuf, process::Command};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 /// A fresh directory under the target's temporary directory.
 fn temp_dir(name: &str) -> PathBuf {
@@ -10,15 +13,19 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-#[test]
-fn sim_run_passes_and_writes_report() {
-    let dir = temp_dir("demo-report");
+/// Runs the demo for 20 frames on the simulated device with `args`, writing
+/// its report to `dir`: it passes every check, prints the last progress
+/// line, and its `stats.json` records no failure and some verified readbacks.
+/// Returns its output and `stats.json`.
+fn sim_report(dir: &Path, args: &[&str]) -> (String, serde_json::Value) {
     let output = Command::new(env!("CARGO_BIN_EXE_gpu-alloc-demo"))
-        .args(["--backend", "sim", "--frames", "20", "--report"])
-        .arg(&dir)
+        .args(["--backend", "sim", "--frames", "20"])
+        .args(args)
+        .arg("--report")
+        .arg(dir)
         .output()
         .expect("run the demo");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
@@ -30,20 +37,26 @@ fn sim_run_passes_and_writes_report() {
         stdout.contains("frame   20/20"),
         "no progress line: {stdout}"
     );
-    assert!(
-        stdout.lines().any(|l| l.starts_with("heap ")),
-        "no table: {stdout}"
-    );
-
     let json = std::fs::read_to_string(dir.join("stats.json")).expect("stats.json");
     let stats: serde_json::Value = serde_json::from_str(&json).expect("stats.json parses");
-    assert_eq!(stats["backend"], "sim");
-    assert_eq!(stats["frames"], 20);
     assert_eq!(
         stats["checks"]["failures"].as_array().map(Vec::len),
         Some(0)
     );
     assert!(stats["checks"]["readbacks_verified"].as_u64() > Some(0));
+    (stdout, stats)
+}
+
+#[test]
+fn sim_run_passes_and_writes_report() {
+    let dir = temp_dir("demo-report");
+    let (stdout, stats) = sim_report(&dir, &[]);
+    assert!(
+        stdout.lines().any(|l| l.starts_with("heap ")),
+        "no table: {stdout}"
+    );
+    assert_eq!(stats["backend"], "sim");
+    assert_eq!(stats["frames"], 20);
     // The statistics deserialise into the allocator's own type.
     let allocator: gpu_alloc::AllocatorStats =
         serde_json::from_value(stats["stats"].clone()).expect("AllocatorStats");
@@ -77,43 +90,14 @@ fn sim_run_passes_and_writes_report() {
 #[test]
 fn sim_run_on_threads_passes_and_writes_report() {
     let dir = temp_dir("demo-report-threads");
-    let output = Command::new(env!("CARGO_BIN_EXE_gpu-alloc-demo"))
-        .args([
-            "--backend",
-            "sim",
-            "--frames",
-            "20",
-            "--threads",
-            "4",
-            "--report",
-        ])
-        .arg(&dir)
-        .output()
-        .expect("run the demo");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "demo failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
-    assert!(stdout.contains("all checks passed"), "{stdout}");
+    let (stdout, stats) = sim_report(&dir, &["--threads", "4"]);
     assert!(stdout.contains("by 4 threads"), "{stdout}");
-    assert!(stdout.contains("frame   20/20"), "{stdout}");
     let done = stdout
         .lines()
         .find(|l| l.starts_with("done in "))
         .expect("the summary line");
     assert!(done.contains(" on 4 threads: "), "{done}");
-
-    let json = std::fs::read_to_string(dir.join("stats.json")).expect("stats.json");
-    let stats: serde_json::Value = serde_json::from_str(&json).expect("stats.json parses");
     assert_eq!(stats["threads"], 4);
-    assert_eq!(
-        stats["checks"]["failures"].as_array().map(Vec::len),
-        Some(0)
-    );
-    assert!(stats["checks"]["readbacks_verified"].as_u64() > Some(0));
     let workload = &stats["workload"];
     assert_eq!(workload["level_assets"], 168);
     assert!(

@@ -160,20 +160,6 @@ impl<M, S: SubAllocator> Pool<M, S> {
         self.alloc_in(size, align_mask, may_fit, sure_fit)
     }
 
-    /// Whether an existing chunk surely holds `size` bytes aligned to
-    /// `align_mask + 1` (a free range of a size class of at least
-    /// `size + align_mask`), without placing anything.
-    pub(crate) fn surely_holds(&self, size: u64, align_mask: u64) -> bool {
-        let Some(class) = size.checked_add(align_mask).and_then(size_class_at_least) else {
-            return false;
-        };
-        if S::best_fit_objects() {
-            self.best_sure_fit(class + 1).is_some()
-        } else {
-            self.summaries.iter().any(|&summary| summary > class)
-        }
-    }
-
     /// The slot of the chunk with the smallest summary of at least `sure_fit`
     /// (one of equals), if any. Empty slots have summary 0 and never qualify
     /// (`sure_fit >= 1`).

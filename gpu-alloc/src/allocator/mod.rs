@@ -514,13 +514,6 @@ impl<M> GpuAllocator<M> {
         self.id
     }
 
-    /// Whether a general block of `size` bytes aligned to `align_mask + 1`, of
-    /// memory type `ty` and pool class `class`, surely fits in a memory object
-    /// the allocator holds (so placing it would make none).
-    pub(crate) fn general_room(&self, ty: u32, class: usize, size: u64, align_mask: u64) -> bool {
-        self.types[ty as usize].general[class].surely_holds(size, align_mask)
-    }
-
     pub(crate) fn shaping_facts(&self) -> ShapingFacts {
         ShapingFacts {
             usage: self.usage.clone(),

@@ -174,18 +174,6 @@ enum Declined {
     Elsewhere,
     /// The memory type is out of memory or objects for a new lease.
     NoLease,
-    /// A new lease would need a new memory object, and the caller asked to
-    /// look for room elsewhere first ([`Growth::Avoid`]).
-    WouldGrow,
-}
-
-/// Whether an arena may lease room that needs a new memory object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Growth {
-    /// Only room in the memory objects the central allocator holds.
-    Avoid,
-    /// Whatever the central allocator does.
-    Allow,
 }
 
 /// Whether an error says the device has no memory or objects left (then empty
@@ -609,67 +597,22 @@ where
         resource: ResourceKind,
     ) -> Option<MemoryBlock<M>> {
         let arena = self.arena_index();
-        match self.alloc_in_arena(arena, device, request, resource, Growth::Avoid) {
+        match self.alloc_in_arena(arena, device, request, resource) {
             Ok(block) => Some(block),
-            Err(Declined::WouldGrow) => self.alloc_before_growing(arena, device, request, resource),
-            Err(Declined::NoLease) => self.alloc_under_pressure(arena, device, request, resource),
+            // The memory type is out of memory or objects for a lease: other
+            // threads' empty leases may make room, and then the free room of
+            // their leases, before the central allocator falls back to a
+            // worse type.
+            Err(Declined::NoLease) => {
+                if self.give_back_empty_leases(device) > 0 {
+                    if let Ok(block) = self.alloc_in_arena(arena, device, request, resource) {
+                        return Some(block);
+                    }
+                }
+                self.alloc_in_other_arenas(arena, request, resource)
+            }
             Err(Declined::Elsewhere) => None,
         }
-    }
-
-    /// Places a request that needs a lease the central allocator has no room
-    /// for: the threads' empty leases go back first (they may make the room),
-    /// then the free room of other threads' leases is used, and only then is a
-    /// new memory object made. So the room threads keep for themselves never
-    /// makes the device hold more memory objects than their blocks need.
-    #[cold]
-    #[inline(never)]
-    fn alloc_before_growing(
-        &self,
-        arena: usize,
-        device: &impl MemoryDevice<M>,
-        request: &Request,
-        resource: ResourceKind,
-    ) -> Option<MemoryBlock<M>> {
-        if self.give_back_empty_leases(device) > 0 {
-            match self.alloc_in_arena(arena, device, request, resource, Growth::Avoid) {
-                Ok(block) => return Some(block),
-                Err(Declined::WouldGrow) => {}
-                Err(Declined::NoLease) => {
-                    return self.alloc_under_pressure(arena, device, request, resource)
-                }
-                Err(Declined::Elsewhere) => return None,
-            }
-        }
-        if let Some(block) = self.alloc_in_other_arenas(arena, request, resource) {
-            return Some(block);
-        }
-        match self.alloc_in_arena(arena, device, request, resource, Growth::Allow) {
-            Ok(block) => Some(block),
-            Err(Declined::NoLease) => self.alloc_under_pressure(arena, device, request, resource),
-            Err(Declined::WouldGrow | Declined::Elsewhere) => None,
-        }
-    }
-
-    /// Places a request whose memory type is out of memory or objects for a
-    /// lease: other threads' empty leases may make room, and then the free room
-    /// of their leases, before the central allocator falls back to a worse
-    /// type.
-    #[cold]
-    fn alloc_under_pressure(
-        &self,
-        arena: usize,
-        device: &impl MemoryDevice<M>,
-        request: &Request,
-        resource: ResourceKind,
-    ) -> Option<MemoryBlock<M>> {
-        if self.give_back_empty_leases(device) > 0 {
-            if let Ok(block) = self.alloc_in_arena(arena, device, request, resource, Growth::Allow)
-            {
-                return Some(block);
-            }
-        }
-        self.alloc_in_other_arenas(arena, request, resource)
     }
 
     /// What a request becomes in the arenas: `Elsewhere` for what they do not
@@ -713,8 +656,7 @@ where
     }
 
     /// Places a request in arena `arena_index`, leasing more room from the
-    /// central allocator if needed (room that needs a new memory object only
-    /// as `growth` allows).
+    /// central allocator if needed.
     #[inline]
     fn alloc_in_arena(
         &self,
@@ -722,7 +664,6 @@ where
         device: &impl MemoryDevice<M>,
         request: &Request,
         resource: ResourceKind,
-        growth: Growth,
     ) -> Result<MemoryBlock<M>, Declined> {
         let it = self.leasable(request, resource)?;
         let mut arena = lock(&self.arenas[arena_index].0);
@@ -730,7 +671,7 @@ where
             Some(placed) => placed,
             None => {
                 let lease_size = Arena::<M>::lease_size(it.size, it.lease_max);
-                let lease = self.lease(device, request, &it, lease_size, growth)?;
+                let lease = self.lease(device, request, it.ty, it.class, lease_size)?;
                 if let Err(lease) = arena.add_lease(it.list, lease) {
                     drop(arena);
                     // SAFETY: the caller's promise; the lease holds no block.
@@ -788,32 +729,26 @@ where
         )
     }
 
-    /// A new lease of `size` bytes of the memory type and pool class of `it`
+    /// A new lease of `size` bytes of memory type `ty`, pool class `class`,
     /// from the central allocator: `NoLease` when the type is out of memory or
-    /// objects, `WouldGrow` when it would need a new memory object and
-    /// `growth` is `Avoid`, `Elsewhere` when the central allocator refuses for
-    /// another reason or would give a dedicated object.
+    /// objects, `Elsewhere` when the central allocator refuses for another
+    /// reason or would give a dedicated object.
     fn lease(
         &self,
         device: &impl MemoryDevice<M>,
         request: &Request,
-        it: &Leasable,
+        ty: u8,
+        class: usize,
         size: u64,
-        growth: Growth,
     ) -> Result<MemoryBlock<M>, Declined> {
         let lease_request = Request {
             size,
             align_mask: LEASE_ALIGN - 1,
             usage: request.usage - UsageFlags::TRANSIENT,
-            memory_types: 1 << it.ty,
+            memory_types: 1 << ty,
         };
-        let options = AllocOptions::new().resource(CLASS_KINDS[it.class]);
+        let options = AllocOptions::new().resource(CLASS_KINDS[class]);
         let mut central = lock(&self.central);
-        if growth == Growth::Avoid
-            && !central.general_room(u32::from(it.ty), it.class, size, LEASE_ALIGN - 1)
-        {
-            return Err(Declined::WouldGrow);
-        }
         // SAFETY: the caller's promise (`# Safety` of `alloc`).
         let lease = unsafe { central.try_alloc_with_options(device, lease_request, options) }
             .map_err(|error| {

@@ -111,7 +111,7 @@ fn frees_from_another_thread_race_allocations() {
         let shared = Arc::new(allocator(8));
         // A block of each arena, made before the threads start.
         let made: Vec<_> = (0..2)
-            .map(|arena| shared.alloc_in_arena(arena, &*device, &request(4096), Default::default(), Growth::Allow))
+            .map(|arena| shared.alloc_in_arena(arena, &*device, &request(4096), Default::default()))
             .map(|block| Mutex::new(Some(block.expect("arenas serve 4 KiB"))))
             .collect();
         let made = Arc::new(made);
@@ -120,7 +120,7 @@ fn frees_from_another_thread_race_allocations() {
                 let (device, shared, made) = (device.clone(), shared.clone(), made.clone());
                 thread::spawn(move || {
                     let own = shared
-                        .alloc_in_arena(arena, &*device, &request(8192), Default::default(), Growth::Allow)
+                        .alloc_in_arena(arena, &*device, &request(8192), Default::default())
                         .expect("arenas serve 8 KiB");
                     let other = made[1 - arena].lock().unwrap().take().unwrap();
                     // SAFETY: the allocator's device; the blocks are not in use.
@@ -196,7 +196,7 @@ fn pressure_takes_empty_leases_back_while_their_thread_allocates() {
         let device = Arc::new(Counting::default());
         let shared = Arc::new(allocator(1));
         let block = shared
-            .alloc_in_arena(0, &*device, &request(4096), Default::default(), Growth::Allow)
+            .alloc_in_arena(0, &*device, &request(4096), Default::default())
             .expect("a lease in the one object");
         // SAFETY: the allocator's device; the block is not in use.
         unsafe { shared.dealloc(&*device, block) };
@@ -204,7 +204,7 @@ fn pressure_takes_empty_leases_back_while_their_thread_allocates() {
         let arena_thread = {
             let (device, shared) = (device.clone(), shared.clone());
             thread::spawn(move || {
-                (shared.alloc_in_arena(0, &*device, &request(4096), Default::default(), Growth::Allow)).ok()
+                (shared.alloc_in_arena(0, &*device, &request(4096), Default::default())).ok()
             })
         };
         let options = AllocOptions::new().dedicated(Dedicated::Required);
@@ -237,7 +237,7 @@ fn cleanup_races_the_free_that_empties_a_lease() {
         let device = Arc::new(Counting::default());
         let shared = Arc::new(allocator(4));
         let block = shared
-            .alloc_in_arena(0, &*device, &request(4096), Default::default(), Growth::Allow)
+            .alloc_in_arena(0, &*device, &request(4096), Default::default())
             .expect("a lease");
         let freeing = {
             let (device, shared) = (device.clone(), shared.clone());

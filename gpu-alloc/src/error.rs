@@ -2,7 +2,7 @@
 
 #![deny(unsafe_code)]
 
-use gpu_alloc_types::{DeviceMapError, OutOfMemory};
+use gpu_alloc_types::{DeviceMapError, ExternalMemoryHandleTypes, OutOfMemory};
 
 /// Why an allocation failed (the error of [`GpuAllocator::alloc`]).
 ///
@@ -103,6 +103,26 @@ pub enum TryAllocError {
     /// is false. Enable the feature on the device and say so in the properties.
     #[error("DEVICE_ADDRESS usage requested but buffer device address is not enabled")]
     DeviceAddressNotEnabled,
+
+    /// The block requires a dedicated memory object for its resource
+    /// ([`Dedicated::Required`](crate::Dedicated::Required) with
+    /// [`AllocOptions::dedicated_resource`](crate::AllocOptions::dedicated_resource)),
+    /// but the device cannot send the resource with the allocation. Enable
+    /// Vulkan 1.1 or `VK_KHR_dedicated_allocation` and say so in the device's
+    /// `AllocationSupport`.
+    #[error("a dedicated allocation for a resource was required, but the device cannot send one")]
+    DedicatedNotSupported,
+
+    /// The block asks for export handle types the device cannot export. Enable
+    /// the external memory extensions of those types and say so in the
+    /// device's `AllocationSupport`.
+    #[error("export as {requested:?} requested, but the device exports only {supported:?}")]
+    ExportNotSupported {
+        /// The handle types asked for.
+        requested: ExternalMemoryHandleTypes,
+        /// The handle types the device supports.
+        supported: ExternalMemoryHandleTypes,
+    },
 }
 
 impl From<TryAllocError> for AllocationError {
@@ -118,7 +138,9 @@ impl From<TryAllocError> for AllocationError {
             TryAllocError::NoCompatibleMemoryTypes
             | TryAllocError::ZeroSize
             | TryAllocError::InvalidAlignMask { .. }
-            | TryAllocError::DeviceAddressNotEnabled => AllocationError::NoCompatibleMemoryTypes,
+            | TryAllocError::DeviceAddressNotEnabled
+            | TryAllocError::DedicatedNotSupported
+            | TryAllocError::ExportNotSupported { .. } => AllocationError::NoCompatibleMemoryTypes,
         }
     }
 }

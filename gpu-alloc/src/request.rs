@@ -7,7 +7,10 @@
 use crate::{Config, DeviceProperties, GpuAllocator};
 use {
     crate::usage::UsageFlags,
-    gpu_alloc_types::{FromMemoryRequirements, MemoryRequirements},
+    gpu_alloc_types::{
+        DedicatedResource, ExternalMemoryHandleTypes, FromMemoryRequirements, MemoryPriority,
+        MemoryRequirements,
+    },
 };
 
 /// A memory request.
@@ -82,6 +85,17 @@ pub enum ResourceKind {
 }
 
 /// Options for [`GpuAllocator::try_alloc_with_options`].
+///
+/// Beyond the dedicated hint and the resource kind, what the device is told
+/// when the block gets a memory object of its own (a dedicated block):
+/// the resource it is for, a priority, export handle types. The allocator
+/// sends only what the device supports
+/// ([`MemoryDevice::allocation_support`](gpu_alloc_types::MemoryDevice::allocation_support)):
+/// what a request *requires* and the device cannot do is an error
+/// ([`TryAllocError::DedicatedNotSupported`](crate::TryAllocError::DedicatedNotSupported),
+/// [`TryAllocError::ExportNotSupported`](crate::TryAllocError::ExportNotSupported)),
+/// and hints it cannot honour are dropped and counted in
+/// [`AllocatorStats::hints_dropped`](crate::AllocatorStats::hints_dropped).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct AllocOptions {
@@ -89,6 +103,21 @@ pub struct AllocOptions {
     pub dedicated: Option<Dedicated>,
     /// What the block will be bound to.
     pub resource: ResourceKind,
+    /// The buffer or image the block is for, sent with a dedicated memory
+    /// object (`VkMemoryDedicatedAllocateInfo`); the block is then exactly
+    /// `Request::size` bytes, as Vulkan requires. With
+    /// [`Dedicated::Required`] a device that cannot send it is an error; with
+    /// [`Dedicated::Preferred`] (or no hint, for a block that is dedicated for
+    /// its size) the resource is dropped and counted.
+    pub dedicated_resource: Option<DedicatedResource>,
+    /// Priority of the block's memory object (`VK_EXT_memory_priority`).
+    /// Only a dedicated block has an object of its own: for a block in a shared
+    /// object, or on a device without priorities, it is dropped and counted.
+    pub priority: Option<MemoryPriority>,
+    /// Handle types the block's memory object can be exported as. A block
+    /// with export types always gets a memory object of its own; a device that
+    /// cannot export them is an error.
+    pub export: ExternalMemoryHandleTypes,
 }
 
 impl AllocOptions {
@@ -107,5 +136,38 @@ impl AllocOptions {
     pub fn resource(mut self, resource: ResourceKind) -> Self {
         self.resource = resource;
         self
+    }
+
+    /// Sets the buffer or image a dedicated block is for.
+    pub fn dedicated_resource(mut self, resource: DedicatedResource) -> Self {
+        self.dedicated_resource = Some(resource);
+        self
+    }
+
+    /// Sets the priority of the block's memory object.
+    pub fn priority(mut self, priority: MemoryPriority) -> Self {
+        self.priority = Some(priority);
+        self
+    }
+
+    /// Sets the export handle types (the block gets a memory object of its own).
+    pub fn export(mut self, export: ExternalMemoryHandleTypes) -> Self {
+        self.export = export;
+        self
+    }
+
+    /// Whether the block must have a memory object of its own.
+    pub(crate) fn own_object(&self) -> bool {
+        self.dedicated == Some(Dedicated::Required) || !self.export.is_empty()
+    }
+
+    /// Whether the options say more than the resource kind (then the short
+    /// path, which only places shared blocks, does not take the request).
+    #[inline(always)]
+    pub(crate) fn beyond_kind(&self) -> bool {
+        self.dedicated.is_some()
+            || self.dedicated_resource.is_some()
+            || self.priority.is_some()
+            || !self.export.is_empty()
     }
 }

@@ -95,6 +95,12 @@ pub struct AllocatorStats {
     /// `GpuAllocator`.
     #[cfg_attr(feature = "serde", serde(default))]
     pub cached: u64,
+    /// Hints the allocator could not honour, since it was created: a priority
+    /// or a preferred dedicated resource that the device cannot send, and a
+    /// priority of a block placed in a shared memory object (see
+    /// [`AllocOptions`](crate::AllocOptions)).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub hints_dropped: u64,
 }
 
 /// `1 - largest / free`, or 0 when nothing is free.

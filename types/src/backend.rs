@@ -241,6 +241,27 @@ macro_rules! forward_memory_device {
                 }
             }
 
+            fn allocation_support(&self) -> $crate::AllocationSupport {
+                $crate::MemoryDevice::<$memory>::allocation_support(self.$inner())
+            }
+
+            unsafe fn allocate_memory_with(
+                &self,
+                size: u64,
+                memory_type: u32,
+                info: &$crate::AllocateInfo,
+            ) -> ::core::result::Result<$memory, $crate::OutOfMemory> {
+                // SAFETY: as above; the support is the inner device's.
+                unsafe {
+                    $crate::MemoryDevice::<$memory>::allocate_memory_with(
+                        self.$inner(),
+                        size,
+                        memory_type,
+                        info,
+                    )
+                }
+            }
+
             fn memory_budget(&self, budgets: &mut [$crate::HeapBudget]) -> bool {
                 self.$budget(budgets)
             }

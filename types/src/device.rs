@@ -1,6 +1,7 @@
 //! The device interface and its properties.
 
 use {
+    crate::allocate::{AllocateInfo, AllocationSupport},
     crate::types::{
         HeapBudget, MemoryHeap, MemoryHeapFlags, MemoryHeapInfo, MemoryType, MemoryTypeInfo,
     },
@@ -169,7 +170,7 @@ impl<'a> ExtendedProperties<'a> {
 bitflags::bitflags! {
     /// Flags for [`MemoryDevice::allocate_memory`].
     #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-    #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[derive(Clone, Copy, Debug, Default, Eq, Hash, Ord, PartialEq, PartialOrd)]
     pub struct AllocationFlags : u8 {
         /// The memory object may be bound to buffers whose device address is
         /// queried (`VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT`).
@@ -273,6 +274,40 @@ pub trait MemoryDevice<M> {
         &self,
         ranges: &[MappedMemoryRange<'_, M>],
     ) -> Result<(), OutOfMemory>;
+
+    /// What the device can send with an allocation beyond size, type and flags
+    /// (see [`AllocationSupport`]). The default supports nothing.
+    fn allocation_support(&self) -> AllocationSupport {
+        AllocationSupport::NONE
+    }
+
+    /// Allocates a new memory object with everything `info` says: a dedicated
+    /// resource, a priority, export handle types (`pNext` chains in Vulkan).
+    ///
+    /// The default sends `info.flags` through
+    /// [`allocate_memory`](MemoryDevice::allocate_memory), which is all a device
+    /// that supports nothing more is ever given.
+    ///
+    /// # Safety
+    ///
+    /// As for [`allocate_memory`](MemoryDevice::allocate_memory), with
+    /// `info.flags` as its flags, and:
+    /// - `info` asks only for what [`allocation_support`](MemoryDevice::allocation_support)
+    ///   reports ([`AllocateInfo::is_supported_by`]);
+    /// - a dedicated resource is a live buffer or image of this device, not bound
+    ///   to memory, whose memory requirements allow `memory_type` and whose size
+    ///   is `size` (Vulkan's rules for `VkMemoryDedicatedAllocateInfo`);
+    /// - an export is allowed for `memory_type` and the resource, if any
+    ///   (`vkGetPhysicalDevice*ExternalMemoryProperties` say so).
+    unsafe fn allocate_memory_with(
+        &self,
+        size: u64,
+        memory_type: u32,
+        info: &AllocateInfo,
+    ) -> Result<M, OutOfMemory> {
+        // SAFETY: the caller keeps `allocate_memory`'s contract with these flags.
+        unsafe { self.allocate_memory(size, memory_type, info.flags) }
+    }
 
     /// Reads the current budget and usage of every heap into `budgets` (one entry
     /// per heap, in heap order) and returns `true`, or returns `false` and leaves

@@ -18,8 +18,9 @@
 
 extern crate alloc;
 
+mod allocate;
 mod backend;
 mod device;
 mod types;
 
-pub use self::{backend::*, device::*, types::*};
+pub use self::{allocate::*, backend::*, device::*, types::*};

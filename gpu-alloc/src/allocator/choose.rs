@@ -216,20 +216,23 @@ where
         let dedicated_size = align_up(request.size, state.atom_mask)
             .unwrap_or(u64::MAX)
             .min(state.max_object);
-        let hinted = match options.dedicated {
-            Some(Dedicated::Required) => true,
-            Some(Dedicated::Preferred) => {
-                dedicated_size >= self.sizes.preferred_dedicated_threshold
-            }
-            None => false,
-        };
+        let hinted = options.own_object()
+            || (options.dedicated == Some(Dedicated::Preferred)
+                && dedicated_size >= self.sizes.preferred_dedicated_threshold);
         if !hinted {
             let class = pool_class(self.buffer_image_granularity, options.resource);
             let transient = request.usage.contains(UsageFlags::TRANSIENT);
             let rounding = &state.rounding[class];
             if let Some(shape) = rounding.shape(request.size, request.align_mask, transient) {
+                if options.priority.is_some() {
+                    // A shared memory object has no priority of its own.
+                    self.hints_dropped += 1;
+                }
                 return self.alloc_shared(device, ty, class as u8, shape);
             }
+        }
+        if options.beyond_kind() {
+            return self.alloc_dedicated_with(device, ty, request.size, dedicated_size, options);
         }
         self.alloc_dedicated(device, ty, dedicated_size)
     }

@@ -9,9 +9,10 @@ use {
         block::{Flavor, MemoryBlock},
         error::TryAllocError,
         report::report,
+        request::{AllocOptions, Dedicated},
     },
     core::fmt::Debug,
-    gpu_alloc_types::{MemoryDevice, MemoryPropertyFlags},
+    gpu_alloc_types::{AllocateInfo, AllocationFlags, MemoryDevice, MemoryPropertyFlags},
 };
 
 impl<M> GpuAllocator<M>
@@ -26,9 +27,65 @@ where
         ty: u32,
         size: u64,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
+        self.alloc_dedicated_info(device, ty, size, None)
+    }
+
+    /// A dedicated block of memory type `ty` for a request of `requested`
+    /// bytes (`rounded`: rounded up to whole atoms, at most the type's largest
+    /// object), with what `options` tells the device: the resource (then the
+    /// object is exactly `requested` bytes, as Vulkan requires), the priority,
+    /// the export types. Requirements the device cannot meet are errors; hints
+    /// it cannot honour are dropped and counted.
+    pub(super) fn alloc_dedicated_with(
+        &mut self,
+        device: Device<'_, M, impl MemoryDevice<M>>,
+        ty: u32,
+        requested: u64,
+        rounded: u64,
+        options: AllocOptions,
+    ) -> Result<MemoryBlock<M>, TryAllocError> {
+        let support = device.get().allocation_support();
+        if !support.export.contains(options.export) {
+            return Err(TryAllocError::ExportNotSupported {
+                requested: options.export,
+                supported: support.export,
+            });
+        }
+        let mut info = AllocateInfo::new(AllocationFlags::empty()).export(options.export);
+        let mut size = rounded;
+        if let Some(resource) = options.dedicated_resource {
+            if support.dedicated {
+                info = info.dedicated(resource);
+                size = requested;
+            } else if options.dedicated == Some(Dedicated::Required) {
+                return Err(TryAllocError::DedicatedNotSupported);
+            } else {
+                self.hints_dropped += 1;
+            }
+        }
+        if let Some(priority) = options.priority {
+            if support.priority {
+                info = info.priority(priority);
+            } else {
+                self.hints_dropped += 1;
+            }
+        }
+        let extra = (!info.is_plain()).then_some(&info);
+        self.alloc_dedicated_info(device, ty, size, extra)
+    }
+
+    /// A block of `size` bytes in a new memory object of type `ty`, allocated
+    /// with `extra` (see `Accounts::allocate_with`).
+    fn alloc_dedicated_info(
+        &mut self,
+        device: Device<'_, M, impl MemoryDevice<M>>,
+        ty: u32,
+        size: u64,
+        extra: Option<&AllocateInfo>,
+    ) -> Result<MemoryBlock<M>, TryAllocError> {
         let state = &mut self.types[ty as usize];
         let heap = state.info.heap;
-        let memory = self.accounts.allocate(device, ty, heap, size)?;
+        let memory = self.accounts.allocate_with(device, ty, heap, size, extra)?;
         self.accounts.add_dedicated(heap, size);
         state.add_dedicated(size, false);
         state.add_block(size);

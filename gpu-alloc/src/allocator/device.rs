@@ -20,7 +20,7 @@ use {
     crate::{error::TryAllocError, report, shared::MappedPtr},
     alloc::vec::Vec,
     core::marker::PhantomData,
-    gpu_alloc_types::{AllocationFlags, HeapBudget, MemoryDevice},
+    gpu_alloc_types::{AllocateInfo, AllocationFlags, HeapBudget, MemoryDevice},
 };
 
 /// The device an allocator works with, after a public `unsafe fn` has taken
@@ -152,6 +152,24 @@ impl Accounts {
         heap: u32,
         size: u64,
     ) -> Result<M, TryAllocError> {
+        self.allocate_with(device, ty, heap, size, None)
+    }
+
+    /// [`allocate`](Self::allocate), telling the device what `extra` says
+    /// beyond the allocator's flags (its own `flags` are ignored).
+    ///
+    /// `extra` asks only for what the device's `allocation_support` reports,
+    /// and a dedicated resource in it is the caller's resource for this
+    /// request, whose size is `size` (the public method that passes it took
+    /// that promise).
+    pub(crate) fn allocate_with<M>(
+        &mut self,
+        device: Device<'_, M, impl MemoryDevice<M>>,
+        ty: u32,
+        heap: u32,
+        size: u64,
+        extra: Option<&AllocateInfo>,
+    ) -> Result<M, TryAllocError> {
         debug_assert!(size > 0);
         if self.remaining == 0 {
             return Err(TryAllocError::TooManyObjects);
@@ -159,12 +177,23 @@ impl Accounts {
         if size > self.max_object || !self.heaps[heap as usize].fits(size) {
             return Err(TryAllocError::OutOfDeviceMemory);
         }
-        // SAFETY: the device is the allocator's (`Device`'s invariant); `ty` is
-        // one of its types, `size` is non-zero and at most
-        // `max_memory_allocation_size`; `flags` holds DEVICE_ADDRESS only when
-        // the properties say the feature is enabled; `remaining > 0` keeps the
-        // object count within the device's limit.
-        let memory = unsafe { device.get().allocate_memory(size, ty, self.flags) }?;
+        let memory = match extra {
+            // SAFETY: the device is the allocator's (`Device`'s invariant);
+            // `ty` is one of its types, `size` is non-zero and at most
+            // `max_memory_allocation_size`; `flags` holds DEVICE_ADDRESS only
+            // when the properties say the feature is enabled; `remaining > 0`
+            // keeps the object count within the device's limit.
+            None => unsafe { device.get().allocate_memory(size, ty, self.flags) },
+            Some(extra) => {
+                let mut info = *extra;
+                info.flags = self.flags;
+                debug_assert!(info.is_supported_by(&device.get().allocation_support()));
+                // SAFETY: as above, and `info` asks only for what the device
+                // supports, with a resource the caller vouched for (this
+                // function's contract).
+                unsafe { device.get().allocate_memory_with(size, ty, &info) }
+            }
+        }?;
         report::allocated(ty, size);
         self.heaps[heap as usize].used += size;
         self.remaining -= 1;

@@ -70,6 +70,7 @@ where
             blocks: self.live_blocks,
             remaining_allocations: self.accounts.remaining,
             cached: 0,
+            hints_dropped: self.hints_dropped,
             heaps,
             memory_types,
         }

@@ -88,6 +88,8 @@ pub struct GpuAllocator<M> {
     /// Live blocks of imported memory of a memory type that does not exist,
     /// which no `TypeState` counts (see [`import_memory`](Self::import_memory)).
     unaccounted_blocks: u64,
+    /// Hints not honoured (`AllocatorStats::hints_dropped`).
+    hints_dropped: u64,
 }
 
 impl<M> GpuAllocator<M>
@@ -163,6 +165,7 @@ where
             },
             live_blocks: 0,
             unaccounted_blocks: 0,
+            hints_dropped: 0,
         }
     }
 
@@ -306,7 +309,7 @@ where
         request: Request,
         options: AllocOptions,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
-        if options.dedicated.is_some() {
+        if options.beyond_kind() {
             return self.alloc_full(device, request, options);
         }
         self.alloc_short(&request, options.resource, |this| {

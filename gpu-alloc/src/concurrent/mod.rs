@@ -337,7 +337,7 @@ where
         request: Request,
         options: AllocOptions,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
-        if options.dedicated.is_none() {
+        if !options.beyond_kind() {
             if let Some(block) = self.alloc_leased(device, &request, options.resource) {
                 return Ok(block);
             }

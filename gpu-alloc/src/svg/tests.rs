@@ -120,6 +120,7 @@ fn sample() -> MemoryMap {
             blocks: 8,
             remaining_allocations: 4091,
             cached: 0,
+            hints_dropped: 0,
         },
         objects,
         dedicated,

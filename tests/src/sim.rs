@@ -26,8 +26,9 @@ pub use self::{
 
 use {
     gpu_alloc_types::{
-        AllocationFlags, DeviceMapError, DeviceProperties, ExtendedProperties, HeapBudget,
-        MappedMemoryRange, MemoryDevice, MemoryPropertyFlags, OutOfMemory,
+        AllocateInfo, AllocationFlags, AllocationSupport, DedicatedResource, DeviceMapError,
+        DeviceProperties, ExtendedProperties, HeapBudget, MappedMemoryRange, MemoryDevice,
+        MemoryPropertyFlags, OutOfMemory,
     },
     std::{
         collections::{BTreeMap, BTreeSet},
@@ -144,6 +145,22 @@ pub struct LiveObject {
     pub flags: AllocationFlags,
     /// `(offset, size)` of the current mapping, if mapped.
     pub mapped: Option<(u64, u64)>,
+    /// What it was allocated with beyond size, type and flags (through
+    /// `allocate_memory_with`; flags as above).
+    pub info: AllocateInfo,
+}
+
+/// A buffer or image of the simulated device, made by
+/// [`SimDevice::create_resource`]: what a dedicated allocation is checked
+/// against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SimResource {
+    /// The handle the allocator is given.
+    pub handle: DedicatedResource,
+    /// Its memory requirements' size: a dedicated object must be exactly this.
+    pub size: u64,
+    /// Its memory requirements' memory types.
+    pub memory_types: u32,
 }
 
 /// Zeroed bytes owned by the device, freed on drop.
@@ -241,6 +258,7 @@ struct Object {
     heap: u32,
     size: u64,
     flags: AllocationFlags,
+    info: AllocateInfo,
     mapping: Option<Mapping>,
     /// What the host sees through mappings; for coherent and device-only types
     /// also what the device sees. Allocated on first use.
@@ -281,6 +299,7 @@ impl Object {
             size: self.size,
             flags: self.flags,
             mapped: self.mapping.map(|m| (m.offset, m.size)),
+            info: self.info,
         }
     }
 }
@@ -301,12 +320,16 @@ struct State {
     faults: Faults,
     stats: Stats,
     violations: Vec<Violation>,
+    /// Resources by handle, with the memory object dedicated to each, if any.
+    resources: BTreeMap<DedicatedResource, (SimResource, Option<u64>)>,
 }
 
 /// A simulated device for one [`Layout`]. See the [module docs](self).
 pub struct SimDevice {
     layout: Layout,
     panic_on_violation: bool,
+    /// What `allocation_support` reports (nothing by default).
+    support: AllocationSupport,
     state: Mutex<State>,
 }
 
@@ -336,12 +359,45 @@ impl SimDevice {
             faults: Faults::none(),
             stats: Stats::default(),
             violations: Vec::new(),
+            resources: BTreeMap::new(),
         };
         SimDevice {
             layout,
             panic_on_violation: true,
+            support: AllocationSupport::NONE,
             state: Mutex::new(state),
         }
+    }
+
+    /// A device that reports `support` and checks that every
+    /// `allocate_memory_with` asks for no more (and honours all of it).
+    pub fn with_allocation_support(mut self, support: AllocationSupport) -> Self {
+        self.support = support;
+        self
+    }
+
+    /// Creates a buffer (`image == false`) or an image whose memory
+    /// requirements are `size` bytes in `memory_types`: a resource a
+    /// dedicated allocation may name.
+    pub fn create_resource(&self, image: bool, size: u64, memory_types: u32) -> SimResource {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let handle = if image {
+            DedicatedResource::Image(id)
+        } else {
+            DedicatedResource::Buffer(id)
+        };
+        let resource = SimResource {
+            handle,
+            size,
+            memory_types,
+        };
+        self.lock().resources.insert(handle, (resource, None));
+        resource
+    }
+
+    /// The memory object dedicated to a resource, if any.
+    pub fn dedicated_object(&self, resource: DedicatedResource) -> Option<u64> {
+        self.lock().resources.get(&resource).and_then(|(_, object)| *object)
     }
 
     /// Whether a broken rule panics (the default) or is only recorded. Record-only
@@ -725,16 +781,19 @@ impl SimDevice {
     }
 }
 
-impl MemoryDevice<SimMemory> for SimDevice {
-    unsafe fn allocate_memory(
+
+impl SimDevice {
+    /// An object of `size` bytes of `memory_type`, allocated with `info`
+    /// (checked by the caller against the device's support).
+    fn allocate(
         &self,
         size: u64,
         memory_type: u32,
-        flags: AllocationFlags,
+        info: AllocateInfo,
     ) -> Result<SimMemory, OutOfMemory> {
         let mut state = self.lock();
         state.stats.allocate_calls += 1;
-        if let Err(message) = self.check_allocate(&state, size, memory_type, flags) {
+        if let Err(message) = self.check_allocate(&state, size, memory_type, info.flags) {
             drop(state);
             self.violation("allocate_memory", message);
             return Err(OutOfMemory::OutOfDeviceMemory);
@@ -762,7 +821,8 @@ impl MemoryDevice<SimMemory> for SimDevice {
                 memory_type,
                 heap,
                 size,
-                flags,
+                flags: info.flags,
+                info,
                 mapping: None,
                 host: None,
                 device: None,
@@ -778,6 +838,67 @@ impl MemoryDevice<SimMemory> for SimDevice {
             memory_type,
             size,
         })
+    }
+}
+
+impl MemoryDevice<SimMemory> for SimDevice {
+    unsafe fn allocate_memory(
+        &self,
+        size: u64,
+        memory_type: u32,
+        flags: AllocationFlags,
+    ) -> Result<SimMemory, OutOfMemory> {
+        self.allocate(size, memory_type, AllocateInfo::new(flags))
+    }
+
+    fn allocation_support(&self) -> AllocationSupport {
+        self.support
+    }
+
+    unsafe fn allocate_memory_with(
+        &self,
+        size: u64,
+        memory_type: u32,
+        info: &AllocateInfo,
+    ) -> Result<SimMemory, OutOfMemory> {
+        if !info.is_supported_by(&self.support) {
+            self.violation(
+                "allocate_memory_with",
+                format!("{info:?} asks for more than the device supports ({:?})", self.support),
+            );
+            return Err(OutOfMemory::OutOfDeviceMemory);
+        }
+        if let Some(resource) = info.dedicated {
+            let state = self.lock();
+            let message = match state.resources.get(&resource) {
+                None => Some(format!("dedicated to {resource:?}, which the device never made")),
+                Some((_, Some(object))) => Some(format!(
+                    "dedicated to {resource:?}, which memory object {object} is dedicated to already"
+                )),
+                Some((r, None)) if r.size != size => Some(format!(
+                    "dedicated to {resource:?} of {} bytes, but the object is {size} bytes",
+                    r.size
+                )),
+                Some((r, None)) if r.memory_types & (1 << memory_type) == 0 => Some(format!(
+                    "dedicated to {resource:?}, whose memory types {:#b} exclude type {memory_type}",
+                    r.memory_types
+                )),
+                Some(_) => None,
+            };
+            drop(state);
+            if let Some(message) = message {
+                self.violation("allocate_memory_with", message);
+                return Err(OutOfMemory::OutOfDeviceMemory);
+            }
+        }
+        let memory = self.allocate(size, memory_type, *info)?;
+        if let Some(resource) = info.dedicated {
+            let mut state = self.lock();
+            if let Some((_, object)) = state.resources.get_mut(&resource) {
+                *object = Some(memory.id);
+            }
+        }
+        Ok(memory)
     }
 
     unsafe fn deallocate_memory(&self, memory: SimMemory) {
@@ -804,6 +925,11 @@ impl MemoryDevice<SimMemory> for SimDevice {
         let object = state.objects.remove(&id).expect("checked above");
         state.heap_usage[object.heap as usize] -= object.size;
         state.freed.insert(id);
+        if let Some(resource) = object.info.dedicated {
+            if let Some((_, dedicated)) = state.resources.get_mut(&resource) {
+                *dedicated = None;
+            }
+        }
     }
 
     unsafe fn map_memory(

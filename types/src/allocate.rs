@@ -19,7 +19,7 @@ use {
 /// (`VkMemoryDedicatedAllocateInfo`): the raw handle of a buffer or an image of
 /// the device (for Vulkan, the `VkBuffer` or `VkImage` as a `u64`).
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DedicatedResource {
     /// A buffer (`VkBuffer`).
     Buffer(u64),

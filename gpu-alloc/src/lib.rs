@@ -222,7 +222,7 @@ pub use {
         config::Config,
         error::{AllocationError, MapError, TryAllocError},
         report::reported_problems,
-        request::{AllocOptions, Dedicated, Request, ResourceKind},
+        request::{AllocOptions, BudgetPolicy, Dedicated, Request, ResourceKind},
         stats::{
             AllocatorStats, HeapStats, MapRange, MemoryMap, MemoryObjectMap, MemoryTypeStats,
             ObjectKind,

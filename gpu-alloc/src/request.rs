@@ -118,6 +118,24 @@ pub struct AllocOptions {
     /// with export types always gets a memory object of its own; a device that
     /// cannot export them is an error.
     pub export: ExternalMemoryHandleTypes,
+    /// Whether a new memory object for the block may take the heap past its
+    /// budget (never past its size).
+    pub budget: BudgetPolicy,
+}
+
+/// What a request may do with a heap's budget
+/// ([`GpuAllocator::set_heap_budgets`], [`GpuAllocator::update_budget`]) when
+/// it needs a new memory object.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BudgetPolicy {
+    /// Stay within the budget, or fall back to the next memory type and fail
+    /// with `OutOfDeviceMemory` when none has room (the default).
+    #[default]
+    WithinBudget,
+    /// Go past the budget if need be, up to the heap's size: for memory the
+    /// frame cannot do without (the driver may then page other memory out).
+    MayExceed,
 }
 
 impl AllocOptions {
@@ -153,6 +171,12 @@ impl AllocOptions {
     /// Sets the export handle types (the block gets a memory object of its own).
     pub fn export(mut self, export: ExternalMemoryHandleTypes) -> Self {
         self.export = export;
+        self
+    }
+
+    /// Sets the budget policy.
+    pub fn budget(mut self, budget: BudgetPolicy) -> Self {
+        self.budget = budget;
         self
     }
 

@@ -101,6 +101,10 @@ pub struct AllocatorStats {
     /// [`AllocOptions`](crate::AllocOptions)).
     #[cfg_attr(feature = "serde", serde(default))]
     pub hints_dropped: u64,
+    /// Budget readings the allocator made by itself
+    /// ([`GpuAllocator::set_budget_refresh`](crate::GpuAllocator::set_budget_refresh)).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub budget_refreshes: u64,
 }
 
 /// `1 - largest / free`, or 0 when nothing is free.

@@ -4,12 +4,15 @@
 //! supports none: what is sent reaches the device exactly (the device checks
 //! the dedicated object's size against the resource's), what a request requires
 //! and the device cannot do is a clear error with nothing allocated, and hints
-//! the device cannot honour are dropped and counted in `stats`.
+//! the device cannot honour are dropped and counted in `stats`. Budgets: the
+//! per-request policy at the edge (one byte under, at, and over), readings the
+//! allocator makes by itself every N device calls and after the device runs
+//! out of memory.
 
 use {
     gpu_alloc::{
-        AllocOptions, Config, Dedicated, ExternalMemoryHandleTypes, MemoryPriority, Request,
-        SharedGpuAllocator, TryAllocError, UsageFlags,
+        AllocOptions, BudgetPolicy, Config, Dedicated, ExternalMemoryHandleTypes, MemoryPriority,
+        Request, SharedGpuAllocator, TryAllocError, UsageFlags,
     },
     gpu_alloc_tests::{
         harness::Harness,
@@ -369,4 +372,146 @@ fn with_support_declares_what_the_device_was_created_with() {
         allocator.cleanup(&declared);
     }
     device.assert_clean();
+}
+
+/// A harness on `layout` whose heaps report budgets of `budget` bytes each
+/// (nothing used by others), read once; and the first memory type of heap 0
+/// that device-local requests may use.
+fn budgeted(layout: Layout, budget: u64) -> (Harness, u32) {
+    let heaps = layout.memory_heaps.len();
+    let ty = (0..layout.memory_types.len() as u32)
+        .find(|&ty| layout.type_heap(ty) == 0)
+        .expect("a type in heap 0");
+    let mut h = harness(layout, AllocationSupport::NONE);
+    let reading = gpu_alloc::HeapBudget { budget, usage: 0 };
+    h.device.set_budgets(Some(vec![reading; heaps]));
+    assert!(h.update_budget());
+    (h, ty)
+}
+
+/// A dedicated request of `size` bytes of memory type `ty` alone.
+fn dedicated_in(ty: u32, size: u64, budget: BudgetPolicy) -> (Request, AllocOptions) {
+    let request = Request {
+        size,
+        align_mask: 0,
+        usage: UsageFlags::empty(),
+        memory_types: 1 << ty,
+    };
+    let options = AllocOptions::new()
+        .dedicated(Dedicated::Required)
+        .budget(budget);
+    (request, options)
+}
+
+#[test]
+fn the_budget_policy_holds_at_the_edge_on_every_layout() {
+    const BUDGET: u64 = 64 << 20;
+    for layout in Layout::all() {
+        let name = layout.name.clone();
+        if layout.memory_heaps[0].size <= BUDGET + 1 {
+            continue;
+        }
+        let (mut h, ty) = budgeted(layout, BUDGET);
+        let within = BudgetPolicy::WithinBudget;
+        // One byte under, and exactly at, the budget: allowed.
+        for size in [BUDGET - 1, BUDGET] {
+            let (request, options) = dedicated_in(ty, size, within);
+            let block = h
+                .try_alloc_with_options(request, options)
+                .unwrap_or_else(|e| panic!("{name}: {size} bytes within a budget of {BUDGET}: {e}"));
+            h.dealloc(block);
+        }
+        // One byte over: refused within the budget, nothing allocated...
+        let (request, options) = dedicated_in(ty, BUDGET + 1, within);
+        assert_eq!(
+            h.try_alloc_with_options(request, options).unwrap_err(),
+            TryAllocError::OutOfDeviceMemory,
+            "{name}"
+        );
+        assert_eq!(h.device.live_count(), 0, "{name}");
+        // ...and allowed past it.
+        let (request, options) = dedicated_in(ty, BUDGET + 1, BudgetPolicy::MayExceed);
+        let block = h
+            .try_alloc_with_options(request, options)
+            .unwrap_or_else(|e| panic!("{name}: may exceed: {e}"));
+        let heap = &h.allocator.stats().heaps[0];
+        assert_eq!(heap.limit, BUDGET, "{name}: the budget in stats");
+        assert_eq!(heap.reserved, BUDGET + 1, "{name}");
+        // The next request within the budget finds none left.
+        let (request, options) = dedicated_in(ty, 1, within);
+        assert_eq!(
+            h.try_alloc_with_options(request, options).unwrap_err(),
+            TryAllocError::OutOfDeviceMemory,
+            "{name}"
+        );
+        h.dealloc(block);
+        h.cleanup();
+        h.device.assert_clean();
+    }
+}
+
+#[test]
+fn the_allocator_reads_budgets_by_itself_every_n_device_calls() {
+    let layout = Layout::all().into_iter().next().expect("a layout");
+    let heaps = layout.memory_heaps.len();
+    let (mut h, ty) = budgeted(layout, 64 << 20);
+    h.allocator.set_budget_refresh(4);
+    assert_eq!(h.allocator.budget_refresh(), 4);
+    // Others take memory: the budget shrinks to 16 MiB, unread so far.
+    let smaller = gpu_alloc::HeapBudget {
+        budget: 16 << 20,
+        usage: 0,
+    };
+    h.device.set_budgets(Some(vec![smaller; heaps]));
+    let mut blocks = Vec::new();
+    for _ in 0..3 {
+        let (request, options) = dedicated_in(ty, 1 << 20, BudgetPolicy::WithinBudget);
+        blocks.push(h.try_alloc_with_options(request, options).unwrap());
+    }
+    assert_eq!(h.allocator.stats().budget_refreshes, 0, "three device calls");
+    assert_eq!(h.allocator.stats().heaps[0].limit, 64 << 20);
+    let (request, options) = dedicated_in(ty, 1 << 20, BudgetPolicy::WithinBudget);
+    blocks.push(h.try_alloc_with_options(request, options).unwrap());
+    let stats = h.allocator.stats();
+    assert_eq!(stats.budget_refreshes, 1, "the fourth device call reads");
+    assert_eq!(stats.heaps[0].limit, 16 << 20, "and applies the new budget");
+    for block in blocks {
+        h.dealloc(block);
+    }
+    assert_eq!(h.allocator.stats().budget_refreshes, 2, "frees count too");
+    // Off: no reading.
+    h.allocator.set_budget_refresh(0);
+    for _ in 0..8 {
+        let (request, options) = dedicated_in(ty, 1 << 20, BudgetPolicy::WithinBudget);
+        let block = h.try_alloc_with_options(request, options).unwrap();
+        h.dealloc(block);
+    }
+    assert_eq!(h.allocator.stats().budget_refreshes, 2);
+    h.cleanup();
+    h.device.assert_clean();
+}
+
+#[test]
+fn a_device_out_of_memory_within_the_budget_makes_the_allocator_read_it_again() {
+    let layout = Layout::all().into_iter().next().expect("a layout");
+    let heaps = layout.memory_heaps.len();
+    let (mut h, ty) = budgeted(layout, 64 << 20);
+    h.allocator.set_budget_refresh(1000);
+    // The device has only 8 MiB left, which its budget now says too.
+    h.device.set_heap_capacity(0, 8 << 20);
+    let tight = gpu_alloc::HeapBudget {
+        budget: 8 << 20,
+        usage: 0,
+    };
+    h.device.set_budgets(Some(vec![tight; heaps]));
+    let (request, options) = dedicated_in(ty, 16 << 20, BudgetPolicy::WithinBudget);
+    assert_eq!(
+        h.try_alloc_with_options(request, options).unwrap_err(),
+        TryAllocError::OutOfDeviceMemory
+    );
+    let stats = h.allocator.stats();
+    assert!(stats.budget_refreshes >= 1, "read after the device said no");
+    assert_eq!(stats.heaps[0].limit, 8 << 20);
+    h.cleanup();
+    h.device.assert_clean();
 }

@@ -25,7 +25,7 @@ use {
         block::{Flavor, MemoryBlock},
         error::TryAllocError,
         pool::Placement,
-        request::{AllocOptions, Dedicated, ResourceKind},
+        request::{AllocOptions, BudgetPolicy, Dedicated, ResourceKind},
         shared::ObjectRef,
         strategy::Strategy,
         usage::UsageFlags,
@@ -145,6 +145,19 @@ where
     /// The full path: every request the short path does not serve.
     #[inline(never)]
     pub(super) fn alloc_full(
+        &mut self,
+        device: Device<'_, M, impl MemoryDevice<M>>,
+        request: Request,
+        options: AllocOptions,
+    ) -> Result<MemoryBlock<M>, TryAllocError> {
+        self.accounts.may_exceed = options.budget == BudgetPolicy::MayExceed;
+        let result = self.alloc_in_eligible_types(device, request, options);
+        self.accounts.may_exceed = false;
+        result
+    }
+
+    /// The full path's walk over the eligible types.
+    fn alloc_in_eligible_types(
         &mut self,
         device: Device<'_, M, impl MemoryDevice<M>>,
         request: Request,

@@ -88,10 +88,11 @@ impl Heap {
         self.budget.map_or(self.size, |b| b.min(self.size))
     }
 
-    fn fits(&self, size: u64) -> bool {
-        self.used
-            .checked_add(size)
-            .is_some_and(|end| end <= self.limit())
+    /// Whether `size` more bytes fit: within the limit, or within the heap's
+    /// size when the budget may be exceeded.
+    fn fits(&self, size: u64, may_exceed: bool) -> bool {
+        let limit = if may_exceed { self.size } else { self.limit() };
+        self.used.checked_add(size).is_some_and(|end| end <= limit)
     }
 }
 
@@ -110,6 +111,16 @@ pub(crate) struct Accounts {
     flags: AllocationFlags,
     /// `max_memory_allocation_size`: no memory object is larger.
     max_object: u64,
+    /// Whether the allocation under way may take a heap past its budget (set
+    /// by the full path for the length of one request, `BudgetPolicy`).
+    pub(crate) may_exceed: bool,
+    /// Device allocations and frees between two budget readings (0: the
+    /// allocator reads budgets only when asked, `update_budget`).
+    pub(crate) refresh_every: u32,
+    /// Device allocations and frees since the last reading.
+    since_refresh: u32,
+    /// Budget readings the allocator made by itself.
+    pub(crate) refreshes: u64,
 }
 
 impl Accounts {
@@ -136,7 +147,36 @@ impl Accounts {
             dedicated_objects: 0,
             flags,
             max_object,
+            may_exceed: false,
+            refresh_every: 0,
+            since_refresh: 0,
+            refreshes: 0,
         }
+    }
+
+    /// Counts a device allocation or free and, every `refresh_every` of them,
+    /// reads the heaps' budgets from the device.
+    fn count_device_call<M>(&mut self, device: Device<'_, M, impl MemoryDevice<M>>) {
+        if self.refresh_every == 0 {
+            return;
+        }
+        self.since_refresh += 1;
+        if self.since_refresh >= self.refresh_every {
+            self.refresh_budgets(device);
+        }
+    }
+
+    /// Reads the heaps' budgets from the device and applies them (if it can
+    /// tell); restarts the count to the next reading.
+    pub(crate) fn refresh_budgets<M>(&mut self, device: Device<'_, M, impl MemoryDevice<M>>) -> bool {
+        self.since_refresh = 0;
+        let mut budgets = alloc::vec![HeapBudget::default(); self.heaps.len()];
+        let known = device.get().memory_budget(&mut budgets);
+        if known {
+            self.set_budgets(&budgets);
+            self.refreshes += 1;
+        }
+        known
     }
 
     /// Allocates a memory object of `size` bytes from memory type `ty` in
@@ -174,7 +214,7 @@ impl Accounts {
         if self.remaining == 0 {
             return Err(TryAllocError::TooManyObjects);
         }
-        if size > self.max_object || !self.heaps[heap as usize].fits(size) {
+        if size > self.max_object || !self.heaps[heap as usize].fits(size, self.may_exceed) {
             return Err(TryAllocError::OutOfDeviceMemory);
         }
         let memory = match extra {
@@ -193,11 +233,25 @@ impl Accounts {
                 // function's contract).
                 unsafe { device.get().allocate_memory_with(size, ty, &info) }
             }
-        }?;
+        };
+        let memory = match memory {
+            Ok(memory) => memory,
+            Err(error) => {
+                // The device is out of memory where the budget said there was
+                // room: the budget is stale.
+                if self.refresh_every > 0 {
+                    self.refresh_budgets(device);
+                }
+                return Err(error.into());
+            }
+        };
         report::allocated(ty, size);
         self.heaps[heap as usize].used += size;
         self.remaining -= 1;
         self.objects += 1;
+        // After the counts, so that a reading sees this object as the
+        // allocator's own.
+        self.count_device_call(device);
         Ok(memory)
     }
 
@@ -248,6 +302,7 @@ impl Accounts {
         self.heaps[heap as usize].used -= size;
         self.remaining = self.remaining.saturating_add(1);
         self.objects -= 1;
+        self.count_device_call(device);
     }
 
     /// `max_memory_allocation_size`.

@@ -71,6 +71,7 @@ where
             remaining_allocations: self.accounts.remaining,
             cached: 0,
             hints_dropped: self.hints_dropped,
+            budget_refreshes: self.accounts.refreshes,
             heaps,
             memory_types,
         }

@@ -473,6 +473,23 @@ where
         known
     }
 
+    /// Makes the allocator read the heaps' budgets from the device by itself
+    /// ([`update_budget`](Self::update_budget)): after every `every` memory
+    /// objects it allocates or frees, and after the device runs out of memory
+    /// where the last reading said there was room. `0` (the default) reads
+    /// them only when asked. VMA reads them every 30 allocations; the reading
+    /// is one driver call (`vkGetPhysicalDeviceMemoryProperties2`), cheap
+    /// beside the allocations it follows. The readings made are counted in
+    /// [`AllocatorStats::budget_refreshes`](crate::AllocatorStats::budget_refreshes).
+    pub fn set_budget_refresh(&mut self, every: u32) {
+        self.accounts.refresh_every = every;
+    }
+
+    /// The interval of [`set_budget_refresh`](Self::set_budget_refresh).
+    pub fn budget_refresh(&self) -> u32 {
+        self.accounts.refresh_every
+    }
+
     /// `bufferImageGranularity` the allocator was created with (1 if unknown).
     pub fn buffer_image_granularity(&self) -> u64 {
         self.buffer_image_granularity

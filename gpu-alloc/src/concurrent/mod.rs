@@ -490,6 +490,12 @@ where
         lock(&self.central).update_budget(device)
     }
 
+    /// Makes the allocator read the heaps' budgets by itself
+    /// ([`GpuAllocator::set_budget_refresh`]).
+    pub fn set_budget_refresh(&self, every: u32) {
+        lock(&self.central).set_budget_refresh(every);
+    }
+
     /// `bufferImageGranularity` the allocator was created with (1 if unknown).
     pub fn buffer_image_granularity(&self) -> u64 {
         self.facts.granularity

@@ -121,6 +121,7 @@ fn sample() -> MemoryMap {
             remaining_allocations: 4091,
             cached: 0,
             hints_dropped: 0,
+            budget_refreshes: 0,
         },
         objects,
         dedicated,

@@ -4,13 +4,15 @@
 //! [`MemoryPropertyFlags`] and [`MemoryHeapFlags`] use the Vulkan bit values (the
 //! types crate promises it, and the unit tests pair every flag with ash's constant),
 //! so those conversions keep bits as they are. [`AllocationFlags`] has bit values
-//! of its own, so it goes through a table.
+//! of its own, so it goes through a table. [`ExternalMemoryHandleTypes`] uses
+//! Vulkan's bits too, and [`DedicatedResource`] holds raw Vulkan handles.
 
 use {
-    ash::vk,
+    ash::vk::{self, Handle},
     gpu_alloc_types::{
-        AllocationFlags, DeviceMapError, FromMemoryRequirements, MemoryHeapFlags, MemoryHeapInfo,
-        MemoryPropertyFlags, MemoryRequirements, MemoryTypeInfo, OutOfMemory,
+        AllocationFlags, DedicatedResource, DeviceMapError, ExternalMemoryHandleTypes,
+        FromMemoryRequirements, MemoryHeapFlags, MemoryHeapInfo, MemoryPropertyFlags,
+        MemoryRequirements, MemoryTypeInfo, OutOfMemory,
     },
 };
 
@@ -125,6 +127,43 @@ where
     R: FromMemoryRequirements<U>,
 {
     R::from_memory_requirements(memory_requirements_from_ash(requirements), usage)
+}
+
+/// The dedicated resource for `buffer`, for a dedicated block made for it
+/// (`gpu_alloc::AllocOptions::dedicated_resource`): the allocator then sends
+/// the buffer in `VkMemoryDedicatedAllocateInfo`.
+///
+/// ```
+/// use ash::vk::{self, Handle};
+/// use gpu_alloc_types::DedicatedResource;
+///
+/// let buffer = vk::Buffer::from_raw(0x1234);
+/// assert_eq!(gpu_alloc_ash::dedicated_buffer(buffer), DedicatedResource::Buffer(0x1234));
+/// ```
+pub fn dedicated_buffer(buffer: vk::Buffer) -> DedicatedResource {
+    DedicatedResource::Buffer(buffer.as_raw())
+}
+
+/// The dedicated resource for `image`, as [`dedicated_buffer`] is for buffers.
+pub fn dedicated_image(image: vk::Image) -> DedicatedResource {
+    DedicatedResource::Image(image.as_raw())
+}
+
+/// The buffer and the image of `VkMemoryDedicatedAllocateInfo` for a
+/// dedicated resource: one of them, the other null.
+pub(crate) fn dedicated_to_ash(resource: DedicatedResource) -> (vk::Buffer, vk::Image) {
+    match resource {
+        DedicatedResource::Buffer(raw) => (vk::Buffer::from_raw(raw), vk::Image::null()),
+        DedicatedResource::Image(raw) => (vk::Buffer::null(), vk::Image::from_raw(raw)),
+    }
+}
+
+/// Converts export handle types to `VkExternalMemoryHandleTypeFlags`, keeping
+/// every bit (the bit values are Vulkan's).
+pub(crate) fn handle_types_to_ash(
+    types: ExternalMemoryHandleTypes,
+) -> vk::ExternalMemoryHandleTypeFlags {
+    vk::ExternalMemoryHandleTypeFlags::from_raw(types.bits())
 }
 
 /// How a `VkResult` error becomes an error of `gpu-alloc-types`. The one place the

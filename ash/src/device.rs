@@ -3,14 +3,18 @@
 
 use {
     crate::{
-        convert::{allocation_flags_to_ash, map_error_from_ash, out_of_memory_from_ash},
+        convert::{
+            allocation_flags_to_ash, dedicated_to_ash, handle_types_to_ash, map_error_from_ash,
+            out_of_memory_from_ash,
+        },
         properties::{budget_supported, read_budget},
         Properties2,
     },
     ash::vk,
     core::{fmt, ptr::NonNull},
     gpu_alloc_types::{
-        AllocationFlags, DeviceMapError, HeapBudget, MappedMemoryRange, MemoryDevice, OutOfMemory,
+        AllocateInfo, AllocationFlags, DeviceMapError, HeapBudget, MappedMemoryRange, MemoryDevice,
+        OutOfMemory,
     },
     std::vec::Vec,
 };
@@ -22,6 +26,33 @@ use {
 /// with no allocation callbacks.
 ///
 /// It reports no memory budget: use [`AshBudgetDevice`] for that.
+///
+/// [`allocate_memory_with`](MemoryDevice::allocate_memory_with) sends all an
+/// [`AllocateInfo`] holds: the flags (`VkMemoryAllocateFlagsInfo`), the
+/// dedicated buffer or image (`VkMemoryDedicatedAllocateInfo`), the priority
+/// (`VkMemoryPriorityAllocateInfoEXT`) and the export handle types
+/// (`VkExportMemoryAllocateInfo`). Which of them the device may be sent depends
+/// on the extensions and features it was created with, which an `ash::Device`
+/// cannot tell: its [`allocation_support`](MemoryDevice::allocation_support) is
+/// the default, nothing, so the allocator sends none of them. An application
+/// that enabled them says so by wrapping the device in
+/// [`gpu_alloc_types::WithSupport`]:
+///
+/// ```no_run
+/// # use ash::vk;
+/// # use gpu_alloc_ash::AshMemoryDevice;
+/// # use gpu_alloc_types::{AllocationSupport, ExternalMemoryHandleTypes, MemoryDevice, WithSupport};
+/// # fn demo(device: &ash::Device) {
+/// // The device has Vulkan 1.1 and VK_KHR_external_memory_fd enabled.
+/// let support = AllocationSupport::new()
+///     .dedicated(true)
+///     .export(ExternalMemoryHandleTypes::OPAQUE_FD);
+/// // SAFETY: the device was created with what `support` says, and
+/// // `AshMemoryDevice::allocate_memory_with` sends all of it.
+/// let memory_device = unsafe { WithSupport::new(AshMemoryDevice::wrap(device), support) };
+/// assert_eq!(MemoryDevice::<vk::DeviceMemory>::allocation_support(&memory_device), support);
+/// # }
+/// ```
 ///
 /// As in gpu-alloc-ash 0.7, `ash::Device` (and `AshMemoryDevice` itself) is
 /// `AsRef<AshMemoryDevice>`, so code generic over `impl AsRef<AshMemoryDevice>`
@@ -101,22 +132,64 @@ impl MemoryDevice<vk::DeviceMemory> for AshMemoryDevice {
         memory_type: u32,
         flags: AllocationFlags,
     ) -> Result<vk::DeviceMemory, OutOfMemory> {
+        // SAFETY: the caller keeps `allocate_memory`'s contract with `flags`,
+        // which is all of `allocate_memory_with`'s for an info that holds
+        // nothing but those flags.
+        unsafe { self.allocate_memory_with(size, memory_type, &AllocateInfo::new(flags)) }
+    }
+
+    unsafe fn allocate_memory_with(
+        &self,
+        size: u64,
+        memory_type: u32,
+        info: &AllocateInfo,
+    ) -> Result<vk::DeviceMemory, OutOfMemory> {
         let mut flags_info =
-            vk::MemoryAllocateFlagsInfo::default().flags(allocation_flags_to_ash(flags));
-        let mut info = vk::MemoryAllocateInfo::default()
+            vk::MemoryAllocateFlagsInfo::default().flags(allocation_flags_to_ash(info.flags));
+        let mut dedicated_info = vk::MemoryDedicatedAllocateInfo::default();
+        let mut priority_info = vk::MemoryPriorityAllocateInfoEXT::default();
+        let mut export_info =
+            vk::ExportMemoryAllocateInfo::default().handle_types(handle_types_to_ash(info.export));
+        let mut allocate_info = vk::MemoryAllocateInfo::default()
             .allocation_size(size)
             .memory_type_index(memory_type);
-        if !flags.is_empty() {
-            info = info.push_next(&mut flags_info);
+        if !info.flags.is_empty() {
+            allocate_info = allocate_info.push_next(&mut flags_info);
         }
-        // SAFETY: the caller keeps `allocate_memory`'s contract: `memory_type` is a
-        // valid index, `size` is non-zero and within `maxMemoryAllocationSize`,
-        // the flags are enabled on the device (so `VkMemoryAllocateFlagsInfo` may
-        // be chained), and the allocation count stays under
-        // `maxMemoryAllocationCount`. `info` and its chain outlive the call.
-        let result = unsafe { self.device.allocate_memory(&info, None) };
+        if let Some(resource) = info.dedicated {
+            let (buffer, image) = dedicated_to_ash(resource);
+            dedicated_info = dedicated_info.buffer(buffer).image(image);
+            allocate_info = allocate_info.push_next(&mut dedicated_info);
+        }
+        if let Some(priority) = info.priority {
+            priority_info = priority_info.priority(priority.get());
+            allocate_info = allocate_info.push_next(&mut priority_info);
+        }
+        if !info.export.is_empty() {
+            allocate_info = allocate_info.push_next(&mut export_info);
+        }
+        // SAFETY: the caller keeps `allocate_memory_with`'s contract:
+        // `memory_type` is a valid index, `size` is non-zero and within
+        // `maxMemoryAllocationSize`, the allocation count stays under
+        // `maxMemoryAllocationCount`, and each structure chained above is one
+        // the device was created to take (the flags are enabled; the dedicated
+        // resource, priority and handle types are within what
+        // `allocation_support` reports, that is what the application declared
+        // enabled), with a dedicated resource that is a live, unbound buffer or
+        // image of this device of `size` bytes. `allocate_info` and its chain
+        // outlive the call.
+        let result = unsafe { self.device.allocate_memory(&allocate_info, None) };
         #[cfg(feature = "tracing")]
-        tracing::debug!(size, memory_type, ?flags, ?result, "allocate_memory");
+        tracing::debug!(
+            size,
+            memory_type,
+            flags = ?info.flags,
+            dedicated = ?info.dedicated,
+            priority = ?info.priority.map(|p| p.get()),
+            export = ?info.export,
+            ?result,
+            "allocate_memory"
+        );
         result.map_err(out_of_memory_from_ash)
     }
 

@@ -4,14 +4,15 @@
 mod convert;
 mod device;
 mod properties;
+mod requirements;
 
 #[allow(deprecated)] // `device_properties` is deprecated, and stays where 0.7 had it.
 pub use self::properties::device_properties;
 pub use {
     self::{
         convert::{
-            allocation_flags_from_ash, allocation_flags_to_ash, heap_flags_from_ash,
-            heap_flags_to_ash, map_error_from_ash, memory_heap_info_from_ash,
+            allocation_flags_from_ash, allocation_flags_to_ash, dedicated_buffer, dedicated_image,
+            heap_flags_from_ash, heap_flags_to_ash, map_error_from_ash, memory_heap_info_from_ash,
             memory_properties_from_ash, memory_properties_to_ash, memory_requirements_from_ash,
             memory_type_info_from_ash, out_of_memory_from_ash, request_from_requirements,
         },
@@ -19,6 +20,10 @@ pub use {
         properties::{
             device_properties_enabled, extended_device_properties, query_properties,
             AshDeviceProperties, AshProperties, Properties2,
+        },
+        requirements::{
+            buffer_memory_requirements2, image_memory_requirements2, DedicatedNeed,
+            ResourceRequirements,
         },
     },
     gpu_alloc_types::{EnabledFeatures, MemoryRequirements},

@@ -1,0 +1,141 @@
+//! A buffer's or an image's memory requirements read with
+//! `VkMemoryDedicatedRequirements` chained (Vulkan 1.1), so the caller learns
+//! whether the resource wants a memory object of its own.
+
+use {
+    crate::convert::memory_requirements_from_ash,
+    ash::vk,
+    gpu_alloc_types::{FromMemoryRequirements, MemoryRequirements},
+};
+
+/// Whether a resource needs a memory object of its own, as
+/// `VkMemoryDedicatedRequirements` says.
+///
+/// The two values match `gpu_alloc::Dedicated`'s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DedicatedNeed {
+    /// `requiresDedicatedAllocation`: the resource can only be bound to a
+    /// memory object allocated for it (`gpu_alloc::Dedicated::Required` with
+    /// the resource as `AllocOptions::dedicated_resource`). Images with
+    /// external memory often say so.
+    Required,
+    /// `prefersDedicatedAllocation` (and not required): the driver says a
+    /// memory object of its own may be faster (`gpu_alloc::Dedicated::Preferred`).
+    Preferred,
+}
+
+/// A resource's memory requirements and its need of a dedicated memory
+/// object: what [`buffer_memory_requirements2`] and
+/// [`image_memory_requirements2`] read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct ResourceRequirements {
+    /// Size, alignment and allowed memory types
+    /// (`VkMemoryRequirements2::memoryRequirements`).
+    pub requirements: MemoryRequirements,
+    /// Whether the resource needs a memory object of its own; `None` when the
+    /// driver neither requires nor prefers one.
+    pub dedicated: Option<DedicatedNeed>,
+}
+
+impl ResourceRequirements {
+    /// The allocation request for the resource, used as `usage` says (as
+    /// [`request_from_requirements`](crate::request_from_requirements) does
+    /// for `vk::MemoryRequirements`). The dedicated need is not in it: pass it
+    /// in the allocation's options.
+    pub fn request<R, U>(&self, usage: U) -> R
+    where
+        R: FromMemoryRequirements<U>,
+    {
+        R::from_memory_requirements(self.requirements, usage)
+    }
+}
+
+/// Calls `query` with a `VkMemoryRequirements2` that has
+/// `VkMemoryDedicatedRequirements` chained, and reads what it wrote.
+fn read_with(query: impl FnOnce(&mut vk::MemoryRequirements2<'_>)) -> ResourceRequirements {
+    let mut dedicated = vk::MemoryDedicatedRequirements::default();
+    let mut requirements = vk::MemoryRequirements2::default().push_next(&mut dedicated);
+    query(&mut requirements);
+    let memory = requirements.memory_requirements;
+    let dedicated = if dedicated.requires_dedicated_allocation == vk::TRUE {
+        Some(DedicatedNeed::Required)
+    } else if dedicated.prefers_dedicated_allocation == vk::TRUE {
+        Some(DedicatedNeed::Preferred)
+    } else {
+        None
+    };
+    ResourceRequirements {
+        requirements: memory_requirements_from_ash(&memory),
+        dedicated,
+    }
+}
+
+/// Reads `buffer`'s memory requirements with `vkGetBufferMemoryRequirements2`
+/// and `VkMemoryDedicatedRequirements`.
+///
+/// ```no_run
+/// # use ash::vk;
+/// # use gpu_alloc::{AllocOptions, Dedicated, GpuAllocator, Request, UsageFlags};
+/// # use gpu_alloc_ash::{buffer_memory_requirements2, dedicated_buffer, DedicatedNeed};
+/// # unsafe fn demo(
+/// #     allocator: &mut GpuAllocator<vk::DeviceMemory>,
+/// #     memory_device: &impl gpu_alloc_types::MemoryDevice<vk::DeviceMemory>,
+/// #     device: &ash::Device,
+/// #     buffer: vk::Buffer,
+/// # ) -> Result<(), Box<dyn std::error::Error>> {
+/// // SAFETY: a Vulkan 1.1 device and one of its buffers.
+/// let needs = unsafe { buffer_memory_requirements2(device, buffer) };
+/// let request: Request = needs.request(UsageFlags::FAST_DEVICE_ACCESS);
+/// let mut options = AllocOptions::new().dedicated_resource(dedicated_buffer(buffer));
+/// match needs.dedicated {
+///     Some(DedicatedNeed::Required) => options = options.dedicated(Dedicated::Required),
+///     Some(DedicatedNeed::Preferred) => options = options.dedicated(Dedicated::Preferred),
+///     None => {}
+/// }
+/// // SAFETY: `memory_device` is the allocator's device.
+/// let _block = unsafe { allocator.try_alloc_with_options(memory_device, request, options)? };
+/// # Ok(()) }
+/// ```
+///
+/// # Safety
+///
+/// - `device` has Vulkan 1.1: it was created from a physical device whose
+///   `apiVersion` is 1.1 or later, by an instance created with `apiVersion`
+///   1.1 or later (for `vkGetBufferMemoryRequirements2`).
+/// - `buffer` is a live buffer of `device`.
+pub unsafe fn buffer_memory_requirements2(
+    device: &ash::Device,
+    buffer: vk::Buffer,
+) -> ResourceRequirements {
+    let info = vk::BufferMemoryRequirementsInfo2::default().buffer(buffer);
+    read_with(|out| {
+        // SAFETY: the caller guarantees a Vulkan 1.1 device and a live buffer
+        // of it; `out` is a `VkMemoryRequirements2` with
+        // `VkMemoryDedicatedRequirements` chained, valid in 1.1, and outlives
+        // the call.
+        unsafe { device.get_buffer_memory_requirements2(&info, out) }
+    })
+}
+
+/// Reads `image`'s memory requirements with `vkGetImageMemoryRequirements2`
+/// and `VkMemoryDedicatedRequirements`, as [`buffer_memory_requirements2`]
+/// does for buffers.
+///
+/// # Safety
+///
+/// - `device` has Vulkan 1.1, as for [`buffer_memory_requirements2`].
+/// - `image` is a live image of `device`, not created with
+///   `VK_IMAGE_CREATE_DISJOINT_BIT` (a disjoint image's planes have
+///   requirements of their own, read with `VkImagePlaneMemoryRequirementsInfo`).
+pub unsafe fn image_memory_requirements2(
+    device: &ash::Device,
+    image: vk::Image,
+) -> ResourceRequirements {
+    let info = vk::ImageMemoryRequirementsInfo2::default().image(image);
+    read_with(|out| {
+        // SAFETY: the caller guarantees a Vulkan 1.1 device and a live,
+        // non-disjoint image of it; `out` is as for buffers.
+        unsafe { device.get_image_memory_requirements2(&info, out) }
+    })
+}

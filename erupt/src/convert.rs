@@ -2,10 +2,11 @@
 //! heap, requirement and error mapping of this crate lives here.
 
 use {
-    erupt::vk,
+    erupt::{vk, ObjectHandle},
     gpu_alloc_types::{
-        AllocationFlags, DeviceMapError, FromMemoryRequirements, MemoryHeapFlags, MemoryHeapInfo,
-        MemoryPropertyFlags, MemoryRequirements, MemoryTypeInfo, OutOfMemory,
+        AllocationFlags, DedicatedResource, DeviceMapError, ExternalMemoryHandleTypes,
+        FromMemoryRequirements, MemoryHeapFlags, MemoryHeapInfo, MemoryPropertyFlags,
+        MemoryRequirements, MemoryTypeInfo, OutOfMemory,
     },
 };
 
@@ -114,6 +115,50 @@ where
     R: FromMemoryRequirements<U>,
 {
     R::from_memory_requirements(memory_requirements_from_erupt(requirements), usage)
+}
+
+/// The dedicated resource for `buffer`, for a dedicated block made for it
+/// (`gpu_alloc::AllocOptions::dedicated_resource`): the allocator then sends
+/// the buffer in `VkMemoryDedicatedAllocateInfo`.
+///
+/// ```
+/// use erupt::vk;
+/// use gpu_alloc_types::DedicatedResource;
+///
+/// let buffer = vk::Buffer(0x1234);
+/// assert_eq!(gpu_alloc_erupt::dedicated_buffer(buffer), DedicatedResource::Buffer(0x1234));
+/// ```
+pub fn dedicated_buffer(buffer: vk::Buffer) -> DedicatedResource {
+    DedicatedResource::Buffer(buffer.to_raw())
+}
+
+/// The dedicated resource for `image`, as [`dedicated_buffer`] is for buffers.
+pub fn dedicated_image(image: vk::Image) -> DedicatedResource {
+    DedicatedResource::Image(image.to_raw())
+}
+
+/// The buffer and the image of `VkMemoryDedicatedAllocateInfo` for a
+/// dedicated resource: one of them, the other null.
+pub(crate) fn dedicated_to_erupt(resource: DedicatedResource) -> (vk::Buffer, vk::Image) {
+    match resource {
+        DedicatedResource::Buffer(raw) => (vk::Buffer::from_raw(raw), vk::Image::null()),
+        DedicatedResource::Image(raw) => (vk::Buffer::null(), vk::Image::from_raw(raw)),
+    }
+}
+
+/// Converts export handle types to `VkExternalMemoryHandleTypeFlags`, keeping
+/// every bit (the bit values are Vulkan's), those newer than erupt too: a
+/// handle type the application enabled and erupt does not name still reaches
+/// the driver.
+pub(crate) fn handle_types_to_erupt(
+    types: ExternalMemoryHandleTypes,
+) -> vk::ExternalMemoryHandleTypeFlags {
+    // SAFETY: `from_bits_unchecked` asks that extra bits be valid for the
+    // type. `ExternalMemoryHandleTypeFlags` is `VkExternalMemoryHandleTypeFlags`
+    // itself (`repr(transparent)` over its `u32`), handed to Vulkan as it is,
+    // and every Vulkan bit is a valid value of it: bits erupt does not name
+    // are handle types of later versions of the spec.
+    unsafe { vk::ExternalMemoryHandleTypeFlags::from_bits_unchecked(types.bits()) }
 }
 
 /// Maps a failed `VkResult` of an allocation, flush or invalidation. Only

@@ -3,14 +3,18 @@
 
 use {
     crate::{
-        convert::{allocation_flags_to_erupt, map_error_from_erupt, out_of_memory_from_erupt},
+        convert::{
+            allocation_flags_to_erupt, dedicated_to_erupt, handle_types_to_erupt,
+            map_error_from_erupt, out_of_memory_from_erupt,
+        },
         properties::{
             can_query_memory_properties2, extension_name_is, read_heap_budgets, EXT_MEMORY_BUDGET,
         },
     },
     erupt::{utils::VulkanResult, vk, DeviceLoader, ExtendableFrom, InstanceLoader},
     gpu_alloc_types::{
-        AllocationFlags, DeviceMapError, HeapBudget, MappedMemoryRange, MemoryDevice, OutOfMemory,
+        AllocateInfo, AllocationFlags, DeviceMapError, HeapBudget, MappedMemoryRange, MemoryDevice,
+        OutOfMemory,
     },
     std::{fmt, ptr::NonNull},
 };
@@ -25,6 +29,31 @@ use {
 ///
 /// It cannot report heap budgets, which Vulkan reads through the instance; see
 /// [`EruptBudgetDevice`] for that.
+///
+/// [`allocate_memory_with`](MemoryDevice::allocate_memory_with) chains to
+/// `VkMemoryAllocateInfo` everything its [`AllocateInfo`] asks for:
+/// `VkMemoryAllocateFlagsInfo`, `VkMemoryDedicatedAllocateInfo`,
+/// `VkMemoryPriorityAllocateInfoEXT` and `VkExportMemoryAllocateInfo`. A
+/// `DeviceLoader` does not say which extensions and features its device was
+/// created with, so [`allocation_support`](MemoryDevice::allocation_support)
+/// stays the default (nothing) and the allocator sends none of them, until the
+/// application declares what it enabled with [`gpu_alloc_types::WithSupport`]:
+///
+/// ```no_run
+/// # use erupt::{vk, DeviceLoader};
+/// # use gpu_alloc_erupt::EruptMemoryDevice;
+/// # use gpu_alloc_types::{AllocationSupport, ExternalMemoryHandleTypes, MemoryDevice, WithSupport};
+/// # fn demo(device: &DeviceLoader) {
+/// // A Vulkan 1.1 device created with VK_KHR_external_memory_fd.
+/// let support = AllocationSupport::new()
+///     .dedicated(true)
+///     .export(ExternalMemoryHandleTypes::OPAQUE_FD);
+/// // SAFETY: `support` says what the device was created with, and
+/// // `EruptMemoryDevice::allocate_memory_with` sends all of it.
+/// let memory_device = unsafe { WithSupport::new(EruptMemoryDevice::wrap(device), support) };
+/// assert_eq!(MemoryDevice::<vk::DeviceMemory>::allocation_support(&memory_device), support);
+/// # }
+/// ```
 ///
 /// With the `tracing` feature, every call logs an event: allocations, frees,
 /// maps and unmaps at debug level, flushes and invalidations at trace level.
@@ -79,21 +108,63 @@ impl MemoryDevice<vk::DeviceMemory> for EruptMemoryDevice {
         memory_type: u32,
         flags: AllocationFlags,
     ) -> Result<vk::DeviceMemory, OutOfMemory> {
+        // SAFETY: `allocate_memory_with` with an info of `flags` alone has
+        // exactly the contract of `allocate_memory` with `flags`, which the
+        // caller keeps.
+        unsafe { self.allocate_memory_with(size, memory_type, &AllocateInfo::new(flags)) }
+    }
+
+    unsafe fn allocate_memory_with(
+        &self,
+        size: u64,
+        memory_type: u32,
+        info: &AllocateInfo,
+    ) -> Result<vk::DeviceMemory, OutOfMemory> {
         let mut flags_info =
-            vk::MemoryAllocateFlagsInfoBuilder::new().flags(allocation_flags_to_erupt(flags));
-        let mut info = vk::MemoryAllocateInfoBuilder::new()
+            vk::MemoryAllocateFlagsInfoBuilder::new().flags(allocation_flags_to_erupt(info.flags));
+        let (buffer, image) = info.dedicated.map(dedicated_to_erupt).unwrap_or_default();
+        let mut dedicated_info = vk::MemoryDedicatedAllocateInfoBuilder::new()
+            .buffer(buffer)
+            .image(image);
+        let mut priority_info = vk::MemoryPriorityAllocateInfoEXTBuilder::new()
+            .priority(info.priority.unwrap_or_default().get());
+        let mut export_info = vk::ExportMemoryAllocateInfoBuilder::new()
+            .handle_types(handle_types_to_erupt(info.export));
+        let mut allocate_info = vk::MemoryAllocateInfoBuilder::new()
             .allocation_size(size)
             .memory_type_index(memory_type);
-        if !flags.is_empty() {
-            info = info.extend_from(&mut flags_info);
+        if !info.flags.is_empty() {
+            allocate_info = allocate_info.extend_from(&mut flags_info);
         }
-        // SAFETY: the caller guarantees a valid memory type, a size within the
-        // device's limits, flags that are enabled on the device (so the
-        // `VkMemoryAllocateFlagsInfo` in the chain is valid) and room under
-        // `maxMemoryAllocationCount`; `flags_info` outlives the call.
-        let result = unsafe { self.device.allocate_memory(&info, None) }.result();
+        if info.dedicated.is_some() {
+            allocate_info = allocate_info.extend_from(&mut dedicated_info);
+        }
+        if info.priority.is_some() {
+            allocate_info = allocate_info.extend_from(&mut priority_info);
+        }
+        if !info.export.is_empty() {
+            allocate_info = allocate_info.extend_from(&mut export_info);
+        }
+        // SAFETY: the caller keeps `allocate_memory_with`'s contract: a valid
+        // memory type, a size within the device's limits, room under
+        // `maxMemoryAllocationCount`, and nothing in `info` that the device
+        // was not created to take (the flags are enabled; the resource, the
+        // priority and the handle types are covered by `allocation_support`,
+        // which says what the application enabled), the dedicated resource a
+        // live, unbound buffer or image of this device of `size` bytes. Every
+        // structure of the chain outlives the call.
+        let result = unsafe { self.device.allocate_memory(&allocate_info, None) }.result();
         #[cfg(feature = "tracing")]
-        tracing::debug!(size, memory_type, ?flags, ?result, "allocate_memory");
+        tracing::debug!(
+            size,
+            memory_type,
+            flags = ?info.flags,
+            dedicated = ?info.dedicated,
+            priority = ?info.priority.map(|p| p.get()),
+            export = ?info.export,
+            ?result,
+            "allocate_memory"
+        );
         result.map_err(out_of_memory_from_erupt)
     }
 

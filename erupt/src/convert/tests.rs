@@ -157,3 +157,49 @@ fn requirements_become_requests() {
         }
     );
 }
+
+#[test]
+fn dedicated_resources_keep_their_handles() {
+    let buffer = vk::Buffer(0xdead_beef_0000_0001);
+    let image = vk::Image(0xdead_beef_0000_0002);
+    assert_eq!(
+        dedicated_buffer(buffer),
+        DedicatedResource::Buffer(0xdead_beef_0000_0001)
+    );
+    assert_eq!(
+        dedicated_to_erupt(dedicated_buffer(buffer)),
+        (buffer, vk::Image::null())
+    );
+    assert_eq!(
+        dedicated_to_erupt(dedicated_image(image)),
+        (vk::Buffer::null(), image)
+    );
+}
+
+#[test]
+fn handle_types_are_vulkan_bits() {
+    let pairs = [
+        (
+            ExternalMemoryHandleTypes::OPAQUE_FD,
+            vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD,
+        ),
+        (
+            ExternalMemoryHandleTypes::OPAQUE_WIN32,
+            vk::ExternalMemoryHandleTypeFlags::OPAQUE_WIN32,
+        ),
+        (
+            ExternalMemoryHandleTypes::OPAQUE_WIN32_KMT,
+            vk::ExternalMemoryHandleTypeFlags::OPAQUE_WIN32_KMT,
+        ),
+        (
+            ExternalMemoryHandleTypes::DMA_BUF,
+            vk::ExternalMemoryHandleTypeFlags::DMA_BUF_EXT,
+        ),
+    ];
+    for (ours, theirs) in pairs {
+        assert_eq!(handle_types_to_erupt(ours), theirs, "{ours:?}");
+    }
+    // A bit that neither crate names is kept.
+    let unnamed = ExternalMemoryHandleTypes::from_bits_retain(1 << 30);
+    assert_eq!(handle_types_to_erupt(unnamed).bits(), 1 << 30);
+}

@@ -217,7 +217,7 @@ mod usage;
 
 pub use {
     self::{
-        allocator::GpuAllocator,
+        allocator::{Forecast, GpuAllocator},
         block::MemoryBlock,
         config::Config,
         error::{AllocationError, MapError, TryAllocError},

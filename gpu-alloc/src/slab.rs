@@ -227,6 +227,11 @@ impl<P: Copy> Slabs<P> {
         self.count[class]
     }
 
+    /// Whether a slab of `class` has a free slot.
+    pub(crate) fn has_open(&self, class: usize) -> bool {
+        self.open[class] != NIL
+    }
+
     /// Bytes of live slabs (held as used ranges by the general strategy).
     pub(crate) fn bytes(&self) -> u64 {
         self.bytes

@@ -397,7 +397,10 @@ impl SimDevice {
 
     /// The memory object dedicated to a resource, if any.
     pub fn dedicated_object(&self, resource: DedicatedResource) -> Option<u64> {
-        self.lock().resources.get(&resource).and_then(|(_, object)| *object)
+        self.lock()
+            .resources
+            .get(&resource)
+            .and_then(|(_, object)| *object)
     }
 
     /// Whether a broken rule panics (the default) or is only recorded. Record-only
@@ -781,7 +784,6 @@ impl SimDevice {
     }
 }
 
-
 impl SimDevice {
     /// An object of `size` bytes of `memory_type`, allocated with `info`
     /// (checked by the caller against the device's support).
@@ -864,7 +866,10 @@ impl MemoryDevice<SimMemory> for SimDevice {
         if !info.is_supported_by(&self.support) {
             self.violation(
                 "allocate_memory_with",
-                format!("{info:?} asks for more than the device supports ({:?})", self.support),
+                format!(
+                    "{info:?} asks for more than the device supports ({:?})",
+                    self.support
+                ),
             );
             return Err(OutOfMemory::OutOfDeviceMemory);
         }

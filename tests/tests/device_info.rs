@@ -71,19 +71,36 @@ fn a_required_dedicated_block_is_made_for_its_resource_on_every_layout() {
             let block = h
                 .try_alloc_with_options(request_for(&resource, usage), options)
                 .unwrap_or_else(|e| panic!("{name}, {usage:?}: {e}"));
-            assert_eq!(block.size(), ODD_SIZE, "{name}: the block is the resource's size");
+            assert_eq!(
+                block.size(),
+                ODD_SIZE,
+                "{name}: the block is the resource's size"
+            );
             let id = block.memory().id();
             let object = h.device.object(id).expect("live");
-            assert_eq!(object.size, ODD_SIZE, "{name}: the object is the resource's size");
+            assert_eq!(
+                object.size, ODD_SIZE,
+                "{name}: the object is the resource's size"
+            );
             assert_eq!(object.info.dedicated, Some(resource.handle), "{name}");
-            assert_eq!(h.device.dedicated_object(resource.handle), Some(id), "{name}");
-            if block.props().contains(gpu_alloc::MemoryPropertyFlags::HOST_VISIBLE) {
+            assert_eq!(
+                h.device.dedicated_object(resource.handle),
+                Some(id),
+                "{name}"
+            );
+            if block
+                .props()
+                .contains(gpu_alloc::MemoryPropertyFlags::HOST_VISIBLE)
+            {
                 let data: Vec<u8> = (0..4096u32).map(|i| (i * 7) as u8).collect();
                 let mut block = block;
                 h.write(&mut block, ODD_SIZE - 4096, &data).unwrap();
                 let mut back = vec![0; data.len()];
                 h.read(&mut block, ODD_SIZE - 4096, &mut back).unwrap();
-                assert_eq!(back, data, "{name}: data written to the object's last bytes");
+                assert_eq!(
+                    back, data,
+                    "{name}: data written to the object's last bytes"
+                );
                 h.dealloc(block);
             } else {
                 h.dealloc(block);
@@ -127,15 +144,17 @@ fn a_dedicated_object_for_a_resource_is_exactly_its_size_in_every_memory_type() 
             assert_eq!(block.memory_type(), ty);
             assert_eq!(block.size(), ODD_SIZE, "{name}, type {ty}");
             assert_eq!(h.device.object(block.memory().id()).unwrap().size, ODD_SIZE);
-            non_coherent += u32::from(
-                host && !props.contains(gpu_alloc::MemoryPropertyFlags::HOST_COHERENT),
-            );
+            non_coherent +=
+                u32::from(host && !props.contains(gpu_alloc::MemoryPropertyFlags::HOST_COHERENT));
             h.dealloc(block);
         }
         h.cleanup();
         h.device.assert_clean();
     }
-    assert!(non_coherent > 0, "no layout has a non-coherent type: the atom rounding went untested");
+    assert!(
+        non_coherent > 0,
+        "no layout has a non-coherent type: the atom rounding went untested"
+    );
 }
 
 #[test]
@@ -145,7 +164,9 @@ fn a_preferred_dedicated_block_sends_its_resource_only_when_it_gets_its_own_obje
         let types = all_types(&layout);
         let mut h = harness(layout, full_support());
         let threshold = Config::i_am_prototyping().preferred_dedicated_threshold;
-        let large = h.device.create_resource(true, threshold.max(ODD_SIZE), types);
+        let large = h
+            .device
+            .create_resource(true, threshold.max(ODD_SIZE), types);
         let small = h.device.create_resource(true, 4096, types);
         let preferred = |r: &SimResource| {
             AllocOptions::new()
@@ -164,7 +185,11 @@ fn a_preferred_dedicated_block_sends_its_resource_only_when_it_gets_its_own_obje
         let little = h
             .try_alloc_with_options(request_for(&small, usage), preferred(&small))
             .unwrap();
-        assert_eq!(h.device.dedicated_object(small.handle), None, "{name}: shared");
+        assert_eq!(
+            h.device.dedicated_object(small.handle),
+            None,
+            "{name}: shared"
+        );
         assert_eq!(h.allocator.stats().hints_dropped, 0, "{name}");
         h.dealloc(big);
         h.dealloc(little);
@@ -192,17 +217,29 @@ fn a_device_without_dedicated_info_refuses_required_and_drops_preferred() {
         assert_eq!(h.device.live_count(), 0, "{name}: nothing allocated");
         // Preferred at the threshold: a dedicated object, without the resource.
         let threshold = Config::i_am_prototyping().preferred_dedicated_threshold;
-        let large = h.device.create_resource(true, threshold.max(ODD_SIZE), types);
+        let large = h
+            .device
+            .create_resource(true, threshold.max(ODD_SIZE), types);
         let preferred = AllocOptions::new()
             .dedicated(Dedicated::Preferred)
             .dedicated_resource(large.handle);
         let block = h
-            .try_alloc_with_options(request_for(&large, UsageFlags::FAST_DEVICE_ACCESS), preferred)
+            .try_alloc_with_options(
+                request_for(&large, UsageFlags::FAST_DEVICE_ACCESS),
+                preferred,
+            )
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let object = h.device.object(block.memory().id()).unwrap();
-        assert_eq!(object.info.dedicated, None, "{name}: nothing the device cannot take");
+        assert_eq!(
+            object.info.dedicated, None,
+            "{name}: nothing the device cannot take"
+        );
         assert!(object.size >= large.size, "{name}");
-        assert_eq!(h.allocator.stats().hints_dropped, 1, "{name}: the resource was dropped");
+        assert_eq!(
+            h.allocator.stats().hints_dropped,
+            1,
+            "{name}: the resource was dropped"
+        );
         h.dealloc(block);
         h.cleanup();
         h.device.assert_clean();
@@ -418,7 +455,9 @@ fn the_budget_policy_holds_at_the_edge_on_every_layout() {
             let (request, options) = dedicated_in(ty, size, within);
             let block = h
                 .try_alloc_with_options(request, options)
-                .unwrap_or_else(|e| panic!("{name}: {size} bytes within a budget of {BUDGET}: {e}"));
+                .unwrap_or_else(|e| {
+                    panic!("{name}: {size} bytes within a budget of {BUDGET}: {e}")
+                });
             h.dealloc(block);
         }
         // One byte over: refused within the budget, nothing allocated...
@@ -468,7 +507,11 @@ fn the_allocator_reads_budgets_by_itself_every_n_device_calls() {
         let (request, options) = dedicated_in(ty, 1 << 20, BudgetPolicy::WithinBudget);
         blocks.push(h.try_alloc_with_options(request, options).unwrap());
     }
-    assert_eq!(h.allocator.stats().budget_refreshes, 0, "three device calls");
+    assert_eq!(
+        h.allocator.stats().budget_refreshes,
+        0,
+        "three device calls"
+    );
     assert_eq!(h.allocator.stats().heaps[0].limit, 64 << 20);
     let (request, options) = dedicated_in(ty, 1 << 20, BudgetPolicy::WithinBudget);
     blocks.push(h.try_alloc_with_options(request, options).unwrap());

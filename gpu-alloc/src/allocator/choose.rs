@@ -251,7 +251,7 @@ where
     }
 
     /// Checks the parts of a request that do not depend on the memory type.
-    fn check_request(&self, request: &Request) -> Result<(), TryAllocError> {
+    pub(super) fn check_request(&self, request: &Request) -> Result<(), TryAllocError> {
         if request.size == 0 {
             return Err(TryAllocError::ZeroSize);
         }
@@ -270,14 +270,14 @@ where
     /// request fits in one of its memory objects. (Rounding up to atoms may pass
     /// `max_object`; the object then ends at `max_object`, where a flush range
     /// may end too.)
-    fn serves(&self, ty: u8, request: &Request) -> bool {
+    pub(super) fn serves(&self, ty: u8, request: &Request) -> bool {
         request.memory_types & (1 << ty) != 0
             && request.size <= self.types[usize::from(ty)].max_object
     }
 
     /// Why no memory type can serve a valid request: none is eligible, or the
     /// request is too large for every eligible one.
-    fn no_type_error(&self, request: &Request) -> TryAllocError {
+    pub(super) fn no_type_error(&self, request: &Request) -> TryAllocError {
         let mut eligible = false;
         let mut max = 0;
         let mut size = request.size;

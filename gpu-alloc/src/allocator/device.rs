@@ -90,7 +90,7 @@ impl Heap {
 
     /// Whether `size` more bytes fit: within the limit, or within the heap's
     /// size when the budget may be exceeded.
-    fn fits(&self, size: u64, may_exceed: bool) -> bool {
+    pub(crate) fn fits(&self, size: u64, may_exceed: bool) -> bool {
         let limit = if may_exceed { self.size } else { self.limit() };
         self.used.checked_add(size).is_some_and(|end| end <= limit)
     }
@@ -168,7 +168,10 @@ impl Accounts {
 
     /// Reads the heaps' budgets from the device and applies them (if it can
     /// tell); restarts the count to the next reading.
-    pub(crate) fn refresh_budgets<M>(&mut self, device: Device<'_, M, impl MemoryDevice<M>>) -> bool {
+    pub(crate) fn refresh_budgets<M>(
+        &mut self,
+        device: Device<'_, M, impl MemoryDevice<M>>,
+    ) -> bool {
         self.since_refresh = 0;
         let mut budgets = alloc::vec![HeapBudget::default(); self.heaps.len()];
         let known = device.get().memory_budget(&mut budgets);

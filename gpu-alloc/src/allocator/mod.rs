@@ -20,6 +20,7 @@
 mod choose;
 mod dedicated;
 mod device;
+mod forecast;
 mod introspect;
 mod memory_type;
 mod place;
@@ -29,6 +30,7 @@ mod slabs;
 
 #[cfg(feature = "std")]
 pub(crate) use self::shape::{pool_class, Rounding, CLASSES, CLASS_KINDS};
+pub use self::forecast::Forecast;
 
 use {
     self::{

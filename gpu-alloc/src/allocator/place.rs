@@ -29,7 +29,7 @@ use {
 /// for one slab would be freed and made again as slabs of other sizes come and
 /// go. One made for a block has room for the block only (rounded up to a
 /// power of two), unless the pool's next object is larger.
-const SLABS_PER_NEW_OBJECT: u64 = 4;
+pub(super) const SLABS_PER_NEW_OBJECT: u64 = 4;
 
 /// A shared block to place in a pool: its memory type and pool class, its
 /// size and alignment as `shape.rs` rounded them, and whether it is a slab.
@@ -217,7 +217,7 @@ where
 /// heap and the object limit, but never below the request. (Room for four
 /// blocks of every size made objects that mid-size blocks left mostly empty:
 /// `BENCHMARKS.md` has the measurement.)
-fn new_object_size(
+pub(super) fn new_object_size(
     size: u64,
     copies: u64,
     next_size: u64,

@@ -58,6 +58,12 @@ impl SubAllocator for Linear {
         Some((offset, 0))
     }
 
+    fn can_alloc(&self, size: u64, align_mask: u64) -> bool {
+        align_up(self.head, align_mask)
+            .and_then(|offset| offset.checked_add(size))
+            .is_some_and(|end| end <= self.capacity)
+    }
+
     fn free(&mut self, offset: u64, size: u64, _handle: u32) {
         debug_assert!(self.live > 0 && offset + size <= self.head);
         self.live -= 1;

@@ -62,6 +62,10 @@ pub(crate) trait SubAllocator: Debug {
     /// no such range is free.
     fn alloc(&mut self, size: u64, align_mask: u64) -> Option<(u64, u32)>;
 
+    /// Whether [`alloc`](SubAllocator::alloc) would find a range now (it
+    /// decides exactly alike, without marking anything).
+    fn can_alloc(&self, size: u64, align_mask: u64) -> bool;
+
     /// Marks the range at `offset` of `size` bytes free again. The triple must be
     /// one that [`alloc`](SubAllocator::alloc) returned (with the `size` passed to
     /// it) and that was not freed since.

@@ -253,6 +253,13 @@ impl Tlsf {
     /// Looks at a bounded number of them, keeping the search O(1).
     #[cold]
     fn take_near_fit(&mut self, size: u64, align_mask: u64) -> Option<u32> {
+        let index = self.near_fit(size, align_mask)?;
+        self.lists.remove(&mut self.nodes, index);
+        Some(index)
+    }
+
+    /// The node [`take_near_fit`](Self::take_near_fit) takes, left in place.
+    fn near_fit(&self, size: u64, align_mask: u64) -> Option<u32> {
         let (fl, sl) = class_of(size);
         let (fl, sl) = self.lists.find_class(fl, sl)?;
         let mut index = self.lists.heads[fl][sl];
@@ -265,7 +272,6 @@ impl Tlsf {
                 .and_then(|aligned| aligned.checked_add(size))
                 .is_some_and(|end| end <= node.offset + node.size);
             if fits {
-                self.lists.remove(&mut self.nodes, index);
                 return Some(index);
             }
             index = node.next_free;
@@ -388,6 +394,12 @@ impl SubAllocator for Tlsf {
     }
 
     #[inline(always)]
+    fn can_alloc(&self, size: u64, align_mask: u64) -> bool {
+        let sure = size.checked_add(align_mask).and_then(class_at_least);
+        sure.is_some_and(|(fl, sl)| self.lists.find_class(fl, sl).is_some())
+            || self.near_fit(size, align_mask).is_some()
+    }
+
     fn free_summary(&self) -> u32 {
         self.lists
             .highest()

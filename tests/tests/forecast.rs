@@ -1,0 +1,132 @@
+//! The dry run (issue 16): `forecast` and `find_memory_type` say what the next
+//! allocation does, on every usage of every layout, under both presets, as
+//! blocks pile up, with and without heap budgets that run out: the memory type, whether it makes a memory object and how
+//! large, whether the block gets one of its own, and the same errors; and they
+//! change nothing.
+
+use {
+    gpu_alloc::{AllocOptions, Dedicated, MemoryBlock, Request, UsageFlags},
+    gpu_alloc_tests::{
+        harness::{Harness, Preset},
+        sim::{Layout, SimMemory},
+    },
+};
+
+const USAGES: [UsageFlags; 10] = [
+    UsageFlags::empty(),
+    UsageFlags::FAST_DEVICE_ACCESS,
+    UsageFlags::HOST_ACCESS,
+    UsageFlags::UPLOAD,
+    UsageFlags::DOWNLOAD,
+    UsageFlags::UPLOAD.union(UsageFlags::FAST_DEVICE_ACCESS),
+    UsageFlags::DOWNLOAD.union(UsageFlags::FAST_DEVICE_ACCESS),
+    UsageFlags::TRANSIENT.union(UsageFlags::UPLOAD),
+    UsageFlags::TRANSIENT,
+    UsageFlags::HOST_ACCESS.union(UsageFlags::DOWNLOAD),
+];
+
+/// Sizes from slab slots to dedicated objects.
+const SIZES: [u64; 6] = [200, 4096, 40_000, 700_000, 5 << 20, 80 << 20];
+
+/// The ids and sizes of the device's live objects.
+fn objects(h: &Harness) -> Vec<(u64, u64)> {
+    h.device
+        .live_objects()
+        .iter()
+        .map(|o| (o.id, o.size))
+        .collect()
+}
+
+#[test]
+fn the_forecast_is_what_the_allocation_then_does_on_every_usage_of_every_layout() {
+    let mut checked = [0u32; 3]; // held memory, new shared object, dedicated
+    for layout in Layout::all() {
+        for (preset, budget) in [
+            (Preset::Potato, None),
+            (Preset::Prototyping, None),
+            // Heaps that fill: objects halved to fit, types fallen back to.
+            (Preset::Prototyping, Some(24 << 20)),
+        ] {
+            let name = format!("{} ({preset:?}, budget {budget:?})", layout.name);
+            let mut h = Harness::new(layout.clone(), preset.config());
+            if let Some(budget) = budget {
+                let reading = gpu_alloc::HeapBudget { budget, usage: 0 };
+                h.device
+                    .set_budgets(Some(vec![reading; layout.memory_heaps.len()]));
+                assert!(h.update_budget());
+            }
+            let mut held: Vec<MemoryBlock<SimMemory>> = Vec::new();
+            for round in 0..3 {
+                for usage in USAGES {
+                    for (i, size) in SIZES.into_iter().enumerate() {
+                        let options = match (round + i) % 4 {
+                            0 => AllocOptions::new().dedicated(Dedicated::Preferred),
+                            1 if size < (1 << 20) => {
+                                AllocOptions::new().dedicated(Dedicated::Required)
+                            }
+                            _ => AllocOptions::new(),
+                        };
+                        let request = Request {
+                            size,
+                            align_mask: if i % 2 == 0 { 255 } else { 4095 },
+                            usage,
+                            memory_types: !0,
+                        };
+                        let before = objects(&h);
+                        let forecast = h.allocator.forecast(&request, options);
+                        assert_eq!(objects(&h), before, "{name}: the forecast allocated");
+                        if options == AllocOptions::new() {
+                            assert_eq!(
+                                h.allocator.find_memory_type(&request),
+                                forecast.map(|f| f.memory_type),
+                                "{name}"
+                            );
+                        }
+                        let result = h.try_alloc_with_options(request, options);
+                        let what = format!("{name}, {usage:?}, {size} bytes, {options:?}");
+                        match (forecast, result) {
+                            (Ok(forecast), Ok(block)) => {
+                                assert_eq!(forecast.memory_type, block.memory_type(), "{what}");
+                                let after = objects(&h);
+                                let new: Vec<_> =
+                                    after.iter().filter(|o| !before.contains(o)).collect();
+                                assert_eq!(
+                                    forecast.new_object,
+                                    new.first().map(|&&(_, size)| size),
+                                    "{what}: new objects {new:?}"
+                                );
+                                assert!(new.len() <= 1, "{what}");
+                                let own = new
+                                    .first()
+                                    .is_some_and(|&&(id, _)| id == block.memory().id())
+                                    && block.offset() == 0
+                                    && forecast.new_object.is_some_and(|n| n == block.size());
+                                assert_eq!(forecast.dedicated, own, "{what}");
+                                checked[match (forecast.new_object, forecast.dedicated) {
+                                    (None, _) => 0,
+                                    (Some(_), false) => 1,
+                                    (Some(_), true) => 2,
+                                }] += 1;
+                                held.push(block);
+                            }
+                            (Err(expected), Err(error)) => assert_eq!(expected, error, "{what}"),
+                            (forecast, result) => panic!(
+                                "{what}: forecast {forecast:?}, allocation {:?}",
+                                result.map(|b| (b.memory_type(), b.size()))
+                            ),
+                        }
+                    }
+                }
+            }
+            for block in held {
+                h.dealloc(block);
+            }
+            h.cleanup();
+            h.device.assert_clean();
+        }
+    }
+    assert!(
+        checked.iter().all(|&n| n > 100),
+        "each outcome checked often: {checked:?}"
+    );
+}

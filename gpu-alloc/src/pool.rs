@@ -411,7 +411,8 @@ impl<M, S: SubAllocator> Pool<M, S> {
     /// `align_mask + 1` in a chunk now (it does iff some chunk's
     /// sub-allocator would: it tries every chunk that may hold them).
     pub(crate) fn can_place(&self, size: u64, align_mask: u64) -> bool {
-        self.iter().any(|chunk| chunk.sub.can_alloc(size, align_mask))
+        self.iter()
+            .any(|chunk| chunk.sub.can_alloc(size, align_mask))
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Chunk<M, S>> {

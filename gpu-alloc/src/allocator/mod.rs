@@ -28,9 +28,9 @@ mod release;
 mod shape;
 mod slabs;
 
+pub use self::forecast::Forecast;
 #[cfg(feature = "std")]
 pub(crate) use self::shape::{pool_class, Rounding, CLASSES, CLASS_KINDS};
-pub use self::forecast::Forecast;
 
 use {
     self::{

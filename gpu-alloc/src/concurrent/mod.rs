@@ -490,6 +490,33 @@ where
         lock(&self.central).update_budget(device)
     }
 
+    /// What an allocation would do now ([`GpuAllocator::forecast`]), as the
+    /// central allocator sees it. The memory type is the one a thread's arena
+    /// would use too; whether a memory object would be made does not count
+    /// the room in the threads' leases (a block an arena places there makes
+    /// none).
+    ///
+    /// # Errors
+    ///
+    /// As [`GpuAllocator::forecast`].
+    pub fn forecast(
+        &self,
+        request: &Request,
+        options: AllocOptions,
+    ) -> Result<crate::Forecast, TryAllocError> {
+        lock(&self.central).forecast(request, options)
+    }
+
+    /// The memory type an allocation would get now
+    /// ([`GpuAllocator::find_memory_type`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`GpuAllocator::find_memory_type`].
+    pub fn find_memory_type(&self, request: &Request) -> Result<u32, TryAllocError> {
+        lock(&self.central).find_memory_type(request)
+    }
+
     /// Makes the allocator read the heaps' budgets by itself
     /// ([`GpuAllocator::set_budget_refresh`]).
     pub fn set_budget_refresh(&self, every: u32) {

@@ -109,7 +109,10 @@ pub trait FromMemoryRequirements<U>: Sized {
 ///
 /// Name the method that returns the inner device (`inner:`) and the one with
 /// the signature and contract of `memory_budget` (`budget:`); lifetimes and type
-/// parameters of the impl go in brackets after `impl`.
+/// parameters of the impl go in brackets after `impl`. The device reports the
+/// inner device's [`allocation_support`](MemoryDevice::allocation_support),
+/// or, with `support: method`, what a method of the type returns (for a device
+/// that knows which extensions its application enabled).
 ///
 /// (A macro rather than a blanket implementation over a trait: a blanket
 /// `impl<T: Trait> MemoryDevice<_> for T` would make downstream impls such as
@@ -176,10 +179,35 @@ macro_rules! forward_memory_device {
             budget: $budget:ident $(,)?
         }
     ) => {
+        $crate::forward_memory_device! {
+            @impl [$($($generics)*)?] $memory, $device, $inner, $budget, inner, $inner
+        }
+    };
+    (
+        impl $([$($generics:tt)*])? MemoryDevice<$memory:ty> for $device:ty {
+            inner: $inner:ident,
+            budget: $budget:ident,
+            support: $support:ident $(,)?
+        }
+    ) => {
+        $crate::forward_memory_device! {
+            @impl [$($($generics)*)?] $memory, $device, $inner, $budget, own, $support
+        }
+    };
+    (@support inner, $this:ident, $memory:ty, $inner:ident, $support:ident) => {
+        $crate::MemoryDevice::<$memory>::allocation_support($this.$inner())
+    };
+    (@support own, $this:ident, $memory:ty, $inner:ident, $support:ident) => {
+        $this.$support()
+    };
+    (
+        @impl [$($generics:tt)*] $memory:ty, $device:ty, $inner:ident, $budget:ident,
+        $mode:ident, $support:ident
+    ) => {
         /// Every memory operation is the inner device's, called with the same
         /// arguments, so the caller's promises under each `# Safety` are exactly
         /// the inner device's; budgets are read by this type.
-        impl $(<$($generics)*>)? $crate::MemoryDevice<$memory> for $device {
+        impl<$($generics)*> $crate::MemoryDevice<$memory> for $device {
             unsafe fn allocate_memory(
                 &self,
                 size: u64,
@@ -242,7 +270,7 @@ macro_rules! forward_memory_device {
             }
 
             fn allocation_support(&self) -> $crate::AllocationSupport {
-                $crate::MemoryDevice::<$memory>::allocation_support(self.$inner())
+                $crate::forward_memory_device!(@support $mode, self, $memory, $inner, $support)
             }
 
             unsafe fn allocate_memory_with(

@@ -5,7 +5,7 @@
 use {
     crate::gpu::{BufferCopy, BufferPurpose, Gpu, ImageCopy, Requirements, Resource, Shape},
     ash::vk,
-    gpu_alloc::MemoryBlock,
+    gpu_alloc::{AllocationSupport, HeapBudget, MemoryBlock, MemoryDevice},
     gpu_alloc_ash::{query_properties, AshBudgetDevice, AshProperties, Properties2},
     std::{
         ffi::{c_void, CStr},
@@ -88,6 +88,10 @@ pub struct Ash {
     pub properties: AshProperties,
     /// `deviceName (driverName)`.
     pub name: String,
+    /// What the device was created with for allocations: dedicated
+    /// allocations on Vulkan 1.1, `VK_EXT_memory_priority` and
+    /// `VK_EXT_pageable_device_local_memory` where the device has them.
+    pub support: AllocationSupport,
 }
 
 fn failed(what: &str) -> impl Fn(vk::Result) -> OpenError + '_ {
@@ -215,21 +219,69 @@ impl Ash {
         let extensions = unsafe { instance.enumerate_device_extension_properties(physical_device) }
             .map_err(failed("vkEnumerateDeviceExtensionProperties"))
             .map_err(destroy)?;
+        let has = |name: &CStr| {
+            extensions
+                .iter()
+                .any(|e| e.extension_name_as_c_str() == Ok(name))
+        };
+        let core_1_1 =
+            api_version >= vk::API_VERSION_1_1 && device_props.api_version >= vk::API_VERSION_1_1;
+        // Memory priorities need the extension and its feature, read through
+        // vkGetPhysicalDeviceFeatures2 (Vulkan 1.1); pageable device-local
+        // memory needs priorities.
+        let mut priority_features = vk::PhysicalDeviceMemoryPriorityFeaturesEXT::default();
+        let mut pageable_features =
+            vk::PhysicalDevicePageableDeviceLocalMemoryFeaturesEXT::default();
+        let priority_ext = ash::ext::memory_priority::NAME;
+        let pageable_ext = ash::ext::pageable_device_local_memory::NAME;
+        if core_1_1 && has(priority_ext) {
+            let mut features = vk::PhysicalDeviceFeatures2::default()
+                .push_next(&mut priority_features)
+                .push_next(&mut pageable_features);
+            // SAFETY: Vulkan 1.1 on instance and physical device; the chain
+            // holds structures of extensions the device lists (the pageable
+            // one is left untouched by a driver without it).
+            unsafe { instance.get_physical_device_features2(physical_device, &mut features) };
+        }
+        let priority = priority_features.memory_priority == vk::TRUE;
+        let pageable = priority
+            && has(pageable_ext)
+            && pageable_features.pageable_device_local_memory == vk::TRUE;
+        let mut enabled: Vec<*const std::ffi::c_char> = Vec::new();
         let budget = ash::ext::memory_budget::NAME;
-        let enabled: Vec<*const std::ffi::c_char> = extensions
-            .iter()
-            .filter(|e| e.extension_name_as_c_str() == Ok(budget))
-            .map(|_| budget.as_ptr())
-            .collect();
+        if has(budget) {
+            enabled.push(budget.as_ptr());
+        }
+        if priority {
+            enabled.push(priority_ext.as_ptr());
+        }
+        if pageable {
+            enabled.push(pageable_ext.as_ptr());
+        }
+        let mut enable_priority =
+            vk::PhysicalDeviceMemoryPriorityFeaturesEXT::default().memory_priority(true);
+        let mut enable_pageable = vk::PhysicalDevicePageableDeviceLocalMemoryFeaturesEXT::default()
+            .pageable_device_local_memory(true);
+        let support = AllocationSupport::new()
+            .dedicated(core_1_1)
+            .priority(priority)
+            .pageable(pageable);
         let priorities = [1.0];
         let queue_info = vk::DeviceQueueCreateInfo::default()
             .queue_family_index(queue_family)
             .queue_priorities(&priorities);
-        let device_info = vk::DeviceCreateInfo::default()
+        let mut device_info = vk::DeviceCreateInfo::default()
             .queue_create_infos(std::slice::from_ref(&queue_info))
             .enabled_extension_names(&enabled);
+        if priority {
+            device_info = device_info.push_next(&mut enable_priority);
+        }
+        if pageable {
+            device_info = device_info.push_next(&mut enable_pageable);
+        }
         // SAFETY: a valid create info: one queue of an existing family, only
-        // extensions the device lists.
+        // extensions the device lists, features it reports with their
+        // extensions enabled.
         let device = unsafe { instance.create_device(physical_device, &device_info, None) }
             .map_err(failed("vkCreateDevice"))
             .map_err(destroy)?;
@@ -265,6 +317,7 @@ impl Ash {
             api_version,
             properties,
             name: device_name,
+            support,
         })
     }
 
@@ -293,6 +346,10 @@ impl Ash {
         // SAFETY: a valid create info for a family the device has a queue of.
         let pool = unsafe { self.device.create_command_pool(&pool_info, None) }
             .map_err(|err| format!("vkCreateCommandPool: {err}"))?;
+        let memory = DemoDevice {
+            budget: memory,
+            support: self.support,
+        };
         let mut gpu = AshGpu {
             vk: self,
             memory,
@@ -339,11 +396,40 @@ pub enum Handle {
     Image(vk::Image),
 }
 
+/// The allocator's device: gpu-alloc-ash's budget device, reporting what the
+/// device was created with for allocations (gpu-alloc-ash cannot see it).
+pub struct DemoDevice<'a> {
+    budget: AshBudgetDevice<'a>,
+    support: AllocationSupport,
+}
+
+impl<'a> DemoDevice<'a> {
+    fn budget_device(&self) -> &AshBudgetDevice<'a> {
+        &self.budget
+    }
+
+    fn read_budgets(&self, budgets: &mut [HeapBudget]) -> bool {
+        self.budget.memory_budget(budgets)
+    }
+
+    fn support(&self) -> AllocationSupport {
+        self.support
+    }
+}
+
+gpu_alloc::forward_memory_device! {
+    impl['a] MemoryDevice<vk::DeviceMemory> for DemoDevice<'a> {
+        inner: budget_device,
+        budget: read_budgets,
+        support: support,
+    }
+}
+
 /// [`Gpu`] on a Vulkan device: one command pool with one command buffer, one
 /// fence; used by one thread at a time.
 pub struct AshGpu<'a> {
     vk: &'a Ash,
-    memory: AshBudgetDevice<'a>,
+    memory: DemoDevice<'a>,
     pool: vk::CommandPool,
     cmd: vk::CommandBuffer,
     fence: vk::Fence,
@@ -494,10 +580,10 @@ impl AshGpu<'_> {
 
 impl<'a> Gpu for AshGpu<'a> {
     type Memory = vk::DeviceMemory;
-    type Device = AshBudgetDevice<'a>;
+    type Device = DemoDevice<'a>;
     type Handle = Handle;
 
-    fn memory_device(&self) -> &AshBudgetDevice<'a> {
+    fn memory_device(&self) -> &DemoDevice<'a> {
         &self.memory
     }
 
@@ -579,6 +665,10 @@ impl<'a> Gpu for AshGpu<'a> {
         };
         let prefers_dedicated = dedicated.prefers_dedicated_allocation == vk::TRUE
             || dedicated.requires_dedicated_allocation == vk::TRUE;
+        let resource = match &handle {
+            Handle::Buffer(buffer) => gpu_alloc_ash::dedicated_buffer(*buffer),
+            Handle::Image(image) => gpu_alloc_ash::dedicated_image(*image),
+        };
         Ok((
             handle,
             Requirements {
@@ -586,6 +676,10 @@ impl<'a> Gpu for AshGpu<'a> {
                 align: requirements.alignment.max(1),
                 type_bits: requirements.memory_type_bits,
                 prefers_dedicated,
+                requires_dedicated: dedicated.requires_dedicated_allocation == vk::TRUE,
+                // Sent with a dedicated memory object only on Vulkan 1.1,
+                // where the device declares it can (`AshGpu::memory_device`).
+                resource: core_1_1.then_some(resource),
             },
         ))
     }

@@ -403,6 +403,8 @@ impl Gpu for EruptGpu<'_> {
                 // Not queried here (no VkMemoryDedicatedRequirements): the
                 // allocator's size threshold decides.
                 prefers_dedicated: false,
+                requires_dedicated: false,
+                resource: None,
             },
         ))
     }

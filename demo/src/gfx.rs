@@ -339,6 +339,8 @@ impl Gpu for GfxGpu {
                 // gfx-hal 0.9 does not report it: the allocator's size
                 // threshold decides.
                 prefers_dedicated: false,
+                requires_dedicated: false,
+                resource: None,
             },
         ))
     }

@@ -3,7 +3,7 @@
 //! the simulated device.
 
 use {
-    gpu_alloc::{MemoryBlock, MemoryDevice},
+    gpu_alloc::{DedicatedResource, MemoryBlock, MemoryDevice},
     std::fmt::Debug,
 };
 
@@ -64,6 +64,11 @@ pub struct Requirements {
     pub type_bits: u32,
     /// The driver prefers (or requires) a dedicated memory object.
     pub prefers_dedicated: bool,
+    /// The driver requires a dedicated memory object.
+    pub requires_dedicated: bool,
+    /// The resource's handle, sent with a dedicated memory object
+    /// (`VkMemoryDedicatedAllocateInfo`) where the backend can.
+    pub resource: Option<DedicatedResource>,
 }
 
 /// A resource bound to a block.

@@ -37,7 +37,28 @@ struct Run {
     backend: &'static str,
     device: String,
     heap_kinds: Vec<String>,
+    /// What the device takes with an allocation beyond size and type, in words.
+    support: String,
     outcome: Outcome,
+}
+
+/// `support` in words.
+fn describe_support(support: gpu_alloc::AllocationSupport) -> String {
+    let mut parts = Vec::new();
+    if support.dedicated {
+        parts.push("dedicated resources sent");
+    }
+    if support.priority {
+        parts.push("priorities");
+    }
+    if support.pageable {
+        parts.push("pageable device-local memory");
+    }
+    if parts.is_empty() {
+        "the device takes nothing beyond size and type".to_owned()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// "device-local" or "host" for each heap.
@@ -99,6 +120,7 @@ fn run_sim(layout_path: Option<&Path>, frames: u32, threads: u32) -> Result<Run,
         backend: "sim",
         device,
         heap_kinds,
+        support: describe_support(gpu_alloc::AllocationSupport::NONE),
         outcome,
     })
 }
@@ -114,6 +136,7 @@ fn run_ash(vulkan: &ash::Ash, frames: u32, threads: u32) -> Result<Run, String> 
         backend: "ash",
         device,
         heap_kinds,
+        support: describe_support(vulkan.support),
         outcome,
     })
 }
@@ -129,6 +152,7 @@ fn run_erupt(vulkan: &erupt::Erupt, frames: u32, threads: u32) -> Result<Run, St
         backend: "erupt",
         device,
         heap_kinds,
+        support: describe_support(gpu_alloc::AllocationSupport::NONE),
         outcome,
     })
 }
@@ -145,6 +169,7 @@ fn run_gfx(mut gpu: gfx::GfxGpu, frames: u32) -> Result<Run, String> {
         backend: "gfx",
         device,
         heap_kinds,
+        support: describe_support(gpu_alloc::AllocationSupport::NONE),
         outcome,
     })
 }
@@ -214,6 +239,14 @@ fn main() -> ExitCode {
     if !c.budget_read {
         println!("(the device reports no memory budget)");
     }
+    println!(
+        "allocation info: {}; {} blocks with a memory object of their own for their \
+         resource; {} budget readings made by the allocator; {} hints not taken",
+        run.support,
+        c.dedicated_for_resource,
+        outcome.stats.budget_refreshes,
+        outcome.stats.hints_dropped,
+    );
     println!("\nat the end of the last frame:\n");
     print!("{}", report::heap_table(&outcome.stats, &run.heap_kinds));
     let mut failures = outcome.failures.clone();

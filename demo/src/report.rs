@@ -95,6 +95,7 @@ pub fn write_files(
             "streamed_in": c.streamed_in,
             "streamed_out": c.streamed_out,
             "freed_by_other_thread": c.freed_by_other_thread,
+            "dedicated_for_resource": c.dedicated_for_resource,
             "peak_reserved": c.peak_reserved,
             "peak_memory_objects": c.peak_objects,
         },

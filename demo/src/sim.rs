@@ -128,6 +128,8 @@ impl Gpu for SimGpu {
                 align: 256,
                 type_bits: self.buffer_types,
                 prefers_dedicated: false,
+                requires_dedicated: false,
+                resource: None,
             },
             // Optimal images: mip levels padded to 1 KiB, large images 64 KiB
             // aligned, huge ones preferring a dedicated object.
@@ -143,6 +145,8 @@ impl Gpu for SimGpu {
                     align,
                     type_bits: self.image_types,
                     prefers_dedicated: size >= 64 << 20,
+                    requires_dedicated: false,
+                    resource: None,
                 }
             }
         };

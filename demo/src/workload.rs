@@ -22,7 +22,7 @@ use {
     crate::gpu::{mip_extent, BufferCopy, BufferPurpose, Gpu, ImageCopy, Resource, Shape, TEXEL},
     gpu_alloc::{
         AllocOptions, AllocatorStats, Config, Dedicated, DeviceProperties, ExtendedProperties,
-        GpuAllocator, MemoryBlock, MemoryDevice, MemoryMap, Request, ResourceKind,
+        GpuAllocator, MemoryBlock, MemoryDevice, MemoryMap, MemoryPriority, Request, ResourceKind,
         SharedGpuAllocator, TryAllocError, UsageFlags,
     },
     gpu_alloc_tests::kit::{Bytes, Rng},
@@ -57,6 +57,9 @@ const STREAMED_MIN: usize = 24;
 const STREAMED_MAX: usize = 72;
 /// The seed of the workload's random choices (of thread 0's with `--threads`).
 const SEED: u64 = 0x5eed;
+/// Memory objects made or freed between two budget readings the allocator
+/// makes by itself (`set_budget_refresh`).
+const BUDGET_REFRESH: u32 = 30;
 
 /// Fills `out` with the pattern of the upload with `seed` from byte `position`
 /// of the asset on (both multiples of [`TEXEL`]): each 4-byte word is a hash of
@@ -282,6 +285,9 @@ pub trait Allocator<M> {
     /// [`GpuAllocator::update_budget`].
     fn update_budget(&mut self, device: &impl MemoryDevice<M>) -> bool;
 
+    /// [`GpuAllocator::set_budget_refresh`].
+    fn set_budget_refresh(&mut self, every: u32);
+
     /// Bytes reserved and memory objects held, for the peaks: exact even while
     /// other threads allocate.
     fn reserved_and_objects(&self) -> (u64, u32);
@@ -305,6 +311,10 @@ impl<M: Debug + 'static> Allocator<M> for GpuAllocator<M> {
 
     fn update_budget(&mut self, device: &impl MemoryDevice<M>) -> bool {
         GpuAllocator::update_budget(self, device)
+    }
+
+    fn set_budget_refresh(&mut self, every: u32) {
+        GpuAllocator::set_budget_refresh(self, every);
     }
 
     fn reserved_and_objects(&self) -> (u64, u32) {
@@ -334,6 +344,10 @@ impl<M: Debug + 'static> Allocator<M> for &SharedGpuAllocator<M> {
 
     fn update_budget(&mut self, device: &impl MemoryDevice<M>) -> bool {
         SharedGpuAllocator::update_budget(self, device)
+    }
+
+    fn set_budget_refresh(&mut self, every: u32) {
+        SharedGpuAllocator::set_budget_refresh(self, every);
     }
 
     /// From the central allocator's counts (`stats` is exact only when no
@@ -415,6 +429,9 @@ pub struct Counters {
     pub peak_reserved: u64,
     pub peak_objects: u32,
     pub budget_read: bool,
+    /// Blocks given a memory object of their own with their resource's handle
+    /// (sent to the device where it can take it).
+    pub dedicated_for_resource: u64,
 }
 
 /// The result of a run.
@@ -456,6 +473,9 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
     /// `share` of the workload on `gpu`, with `allocator`, made for its device.
     pub fn new(gpu: &'g mut G, mut allocator: A, share: Share) -> Self {
         let budget_read = allocator.update_budget(gpu.memory_device());
+        // The allocator keeps the budget fresh by itself as VMA does: a
+        // reading every 30 memory objects made or freed.
+        allocator.set_budget_refresh(BUDGET_REFRESH);
         Workload {
             gpu,
             allocator,
@@ -508,8 +528,26 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
             Shape::Image { .. } => ResourceKind::Optimal,
         };
         let mut options = AllocOptions::new().resource(kind);
-        if req.prefers_dedicated {
+        if req.requires_dedicated {
+            options = options.dedicated(Dedicated::Required);
+        } else if req.prefers_dedicated {
             options = options.dedicated(Dedicated::Preferred);
+        }
+        if let Some(resource) = req.resource {
+            options = options.dedicated_resource(resource);
+        }
+        // A priority reaches only memory objects of their own: given with the
+        // driver's dedicated hints. Textures are sampled every frame; staging
+        // and readback buffers are touched once.
+        if req.prefers_dedicated {
+            options = options.priority(match shape {
+                Shape::Image { .. } => MemoryPriority::HIGHEST,
+                Shape::Buffer {
+                    purpose: BufferPurpose::Mesh,
+                    ..
+                } => MemoryPriority::DEFAULT,
+                Shape::Buffer { .. } => MemoryPriority::LOWEST,
+            });
         }
         let request = Request {
             size: req.size,
@@ -531,6 +569,9 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
                 return None;
             }
         };
+        if block.is_dedicated() && req.resource.is_some() {
+            self.counters.dedicated_for_resource += 1;
+        }
         // SAFETY: the block was allocated for these requirements; the resource is new.
         if let Err(err) = unsafe { self.gpu.bind(&mut handle, &block) } {
             self.fail(format!("binding {shape:?}: {err}"));

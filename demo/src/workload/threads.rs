@@ -292,6 +292,7 @@ where
         counters.bytes_verified += c.bytes_verified;
         counters.streamed_in += c.streamed_in;
         counters.streamed_out += c.streamed_out;
+        counters.dedicated_for_resource += c.dedicated_for_resource;
         counters.freed_by_other_thread += c.freed_by_other_thread;
         counters.peak_reserved = counters.peak_reserved.max(c.peak_reserved);
         counters.peak_objects = counters.peak_objects.max(c.peak_objects);

@@ -125,6 +125,45 @@ fn for_each_batch(
     Ok(())
 }
 
+/// Calls `f` with the `VkMemoryAllocateInfo` of an allocation of `size` bytes
+/// of `memory_type` with `info`: its `pNext` chain holds one structure for each
+/// thing `info` asks for, and nothing else (`VkMemoryAllocateFlagsInfo` for
+/// non-empty flags, `VkMemoryDedicatedAllocateInfo`,
+/// `VkMemoryPriorityAllocateInfoEXT`, `VkExportMemoryAllocateInfo` for non-empty
+/// handle types).
+fn with_allocate_info<R>(
+    size: u64,
+    memory_type: u32,
+    info: &AllocateInfo,
+    f: impl FnOnce(&vk::MemoryAllocateInfo<'_>) -> R,
+) -> R {
+    let mut flags_info =
+        vk::MemoryAllocateFlagsInfo::default().flags(allocation_flags_to_ash(info.flags));
+    let mut dedicated_info = vk::MemoryDedicatedAllocateInfo::default();
+    let mut priority_info = vk::MemoryPriorityAllocateInfoEXT::default();
+    let mut export_info =
+        vk::ExportMemoryAllocateInfo::default().handle_types(handle_types_to_ash(info.export));
+    let mut allocate_info = vk::MemoryAllocateInfo::default()
+        .allocation_size(size)
+        .memory_type_index(memory_type);
+    if !info.flags.is_empty() {
+        allocate_info = allocate_info.push_next(&mut flags_info);
+    }
+    if let Some(resource) = info.dedicated {
+        let (buffer, image) = dedicated_to_ash(resource);
+        dedicated_info = dedicated_info.buffer(buffer).image(image);
+        allocate_info = allocate_info.push_next(&mut dedicated_info);
+    }
+    if let Some(priority) = info.priority {
+        priority_info = priority_info.priority(priority.get());
+        allocate_info = allocate_info.push_next(&mut priority_info);
+    }
+    if !info.export.is_empty() {
+        allocate_info = allocate_info.push_next(&mut export_info);
+    }
+    f(&allocate_info)
+}
+
 impl MemoryDevice<vk::DeviceMemory> for AshMemoryDevice {
     unsafe fn allocate_memory(
         &self,
@@ -144,41 +183,19 @@ impl MemoryDevice<vk::DeviceMemory> for AshMemoryDevice {
         memory_type: u32,
         info: &AllocateInfo,
     ) -> Result<vk::DeviceMemory, OutOfMemory> {
-        let mut flags_info =
-            vk::MemoryAllocateFlagsInfo::default().flags(allocation_flags_to_ash(info.flags));
-        let mut dedicated_info = vk::MemoryDedicatedAllocateInfo::default();
-        let mut priority_info = vk::MemoryPriorityAllocateInfoEXT::default();
-        let mut export_info =
-            vk::ExportMemoryAllocateInfo::default().handle_types(handle_types_to_ash(info.export));
-        let mut allocate_info = vk::MemoryAllocateInfo::default()
-            .allocation_size(size)
-            .memory_type_index(memory_type);
-        if !info.flags.is_empty() {
-            allocate_info = allocate_info.push_next(&mut flags_info);
-        }
-        if let Some(resource) = info.dedicated {
-            let (buffer, image) = dedicated_to_ash(resource);
-            dedicated_info = dedicated_info.buffer(buffer).image(image);
-            allocate_info = allocate_info.push_next(&mut dedicated_info);
-        }
-        if let Some(priority) = info.priority {
-            priority_info = priority_info.priority(priority.get());
-            allocate_info = allocate_info.push_next(&mut priority_info);
-        }
-        if !info.export.is_empty() {
-            allocate_info = allocate_info.push_next(&mut export_info);
-        }
-        // SAFETY: the caller keeps `allocate_memory_with`'s contract:
-        // `memory_type` is a valid index, `size` is non-zero and within
-        // `maxMemoryAllocationSize`, the allocation count stays under
-        // `maxMemoryAllocationCount`, and each structure chained above is one
-        // the device was created to take (the flags are enabled; the dedicated
-        // resource, priority and handle types are within what
-        // `allocation_support` reports, that is what the application declared
-        // enabled), with a dedicated resource that is a live, unbound buffer or
-        // image of this device of `size` bytes. `allocate_info` and its chain
-        // outlive the call.
-        let result = unsafe { self.device.allocate_memory(&allocate_info, None) };
+        let result = with_allocate_info(size, memory_type, info, |allocate_info| {
+            // SAFETY: the caller keeps `allocate_memory_with`'s contract:
+            // `memory_type` is a valid index, `size` is non-zero and within
+            // `maxMemoryAllocationSize`, the allocation count stays under
+            // `maxMemoryAllocationCount`, and `allocate_info` chains only what
+            // `info` asks for, which the device was created to take (the flags
+            // are enabled; the dedicated resource, priority and handle types are
+            // within what `allocation_support` reports, that is what the
+            // application declared enabled), with a dedicated resource that is a
+            // live, unbound buffer or image of this device of `size` bytes.
+            // `allocate_info` and its chain outlive the call.
+            unsafe { self.device.allocate_memory(allocate_info, None) }
+        });
         #[cfg(feature = "tracing")]
         tracing::debug!(
             size,
@@ -370,7 +387,110 @@ gpu_alloc_types::forward_memory_device! {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use {
+        super::*,
+        ash::vk::Handle,
+        gpu_alloc_types::{DedicatedResource, ExternalMemoryHandleTypes, MemoryPriority},
+    };
+
+    /// What `with_allocate_info` passes for `info`: the allocation size and
+    /// type, and each chained structure's type with its one value.
+    fn chain_of(info: &AllocateInfo) -> (u64, u32, Vec<(vk::StructureType, u64)>) {
+        with_allocate_info(4096, 3, info, |allocate_info| {
+            let mut chain = Vec::new();
+            let mut next = allocate_info.p_next.cast::<vk::BaseInStructure<'_>>();
+            while !next.is_null() {
+                // SAFETY: every `p_next` of the chain points to a live Vulkan
+                // structure built by `with_allocate_info`, which starts with
+                // `sType` and `pNext` as `VkBaseInStructure` does, and is read
+                // as the type its `sType` names.
+                let (s_type, value, after) = unsafe {
+                    let base = &*next;
+                    let value = match base.s_type {
+                        vk::StructureType::MEMORY_ALLOCATE_FLAGS_INFO => u64::from(
+                            (*next.cast::<vk::MemoryAllocateFlagsInfo<'_>>())
+                                .flags
+                                .as_raw(),
+                        ),
+                        vk::StructureType::MEMORY_DEDICATED_ALLOCATE_INFO => {
+                            let dedicated = &*next.cast::<vk::MemoryDedicatedAllocateInfo<'_>>();
+                            dedicated.buffer.as_raw() | dedicated.image.as_raw() << 32
+                        }
+                        vk::StructureType::MEMORY_PRIORITY_ALLOCATE_INFO_EXT => u64::from(
+                            (*next.cast::<vk::MemoryPriorityAllocateInfoEXT<'_>>())
+                                .priority
+                                .to_bits(),
+                        ),
+                        vk::StructureType::EXPORT_MEMORY_ALLOCATE_INFO => u64::from(
+                            (*next.cast::<vk::ExportMemoryAllocateInfo<'_>>())
+                                .handle_types
+                                .as_raw(),
+                        ),
+                        other => panic!("unexpected {other:?} in the chain"),
+                    };
+                    (base.s_type, value, base.p_next)
+                };
+                chain.push((s_type, value));
+                next = after;
+            }
+            chain.sort_by_key(|(s_type, _)| s_type.as_raw());
+            (
+                allocate_info.allocation_size,
+                allocate_info.memory_type_index,
+                chain,
+            )
+        })
+    }
+
+    #[test]
+    fn the_chain_holds_what_the_info_asks_for_and_nothing_else() {
+        use vk::StructureType as S;
+        let plain = AllocateInfo::new(AllocationFlags::empty());
+        assert_eq!(chain_of(&plain), (4096, 3, vec![]));
+
+        let flags = AllocateInfo::new(AllocationFlags::DEVICE_ADDRESS);
+        let device_address = u64::from(vk::MemoryAllocateFlags::DEVICE_ADDRESS.as_raw());
+        assert_eq!(
+            chain_of(&flags).2,
+            [(S::MEMORY_ALLOCATE_FLAGS_INFO, device_address)]
+        );
+
+        let buffer = plain.dedicated(DedicatedResource::Buffer(7));
+        assert_eq!(
+            chain_of(&buffer).2,
+            [(S::MEMORY_DEDICATED_ALLOCATE_INFO, 7)]
+        );
+        let image = plain.dedicated(DedicatedResource::Image(9));
+        assert_eq!(
+            chain_of(&image).2,
+            [(S::MEMORY_DEDICATED_ALLOCATE_INFO, 9 << 32)]
+        );
+
+        let priority = plain.priority(MemoryPriority::HIGHEST);
+        assert_eq!(
+            chain_of(&priority).2,
+            [(
+                S::MEMORY_PRIORITY_ALLOCATE_INFO_EXT,
+                u64::from(1.0f32.to_bits())
+            )]
+        );
+
+        let export = plain.export(ExternalMemoryHandleTypes::OPAQUE_FD);
+        assert_eq!(chain_of(&export).2, [(S::EXPORT_MEMORY_ALLOCATE_INFO, 1)]);
+
+        let all = flags
+            .dedicated(DedicatedResource::Image(9))
+            .priority(MemoryPriority::LOWEST)
+            .export(ExternalMemoryHandleTypes::OPAQUE_FD | ExternalMemoryHandleTypes::DMA_BUF);
+        let mut expected = vec![
+            (S::MEMORY_ALLOCATE_FLAGS_INFO, device_address),
+            (S::MEMORY_DEDICATED_ALLOCATE_INFO, 9 << 32),
+            (S::MEMORY_PRIORITY_ALLOCATE_INFO_EXT, 0),
+            (S::EXPORT_MEMORY_ALLOCATE_INFO, 0x201),
+        ];
+        expected.sort_by_key(|(s_type, _)| s_type.as_raw());
+        assert_eq!(chain_of(&all), (4096, 3, expected));
+    }
 
     #[test]
     fn wrap_is_a_free_cast() {

@@ -101,6 +101,45 @@ fn with_mapped_ranges(
     call(&ranges).result().map_err(out_of_memory_from_erupt)
 }
 
+/// Calls `f` with the `VkMemoryAllocateInfo` of `size` bytes of `memory_type`
+/// and everything `info` asks for, chained with `extend_from`: one structure
+/// per request (`VkMemoryAllocateFlagsInfo` for non-empty flags,
+/// `VkMemoryDedicatedAllocateInfo`, `VkMemoryPriorityAllocateInfoEXT`,
+/// `VkExportMemoryAllocateInfo` for non-empty handle types) and nothing else.
+fn with_allocate_info<R>(
+    size: u64,
+    memory_type: u32,
+    info: &AllocateInfo,
+    f: impl FnOnce(&vk::MemoryAllocateInfo) -> R,
+) -> R {
+    let mut flags_info =
+        vk::MemoryAllocateFlagsInfoBuilder::new().flags(allocation_flags_to_erupt(info.flags));
+    let (buffer, image) = info.dedicated.map(dedicated_to_erupt).unwrap_or_default();
+    let mut dedicated_info = vk::MemoryDedicatedAllocateInfoBuilder::new()
+        .buffer(buffer)
+        .image(image);
+    let mut priority_info = vk::MemoryPriorityAllocateInfoEXTBuilder::new()
+        .priority(info.priority.unwrap_or_default().get());
+    let mut export_info =
+        vk::ExportMemoryAllocateInfoBuilder::new().handle_types(handle_types_to_erupt(info.export));
+    let mut allocate_info = vk::MemoryAllocateInfoBuilder::new()
+        .allocation_size(size)
+        .memory_type_index(memory_type);
+    if !info.flags.is_empty() {
+        allocate_info = allocate_info.extend_from(&mut flags_info);
+    }
+    if info.dedicated.is_some() {
+        allocate_info = allocate_info.extend_from(&mut dedicated_info);
+    }
+    if info.priority.is_some() {
+        allocate_info = allocate_info.extend_from(&mut priority_info);
+    }
+    if !info.export.is_empty() {
+        allocate_info = allocate_info.extend_from(&mut export_info);
+    }
+    f(&allocate_info)
+}
+
 impl MemoryDevice<vk::DeviceMemory> for EruptMemoryDevice {
     unsafe fn allocate_memory(
         &self,
@@ -120,40 +159,18 @@ impl MemoryDevice<vk::DeviceMemory> for EruptMemoryDevice {
         memory_type: u32,
         info: &AllocateInfo,
     ) -> Result<vk::DeviceMemory, OutOfMemory> {
-        let mut flags_info =
-            vk::MemoryAllocateFlagsInfoBuilder::new().flags(allocation_flags_to_erupt(info.flags));
-        let (buffer, image) = info.dedicated.map(dedicated_to_erupt).unwrap_or_default();
-        let mut dedicated_info = vk::MemoryDedicatedAllocateInfoBuilder::new()
-            .buffer(buffer)
-            .image(image);
-        let mut priority_info = vk::MemoryPriorityAllocateInfoEXTBuilder::new()
-            .priority(info.priority.unwrap_or_default().get());
-        let mut export_info = vk::ExportMemoryAllocateInfoBuilder::new()
-            .handle_types(handle_types_to_erupt(info.export));
-        let mut allocate_info = vk::MemoryAllocateInfoBuilder::new()
-            .allocation_size(size)
-            .memory_type_index(memory_type);
-        if !info.flags.is_empty() {
-            allocate_info = allocate_info.extend_from(&mut flags_info);
-        }
-        if info.dedicated.is_some() {
-            allocate_info = allocate_info.extend_from(&mut dedicated_info);
-        }
-        if info.priority.is_some() {
-            allocate_info = allocate_info.extend_from(&mut priority_info);
-        }
-        if !info.export.is_empty() {
-            allocate_info = allocate_info.extend_from(&mut export_info);
-        }
-        // SAFETY: the caller keeps `allocate_memory_with`'s contract: a valid
-        // memory type, a size within the device's limits, room under
-        // `maxMemoryAllocationCount`, and nothing in `info` that the device
-        // was not created to take (the flags are enabled; the resource, the
-        // priority and the handle types are covered by `allocation_support`,
-        // which says what the application enabled), the dedicated resource a
-        // live, unbound buffer or image of this device of `size` bytes. Every
-        // structure of the chain outlives the call.
-        let result = unsafe { self.device.allocate_memory(&allocate_info, None) }.result();
+        let result = with_allocate_info(size, memory_type, info, |allocate_info| {
+            // SAFETY: the caller keeps `allocate_memory_with`'s contract: a
+            // valid memory type, a size within the device's limits, room under
+            // `maxMemoryAllocationCount`, and nothing in `info` (all that
+            // `allocate_info` chains) that the device was not created to take
+            // (the flags are enabled; the resource, the priority and the handle
+            // types are covered by `allocation_support`, which says what the
+            // application enabled), the dedicated resource a live, unbound
+            // buffer or image of this device of `size` bytes. Every structure
+            // of the chain outlives the call.
+            unsafe { self.device.allocate_memory(allocate_info, None) }.result()
+        });
         #[cfg(feature = "tracing")]
         tracing::debug!(
             size,
@@ -336,3 +353,6 @@ gpu_alloc_types::forward_memory_device! {
         budget: read_heap_budgets,
     }
 }
+
+#[cfg(test)]
+mod tests;

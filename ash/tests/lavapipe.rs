@@ -36,6 +36,11 @@ fn properties_match_the_driver() {
         return;
     };
     let props = &vk.props;
+    assert_eq!(
+        vk.extras,
+        support::Extras::default(),
+        "`Vk::new` asks for none"
+    );
     // SAFETY: `physical_device` belongs to the live instance.
     let raw = unsafe {
         vk.instance

@@ -115,13 +115,68 @@ pub struct Vk {
     pub buffer_device_address: bool,
     /// `VK_EXT_memory_budget` enabled on `device`.
     pub memory_budget_ext: bool,
+    /// The optional extensions and features of [`Extras`] that `device` was
+    /// created with (those the test asked for and the device has).
+    pub extras: Extras,
     pub props: AshDeviceProperties,
+}
+
+/// Device extensions and features a test may ask for beyond what every test
+/// gets; each is enabled only where the instance and device have Vulkan 1.1
+/// and the device supports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// `VK_KHR_external_memory_fd`.
+    pub external_memory_fd: bool,
+    /// `VK_EXT_memory_priority` with its `memoryPriority` feature.
+    pub memory_priority: bool,
+}
+
+impl Extras {
+    /// Which of `wanted` the physical device supports.
+    ///
+    /// # Safety
+    ///
+    /// `physical_device` belongs to `instance`, created with Vulkan 1.1 or
+    /// later.
+    unsafe fn supported(
+        instance: &ash::Instance,
+        physical_device: vk::PhysicalDevice,
+        wanted: Extras,
+    ) -> Extras {
+        // SAFETY: the caller's contract.
+        let extensions = unsafe { instance.enumerate_device_extension_properties(physical_device) }
+            .unwrap_or_default();
+        let has = |name: &CStr| {
+            extensions
+                .iter()
+                .any(|e| e.extension_name_as_c_str() == Ok(name))
+        };
+        let mut priority = vk::PhysicalDeviceMemoryPriorityFeaturesEXT::default();
+        if wanted.memory_priority && has(ext::memory_priority::NAME) {
+            let mut features = vk::PhysicalDeviceFeatures2::default().push_next(&mut priority);
+            // SAFETY: the caller's contract: a 1.1 instance, one of its physical
+            // devices, which has the extension whose structure is chained.
+            unsafe { instance.get_physical_device_features2(physical_device, &mut features) };
+        }
+        Extras {
+            external_memory_fd: wanted.external_memory_fd
+                && has(ash::khr::external_memory_fd::NAME),
+            memory_priority: priority.memory_priority == vk::TRUE,
+        }
+    }
 }
 
 impl Vk {
     /// Sets everything up, or returns `None` after `no_vulkan` when there is no
     /// driver or no device (which panics under `GPU_ALLOC_REQUIRE_VULKAN=1`).
     pub fn new(test: &str) -> Option<Vk> {
+        Self::with_extras(test, Extras::default())
+    }
+
+    /// As [`Vk::new`], with the [`Extras`] of `wanted` the device supports
+    /// enabled ([`Vk::extras`] says which).
+    pub fn with_extras(test: &str, wanted: Extras) -> Option<Vk> {
         // SAFETY: loading the Vulkan library runs its initialisers; the system
         // loader is trusted.
         let entry = match unsafe { ash::Entry::load() } {
@@ -263,6 +318,20 @@ impl Vk {
         if buffer_device_address && supported.device_api_version < vk::API_VERSION_1_2 {
             device_extensions.push(ash::khr::buffer_device_address::NAME.as_ptr());
         }
+        let extras = if instance_version >= vk::API_VERSION_1_1
+            && supported.device_api_version >= vk::API_VERSION_1_1
+        {
+            // SAFETY: a 1.1 instance and one of its physical devices.
+            unsafe { Extras::supported(instance, physical_device, wanted) }
+        } else {
+            Extras::default()
+        };
+        if extras.external_memory_fd {
+            device_extensions.push(ash::khr::external_memory_fd::NAME.as_ptr());
+        }
+        if extras.memory_priority {
+            device_extensions.push(ext::memory_priority::NAME.as_ptr());
+        }
         let priorities = [1.0];
         let queue_info = vk::DeviceQueueCreateInfo::default()
             .queue_family_index(queue_family)
@@ -274,6 +343,11 @@ impl Vk {
             .enabled_extension_names(&device_extensions);
         if buffer_device_address {
             device_info = device_info.push_next(&mut bda_features);
+        }
+        let mut priority_features =
+            vk::PhysicalDeviceMemoryPriorityFeaturesEXT::default().memory_priority(true);
+        if extras.memory_priority {
+            device_info = device_info.push_next(&mut priority_features);
         }
         // SAFETY: `device_info` is valid for `physical_device`: the queue family
         // exists, the extensions and the feature are supported.
@@ -316,6 +390,7 @@ impl Vk {
             command_pool,
             buffer_device_address,
             memory_budget_ext,
+            extras,
             props,
         })
     }

@@ -267,12 +267,12 @@ fn dedicated_buffer_and_image_bind_cleanly() {
 /// exportable memory object of its own, bound and used without a validation
 /// message.
 ///
-/// lavapipe (Mesa 22.3) does not *require* a dedicated allocation for it:
-/// its requirements2 say neither required nor preferred, and its
-/// external-image format properties have no DEDICATED_ONLY (the test prints
-/// both). The image is still allocated dedicated, as drivers that do require
-/// it (NVIDIA for external images) need; where the driver requires it, the test
-/// checks that the requirement is read as `DedicatedNeed::Required`.
+/// Neither lavapipe (Mesa 22.3) nor NVIDIA's driver (580, on an H200) requires
+/// a dedicated allocation for it: requirements2 say neither required nor
+/// preferred, and the external-image format properties have no DEDICATED_ONLY
+/// (the test prints both). The image is still allocated dedicated, as drivers
+/// that require it need; where DEDICATED_ONLY is reported, the test checks that
+/// requirements2 is read as `DedicatedNeed::Required`.
 #[test]
 fn external_image_gets_an_exportable_dedicated_object() {
     const TEST: &str = "external_image_gets_an_exportable_dedicated_object";

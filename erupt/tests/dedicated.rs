@@ -316,8 +316,9 @@ fn external_image_features(cx: &Context) -> Option<vk::ExternalMemoryFeatureFlag
 /// An image created with `VkExternalMemoryImageCreateInfo` (OPAQUE_FD) gets an
 /// exportable memory object of its own, bound and used without a message.
 ///
-/// lavapipe (Mesa 22.3) neither requires nor prefers a dedicated allocation
-/// for it (requirements2) and reports no DEDICATED_ONLY (the test prints both);
+/// lavapipe (Mesa 22.3) and NVIDIA's driver (580, on an H200) neither require
+/// nor prefer a dedicated allocation for it (requirements2) and report no
+/// DEDICATED_ONLY (the test prints both);
 /// the image is allocated dedicated all the same, as drivers that require it
 /// need, and where DEDICATED_ONLY is reported the test checks that
 /// requirements2 is read as `DedicatedNeed::Required`.

@@ -21,10 +21,7 @@ pub use {
             device_properties_enabled, extended_device_properties, query_properties,
             AshDeviceProperties, AshProperties, Properties2,
         },
-        requirements::{
-            buffer_memory_requirements2, image_memory_requirements2, DedicatedNeed,
-            ResourceRequirements,
-        },
+        requirements::{buffer_memory_requirements2, image_memory_requirements2},
     },
-    gpu_alloc_types::{EnabledFeatures, MemoryRequirements},
+    gpu_alloc_types::{DedicatedNeed, EnabledFeatures, MemoryRequirements, ResourceRequirements},
 };

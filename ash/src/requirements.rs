@@ -5,51 +5,8 @@
 use {
     crate::convert::memory_requirements_from_ash,
     ash::vk,
-    gpu_alloc_types::{FromMemoryRequirements, MemoryRequirements},
+    gpu_alloc_types::{DedicatedNeed, ResourceRequirements},
 };
-
-/// Whether a resource needs a memory object of its own, as
-/// `VkMemoryDedicatedRequirements` says.
-///
-/// The two values match `gpu_alloc::Dedicated`'s.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DedicatedNeed {
-    /// `requiresDedicatedAllocation`: the resource can only be bound to a
-    /// memory object allocated for it (`gpu_alloc::Dedicated::Required` with
-    /// the resource as `AllocOptions::dedicated_resource`). Images with
-    /// external memory often say so.
-    Required,
-    /// `prefersDedicatedAllocation` (and not required): the driver says a
-    /// memory object of its own may be faster (`gpu_alloc::Dedicated::Preferred`).
-    Preferred,
-}
-
-/// A resource's memory requirements and its need of a dedicated memory
-/// object: what [`buffer_memory_requirements2`] and
-/// [`image_memory_requirements2`] read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub struct ResourceRequirements {
-    /// Size, alignment and allowed memory types
-    /// (`VkMemoryRequirements2::memoryRequirements`).
-    pub requirements: MemoryRequirements,
-    /// Whether the resource needs a memory object of its own; `None` when the
-    /// driver neither requires nor prefers one.
-    pub dedicated: Option<DedicatedNeed>,
-}
-
-impl ResourceRequirements {
-    /// The allocation request for the resource, used as `usage` says (as
-    /// [`request_from_requirements`](crate::request_from_requirements) does
-    /// for `vk::MemoryRequirements`). The dedicated need is not in it: pass it
-    /// in the allocation's options.
-    pub fn request<R, U>(&self, usage: U) -> R
-    where
-        R: FromMemoryRequirements<U>,
-    {
-        R::from_memory_requirements(self.requirements, usage)
-    }
-}
 
 /// Calls `query` with a `VkMemoryRequirements2` that has
 /// `VkMemoryDedicatedRequirements` chained, and reads what it wrote.
@@ -58,17 +15,11 @@ fn read_with(query: impl FnOnce(&mut vk::MemoryRequirements2<'_>)) -> ResourceRe
     let mut requirements = vk::MemoryRequirements2::default().push_next(&mut dedicated);
     query(&mut requirements);
     let memory = requirements.memory_requirements;
-    let dedicated = if dedicated.requires_dedicated_allocation == vk::TRUE {
-        Some(DedicatedNeed::Required)
-    } else if dedicated.prefers_dedicated_allocation == vk::TRUE {
-        Some(DedicatedNeed::Preferred)
-    } else {
-        None
-    };
-    ResourceRequirements {
-        requirements: memory_requirements_from_ash(&memory),
-        dedicated,
-    }
+    let dedicated = DedicatedNeed::from_flags(
+        dedicated.requires_dedicated_allocation == vk::TRUE,
+        dedicated.prefers_dedicated_allocation == vk::TRUE,
+    );
+    ResourceRequirements::new(memory_requirements_from_ash(&memory), dedicated)
 }
 
 /// Reads `buffer`'s memory requirements with `vkGetBufferMemoryRequirements2`

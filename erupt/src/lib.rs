@@ -21,10 +21,7 @@ pub use {
         properties::{
             device_properties_enabled, extended_device_properties, EruptDeviceProperties,
         },
-        requirements::{
-            buffer_memory_requirements2, image_memory_requirements2, DedicatedNeed,
-            ResourceRequirements,
-        },
+        requirements::{buffer_memory_requirements2, image_memory_requirements2},
     },
-    gpu_alloc_types::{EnabledFeatures, MemoryRequirements},
+    gpu_alloc_types::{DedicatedNeed, EnabledFeatures, MemoryRequirements, ResourceRequirements},
 };

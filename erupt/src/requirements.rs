@@ -5,47 +5,8 @@
 use {
     crate::convert::memory_requirements_from_erupt,
     erupt::{vk, DeviceLoader, ExtendableFrom},
-    gpu_alloc_types::{FromMemoryRequirements, MemoryRequirements},
+    gpu_alloc_types::{DedicatedNeed, ResourceRequirements},
 };
-
-/// Whether a resource needs a memory object of its own, as
-/// `VkMemoryDedicatedRequirements` says. The two values are those of
-/// `gpu_alloc::Dedicated`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DedicatedNeed {
-    /// `requiresDedicatedAllocation`: the resource may only be bound to a
-    /// memory object allocated for it, which `gpu_alloc::Dedicated::Required`
-    /// with the resource in `AllocOptions::dedicated_resource` gives.
-    Required,
-    /// `prefersDedicatedAllocation` alone: a memory object of its own may be
-    /// faster (`gpu_alloc::Dedicated::Preferred`).
-    Preferred,
-}
-
-/// What [`buffer_memory_requirements2`] and [`image_memory_requirements2`]
-/// read: the memory requirements and the need of a dedicated memory object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub struct ResourceRequirements {
-    /// `VkMemoryRequirements2::memoryRequirements`: size, alignment and the
-    /// memory types allowed.
-    pub requirements: MemoryRequirements,
-    /// `None` when the driver neither requires nor prefers a dedicated memory
-    /// object.
-    pub dedicated: Option<DedicatedNeed>,
-}
-
-impl ResourceRequirements {
-    /// The request for the resource's memory, used as `usage` says; see
-    /// [`request_from_requirements`](crate::request_from_requirements). The
-    /// dedicated need goes in the allocation's options, not the request.
-    pub fn request<R, U>(&self, usage: U) -> R
-    where
-        R: FromMemoryRequirements<U>,
-    {
-        R::from_memory_requirements(self.requirements, usage)
-    }
-}
 
 /// Runs `query` on a `VkMemoryRequirements2` with `VkMemoryDedicatedRequirements`
 /// in its chain, then reads both.
@@ -54,18 +15,11 @@ fn query_with_dedicated(query: impl FnOnce(&mut vk::MemoryRequirements2)) -> Res
     let mut out = vk::MemoryRequirements2Builder::new().extend_from(&mut dedicated);
     query(&mut out);
     let memory = out.memory_requirements;
-    let need = match (
-        dedicated.requires_dedicated_allocation,
-        dedicated.prefers_dedicated_allocation,
-    ) {
-        (vk::TRUE, _) => Some(DedicatedNeed::Required),
-        (_, vk::TRUE) => Some(DedicatedNeed::Preferred),
-        _ => None,
-    };
-    ResourceRequirements {
-        requirements: memory_requirements_from_erupt(&memory),
-        dedicated: need,
-    }
+    let need = DedicatedNeed::from_flags(
+        dedicated.requires_dedicated_allocation == vk::TRUE,
+        dedicated.prefers_dedicated_allocation == vk::TRUE,
+    );
+    ResourceRequirements::new(memory_requirements_from_erupt(&memory), need)
 }
 
 /// Reads `buffer`'s memory requirements with `vkGetBufferMemoryRequirements2`,

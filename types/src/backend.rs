@@ -98,6 +98,77 @@ pub trait FromMemoryRequirements<U>: Sized {
     fn from_memory_requirements(requirements: MemoryRequirements, usage: U) -> Self;
 }
 
+/// Whether a resource needs a memory object of its own, as the API's
+/// dedicated requirements say (Vulkan's `VkMemoryDedicatedRequirements`).
+/// The two values are those of `gpu_alloc::Dedicated`.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DedicatedNeed {
+    /// `requiresDedicatedAllocation`: the resource may only be bound to a
+    /// memory object allocated for it (`gpu_alloc::Dedicated::Required`, with
+    /// the resource as `AllocOptions::dedicated_resource`). Images with
+    /// external memory often say so.
+    Required,
+    /// `prefersDedicatedAllocation` alone: a memory object of its own may be
+    /// faster (`gpu_alloc::Dedicated::Preferred`).
+    Preferred,
+}
+
+impl DedicatedNeed {
+    /// The need the two flags of the API say: required wins over preferred;
+    /// `None` when neither is set.
+    ///
+    /// ```
+    /// use gpu_alloc_types::DedicatedNeed;
+    ///
+    /// assert_eq!(DedicatedNeed::from_flags(true, true), Some(DedicatedNeed::Required));
+    /// assert_eq!(DedicatedNeed::from_flags(false, true), Some(DedicatedNeed::Preferred));
+    /// assert_eq!(DedicatedNeed::from_flags(false, false), None);
+    /// ```
+    pub fn from_flags(requires: bool, prefers: bool) -> Option<Self> {
+        if requires {
+            Some(DedicatedNeed::Required)
+        } else if prefers {
+            Some(DedicatedNeed::Preferred)
+        } else {
+            None
+        }
+    }
+}
+
+/// A resource's memory requirements and its need of a dedicated memory
+/// object: what the backends' `buffer_memory_requirements2` and
+/// `image_memory_requirements2` read.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct ResourceRequirements {
+    /// Size, alignment and allowed memory types.
+    pub requirements: MemoryRequirements,
+    /// Whether the resource needs a memory object of its own; `None` when the
+    /// driver neither requires nor prefers one.
+    pub dedicated: Option<DedicatedNeed>,
+}
+
+impl ResourceRequirements {
+    /// The requirements and the dedicated need.
+    pub fn new(requirements: MemoryRequirements, dedicated: Option<DedicatedNeed>) -> Self {
+        ResourceRequirements {
+            requirements,
+            dedicated,
+        }
+    }
+
+    /// The allocation request for the resource, used as `usage` says. The
+    /// dedicated need is not in it: it goes in the allocation's options.
+    pub fn request<R, U>(&self, usage: U) -> R
+    where
+        R: FromMemoryRequirements<U>,
+    {
+        R::from_memory_requirements(self.requirements, usage)
+    }
+}
+
 /// Implements [`MemoryDevice`] for a device that is another memory device plus a
 /// way to read heap budgets: every memory operation calls the inner device's
 /// method with the same arguments, and

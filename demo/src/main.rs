@@ -241,9 +241,11 @@ fn main() -> ExitCode {
     }
     println!(
         "allocation info: {}; {} blocks with a memory object of their own for their \
-         resource; {} budget readings made by the allocator; {} hints not taken",
+         resource, {} with a priority; {} budget readings made by the allocator; {} hints \
+         not taken",
         run.support,
         c.dedicated_for_resource,
+        c.dedicated_with_priority,
         outcome.stats.budget_refreshes,
         outcome.stats.hints_dropped,
     );

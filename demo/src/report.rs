@@ -96,6 +96,7 @@ pub fn write_files(
             "streamed_out": c.streamed_out,
             "freed_by_other_thread": c.freed_by_other_thread,
             "dedicated_for_resource": c.dedicated_for_resource,
+            "dedicated_with_priority": c.dedicated_with_priority,
             "peak_reserved": c.peak_reserved,
             "peak_memory_objects": c.peak_objects,
         },

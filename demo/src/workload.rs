@@ -22,8 +22,8 @@ use {
     crate::gpu::{mip_extent, BufferCopy, BufferPurpose, Gpu, ImageCopy, Resource, Shape, TEXEL},
     gpu_alloc::{
         AllocOptions, AllocatorStats, Config, Dedicated, DeviceProperties, ExtendedProperties,
-        GpuAllocator, MemoryBlock, MemoryDevice, MemoryMap, MemoryPriority, Request, ResourceKind,
-        SharedGpuAllocator, TryAllocError, UsageFlags,
+        Forecast, GpuAllocator, MemoryBlock, MemoryDevice, MemoryMap, MemoryPriority, Request,
+        ResourceKind, SharedGpuAllocator, TryAllocError, UsageFlags,
     },
     gpu_alloc_tests::kit::{Bytes, Rng},
     std::{
@@ -288,6 +288,10 @@ pub trait Allocator<M> {
     /// [`GpuAllocator::set_budget_refresh`].
     fn set_budget_refresh(&mut self, every: u32);
 
+    /// [`GpuAllocator::forecast`].
+    fn forecast(&self, request: &Request, options: AllocOptions)
+        -> Result<Forecast, TryAllocError>;
+
     /// Bytes reserved and memory objects held, for the peaks: exact even while
     /// other threads allocate.
     fn reserved_and_objects(&self) -> (u64, u32);
@@ -315,6 +319,14 @@ impl<M: Debug + 'static> Allocator<M> for GpuAllocator<M> {
 
     fn set_budget_refresh(&mut self, every: u32) {
         GpuAllocator::set_budget_refresh(self, every);
+    }
+
+    fn forecast(
+        &self,
+        request: &Request,
+        options: AllocOptions,
+    ) -> Result<Forecast, TryAllocError> {
+        GpuAllocator::forecast(self, request, options)
     }
 
     fn reserved_and_objects(&self) -> (u64, u32) {
@@ -348,6 +360,14 @@ impl<M: Debug + 'static> Allocator<M> for &SharedGpuAllocator<M> {
 
     fn set_budget_refresh(&mut self, every: u32) {
         SharedGpuAllocator::set_budget_refresh(self, every);
+    }
+
+    fn forecast(
+        &self,
+        request: &Request,
+        options: AllocOptions,
+    ) -> Result<Forecast, TryAllocError> {
+        SharedGpuAllocator::forecast(self, request, options)
     }
 
     /// From the central allocator's counts (`stats` is exact only when no
@@ -432,6 +452,8 @@ pub struct Counters {
     /// Blocks given a memory object of their own with their resource's handle
     /// (sent to the device where it can take it).
     pub dedicated_for_resource: u64,
+    /// Dedicated blocks given a priority (sent where the device takes one).
+    pub dedicated_with_priority: u64,
 }
 
 /// The result of a run.
@@ -536,10 +558,20 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
         if let Some(resource) = req.resource {
             options = options.dedicated_resource(resource);
         }
-        // A priority reaches only memory objects of their own: given with the
-        // driver's dedicated hints. Textures are sampled every frame; staging
+        let request = Request {
+            size: req.size,
+            align_mask: req.align - 1,
+            usage,
+            memory_types: req.type_bits,
+        };
+        // A priority reaches only memory objects of their own: the dry run
+        // says which blocks get one. Textures are sampled every frame; staging
         // and readback buffers are touched once.
-        if req.prefers_dedicated {
+        let own_object = self
+            .allocator
+            .forecast(&request, options)
+            .is_ok_and(|forecast| forecast.dedicated);
+        if own_object {
             options = options.priority(match shape {
                 Shape::Image { .. } => MemoryPriority::HIGHEST,
                 Shape::Buffer {
@@ -549,12 +581,6 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
                 Shape::Buffer { .. } => MemoryPriority::LOWEST,
             });
         }
-        let request = Request {
-            size: req.size,
-            align_mask: req.align - 1,
-            usage,
-            memory_types: req.type_bits,
-        };
         // SAFETY: the memory device is the one the allocator was made for.
         let block = unsafe {
             self.allocator
@@ -571,6 +597,9 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
         };
         if block.is_dedicated() && req.resource.is_some() {
             self.counters.dedicated_for_resource += 1;
+        }
+        if block.is_dedicated() && options.priority.is_some() {
+            self.counters.dedicated_with_priority += 1;
         }
         // SAFETY: the block was allocated for these requirements; the resource is new.
         if let Err(err) = unsafe { self.gpu.bind(&mut handle, &block) } {

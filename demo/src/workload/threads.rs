@@ -293,6 +293,7 @@ where
         counters.streamed_in += c.streamed_in;
         counters.streamed_out += c.streamed_out;
         counters.dedicated_for_resource += c.dedicated_for_resource;
+        counters.dedicated_with_priority += c.dedicated_with_priority;
         counters.freed_by_other_thread += c.freed_by_other_thread;
         counters.peak_reserved = counters.peak_reserved.max(c.peak_reserved);
         counters.peak_objects = counters.peak_objects.max(c.peak_objects);

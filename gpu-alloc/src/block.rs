@@ -33,6 +33,9 @@ pub(crate) enum Flavor<M> {
         accounted: bool,
         /// Whether the memory was imported rather than allocated by the allocator.
         imported: bool,
+        /// The block's name in its allocator's table, 0 for none (here and in
+        /// `Shared`, where the variants have room: the block stays 72 bytes).
+        name: u32,
     },
     /// The block is a range of a shared memory object.
     Shared {
@@ -46,6 +49,8 @@ pub(crate) enum Flavor<M> {
         chunk: u32,
         /// The sub-allocator's handle of the block.
         handle: u32,
+        /// As `Dedicated::name`.
+        name: u32,
     },
 }
 
@@ -167,6 +172,20 @@ impl<M> MemoryBlock<M> {
     /// Whether the block has its own memory object (dedicated or imported).
     pub fn is_dedicated(&self) -> bool {
         matches!(self.flavor, Flavor::Dedicated { .. })
+    }
+
+    /// The block's name tag in its allocator's table (0: none).
+    pub(crate) fn name_tag(&self) -> u32 {
+        match self.flavor {
+            Flavor::Dedicated { name, .. } | Flavor::Shared { name, .. } => name,
+        }
+    }
+
+    /// Sets the block's name tag.
+    pub(crate) fn set_name_tag(&mut self, tag: u32) {
+        match &mut self.flavor {
+            Flavor::Dedicated { name, .. } | Flavor::Shared { name, .. } => *name = tag,
+        }
     }
 
     /// Whether the block is mapped through [`map`](Self::map).

@@ -225,7 +225,7 @@ pub use {
         request::{AllocOptions, BudgetPolicy, Dedicated, Request, ResourceKind},
         stats::{
             AllocatorStats, HeapStats, MapRange, MemoryMap, MemoryObjectMap, MemoryTypeStats,
-            ObjectKind,
+            NamedBlock, NamedRange, ObjectKind,
         },
         usage::UsageFlags,
     },

@@ -121,6 +121,9 @@ pub struct AllocOptions {
     /// Whether a new memory object for the block may take the heap past its
     /// budget (never past its size).
     pub budget: BudgetPolicy,
+    /// The block's name, for leak reports, `stats` and the memory map
+    /// ([`GpuAllocator::set_block_name`] names it with any string later).
+    pub name: Option<&'static str>,
 }
 
 /// What a request may do with a heap's budget
@@ -177,6 +180,12 @@ impl AllocOptions {
     /// Sets the budget policy.
     pub fn budget(mut self, budget: BudgetPolicy) -> Self {
         self.budget = budget;
+        self
+    }
+
+    /// Names the block.
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.name = Some(name);
         self
     }
 

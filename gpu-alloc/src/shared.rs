@@ -147,7 +147,6 @@ impl<M> MemoryRef<M> {
     }
 
     /// [`SharedMemory::key`] of the object this points at.
-    #[cfg(feature = "std")]
     pub(crate) fn key(&self) -> usize {
         self.ptr.as_ptr() as usize
     }

@@ -4,7 +4,7 @@
 
 use {
     crate::request::ResourceKind,
-    alloc::vec::Vec,
+    alloc::{string::String, vec::Vec},
     gpu_alloc_types::{HeapBudget, MemoryPropertyFlags},
 };
 
@@ -105,6 +105,41 @@ pub struct AllocatorStats {
     /// ([`GpuAllocator::set_budget_refresh`](crate::GpuAllocator::set_budget_refresh)).
     #[cfg_attr(feature = "serde", serde(default))]
     pub budget_refreshes: u64,
+    /// The largest named blocks of each heap (eight at most per heap), by heap
+    /// and then size, largest first
+    /// ([`GpuAllocator::set_block_name`](crate::GpuAllocator::set_block_name)).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub named_blocks: Vec<NamedBlock>,
+}
+
+/// A named live block, as [`AllocatorStats::named_blocks`] lists it.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NamedBlock {
+    /// Heap of the block's memory type.
+    pub heap: u32,
+    /// The block's memory type.
+    pub memory_type: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// Whether the block has a memory object of its own.
+    pub dedicated: bool,
+    /// Its name.
+    pub name: String,
+}
+
+/// A named block's range in a [`MemoryObjectMap`].
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NamedRange {
+    /// Offset in the memory object.
+    pub offset: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// The block's name.
+    pub name: String,
 }
 
 /// `1 - largest / free`, or 0 when nothing is free.
@@ -165,6 +200,9 @@ pub struct MemoryObjectMap {
     /// Its ranges in offset order, covering it from 0 to `size` (for dedicated
     /// and imported objects, one used range).
     pub ranges: Vec<MapRange>,
+    /// The named blocks in it, in offset order.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub named: Vec<NamedRange>,
 }
 
 /// Every memory object the allocator holds with its used and free ranges, from

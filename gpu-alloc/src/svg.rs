@@ -18,7 +18,7 @@
 
 use {
     crate::{
-        stats::{HeapStats, MapRange, MemoryMap, MemoryTypeStats, ObjectKind},
+        stats::{HeapStats, MapRange, MemoryMap, MemoryTypeStats, NamedRange, ObjectKind},
         ResourceKind,
     },
     alloc::string::String,
@@ -173,6 +173,8 @@ struct Row<'a> {
     size: u64,
     /// `None` for dedicated and imported objects (one live range).
     ranges: Option<&'a [MapRange]>,
+    /// The named blocks in the object.
+    named: &'a [NamedRange],
 }
 
 /// What a row's ranges add up to.
@@ -328,12 +330,37 @@ impl Canvas {
                 } else {
                     BAR_W / row.size as f64
                 };
-                self.ranges(ranges, y, scale, fill)?
+                let tally = self.ranges(ranges, y, scale, fill)?;
+                self.named(row.named, y, scale)?;
+                tally
             }
         };
         self.row_info(row, &tally, text_y)?;
         writeln!(self.out, "</g>")?;
         self.y += ROW_H;
+        Ok(())
+    }
+
+    /// Outlines each named block of a row, its name and size as its tooltip.
+    fn named(&mut self, named: &[NamedRange], y: f64, scale: f64) -> fmt::Result {
+        for block in named {
+            let x = BAR_X + block.offset as f64 * scale;
+            let w = (block.size as f64 * scale).max(1.0);
+            write!(
+                self.out,
+                r##"<rect x="{x:.2}" y="{y:.1}" width="{w:.2}" height="{BAR_H}" fill="none" stroke="#222" stroke-width="0.6">"##
+            )?;
+            if self.tooltips {
+                write!(
+                    self.out,
+                    "<title>{} at offset {}: {}</title>",
+                    Escaped(&block.name),
+                    block.offset,
+                    Bytes(block.size)
+                )?;
+            }
+            writeln!(self.out, "</rect>")?;
+        }
         Ok(())
     }
 
@@ -587,6 +614,7 @@ impl MemoryMap {
                 },
                 size: o.size,
                 ranges: Some(&o.ranges),
+                named: &o.named,
             });
         let dedicated = self
             .dedicated
@@ -597,6 +625,7 @@ impl MemoryMap {
                 label: kind_name(kind),
                 size,
                 ranges: None,
+                named: &[],
             });
         shared.chain(dedicated)
     }

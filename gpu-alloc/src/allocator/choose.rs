@@ -138,6 +138,7 @@ where
                 class: placed.class,
                 chunk: placed.placement.chunk,
                 handle: placed.placement.handle,
+                name: 0,
             },
         )
     }

@@ -102,6 +102,7 @@ where
                 mapping: None,
                 accounted: true,
                 imported: false,
+                name: 0,
             },
         ))
     }
@@ -164,6 +165,7 @@ where
                 mapping: None,
                 accounted,
                 imported: true,
+                name: 0,
             },
         )
     }

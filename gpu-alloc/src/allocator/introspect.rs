@@ -72,6 +72,7 @@ where
             cached: 0,
             hints_dropped: self.hints_dropped,
             budget_refreshes: self.accounts.refreshes,
+            named_blocks: self.names.largest(|ty| self.types[ty as usize].info.heap),
             heaps,
             memory_types,
         }
@@ -104,6 +105,7 @@ where
                     resource: chunk.resource,
                     size: chunk.size,
                     ranges,
+                    named: self.names.ranges_in(chunk.key),
                 });
             }
             for (&(size, imported), &count) in &state.dedicated {

@@ -23,6 +23,7 @@ mod device;
 mod forecast;
 mod introspect;
 mod memory_type;
+mod names;
 mod place;
 mod release;
 mod shape;
@@ -92,6 +93,8 @@ pub struct GpuAllocator<M> {
     unaccounted_blocks: u64,
     /// Hints not honoured (`AllocatorStats::hints_dropped`).
     hints_dropped: u64,
+    /// The named live blocks.
+    names: names::Names,
 }
 
 impl<M> GpuAllocator<M>
@@ -168,6 +171,7 @@ where
             live_blocks: 0,
             unaccounted_blocks: 0,
             hints_dropped: 0,
+            names: names::Names::default(),
         }
     }
 
@@ -311,12 +315,17 @@ where
         request: Request,
         options: AllocOptions,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
-        if options.beyond_kind() {
-            return self.alloc_full(device, request, options);
+        let mut result = if options.beyond_kind() {
+            self.alloc_full(device, request, options)
+        } else {
+            self.alloc_short(&request, options.resource, |this| {
+                this.alloc_full(device, request, options)
+            })
+        };
+        if let (Some(name), Ok(block)) = (options.name, &mut result) {
+            self.set_block_name(block, name);
         }
-        self.alloc_short(&request, options.resource, |this| {
-            this.alloc_full(device, request, options)
-        })
+        result
     }
 
     /// Returns a block to the allocator.
@@ -589,6 +598,7 @@ impl<M> Drop for GpuAllocator<M> {
                 "GpuAllocator dropped with {} live blocks: their memory is leaked",
                 self.live_blocks
             ));
+            self.names.report_leaks();
         }
         let held = self.accounts.objects - self.accounts.dedicated_objects;
         if held > 0 {

@@ -337,7 +337,9 @@ where
         request: Request,
         options: AllocOptions,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
-        if !options.beyond_kind() {
+        // Named blocks are the central allocator's: its table forgets a name
+        // when the block comes back, which an arena's block never does.
+        if !options.beyond_kind() && options.name.is_none() {
             if let Some(block) = self.alloc_leased(device, &request, options.resource) {
                 return Ok(block);
             }
@@ -488,6 +490,23 @@ where
     /// Reads and applies the heap budgets ([`GpuAllocator::update_budget`]).
     pub fn update_budget(&self, device: &impl MemoryDevice<M>) -> bool {
         lock(&self.central).update_budget(device)
+    }
+
+    /// Names `block` ([`GpuAllocator::set_block_name`]). Only blocks of the
+    /// central allocator take a name: those allocated with
+    /// [`AllocOptions::name`], dedicated ones, and those larger than the
+    /// threads' arenas place; returns `false` for the others.
+    pub fn set_block_name(
+        &self,
+        block: &mut MemoryBlock<M>,
+        name: impl Into<alloc::borrow::Cow<'static, str>>,
+    ) -> bool {
+        lock(&self.central).set_block_name(block, name)
+    }
+
+    /// The name of `block` ([`GpuAllocator::block_name`]).
+    pub fn block_name(&self, block: &MemoryBlock<M>) -> Option<alloc::string::String> {
+        lock(&self.central).block_name(block).map(Into::into)
     }
 
     /// What an allocation would do now ([`GpuAllocator::forecast`]), as the
@@ -758,6 +777,7 @@ where
                 class: arena_index as u8,
                 chunk: at.chunk(),
                 handle: at.handle,
+                name: 0,
             },
         )
     }

@@ -63,6 +63,7 @@ fn object(
         resource: crate::ResourceKind::Unknown,
         size: offset,
         ranges,
+        named: Vec::new(),
     }
 }
 
@@ -122,6 +123,7 @@ fn sample() -> MemoryMap {
             cached: 0,
             hints_dropped: 0,
             budget_refreshes: 0,
+            named_blocks: Vec::new(),
         },
         objects,
         dedicated,

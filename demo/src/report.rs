@@ -62,6 +62,27 @@ pub fn heap_table(stats: &AllocatorStats, heap_kinds: &[String]) -> String {
     out
 }
 
+/// The largest named blocks (five at most), one line each, or nothing.
+pub fn named_blocks(stats: &AllocatorStats) -> String {
+    let mut named: Vec<_> = stats.named_blocks.iter().collect();
+    named.sort_by(|a, b| b.size.cmp(&a.size));
+    let mut out = String::new();
+    for block in named.iter().take(5) {
+        if out.is_empty() {
+            out.push_str("\nlargest named blocks:\n");
+        }
+        out.push_str(&format!(
+            "  {:<28} {:>10}  heap {}, memory type {}{}\n",
+            block.name,
+            Bytes(block.size).to_string(),
+            block.heap,
+            block.memory_type,
+            if block.dedicated { ", dedicated" } else { "" }
+        ));
+    }
+    out
+}
+
 /// Writes `memory-map.svg` and `stats.json` into `dir` (created if needed).
 pub fn write_files(
     dir: &Path,

@@ -292,6 +292,9 @@ pub trait Allocator<M> {
     fn forecast(&self, request: &Request, options: AllocOptions)
         -> Result<Forecast, TryAllocError>;
 
+    /// [`GpuAllocator::set_block_name`].
+    fn set_block_name(&mut self, block: &mut MemoryBlock<M>, name: String) -> bool;
+
     /// Bytes reserved and memory objects held, for the peaks: exact even while
     /// other threads allocate.
     fn reserved_and_objects(&self) -> (u64, u32);
@@ -327,6 +330,10 @@ impl<M: Debug + 'static> Allocator<M> for GpuAllocator<M> {
         options: AllocOptions,
     ) -> Result<Forecast, TryAllocError> {
         GpuAllocator::forecast(self, request, options)
+    }
+
+    fn set_block_name(&mut self, block: &mut MemoryBlock<M>, name: String) -> bool {
+        GpuAllocator::set_block_name(self, block, name)
     }
 
     fn reserved_and_objects(&self) -> (u64, u32) {
@@ -368,6 +375,10 @@ impl<M: Debug + 'static> Allocator<M> for &SharedGpuAllocator<M> {
         options: AllocOptions,
     ) -> Result<Forecast, TryAllocError> {
         SharedGpuAllocator::forecast(self, request, options)
+    }
+
+    fn set_block_name(&mut self, block: &mut MemoryBlock<M>, name: String) -> bool {
+        SharedGpuAllocator::set_block_name(self, block, name)
     }
 
     /// From the central allocator's counts (`stats` is exact only when no
@@ -537,7 +548,12 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
     }
 
     /// Creates a resource and binds it to a new block.
-    fn create(&mut self, shape: Shape, usage: UsageFlags) -> Option<Resource<G>> {
+    fn create(
+        &mut self,
+        shape: Shape,
+        usage: UsageFlags,
+        name: Option<&'static str>,
+    ) -> Option<Resource<G>> {
         let (mut handle, req) = match self.gpu.create(shape) {
             Ok(created) => created,
             Err(err) => {
@@ -550,6 +566,9 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
             Shape::Image { .. } => ResourceKind::Optimal,
         };
         let mut options = AllocOptions::new().resource(kind);
+        if let Some(name) = name {
+            options = options.name(name);
+        }
         if req.requires_dedicated {
             options = options.dedicated(Dedicated::Required);
         } else if req.prefers_dedicated {
@@ -660,9 +679,11 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
             size: plan.bytes,
             purpose: BufferPurpose::Staging,
         };
-        let Some(mut staging) =
-            self.create(staging_shape, UsageFlags::UPLOAD | UsageFlags::TRANSIENT)
-        else {
+        let Some(mut staging) = self.create(
+            staging_shape,
+            UsageFlags::UPLOAD | UsageFlags::TRANSIENT,
+            None,
+        ) else {
             return;
         };
         let data = plan.packed(seed);
@@ -700,7 +721,7 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
             size: plan.bytes,
             purpose: BufferPurpose::Readback,
         };
-        let Some(readback) = self.create(readback_shape, UsageFlags::DOWNLOAD) else {
+        let Some(readback) = self.create(readback_shape, UsageFlags::DOWNLOAD, None) else {
             return;
         };
         let asset = &self.assets[index].resource;
@@ -768,7 +789,15 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
     /// Adds an asset, records its upload and a readback of it (after a barrier,
     /// which the caller records).
     fn add_asset(&mut self, shape: Shape, streamed: bool) -> Option<usize> {
-        let resource = self.create(shape, UsageFlags::FAST_DEVICE_ACCESS)?;
+        // Streamed textures carry their asset's name in leak reports, stats
+        // and the memory map.
+        let texture = streamed && matches!(shape, Shape::Image { .. });
+        let name = texture.then_some("streamed texture");
+        let mut resource = self.create(shape, UsageFlags::FAST_DEVICE_ACCESS, name)?;
+        if texture {
+            let name = format!("streamed texture {}", self.next_id);
+            self.allocator.set_block_name(&mut resource.block, name);
+        }
         self.assets.push(Asset {
             resource,
             id: self.next_id,

@@ -21,6 +21,15 @@ enum SyncKind {
     Invalidate,
 }
 
+/// Where a block's name is in its allocator's table: a shared block by its
+/// memory object and offset (unique among live blocks), a dedicated one by the
+/// tag it carries (0: unnamed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum NameKey {
+    Shared(usize, u64),
+    Dedicated(u32),
+}
+
 #[derive(Debug)]
 pub(crate) enum Flavor<M> {
     /// The block owns its memory object.
@@ -33,8 +42,8 @@ pub(crate) enum Flavor<M> {
         accounted: bool,
         /// Whether the memory was imported rather than allocated by the allocator.
         imported: bool,
-        /// The block's name in its allocator's table, 0 for none (here and in
-        /// `Shared`, where the variants have room: the block stays 72 bytes).
+        /// The block's name in its allocator's table, 0 for none (a shared
+        /// block's name is found by its object and offset instead).
         name: u32,
     },
     /// The block is a range of a shared memory object.
@@ -49,8 +58,6 @@ pub(crate) enum Flavor<M> {
         chunk: u32,
         /// The sub-allocator's handle of the block.
         handle: u32,
-        /// As `Dedicated::name`.
-        name: u32,
     },
 }
 
@@ -74,6 +81,9 @@ pub struct MemoryBlock<M> {
     pub(crate) atom_mask: u64,
     /// Whether the block is mapped through [`MemoryBlock::map`].
     pub(crate) mapped: bool,
+    /// Whether the block has a name in its allocator's table (a shared block's
+    /// found by its object and offset, a dedicated one's by its flavor's tag).
+    pub(crate) named: bool,
     pub(crate) flavor: Flavor<M>,
 }
 
@@ -107,6 +117,7 @@ impl<M> MemoryBlock<M> {
             size,
             atom_mask,
             mapped: false,
+            named: false,
             flavor,
         }
     }
@@ -174,17 +185,11 @@ impl<M> MemoryBlock<M> {
         matches!(self.flavor, Flavor::Dedicated { .. })
     }
 
-    /// The block's name tag in its allocator's table (0: none).
-    pub(crate) fn name_tag(&self) -> u32 {
-        match self.flavor {
-            Flavor::Dedicated { name, .. } | Flavor::Shared { name, .. } => name,
-        }
-    }
-
-    /// Sets the block's name tag.
-    pub(crate) fn set_name_tag(&mut self, tag: u32) {
-        match &mut self.flavor {
-            Flavor::Dedicated { name, .. } | Flavor::Shared { name, .. } => *name = tag,
+    /// Where the block's name would be in its allocator's table.
+    pub(crate) fn name_key(&self) -> NameKey {
+        match &self.flavor {
+            Flavor::Dedicated { name, .. } => NameKey::Dedicated(*name),
+            Flavor::Shared { memory, .. } => NameKey::Shared(memory.key(), self.offset),
         }
     }
 

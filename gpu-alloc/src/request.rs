@@ -194,13 +194,15 @@ impl AllocOptions {
         self.dedicated == Some(Dedicated::Required) || !self.export.is_empty()
     }
 
-    /// Whether the options say more than the resource kind (then the short
-    /// path, which only places shared blocks, does not take the request).
+    /// Whether the options say more than the resource kind and the budget
+    /// policy (then the short path, which only places shared blocks in memory
+    /// the allocator holds and names nothing, does not take the request).
     #[inline(always)]
     pub(crate) fn beyond_kind(&self) -> bool {
         self.dedicated.is_some()
             || self.dedicated_resource.is_some()
             || self.priority.is_some()
             || !self.export.is_empty()
+            || self.name.is_some()
     }
 }

@@ -138,7 +138,6 @@ where
                 class: placed.class,
                 chunk: placed.placement.chunk,
                 handle: placed.placement.handle,
-                name: 0,
             },
         )
     }
@@ -149,7 +148,7 @@ where
         &mut self,
         device: Device<'_, M, impl MemoryDevice<M>>,
         request: Request,
-        options: AllocOptions,
+        options: &AllocOptions,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
         self.accounts.may_exceed = options.budget == BudgetPolicy::MayExceed;
         let result = self.alloc_in_eligible_types(device, request, options);
@@ -162,7 +161,7 @@ where
         &mut self,
         device: Device<'_, M, impl MemoryDevice<M>>,
         request: Request,
-        options: AllocOptions,
+        options: &AllocOptions,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
         self.check_request(&request)?;
         // The eligible types, best first, that the mask allows and the size fits.
@@ -195,7 +194,7 @@ where
         device: Device<'_, M, impl MemoryDevice<M>>,
         ty: u32,
         request: &Request,
-        options: AllocOptions,
+        options: &AllocOptions,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
         let heap = self.types[ty as usize].info.heap;
         let mut released = false;
@@ -221,7 +220,7 @@ where
         device: Device<'_, M, impl MemoryDevice<M>>,
         ty: u32,
         request: &Request,
-        options: AllocOptions,
+        options: &AllocOptions,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
         let state = &self.types[ty as usize];
         // Whole atoms, but never past the object limit (`serves` checked that

@@ -42,7 +42,7 @@ where
         ty: u32,
         requested: u64,
         rounded: u64,
-        options: AllocOptions,
+        options: &AllocOptions,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
         let support = device.get().allocation_support();
         if !support.export.contains(options.export) {

@@ -217,7 +217,7 @@ where
         device: Device<'_, M, impl MemoryDevice<M>>,
         request: Request,
     ) -> Result<MemoryBlock<M>, AllocationError> {
-        self.alloc_full(device, request, AllocOptions::new())
+        self.alloc_full(device, request, &AllocOptions::new())
             .map_err(Into::into)
     }
 
@@ -315,17 +315,16 @@ where
         request: Request,
         options: AllocOptions,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
-        let mut result = if options.beyond_kind() {
-            self.alloc_full(device, request, options)
-        } else {
-            self.alloc_short(&request, options.resource, |this| {
-                this.alloc_full(device, request, options)
-            })
-        };
-        if let (Some(name), Ok(block)) = (options.name, &mut result) {
-            self.set_block_name(block, name);
+        if options.beyond_kind() {
+            let mut result = self.alloc_full(device, request, &options);
+            if let (Some(name), Ok(block)) = (options.name, &mut result) {
+                self.set_block_name(block, name);
+            }
+            return result;
         }
-        result
+        self.alloc_short(&request, options.resource, |this| {
+            this.alloc_full(device, request, &options)
+        })
     }
 
     /// Returns a block to the allocator.
@@ -373,13 +372,35 @@ where
         if block.allocator != self.id {
             return Err(block);
         }
-        // SAFETY: the caller's promise: `device` is the block's, and nothing
-        // uses a pointer into its mapping any more.
-        unsafe { block.unmap(device) };
+        // One test for the two things few blocks have to undo.
+        if block.mapped | block.named {
+            // SAFETY: the caller's promise: `device` is the block's, and
+            // nothing uses a pointer into its mapping any more.
+            unsafe { self.unmap_and_unname(device, &mut block) };
+        }
         // SAFETY: the caller's promise (`# Safety` above).
         let device = unsafe { Device::new(device) };
         self.release(device, block);
         Ok(())
+    }
+
+    /// Unmaps a block that is being returned and forgets its name.
+    ///
+    /// # Safety
+    ///
+    /// As for [`dealloc`](Self::dealloc).
+    #[cold]
+    #[inline(never)]
+    unsafe fn unmap_and_unname(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        block: &mut MemoryBlock<M>,
+    ) {
+        // SAFETY: the caller's promise.
+        unsafe { block.unmap(device) };
+        if block.named {
+            self.names.forget(block.name_key());
+        }
     }
 
     /// Wraps memory allocated outside the allocator in a block, so it can be

@@ -1,14 +1,14 @@
-//! Block names: a table of the named live blocks, found by the tag a block
-//! carries (0 for none), so that leak reports, `stats` and the memory map can
-//! say which resource a block belongs to. Unnamed blocks cost one test of
-//! their tag when they are freed.
+//! Block names: a table of the named live blocks, so that leak reports,
+//! `stats` and the memory map can say which resource a block belongs to. A
+//! shared block is found by its memory object and offset, a dedicated one by
+//! the tag it carries (0 for none); freeing an unnamed block costs one test.
 
 #![deny(unsafe_code)]
 
 use {
     super::GpuAllocator,
     crate::{
-        block::{Flavor, MemoryBlock},
+        block::{Flavor, MemoryBlock, NameKey},
         report::report,
         stats::{NamedBlock, NamedRange},
     },
@@ -37,25 +37,25 @@ struct Named {
 /// The named live blocks of one allocator.
 #[derive(Debug, Default)]
 pub(crate) struct Names {
-    /// The last tag given (tags are never 0).
+    /// The last tag given to a dedicated block (tags are never 0).
     last: u32,
-    table: BTreeMap<u32, Named>,
+    table: BTreeMap<NameKey, Named>,
 }
 
 impl Names {
-    /// Forgets the block with tag `tag` (returned or gone).
-    #[inline]
-    pub(crate) fn forget(&mut self, tag: u32) {
-        if tag != 0 {
-            self.table.remove(&tag);
-        }
+    /// Forgets a named block that is being returned (out of line: the free of
+    /// an unnamed block pays one test of its flag, not the table's code).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn forget(&mut self, key: NameKey) {
+        self.table.remove(&key);
     }
 
-    /// A tag no live block has.
+    /// A tag no live dedicated block has.
     fn next_tag(&mut self) -> u32 {
         loop {
             self.last = self.last.wrapping_add(1);
-            if self.last != 0 && !self.table.contains_key(&self.last) {
+            if self.last != 0 && !self.table.contains_key(&NameKey::Dedicated(self.last)) {
                 return self.last;
             }
         }
@@ -154,12 +154,17 @@ where
             size: block.size,
             object,
         };
-        let tag = match block.name_tag() {
-            0 => self.names.next_tag(),
-            tag => tag,
+        let key = match &mut block.flavor {
+            Flavor::Dedicated { name: tag, .. } => {
+                if *tag == 0 {
+                    *tag = self.names.next_tag();
+                }
+                NameKey::Dedicated(*tag)
+            }
+            Flavor::Shared { memory, .. } => NameKey::Shared(memory.key(), block.offset),
         };
-        self.names.table.insert(tag, named);
-        block.set_name_tag(tag);
+        self.names.table.insert(key, named);
+        block.named = true;
         true
     }
 
@@ -169,10 +174,7 @@ where
         if block.allocator != self.id {
             return None;
         }
-        let tag = block.name_tag();
-        (tag != 0)
-            .then(|| self.names.table.get(&tag))
-            .flatten()
-            .map(|named| named.name.as_ref())
+        let named = self.names.table.get(&block.name_key())?;
+        Some(named.name.as_ref())
     }
 }

@@ -34,7 +34,6 @@ where
         let ty = block.memory_type;
         let (offset, size) = (block.offset, block.size);
         self.live_blocks -= 1;
-        self.names.forget(block.name_tag());
         match block.into_flavor() {
             Flavor::Dedicated {
                 memory,

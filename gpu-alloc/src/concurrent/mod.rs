@@ -777,7 +777,6 @@ where
                 class: arena_index as u8,
                 chunk: at.chunk(),
                 handle: at.handle,
-                name: 0,
             },
         )
     }

@@ -222,16 +222,8 @@ where
         request: &Request,
         options: &AllocOptions,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
+        let (dedicated_size, hinted) = self.dedicated_choice(ty, request, options);
         let state = &self.types[ty as usize];
-        // Whole atoms, but never past the object limit (`serves` checked that
-        // the request itself fits): a dedicated block that ends at the end of
-        // its object may have a partial last atom.
-        let dedicated_size = align_up(request.size, state.atom_mask)
-            .unwrap_or(u64::MAX)
-            .min(state.max_object);
-        let hinted = options.own_object()
-            || (options.dedicated == Some(Dedicated::Preferred)
-                && dedicated_size >= self.sizes.preferred_dedicated_threshold);
         if !hinted {
             let class = pool_class(self.buffer_image_granularity, options.resource);
             let transient = request.usage.contains(UsageFlags::TRANSIENT);
@@ -248,6 +240,28 @@ where
             return self.alloc_dedicated_with(device, ty, request.size, dedicated_size, options);
         }
         self.alloc_dedicated(device, ty, dedicated_size)
+    }
+
+    /// The size a dedicated block of memory type `ty` would have for
+    /// `request`, and whether the options give it one whatever its shape.
+    #[inline(always)]
+    pub(super) fn dedicated_choice(
+        &self,
+        ty: u32,
+        request: &Request,
+        options: &AllocOptions,
+    ) -> (u64, bool) {
+        let state = &self.types[ty as usize];
+        // Whole atoms, but never past the object limit (`serves` checked that
+        // the request itself fits): a dedicated block that ends at the end of
+        // its object may have a partial last atom.
+        let dedicated_size = align_up(request.size, state.atom_mask)
+            .unwrap_or(u64::MAX)
+            .min(state.max_object);
+        let hinted = options.own_object()
+            || (options.dedicated == Some(Dedicated::Preferred)
+                && dedicated_size >= self.sizes.preferred_dedicated_threshold);
+        (dedicated_size, hinted)
     }
 
     /// Checks the parts of a request that do not depend on the memory type.

@@ -14,7 +14,7 @@ use {
         align::{align_down, align_up},
         error::TryAllocError,
         pool::Pool,
-        request::{AllocOptions, BudgetPolicy, Dedicated},
+        request::{AllocOptions, BudgetPolicy},
         slab,
         strategy::{Linear, Tlsf},
         usage::UsageFlags,
@@ -110,12 +110,7 @@ where
         options: AllocOptions,
     ) -> Result<Forecast, TryAllocError> {
         let state = &self.types[ty as usize];
-        let dedicated_size = align_up(request.size, state.atom_mask)
-            .unwrap_or(u64::MAX)
-            .min(state.max_object);
-        let hinted = options.own_object()
-            || (options.dedicated == Some(Dedicated::Preferred)
-                && dedicated_size >= self.sizes.preferred_dedicated_threshold);
+        let (dedicated_size, hinted) = self.dedicated_choice(ty, request, &options);
         let may_exceed = options.budget == BudgetPolicy::MayExceed;
         let shared = |new_object| Forecast {
             memory_type: ty,

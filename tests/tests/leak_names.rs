@@ -38,5 +38,9 @@ fn a_leak_report_names_the_named_blocks_left() {
     let unnamed = reports_when_dropped_with_a_block(false);
     let named = reports_when_dropped_with_a_block(true);
     assert!(unnamed >= 1, "the leak itself is reported");
-    assert_eq!(named, unnamed + 1, "one more report: the names of the blocks left");
+    assert_eq!(
+        named,
+        unnamed + 1,
+        "one more report: the names of the blocks left"
+    );
 }

@@ -421,7 +421,9 @@ gpu_alloc::forward_memory_device! {
     impl['a] MemoryDevice<vk::DeviceMemory> for DemoDevice<'a> {
         inner: budget_device,
         budget: read_budgets,
-        support: support,
+        // `Ash::open` enabled what `support` names (with its features), and
+        // gpu-alloc-ash's `allocate_memory_with` sends all of it.
+        unsafe support: support,
     }
 }
 

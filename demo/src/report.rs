@@ -65,7 +65,7 @@ pub fn heap_table(stats: &AllocatorStats, heap_kinds: &[String]) -> String {
 /// The largest named blocks (five at most), one line each, or nothing.
 pub fn named_blocks(stats: &AllocatorStats) -> String {
     let mut named: Vec<_> = stats.named_blocks.iter().collect();
-    named.sort_by(|a, b| b.size.cmp(&a.size));
+    named.sort_by_key(|block| core::cmp::Reverse(block.size));
     let mut out = String::new();
     for block in named.iter().take(5) {
         if out.is_empty() {

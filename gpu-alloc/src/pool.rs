@@ -406,7 +406,6 @@ impl<M, S: SubAllocator> Pool<M, S> {
             .collect()
     }
 
-    /// Live chunks.
     /// Whether [`alloc`](Self::alloc) would place `size` bytes aligned to
     /// `align_mask + 1` in a chunk now (it does iff some chunk's
     /// sub-allocator would: it tries every chunk that may hold them).
@@ -415,6 +414,7 @@ impl<M, S: SubAllocator> Pool<M, S> {
             .any(|chunk| chunk.sub.can_alloc(size, align_mask))
     }
 
+    /// Live chunks.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Chunk<M, S>> {
         self.chunks.iter().flatten()
     }

@@ -98,7 +98,8 @@ pub struct AllocatorStats {
     /// Hints the allocator could not honour, since it was created: a priority
     /// or a preferred dedicated resource that the device cannot send, and a
     /// priority of a block placed in a shared memory object (see
-    /// [`AllocOptions`](crate::AllocOptions)).
+    /// [`AllocOptions`](crate::AllocOptions)). Each counts once for the block
+    /// made; a request that fails counts nothing.
     #[cfg_attr(feature = "serde", serde(default))]
     pub hints_dropped: u64,
     /// Budget readings the allocator made by itself

@@ -558,3 +558,78 @@ fn a_device_out_of_memory_within_the_budget_makes_the_allocator_read_it_again() 
     h.cleanup();
     h.device.assert_clean();
 }
+
+#[test]
+fn a_dropped_hint_counts_once_per_block_made() {
+    let mut checked = 0;
+    for layout in Layout::all() {
+        let name = layout.name.clone();
+        let heaps = layout.memory_heaps.len();
+        if heaps < 2 {
+            continue;
+        }
+        let mut h = harness(layout, AllocationSupport::NONE);
+        // The device-local heap (the first type device-local requests get) has
+        // no budget left: the request tries its types and falls back to
+        // another heap's, where it is placed once.
+        let probe = Request {
+            size: 4096,
+            align_mask: 255,
+            usage: UsageFlags::FAST_DEVICE_ACCESS,
+            memory_types: !0,
+        };
+        let first = h.allocator.find_memory_type(&probe).unwrap();
+        let first_heap = h.device.layout().type_heap(first);
+        let mut readings = vec![
+            gpu_alloc::HeapBudget {
+                budget: 1 << 40,
+                usage: 0
+            };
+            heaps
+        ];
+        readings[first_heap as usize].budget = 0;
+        h.device.set_budgets(Some(readings.clone()));
+        assert!(h.update_budget());
+        for options in [
+            AllocOptions::new().priority(MemoryPriority::HIGHEST),
+            AllocOptions::new()
+                .dedicated(Dedicated::Required)
+                .priority(MemoryPriority::HIGHEST),
+        ] {
+            let before = h.allocator.stats().hints_dropped;
+            let Ok(block) = h.try_alloc_with_options(probe, options) else {
+                continue; // no other heap serves device-local requests here
+            };
+            assert_ne!(block.memory_type(), first, "{name}");
+            assert_eq!(
+                h.allocator.stats().hints_dropped,
+                before + 1,
+                "{name}: {options:?}"
+            );
+            h.dealloc(block);
+            checked += 1;
+        }
+        // Nothing anywhere (no memory object held either): the request fails
+        // and counts nothing.
+        h.cleanup();
+        h.device.set_budgets(Some(vec![
+            gpu_alloc::HeapBudget {
+                budget: 0,
+                usage: 0
+            };
+            heaps
+        ]));
+        assert!(h.update_budget());
+        let before = h.allocator.stats().hints_dropped;
+        let options = AllocOptions::new().priority(MemoryPriority::HIGHEST);
+        assert!(h.try_alloc_with_options(probe, options).is_err(), "{name}");
+        assert_eq!(
+            h.allocator.stats().hints_dropped,
+            before,
+            "{name}: a failed request"
+        );
+        h.cleanup();
+        h.device.assert_clean();
+    }
+    assert!(checked >= 4, "the fallback was exercised: {checked}");
+}

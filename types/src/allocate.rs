@@ -54,8 +54,28 @@ bitflags::bitflags! {
 ///
 /// Compared and hashed by value, so it can sit in `Eq + Hash` option structs.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(try_from = "f32", into = "f32"))]
 #[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
 pub struct MemoryPriority(f32);
+
+/// A value outside `0.0..=1.0` (or NaN) for a [`MemoryPriority`].
+#[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
+#[error("a memory priority is from 0.0 to 1.0, not {0}")]
+pub struct InvalidPriority(pub f32);
+
+impl TryFrom<f32> for MemoryPriority {
+    type Error = InvalidPriority;
+
+    fn try_from(value: f32) -> Result<Self, InvalidPriority> {
+        MemoryPriority::new(value).ok_or(InvalidPriority(value))
+    }
+}
+
+impl From<MemoryPriority> for f32 {
+    fn from(priority: MemoryPriority) -> f32 {
+        priority.0
+    }
+}
 
 impl MemoryPriority {
     /// The lowest priority: the first memory to leave device memory.
@@ -347,5 +367,35 @@ impl<M, D: MemoryDevice<M> + ?Sized> MemoryDevice<M> for WithSupport<'_, D> {
 
     fn memory_budget(&self, budgets: &mut [HeapBudget]) -> bool {
         self.budget(budgets)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_priority_is_from_zero_to_one() {
+        assert_eq!(MemoryPriority::try_from(0.25).map(f32::from), Ok(0.25));
+        assert_eq!(MemoryPriority::try_from(7.5), Err(InvalidPriority(7.5)));
+        assert!(MemoryPriority::try_from(f32::NAN).is_err());
+        assert!(MemoryPriority::new(-0.1).is_none());
+        // -0.0 and 0.0 are one value, so one hash.
+        let (minus, plus) = (MemoryPriority::new(-0.0).unwrap(), MemoryPriority::LOWEST);
+        assert_eq!(minus, plus);
+        assert_eq!(minus.get().to_bits(), plus.get().to_bits());
+    }
+
+    /// Read through serde, a priority is checked as `new` checks it.
+    #[cfg(feature = "serde")]
+    #[test]
+    fn a_priority_read_through_serde_is_checked() {
+        let read: MemoryPriority = serde_json::from_str("0.75").unwrap();
+        assert_eq!(read.get(), 0.75);
+        assert!(serde_json::from_str::<MemoryPriority>("7.5").is_err());
+        assert_eq!(
+            serde_json::to_string(&MemoryPriority::HIGHEST).unwrap(),
+            "1.0"
+        );
     }
 }

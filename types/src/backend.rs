@@ -182,8 +182,12 @@ impl ResourceRequirements {
 /// the signature and contract of `memory_budget` (`budget:`); lifetimes and type
 /// parameters of the impl go in brackets after `impl`. The device reports the
 /// inner device's [`allocation_support`](MemoryDevice::allocation_support),
-/// or, with `support: method`, what a method of the type returns (for a device
-/// that knows which extensions its application enabled).
+/// or, with `unsafe support: method`, what a method of the type returns (for a
+/// device that knows which extensions its application enabled). `unsafe`
+/// there is the author's promise, as for
+/// [`WithSupport::new`](crate::WithSupport::new): the device was created with
+/// everything the method reports, and the inner device's
+/// [`allocate_memory_with`](MemoryDevice::allocate_memory_with) sends it.
 ///
 /// (A macro rather than a blanket implementation over a trait: a blanket
 /// `impl<T: Trait> MemoryDevice<_> for T` would make downstream impls such as
@@ -258,7 +262,7 @@ macro_rules! forward_memory_device {
         impl $([$($generics:tt)*])? MemoryDevice<$memory:ty> for $device:ty {
             inner: $inner:ident,
             budget: $budget:ident,
-            support: $support:ident $(,)?
+            unsafe support: $support:ident $(,)?
         }
     ) => {
         $crate::forward_memory_device! {
@@ -350,7 +354,9 @@ macro_rules! forward_memory_device {
                 memory_type: u32,
                 info: &$crate::AllocateInfo,
             ) -> ::core::result::Result<$memory, $crate::OutOfMemory> {
-                // SAFETY: as above; the support is the inner device's.
+                // SAFETY: as above; the support the caller kept to is the
+                // inner device's, or what the type's author vouched the inner
+                // device sends (`unsafe support:`).
                 unsafe {
                     $crate::MemoryDevice::<$memory>::allocate_memory_with(
                         self.$inner(),

@@ -150,9 +150,17 @@ where
         request: Request,
         options: &AllocOptions,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
-        self.accounts.may_exceed = options.budget == BudgetPolicy::MayExceed;
         let result = self.alloc_in_eligible_types(device, request, options);
-        self.accounts.may_exceed = false;
+        if options.budget == BudgetPolicy::MayExceed
+            && matches!(result, Err(TryAllocError::OutOfDeviceMemory))
+        {
+            // Nothing had room within the budget: past it, up to the heap's
+            // size, with memory objects no larger than the block needs.
+            self.accounts.may_exceed = true;
+            let result = self.alloc_in_eligible_types(device, request, options);
+            self.accounts.may_exceed = false;
+            return result;
+        }
         result
     }
 
@@ -229,11 +237,12 @@ where
             let transient = request.usage.contains(UsageFlags::TRANSIENT);
             let rounding = &state.rounding[class];
             if let Some(shape) = rounding.shape(request.size, request.align_mask, transient) {
+                let block = self.alloc_shared(device, ty, class as u8, shape)?;
                 if options.priority.is_some() {
                     // A shared memory object has no priority of its own.
                     self.hints_dropped += 1;
                 }
-                return self.alloc_shared(device, ty, class as u8, shape);
+                return Ok(block);
             }
         }
         if options.beyond_kind() {

@@ -53,6 +53,8 @@ where
         }
         let mut info = AllocateInfo::new(AllocationFlags::empty()).export(options.export);
         let mut size = rounded;
+        // Counted once the block is made (not for each memory type tried).
+        let mut dropped = 0;
         if let Some(resource) = options.dedicated_resource {
             if support.dedicated {
                 info = info.dedicated(resource);
@@ -60,18 +62,20 @@ where
             } else if options.dedicated == Some(Dedicated::Required) {
                 return Err(TryAllocError::DedicatedNotSupported);
             } else {
-                self.hints_dropped += 1;
+                dropped += 1;
             }
         }
         if let Some(priority) = options.priority {
             if support.priority {
                 info = info.priority(priority);
             } else {
-                self.hints_dropped += 1;
+                dropped += 1;
             }
         }
         let extra = (!info.is_plain()).then_some(&info);
-        self.alloc_dedicated_info(device, ty, size, extra)
+        let block = self.alloc_dedicated_info(device, ty, size, extra)?;
+        self.hints_dropped += dropped;
+        Ok(block)
     }
 
     /// A block of `size` bytes in a new memory object of type `ty`, allocated

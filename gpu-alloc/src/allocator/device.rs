@@ -203,8 +203,8 @@ impl Accounts {
     ///
     /// `extra` asks only for what the device's `allocation_support` reports,
     /// and a dedicated resource in it is the caller's resource for this
-    /// request, whose size is `size` (the public method that passes it took
-    /// that promise).
+    /// request, whose size is `size` (the promise `try_alloc_with_options`
+    /// takes under its `# Safety`).
     pub(crate) fn allocate_with<M>(
         &mut self,
         device: Device<'_, M, impl MemoryDevice<M>>,

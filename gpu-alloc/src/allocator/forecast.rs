@@ -54,10 +54,14 @@ where
     /// what only the device can tell (an export or a dedicated resource it
     /// cannot send, a device that runs out of memory before the heap's limit).
     ///
-    /// One difference by design: under memory pressure the allocator first
+    /// Two differences by design: under memory pressure the allocator first
     /// gives empty memory objects and slabs back and tries again; the forecast
     /// does not count on that, so it may name a worse memory type (or
-    /// `OutOfDeviceMemory`) where the allocation would still succeed.
+    /// `OutOfDeviceMemory`) where the allocation would still succeed. And a
+    /// block with a [`dedicated_resource`](AllocOptions::dedicated_resource) is
+    /// forecast at exactly `request.size`, as on a device that can send the
+    /// resource; a device that cannot gets an object of whole
+    /// non-coherent atoms (the forecast knows no device).
     ///
     /// # Errors
     ///
@@ -68,22 +72,37 @@ where
         options: AllocOptions,
     ) -> Result<Forecast, TryAllocError> {
         self.check_request(request)?;
+        let result = self.forecast_walk(request, options, false);
+        if options.budget == BudgetPolicy::MayExceed
+            && result == Err(TryAllocError::OutOfDeviceMemory)
+        {
+            return self.forecast_walk(request, options, true);
+        }
+        result
+    }
+
+    /// The full path's walk over the eligible types, read-only; `may_exceed`
+    /// as in its second walk past the budget.
+    fn forecast_walk(
+        &self,
+        request: &Request,
+        options: AllocOptions,
+        may_exceed: bool,
+    ) -> Result<Forecast, TryAllocError> {
         let mut tried = false;
-        let mut out_of_objects = false;
         for &ty in self.usage.types(request.usage) {
             if !self.serves(ty, request) {
                 continue;
             }
             tried = true;
-            match self.forecast_in_type(u32::from(ty), request, options) {
-                Ok(forecast) => return Ok(forecast),
-                Err(TryAllocError::TooManyObjects) => out_of_objects = true,
-                Err(_) => {}
+            match self.forecast_in_type(u32::from(ty), request, options, may_exceed) {
+                // Like the allocation, only a full heap sends the request on
+                // to the next type.
+                Err(TryAllocError::OutOfDeviceMemory) => continue,
+                result => return result,
             }
         }
-        if out_of_objects {
-            Err(TryAllocError::TooManyObjects)
-        } else if tried {
+        if tried {
             Err(TryAllocError::OutOfDeviceMemory)
         } else {
             Err(self.no_type_error(request))
@@ -108,10 +127,10 @@ where
         ty: u32,
         request: &Request,
         options: AllocOptions,
+        may_exceed: bool,
     ) -> Result<Forecast, TryAllocError> {
         let state = &self.types[ty as usize];
         let (dedicated_size, hinted) = self.dedicated_choice(ty, request, &options);
-        let may_exceed = options.budget == BudgetPolicy::MayExceed;
         let shared = |new_object| Forecast {
             memory_type: ty,
             new_object,
@@ -231,15 +250,19 @@ where
         let heap_size = self.accounts.heaps[state.info.heap as usize].size;
         let copies = if slab { SLABS_PER_NEW_OBJECT } else { 1 };
         let cap = S::largest(&self.sizes);
-        let mut object = new_object_size(
-            size,
-            copies,
-            pool.next_size,
-            cap,
-            heap_size,
-            state.max_object,
-            state.atom_mask,
-        );
+        let mut object = if may_exceed {
+            align_up(size, state.atom_mask).unwrap_or(size).max(size)
+        } else {
+            new_object_size(
+                size,
+                copies,
+                pool.next_size,
+                cap,
+                heap_size,
+                state.max_object,
+                state.atom_mask,
+            )
+        };
         debug_assert!(largest_shared_object(cap, heap_size, state.max_object) > 0);
         loop {
             if self.heap_fits(state, object, may_exceed) {

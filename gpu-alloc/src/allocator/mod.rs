@@ -294,7 +294,14 @@ where
     ///
     /// # Safety
     ///
-    /// As for [`alloc`](Self::alloc).
+    /// As for [`alloc`](Self::alloc), and for what `options` send the device:
+    /// - a [`dedicated_resource`](AllocOptions::dedicated_resource) is a live
+    ///   buffer or image of `device`, not bound to memory, whose memory
+    ///   requirements are `request`'s (its size is `request.size`, its memory
+    ///   types include those `request.memory_types` allows);
+    /// - [`export`](AllocOptions::export) types are allowed for the memory
+    ///   types `request` allows, and for the resource if one is given (the
+    ///   API's external memory properties say so).
     pub unsafe fn try_alloc_with_options(
         &mut self,
         device: &impl MemoryDevice<M>,

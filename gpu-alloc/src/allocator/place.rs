@@ -168,6 +168,11 @@ where
             state.max_object,
             atom_mask,
         );
+        if self.accounts.may_exceed {
+            // Past the budget (`BudgetPolicy::MayExceed`): no more than the
+            // block needs.
+            chunk_size = align_up(size, atom_mask).unwrap_or(size).max(size);
+        }
         let memory = loop {
             match self.accounts.allocate(device, ty, heap, chunk_size) {
                 Ok(memory) => break memory,

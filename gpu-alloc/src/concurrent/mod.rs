@@ -330,16 +330,24 @@ where
     ///
     /// # Safety
     ///
-    /// As for [`alloc`](Self::alloc).
+    /// As for [`alloc`](Self::alloc), and for what `options` send the device:
+    /// - a [`dedicated_resource`](AllocOptions::dedicated_resource) is a live
+    ///   buffer or image of `device`, not bound to memory, whose memory
+    ///   requirements are `request`'s (its size is `request.size`, its memory
+    ///   types include those `request.memory_types` allows);
+    /// - [`export`](AllocOptions::export) types are allowed for the memory
+    ///   types `request` allows, and for the resource if one is given (the
+    ///   API's external memory properties say so).
     pub unsafe fn try_alloc_with_options(
         &self,
         device: &impl MemoryDevice<M>,
         request: Request,
         options: AllocOptions,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
-        // Named blocks are the central allocator's: its table forgets a name
-        // when the block comes back, which an arena's block never does.
-        if !options.beyond_kind() && options.name.is_none() {
+        // Options beyond the resource kind, names included, are the central
+        // allocator's: its table forgets a name when the block comes back,
+        // which an arena's block never does.
+        if !options.beyond_kind() {
             if let Some(block) = self.alloc_leased(device, &request, options.resource) {
                 return Ok(block);
             }

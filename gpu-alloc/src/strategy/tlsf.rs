@@ -393,13 +393,13 @@ impl SubAllocator for Tlsf {
         u64::from(self.live)
     }
 
-    #[inline(always)]
     fn can_alloc(&self, size: u64, align_mask: u64) -> bool {
         let sure = size.checked_add(align_mask).and_then(class_at_least);
         sure.is_some_and(|(fl, sl)| self.lists.find_class(fl, sl).is_some())
             || self.near_fit(size, align_mask).is_some()
     }
 
+    #[inline(always)]
     fn free_summary(&self) -> u32 {
         self.lists
             .highest()

@@ -4,7 +4,8 @@
 //! on `bufferImageGranularity` pages, a churn driver over [`GpuAllocator`] whose
 //! API-specific parts (making, binding and destroying resources) each test
 //! passes as closures, and the mapped-memory steps of the flush tests;
-//! [`validation`] holds what they make of the validation layer's messages.
+//! [`validation`] holds what they make of the validation layer's messages, and
+//! [`dedicated`] the tests of their `dedicated.rs` suites.
 //!
 //! Everything here is generic over the memory object type `M` and names no
 //! Vulkan binding: each backend still creates its instance, device and
@@ -21,6 +22,7 @@ use {
     std::{cell::Cell, collections::BTreeMap, fmt::Debug, ops::Range, ptr::NonNull},
 };
 
+pub mod dedicated;
 pub mod validation;
 
 /// A [`MemoryDevice`] that forwards every call to `inner` and counts the calls

@@ -5,7 +5,8 @@
 //! API-specific parts (making, binding and destroying resources) each test
 //! passes as closures, and the mapped-memory steps of the flush tests;
 //! [`validation`] holds what they make of the validation layer's messages, and
-//! [`dedicated`] the tests of their `dedicated.rs` suites.
+//! [`dedicated`] the tests of their `dedicated.rs` suites, [`convert`] the
+//! checks of their conversion unit tests.
 //!
 //! Everything here is generic over the memory object type `M` and names no
 //! Vulkan binding: each backend still creates its instance, device and
@@ -22,6 +23,7 @@ use {
     std::{cell::Cell, collections::BTreeMap, fmt::Debug, ops::Range, ptr::NonNull},
 };
 
+pub mod convert;
 pub mod dedicated;
 pub mod validation;
 

@@ -1,4 +1,11 @@
-use {super::*, erupt::vk};
+use {
+    super::*,
+    erupt::vk,
+    gpu_alloc_tests::backend_support::convert::{
+        assert_dedicated_resources_keep_their_handles, assert_handle_types_are_vulkan_bits,
+        BUFFER_HANDLE, IMAGE_HANDLE,
+    },
+};
 
 fn bits() -> impl Iterator<Item = u32> {
     (0..32).map(|i| 1u32 << i)
@@ -160,46 +167,26 @@ fn requirements_become_requests() {
 
 #[test]
 fn dedicated_resources_keep_their_handles() {
-    let buffer = vk::Buffer(0xdead_beef_0000_0001);
-    let image = vk::Image(0xdead_beef_0000_0002);
-    assert_eq!(
-        dedicated_buffer(buffer),
-        DedicatedResource::Buffer(0xdead_beef_0000_0001)
-    );
-    assert_eq!(
-        dedicated_to_erupt(dedicated_buffer(buffer)),
-        (buffer, vk::Image::null())
-    );
-    assert_eq!(
-        dedicated_to_erupt(dedicated_image(image)),
-        (vk::Buffer::null(), image)
+    assert_dedicated_resources_keep_their_handles(
+        (vk::Buffer(BUFFER_HANDLE), vk::Image(IMAGE_HANDLE)),
+        (vk::Buffer::null(), vk::Image::null()),
+        dedicated_buffer,
+        dedicated_image,
+        dedicated_to_erupt,
     );
 }
 
 #[test]
 fn handle_types_are_vulkan_bits() {
-    let pairs = [
-        (
-            ExternalMemoryHandleTypes::OPAQUE_FD,
-            vk::ExternalMemoryHandleTypeFlags::OPAQUE_FD,
-        ),
-        (
-            ExternalMemoryHandleTypes::OPAQUE_WIN32,
-            vk::ExternalMemoryHandleTypeFlags::OPAQUE_WIN32,
-        ),
-        (
-            ExternalMemoryHandleTypes::OPAQUE_WIN32_KMT,
-            vk::ExternalMemoryHandleTypeFlags::OPAQUE_WIN32_KMT,
-        ),
-        (
-            ExternalMemoryHandleTypes::DMA_BUF,
-            vk::ExternalMemoryHandleTypeFlags::DMA_BUF_EXT,
-        ),
-    ];
-    for (ours, theirs) in pairs {
-        assert_eq!(handle_types_to_erupt(ours), theirs, "{ours:?}");
-    }
-    // A bit that neither crate names is kept.
-    let unnamed = ExternalMemoryHandleTypes::from_bits_retain(1 << 30);
-    assert_eq!(handle_types_to_erupt(unnamed).bits(), 1 << 30);
+    use vk::ExternalMemoryHandleTypeFlags as Flags;
+    assert_handle_types_are_vulkan_bits(
+        handle_types_to_erupt,
+        [
+            Flags::OPAQUE_FD,
+            Flags::OPAQUE_WIN32,
+            Flags::OPAQUE_WIN32_KMT,
+            Flags::DMA_BUF_EXT,
+        ],
+        |flags| flags.bits(),
+    );
 }

@@ -31,7 +31,7 @@ use {
     },
     gpu_alloc_types::{DedicatedResource, ResourceRequirements},
     support::{
-        resources::{image_layout, IMAGE_FORMAT},
+        resources::{image_layout, COLOR_RANGE, IMAGE_FORMAT},
         Extras, Vk,
     },
 };
@@ -236,13 +236,6 @@ impl DedicatedSuite for Vk {
                 let colour = vk::ClearColorValue {
                     uint32: [1, 2, 3, 4],
                 };
-                let range = vk::ImageSubresourceRange {
-                    aspect_mask: vk::ImageAspectFlags::COLOR,
-                    base_mip_level: 0,
-                    level_count: 1,
-                    base_array_layer: 0,
-                    layer_count: 1,
-                };
                 // SAFETY: `cmd` is recording; the image is bound and in
                 // TRANSFER_DST_OPTIMAL after the barrier above.
                 unsafe {
@@ -251,7 +244,7 @@ impl DedicatedSuite for Vk {
                         image,
                         vk::ImageLayout::TRANSFER_DST_OPTIMAL,
                         &colour,
-                        &[range],
+                        &[COLOR_RANGE],
                     )
                 };
             }

@@ -31,7 +31,7 @@ use {
     },
     gpu_alloc_types::{DedicatedResource, ResourceRequirements},
     std::ffi::CStr,
-    support::{Context, Extras},
+    support::{color_range, transition, Context, Extras},
 };
 
 const OPAQUE_FD: vk::ExternalMemoryHandleTypeFlagBits =
@@ -220,10 +220,6 @@ impl DedicatedSuite for Context {
     }
 
     fn touch(&self, buffer: Option<vk::Buffer>, image: Option<vk::Image>) {
-        let range = vk::ImageSubresourceRangeBuilder::new()
-            .aspect_mask(vk::ImageAspectFlags::COLOR)
-            .level_count(1)
-            .layer_count(1);
         self.submit(|cb| {
             // SAFETY: `cb` is recording; the resources are live, bound, and
             // have TRANSFER_DST usage; the barrier puts the image in the layout
@@ -234,15 +230,13 @@ impl DedicatedSuite for Context {
                         .cmd_fill_buffer(cb, buffer, 0, vk::WHOLE_SIZE, 0x0102_0304);
                 }
                 if let Some(image) = image {
-                    let to_dst = [vk::ImageMemoryBarrierBuilder::new()
-                        .image(image)
-                        .old_layout(vk::ImageLayout::UNDEFINED)
-                        .new_layout(vk::ImageLayout::TRANSFER_DST_OPTIMAL)
-                        .src_access_mask(vk::AccessFlags::empty())
-                        .dst_access_mask(vk::AccessFlags::TRANSFER_WRITE)
-                        .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-                        .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-                        .subresource_range(*range)];
+                    let to_dst = [transition(
+                        image,
+                        vk::ImageLayout::UNDEFINED,
+                        vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                        vk::AccessFlags::empty(),
+                        vk::AccessFlags::TRANSFER_WRITE,
+                    )];
                     self.device.cmd_pipeline_barrier(
                         cb,
                         vk::PipelineStageFlags::TOP_OF_PIPE,
@@ -260,7 +254,7 @@ impl DedicatedSuite for Context {
                         image,
                         vk::ImageLayout::TRANSFER_DST_OPTIMAL,
                         &colour,
-                        &[range],
+                        &[color_range().into_builder()],
                     );
                 }
             }

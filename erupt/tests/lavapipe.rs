@@ -33,7 +33,7 @@ use {
         vulkan_gate::no_vulkan,
     },
     gpu_alloc_types::{AllocationFlags, HeapBudget, MemoryDevice},
-    support::{Context, Extras, ValidatedInstance},
+    support::{transition, Context, Extras, ValidatedInstance},
 };
 
 /// `Request` for a resource's real memory requirements, through the backend's
@@ -256,26 +256,10 @@ fn buffers_and_images_round_trip_through_the_gpu() {
     assert_blocks_apart(alloc.buffer_image_granularity(), buffers.chain(images));
 
     let d = &cx.device;
-    let color = vk::ImageSubresourceRangeBuilder::new()
-        .aspect_mask(vk::ImageAspectFlags::COLOR)
-        .level_count(1)
-        .layer_count(1)
-        .build();
     let layers = vk::ImageSubresourceLayersBuilder::new()
         .aspect_mask(vk::ImageAspectFlags::COLOR)
         .layer_count(1)
         .build();
-    let transition = |image, from, to, src_access, dst_access| {
-        vk::ImageMemoryBarrierBuilder::new()
-            .image(image)
-            .old_layout(from)
-            .new_layout(to)
-            .src_access_mask(src_access)
-            .dst_access_mask(dst_access)
-            .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-            .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
-            .subresource_range(color)
-    };
     cx.submit(|cb| {
         // SAFETY: every resource is live and bound; the barriers order the copies.
         unsafe {

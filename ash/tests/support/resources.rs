@@ -165,6 +165,15 @@ pub fn transfer_write_barrier(
     }
 }
 
+/// The one colour mip level and layer of the tests' images.
+pub const COLOR_RANGE: vk::ImageSubresourceRange = vk::ImageSubresourceRange {
+    aspect_mask: vk::ImageAspectFlags::COLOR,
+    base_mip_level: 0,
+    level_count: 1,
+    base_array_layer: 0,
+    layer_count: 1,
+};
+
 /// Records a layout transition of a whole colour image.
 pub fn image_layout(
     vk: &Vk,
@@ -181,13 +190,7 @@ pub fn image_layout(
         .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
         .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
         .image(image)
-        .subresource_range(vk::ImageSubresourceRange {
-            aspect_mask: vk::ImageAspectFlags::COLOR,
-            base_mip_level: 0,
-            level_count: 1,
-            base_array_layer: 0,
-            layer_count: 1,
-        });
+        .subresource_range(COLOR_RANGE);
     // SAFETY: `cmd` is recording; the image is live.
     unsafe {
         vk.device.cmd_pipeline_barrier(

@@ -420,3 +420,32 @@ impl Drop for Context {
         }
     }
 }
+
+/// The one colour mip level and layer of the tests' images.
+pub fn color_range() -> vk::ImageSubresourceRange {
+    vk::ImageSubresourceRangeBuilder::new()
+        .aspect_mask(vk::ImageAspectFlags::COLOR)
+        .level_count(1)
+        .layer_count(1)
+        .build()
+}
+
+/// The barrier that moves `image` (its [`color_range`]) from layout `from`
+/// to `to`, after `src_access` and before `dst_access`.
+pub fn transition<'a>(
+    image: vk::Image,
+    from: vk::ImageLayout,
+    to: vk::ImageLayout,
+    src_access: vk::AccessFlags,
+    dst_access: vk::AccessFlags,
+) -> vk::ImageMemoryBarrierBuilder<'a> {
+    vk::ImageMemoryBarrierBuilder::new()
+        .image(image)
+        .old_layout(from)
+        .new_layout(to)
+        .src_access_mask(src_access)
+        .dst_access_mask(dst_access)
+        .src_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+        .dst_queue_family_index(vk::QUEUE_FAMILY_IGNORED)
+        .subresource_range(color_range())
+}

@@ -7,9 +7,10 @@
 //! chains without the device taking it is a validation message, which fails
 //! the test (as in `lavapipe.rs`).
 //!
-//! The tests themselves are written once, for both backends, in
-//! `gpu_alloc_tests::backend_support::dedicated`; this file gives them ash's
-//! calls ([`DedicatedSuite`] for [`Vk`]).
+//! The tests themselves, their names, checks and docs, are written once for
+//! both backends in `gpu_alloc_tests::backend_support::dedicated`; this file
+//! gives them ash's calls ([`DedicatedSuite`] for [`Vk`]) and
+//! `dedicated_tests!` writes the five `#[test]` functions.
 //!
 //! Without a Vulkan driver each test prints `skipped: no Vulkan driver` and
 //! passes, unless `GPU_ALLOC_REQUIRE_VULKAN=1`; a device without Vulkan 1.1 or
@@ -26,9 +27,7 @@ use {
         buffer_memory_requirements2, dedicated_buffer, dedicated_image, image_memory_requirements2,
         AshMemoryDevice,
     },
-    gpu_alloc_tests::backend_support::dedicated::{
-        self as shared, DedicatedSuite, DeviceExtras, ExternalFeatures,
-    },
+    gpu_alloc_tests::backend_support::dedicated::{DedicatedSuite, DeviceExtras, ExternalFeatures},
     gpu_alloc_types::{DedicatedResource, ResourceRequirements},
     support::{
         resources::{image_layout, COLOR_RANGE, IMAGE_FORMAT},
@@ -315,103 +314,17 @@ impl DedicatedSuite for Vk {
     }
 }
 
-/// Opens the test device with `extras` and runs `test` on it.
-fn run(name: &str, extras: Extras, test: fn(&Vk, &str)) {
-    if let Some(vk) = Vk::with_extras(name, extras) {
-        test(&vk, name);
-    }
-}
-
-/// A buffer and an image, each in a memory object made for it
-/// (`VkMemoryDedicatedAllocateInfo`): the blocks are whole objects of exactly
-/// the size of the requirements, the resources bind at offset 0 and are used on
-/// the GPU, and the validation layer says nothing.
-#[test]
-fn dedicated_buffer_and_image_bind_cleanly() {
-    run(
-        "dedicated_buffer_and_image_bind_cleanly",
-        Extras::default(),
-        shared::dedicated_buffer_and_image_bind_cleanly,
-    );
-}
-
-/// An image created with `VkExternalMemoryImageCreateInfo` (OPAQUE_FD) gets an
-/// exportable memory object of its own, bound and used without a validation
-/// message.
-///
-/// Neither lavapipe (Mesa 22.3) nor NVIDIA's driver (580, on an H200) requires
-/// a dedicated allocation for it: requirements2 say neither required nor
-/// preferred, and the external-image format properties have no DEDICATED_ONLY
-/// (the test prints both). The image is still allocated dedicated, as drivers
-/// that require it need; where DEDICATED_ONLY is reported, the test checks that
-/// requirements2 is read as `DedicatedNeed::Required`.
-#[test]
-fn external_image_gets_an_exportable_dedicated_object() {
+/// Opens the test device with the extras of `extras` it supports.
+fn open(test: &str, extras: DeviceExtras) -> Option<Vk> {
+    let DeviceExtras {
+        external_memory_fd,
+        memory_priority,
+    } = extras;
     let extras = Extras {
-        external_memory_fd: true,
-        ..Extras::default()
+        external_memory_fd,
+        memory_priority,
     };
-    run(
-        "external_image_gets_an_exportable_dedicated_object",
-        extras,
-        shared::external_image_gets_an_exportable_dedicated_object,
-    );
+    Vk::with_extras(test, extras)
 }
 
-/// A host-visible block exported as an OPAQUE_FD, written through the
-/// allocator's mapping, imported on the same device into a new memory object
-/// that a second `GpuAllocator` takes in with `import_memory`: the bytes read
-/// back through the imported block, and bytes written there read back through
-/// the first.
-///
-/// The exported object is made for an external buffer (bound to it); it is
-/// dedicated to that buffer only where the driver asks for it
-/// (DEDICATED_ONLY, or requirements2's requiresDedicatedAllocation), which
-/// lavapipe does not.
-#[test]
-fn exported_memory_reads_back_through_an_imported_block() {
-    let extras = Extras {
-        external_memory_fd: true,
-        ..Extras::default()
-    };
-    run(
-        "exported_memory_reads_back_through_an_imported_block",
-        extras,
-        shared::exported_memory_reads_back_through_an_imported_block,
-    );
-}
-
-/// Where the device has VK_EXT_memory_priority with `memoryPriority`, a block
-/// dedicated to a buffer and a dedicated block without a resource are
-/// allocated with priorities, no hint is dropped, and the layer says nothing.
-#[test]
-fn memory_priority_is_sent_when_enabled() {
-    let extras = Extras {
-        memory_priority: true,
-        ..Extras::default()
-    };
-    run(
-        "memory_priority_is_sent_when_enabled",
-        extras,
-        shared::memory_priority_is_sent_when_enabled,
-    );
-}
-
-/// On a device created without VK_EXT_memory_priority, whose application
-/// declares dedicated allocations only, a priority is dropped and counted
-/// (`hints_dropped` grows by one) and the allocation goes through without a
-/// validation message; with nothing declared, a required dedicated resource
-/// and an export are refused with their errors.
-///
-/// The Khronos layer of CI (1.3.239) does not report a
-/// `VkMemoryPriorityAllocateInfoEXT` of a disabled extension, so that the
-/// backend chains nothing for a dropped priority is checked by the unit test
-/// of its chain (`device::tests`), not here.
-#[test]
-fn undeclared_support_drops_priority_and_refuses_requirements() {
-    run(
-        "undeclared_support_drops_priority_and_refuses_requirements",
-        Extras::default(),
-        shared::undeclared_support_drops_priority_and_refuses_requirements,
-    );
-}
+gpu_alloc_tests::dedicated_tests!(open);

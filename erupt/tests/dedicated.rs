@@ -7,9 +7,10 @@
 //! not created to take would be a validation message, which fails the test
 //! (the suite's `Context` checks, as in `lavapipe.rs`).
 //!
-//! The tests themselves are written once, for both backends, in
-//! `gpu_alloc_tests::backend_support::dedicated`; this file gives them
-//! erupt's calls ([`DedicatedSuite`] for [`Context`]).
+//! The tests themselves, their names, checks and docs, are written once for
+//! both backends in `gpu_alloc_tests::backend_support::dedicated`; this file
+//! gives them erupt's calls ([`DedicatedSuite`] for [`Context`]) and
+//! `dedicated_tests!` writes the five `#[test]` functions.
 //!
 //! Without a Vulkan driver each test prints `skipped: no Vulkan driver` and
 //! passes, unless `GPU_ALLOC_REQUIRE_VULKAN=1`; a device without Vulkan 1.1 or
@@ -26,9 +27,7 @@ use {
         buffer_memory_requirements2, dedicated_buffer, dedicated_image, image_memory_requirements2,
         EruptMemoryDevice,
     },
-    gpu_alloc_tests::backend_support::dedicated::{
-        self as shared, DedicatedSuite, DeviceExtras, ExternalFeatures,
-    },
+    gpu_alloc_tests::backend_support::dedicated::{DedicatedSuite, DeviceExtras, ExternalFeatures},
     gpu_alloc_types::{DedicatedResource, ResourceRequirements},
     std::ffi::CStr,
     support::{color_range, transition, Context, Extras},
@@ -333,95 +332,17 @@ impl DedicatedSuite for Context {
     }
 }
 
-/// Opens the test context with `extras` and runs `test` on it.
-fn run(name: &str, extras: Extras, test: fn(&Context, &str)) {
-    if let Some(cx) = Context::with_extras(name, extras) {
-        test(&cx, name);
-    }
-}
-
-/// A buffer and an image in memory objects made for them
-/// (`VkMemoryDedicatedAllocateInfo`, read from requirements2): each block is a
-/// whole object of the requirements' size, bound at 0 and used on the GPU,
-/// and the layer says nothing.
-#[test]
-fn dedicated_buffer_and_image_bind_cleanly() {
-    run(
-        "dedicated_buffer_and_image_bind_cleanly",
-        Extras::default(),
-        shared::dedicated_buffer_and_image_bind_cleanly,
-    );
-}
-
-/// An image created with `VkExternalMemoryImageCreateInfo` (OPAQUE_FD) gets an
-/// exportable memory object of its own, bound and used without a message.
-///
-/// lavapipe (Mesa 22.3) and NVIDIA's driver (580, on an H200) neither require
-/// nor prefer a dedicated allocation for it (requirements2) and report no
-/// DEDICATED_ONLY (the test prints both);
-/// the image is allocated dedicated all the same, as drivers that require it
-/// need, and where DEDICATED_ONLY is reported the test checks that
-/// requirements2 is read as `DedicatedNeed::Required`.
-#[test]
-fn external_image_gets_an_exportable_dedicated_object() {
+/// Opens the test device with the extras of `extras` it supports.
+fn open(test: &str, extras: DeviceExtras) -> Option<Context> {
+    let DeviceExtras {
+        external_memory_fd,
+        memory_priority,
+    } = extras;
     let extras = Extras {
-        external_memory_fd: true,
-        ..Extras::default()
+        external_memory_fd,
+        memory_priority,
     };
-    run(
-        "external_image_gets_an_exportable_dedicated_object",
-        extras,
-        shared::external_image_gets_an_exportable_dedicated_object,
-    );
+    Context::with_extras(test, extras)
 }
 
-/// A host-visible block exported as an OPAQUE_FD (made for an external buffer
-/// bound to it, and dedicated to it only where the driver asks: lavapipe does
-/// not), written through the allocator's mapping and imported on the same
-/// device into a new memory object that a second allocator takes in with
-/// `import_memory`: each side reads what the other wrote.
-#[test]
-fn exported_memory_reads_back_through_an_imported_block() {
-    let extras = Extras {
-        external_memory_fd: true,
-        ..Extras::default()
-    };
-    run(
-        "exported_memory_reads_back_through_an_imported_block",
-        extras,
-        shared::exported_memory_reads_back_through_an_imported_block,
-    );
-}
-
-/// With VK_EXT_memory_priority and `memoryPriority` enabled, dedicated blocks
-/// (one for a buffer, one without a resource) carry priorities, nothing is
-/// dropped and the layer says nothing.
-#[test]
-fn memory_priority_is_sent_when_enabled() {
-    let extras = Extras {
-        memory_priority: true,
-        ..Extras::default()
-    };
-    run(
-        "memory_priority_is_sent_when_enabled",
-        extras,
-        shared::memory_priority_is_sent_when_enabled,
-    );
-}
-
-/// A device created without VK_EXT_memory_priority, declaring dedicated
-/// allocations only: a priority is dropped and counted (`hints_dropped` + 1)
-/// and the allocation goes through without a message; with nothing declared,
-/// a required dedicated resource and an export are refused.
-///
-/// CI's layer (1.3.239) does not report a priority structure of a disabled
-/// extension: the unit test of the backend's chain (`device/tests.rs`) checks
-/// that none is sent.
-#[test]
-fn undeclared_support_drops_priority_and_refuses_requirements() {
-    run(
-        "undeclared_support_drops_priority_and_refuses_requirements",
-        Extras::default(),
-        shared::undeclared_support_drops_priority_and_refuses_requirements,
-    );
-}
+gpu_alloc_tests::dedicated_tests!(open);

@@ -27,7 +27,7 @@ use {
         buffer_memory_requirements2, dedicated_buffer, dedicated_image, image_memory_requirements2,
         AshMemoryDevice,
     },
-    gpu_alloc_tests::backend_support::dedicated::{DedicatedSuite, DeviceExtras, ExternalFeatures},
+    gpu_alloc_tests::backend_support::dedicated::{DedicatedSuite, ExternalFeatures},
     gpu_alloc_types::{DedicatedResource, ResourceRequirements},
     support::{
         resources::{image_layout, COLOR_RANGE, IMAGE_FORMAT},
@@ -89,15 +89,8 @@ impl DedicatedSuite for Vk {
             && self.props.device_api_version >= vk::API_VERSION_1_1
     }
 
-    fn extras(&self) -> DeviceExtras {
-        let Extras {
-            external_memory_fd,
-            memory_priority,
-        } = self.extras;
-        DeviceExtras {
-            external_memory_fd,
-            memory_priority,
-        }
+    fn extras(&self) -> Extras {
+        self.extras
     }
 
     fn device(&self) -> &AshMemoryDevice {
@@ -314,17 +307,4 @@ impl DedicatedSuite for Vk {
     }
 }
 
-/// Opens the test device with the extras of `extras` it supports.
-fn open(test: &str, extras: DeviceExtras) -> Option<Vk> {
-    let DeviceExtras {
-        external_memory_fd,
-        memory_priority,
-    } = extras;
-    let extras = Extras {
-        external_memory_fd,
-        memory_priority,
-    };
-    Vk::with_extras(test, extras)
-}
-
-gpu_alloc_tests::dedicated_tests!(open);
+gpu_alloc_tests::dedicated_tests!(Vk::with_extras);

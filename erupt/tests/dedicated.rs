@@ -27,7 +27,7 @@ use {
         buffer_memory_requirements2, dedicated_buffer, dedicated_image, image_memory_requirements2,
         EruptMemoryDevice,
     },
-    gpu_alloc_tests::backend_support::dedicated::{DedicatedSuite, DeviceExtras, ExternalFeatures},
+    gpu_alloc_tests::backend_support::dedicated::{DedicatedSuite, ExternalFeatures},
     gpu_alloc_types::{DedicatedResource, ResourceRequirements},
     std::ffi::CStr,
     support::{color_range, transition, Context, Extras},
@@ -99,15 +99,8 @@ impl DedicatedSuite for Context {
         self.properties().device_api_version >= vk::API_VERSION_1_1
     }
 
-    fn extras(&self) -> DeviceExtras {
-        let Extras {
-            external_memory_fd,
-            memory_priority,
-        } = self.extras;
-        DeviceExtras {
-            external_memory_fd,
-            memory_priority,
-        }
+    fn extras(&self) -> Extras {
+        self.extras
     }
 
     fn device(&self) -> &EruptMemoryDevice {
@@ -332,17 +325,4 @@ impl DedicatedSuite for Context {
     }
 }
 
-/// Opens the test device with the extras of `extras` it supports.
-fn open(test: &str, extras: DeviceExtras) -> Option<Context> {
-    let DeviceExtras {
-        external_memory_fd,
-        memory_priority,
-    } = extras;
-    let extras = Extras {
-        external_memory_fd,
-        memory_priority,
-    };
-    Context::with_extras(test, extras)
-}
-
-gpu_alloc_tests::dedicated_tests!(open);
+gpu_alloc_tests::dedicated_tests!(Context::with_extras);

@@ -124,46 +124,36 @@ pub struct Vk {
 /// Device extensions and features a test may ask for beyond what every test
 /// gets; each is enabled only where the instance and device have Vulkan 1.1
 /// and the device supports it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Extras {
-    /// `VK_KHR_external_memory_fd`.
-    pub external_memory_fd: bool,
-    /// `VK_EXT_memory_priority` with its `memoryPriority` feature.
-    pub memory_priority: bool,
-}
+pub use gpu_alloc_tests::backend_support::dedicated::DeviceExtras as Extras;
 
-impl Extras {
-    /// Which of `wanted` the physical device supports.
-    ///
-    /// # Safety
-    ///
-    /// `physical_device` belongs to `instance`, created with Vulkan 1.1 or
-    /// later.
-    unsafe fn supported(
-        instance: &ash::Instance,
-        physical_device: vk::PhysicalDevice,
-        wanted: Extras,
-    ) -> Extras {
-        // SAFETY: the caller's contract.
-        let extensions = unsafe { instance.enumerate_device_extension_properties(physical_device) }
-            .unwrap_or_default();
-        let has = |name: &CStr| {
-            extensions
-                .iter()
-                .any(|e| e.extension_name_as_c_str() == Ok(name))
-        };
-        let mut priority = vk::PhysicalDeviceMemoryPriorityFeaturesEXT::default();
-        if wanted.memory_priority && has(ext::memory_priority::NAME) {
-            let mut features = vk::PhysicalDeviceFeatures2::default().push_next(&mut priority);
-            // SAFETY: the caller's contract: a 1.1 instance, one of its physical
-            // devices, which has the extension whose structure is chained.
-            unsafe { instance.get_physical_device_features2(physical_device, &mut features) };
-        }
-        Extras {
-            external_memory_fd: wanted.external_memory_fd
-                && has(ash::khr::external_memory_fd::NAME),
-            memory_priority: priority.memory_priority == vk::TRUE,
-        }
+/// Which of `wanted` the physical device supports.
+///
+/// # Safety
+///
+/// `physical_device` belongs to `instance`, created with Vulkan 1.1 or later.
+unsafe fn supported_extras(
+    instance: &ash::Instance,
+    physical_device: vk::PhysicalDevice,
+    wanted: Extras,
+) -> Extras {
+    // SAFETY: the caller's contract.
+    let extensions = unsafe { instance.enumerate_device_extension_properties(physical_device) }
+        .unwrap_or_default();
+    let has = |name: &CStr| {
+        extensions
+            .iter()
+            .any(|e| e.extension_name_as_c_str() == Ok(name))
+    };
+    let mut priority = vk::PhysicalDeviceMemoryPriorityFeaturesEXT::default();
+    if wanted.memory_priority && has(ext::memory_priority::NAME) {
+        let mut features = vk::PhysicalDeviceFeatures2::default().push_next(&mut priority);
+        // SAFETY: the caller's contract: a 1.1 instance, one of its physical
+        // devices, which has the extension whose structure is chained.
+        unsafe { instance.get_physical_device_features2(physical_device, &mut features) };
+    }
+    Extras {
+        external_memory_fd: wanted.external_memory_fd && has(ash::khr::external_memory_fd::NAME),
+        memory_priority: priority.memory_priority == vk::TRUE,
     }
 }
 
@@ -322,7 +312,7 @@ impl Vk {
             && supported.device_api_version >= vk::API_VERSION_1_1
         {
             // SAFETY: a 1.1 instance and one of its physical devices.
-            unsafe { Extras::supported(instance, physical_device, wanted) }
+            unsafe { supported_extras(instance, physical_device, wanted) }
         } else {
             Extras::default()
         };

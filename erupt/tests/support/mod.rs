@@ -201,13 +201,7 @@ pub struct Context {
 /// Device extensions and features a test may ask for beyond what every test
 /// gets; each is enabled only where the device supports it (the instance has
 /// Vulkan 1.2).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Extras {
-    /// `VK_KHR_external_memory_fd`.
-    pub external_memory_fd: bool,
-    /// `VK_EXT_memory_priority` with its `memoryPriority` feature.
-    pub memory_priority: bool,
-}
+pub use gpu_alloc_tests::backend_support::dedicated::DeviceExtras as Extras;
 
 /// What `Context::open_device` made.
 struct Opened {

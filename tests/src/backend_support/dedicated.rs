@@ -29,12 +29,14 @@ use {
 
 use super::pattern;
 
-/// The optional device features a suite's device was created with.
+/// Device extensions and features a backend suite's test may ask for beyond
+/// what every test gets; each backend enables one only where the device
+/// supports it, and keeps what it enabled (its suites call this `Extras`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DeviceExtras {
-    /// VK_KHR_external_memory_fd.
+    /// `VK_KHR_external_memory_fd`.
     pub external_memory_fd: bool,
-    /// VK_EXT_memory_priority with `memoryPriority`.
+    /// `VK_EXT_memory_priority` with its `memoryPriority` feature.
     pub memory_priority: bool,
 }
 

@@ -5,7 +5,7 @@
 
 use {
     super::{
-        memory_type::{largest_shared_object, PoolStrategy, TypeState},
+        memory_type::{PoolStrategy, TypeState},
         place::{new_object_size, SLABS_PER_NEW_OBJECT},
         shape::{pool_class, Placing},
         GpuAllocator,
@@ -263,7 +263,6 @@ where
                 state.atom_mask,
             )
         };
-        debug_assert!(largest_shared_object(cap, heap_size, state.max_object) > 0);
         loop {
             if self.heap_fits(state, object, may_exceed) {
                 return Room::New(object);

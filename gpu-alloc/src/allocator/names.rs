@@ -29,9 +29,6 @@ struct Named {
     memory_type: u32,
     offset: u64,
     size: u64,
-    /// The shared memory object's key (`SharedMemory::key`), `None` for a
-    /// block with a memory object of its own.
-    object: Option<usize>,
 }
 
 /// The named live blocks of one allocator.
@@ -64,27 +61,26 @@ impl Names {
     /// Names of the named blocks in the shared memory object `key`, in offset
     /// order.
     pub(crate) fn ranges_in(&self, key: usize) -> Vec<NamedRange> {
-        let mut ranges: Vec<NamedRange> = (self.table.values())
-            .filter(|named| named.object == Some(key))
-            .map(|named| NamedRange {
+        // The table orders shared keys by object, then offset.
+        let object = NameKey::Shared(key, 0)..=NameKey::Shared(key, u64::MAX);
+        (self.table.range(object))
+            .map(|(_, named)| NamedRange {
                 offset: named.offset,
                 size: named.size,
                 name: named.name.clone().into_owned(),
             })
-            .collect();
-        ranges.sort_by_key(|range| range.offset);
-        ranges
+            .collect()
     }
 
     /// The largest named blocks of each heap (`NAMED_PER_HEAP` at most), by
     /// heap then size, largest first; `heap_of` maps a memory type to its heap.
     pub(crate) fn largest(&self, heap_of: impl Fn(u32) -> u32) -> Vec<NamedBlock> {
-        let mut all: Vec<NamedBlock> = (self.table.values())
-            .map(|named| NamedBlock {
+        let mut all: Vec<NamedBlock> = (self.table.iter())
+            .map(|(key, named)| NamedBlock {
                 heap: heap_of(named.memory_type),
                 memory_type: named.memory_type,
                 size: named.size,
-                dedicated: named.object.is_none(),
+                dedicated: matches!(key, NameKey::Dedicated(_)),
                 name: named.name.clone().into_owned(),
             })
             .collect();
@@ -143,16 +139,11 @@ where
         if block.allocator != self.id {
             return false;
         }
-        let object = match &block.flavor {
-            Flavor::Shared { memory, .. } => Some(memory.key()),
-            Flavor::Dedicated { .. } => None,
-        };
         let named = Named {
             name: name.into(),
             memory_type: block.memory_type,
             offset: block.offset,
             size: block.size,
-            object,
         };
         let key = match &mut block.flavor {
             Flavor::Dedicated { name: tag, .. } => {

@@ -14,6 +14,21 @@ use {
     std::ptr::NonNull,
 };
 
+/// A fixed list of usages: every host access, device access and transient
+/// combination a request makes (the memory-type table pins each layout's
+/// answer for every one of them).
+pub const USAGES: [UsageFlags; 9] = [
+    UsageFlags::empty(),
+    UsageFlags::FAST_DEVICE_ACCESS,
+    UsageFlags::HOST_ACCESS,
+    UsageFlags::UPLOAD,
+    UsageFlags::DOWNLOAD,
+    UsageFlags::UPLOAD.union(UsageFlags::FAST_DEVICE_ACCESS),
+    UsageFlags::DOWNLOAD.union(UsageFlags::FAST_DEVICE_ACCESS),
+    UsageFlags::TRANSIENT.union(UsageFlags::UPLOAD),
+    UsageFlags::HOST_ACCESS.union(UsageFlags::DOWNLOAD),
+];
+
 /// The `Config` presets the tests run under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Preset {

@@ -7,23 +7,25 @@
 use {
     gpu_alloc::{AllocOptions, BudgetPolicy, Dedicated, MemoryBlock, Request, UsageFlags},
     gpu_alloc_tests::{
-        harness::{Harness, Preset},
+        harness::{Harness, Preset, USAGES},
         sim::{Layout, SimMemory},
     },
 };
 
-const USAGES: [UsageFlags; 10] = [
-    UsageFlags::empty(),
-    UsageFlags::FAST_DEVICE_ACCESS,
-    UsageFlags::HOST_ACCESS,
-    UsageFlags::UPLOAD,
-    UsageFlags::DOWNLOAD,
-    UsageFlags::UPLOAD.union(UsageFlags::FAST_DEVICE_ACCESS),
-    UsageFlags::DOWNLOAD.union(UsageFlags::FAST_DEVICE_ACCESS),
-    UsageFlags::TRANSIENT.union(UsageFlags::UPLOAD),
-    UsageFlags::TRANSIENT,
-    UsageFlags::HOST_ACCESS.union(UsageFlags::DOWNLOAD),
-];
+/// The usages of the memory-type table, and `TRANSIENT` alone.
+fn usages() -> impl Iterator<Item = UsageFlags> {
+    USAGES.into_iter().chain([UsageFlags::TRANSIENT])
+}
+
+/// A request of `size` bytes aligned to `align_mask + 1`, any memory type.
+fn request(size: u64, align_mask: u64, usage: UsageFlags) -> Request {
+    Request {
+        size,
+        align_mask,
+        usage,
+        memory_types: !0,
+    }
+}
 
 /// Sizes from slab slots to dedicated objects.
 const SIZES: [u64; 6] = [200, 4096, 40_000, 700_000, 5 << 20, 80 << 20];
@@ -106,25 +108,15 @@ fn the_forecast_agrees_at_the_object_limit_and_past_the_budget() {
         let heaps = layout.memory_heaps.len();
         let mut h = Harness::new(layout, Preset::Prototyping.config());
         let mut held = Vec::new();
-        let upload = Request {
-            size: 4096,
-            align_mask: 255,
-            usage: UsageFlags::UPLOAD,
-            memory_types: !0,
-        };
+        let upload = request(4096, 255, UsageFlags::UPLOAD);
         held.push(h.try_alloc(upload, None).unwrap());
         // No memory object left: what held memory serves, and the same error
         // for the rest (not a fall back to another type).
         // SAFETY: fewer objects than the device allows.
         unsafe { h.allocator.set_remaining_allocations(0) };
-        for usage in USAGES {
+        for usage in usages() {
             for size in [256, 4096, 5 << 20] {
-                let request = Request {
-                    size,
-                    align_mask: 255,
-                    usage,
-                    memory_types: !0,
-                };
+                let request = request(size, 255, usage);
                 let what = format!("{name}, no objects left, {usage:?}, {size} bytes");
                 match forecast_then_alloc(&mut h, request, AllocOptions::new(), &what, &mut checked)
                 {
@@ -137,8 +129,8 @@ fn the_forecast_agrees_at_the_object_limit_and_past_the_budget() {
         unsafe { h.allocator.set_remaining_allocations(1000) };
         // Every heap's budget is what the allocator holds: within it nothing
         // more; past it (`MayExceed`), objects just as large as the block.
-        let usages = h.device.heap_usages();
-        let readings = usages
+        let heap_usages = h.device.heap_usages();
+        let readings = heap_usages
             .iter()
             .map(|&used| gpu_alloc::HeapBudget {
                 budget: used,
@@ -148,14 +140,9 @@ fn the_forecast_agrees_at_the_object_limit_and_past_the_budget() {
         assert_eq!(readings.len(), heaps);
         h.device.set_budgets(Some(readings));
         assert!(h.update_budget());
-        for usage in USAGES {
+        for usage in usages() {
             for size in [40_000, 700_000, 5 << 20] {
-                let request = Request {
-                    size,
-                    align_mask: 255,
-                    usage,
-                    memory_types: !0,
-                };
+                let request = request(size, 255, usage);
                 for budget in [BudgetPolicy::WithinBudget, BudgetPolicy::MayExceed] {
                     let options = AllocOptions::new().budget(budget);
                     let what = format!("{name}, budget full, {usage:?}, {size} bytes, {budget:?}");
@@ -198,7 +185,7 @@ fn the_forecast_is_what_the_allocation_then_does_on_every_usage_of_every_layout(
             }
             let mut held: Vec<MemoryBlock<SimMemory>> = Vec::new();
             for round in 0..3 {
-                for usage in USAGES {
+                for usage in usages() {
                     for (i, size) in SIZES.into_iter().enumerate() {
                         let options = match (round + i) % 4 {
                             0 => AllocOptions::new().dedicated(Dedicated::Preferred),
@@ -207,12 +194,8 @@ fn the_forecast_is_what_the_allocation_then_does_on_every_usage_of_every_layout(
                             }
                             _ => AllocOptions::new(),
                         };
-                        let request = Request {
-                            size,
-                            align_mask: if i % 2 == 0 { 255 } else { 4095 },
-                            usage,
-                            memory_types: !0,
-                        };
+                        let align_mask = if i % 2 == 0 { 255 } else { 4095 };
+                        let request = request(size, align_mask, usage);
                         let what = format!("{name}, {usage:?}, {size} bytes, {options:?}");
                         if let Some(block) =
                             forecast_then_alloc(&mut h, request, options, &what, &mut checked)

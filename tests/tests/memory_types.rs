@@ -14,24 +14,14 @@
 
 use {
     gpu_alloc::{Request, TryAllocError, UsageFlags},
-    gpu_alloc_tests::{harness::Harness, harness::Preset, sim::Layout},
+    gpu_alloc_tests::{
+        harness::{Harness, Preset, USAGES},
+        sim::Layout,
+    },
 };
 
 /// `(layout, usage, expected memory type, reason)`.
 type Row = (&'static str, UsageFlags, u32, &'static str);
-
-/// The fixed list of usages every layout is pinned for.
-const USAGES: [UsageFlags; 9] = [
-    UsageFlags::empty(),
-    UsageFlags::FAST_DEVICE_ACCESS,
-    UsageFlags::HOST_ACCESS,
-    UsageFlags::UPLOAD,
-    UsageFlags::DOWNLOAD,
-    UsageFlags::UPLOAD.union(UsageFlags::FAST_DEVICE_ACCESS),
-    UsageFlags::DOWNLOAD.union(UsageFlags::FAST_DEVICE_ACCESS),
-    UsageFlags::TRANSIENT.union(UsageFlags::UPLOAD),
-    UsageFlags::HOST_ACCESS.union(UsageFlags::DOWNLOAD),
-];
 
 #[rustfmt::skip]
 const TABLE: &[Row] = &[

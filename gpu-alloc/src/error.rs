@@ -123,14 +123,42 @@ pub enum TryAllocError {
         /// The handle types the device supports.
         supported: ExternalMemoryHandleTypes,
     },
+
+    /// [`AllocOptions::pool`](crate::AllocOptions::pool) names a pool that
+    /// was destroyed, or one of another allocator.
+    #[error("the pool was destroyed or belongs to another allocator")]
+    UnknownPool,
+
+    /// The request's `memory_types` mask excludes the memory type of the pool
+    /// it asks for. Create the pool for a memory type the resource allows.
+    #[error("the request does not allow the pool's memory type {memory_type}")]
+    PoolTypeNotAllowed {
+        /// The pool's memory type.
+        memory_type: u32,
+    },
+
+    /// Every memory object the pool may have is made and none has room
+    /// ([`PoolOptions::max_objects`](crate::PoolOptions::max_objects)). Free
+    /// blocks of the pool (evict), or allocate elsewhere.
+    #[error("the pool is full: its {max_objects} memory objects have no room")]
+    PoolFull {
+        /// The pool's limit on memory objects.
+        max_objects: u32,
+    },
+
+    /// A block of a pool shares the pool's memory objects: it cannot require
+    /// a memory object of its own ([`Dedicated::Required`](crate::Dedicated::Required))
+    /// or export types (give those to the pool, [`PoolOptions::export`](crate::PoolOptions::export)).
+    #[error("a block of a pool cannot require a dedicated memory object or export types")]
+    DedicatedInPool,
 }
 
 impl From<TryAllocError> for AllocationError {
     fn from(err: TryAllocError) -> Self {
         match err {
-            TryAllocError::OutOfDeviceMemory | TryAllocError::TooLarge { .. } => {
-                AllocationError::OutOfDeviceMemory
-            }
+            TryAllocError::OutOfDeviceMemory
+            | TryAllocError::TooLarge { .. }
+            | TryAllocError::PoolFull { .. } => AllocationError::OutOfDeviceMemory,
             TryAllocError::OutOfHostMemory | TryAllocError::MapFailed => {
                 AllocationError::OutOfHostMemory
             }
@@ -140,7 +168,10 @@ impl From<TryAllocError> for AllocationError {
             | TryAllocError::InvalidAlignMask { .. }
             | TryAllocError::DeviceAddressNotEnabled
             | TryAllocError::DedicatedNotSupported
-            | TryAllocError::ExportNotSupported { .. } => AllocationError::NoCompatibleMemoryTypes,
+            | TryAllocError::ExportNotSupported { .. }
+            | TryAllocError::UnknownPool
+            | TryAllocError::PoolTypeNotAllowed { .. }
+            | TryAllocError::DedicatedInPool => AllocationError::NoCompatibleMemoryTypes,
         }
     }
 }

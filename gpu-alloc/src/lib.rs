@@ -205,6 +205,7 @@ mod concurrent;
 mod config;
 mod error;
 mod pool;
+mod pools;
 mod report;
 mod request;
 mod shared;
@@ -221,6 +222,7 @@ pub use {
         block::MemoryBlock,
         config::Config,
         error::{AllocationError, MapError, TryAllocError},
+        pools::{PoolAlgorithm, PoolDestroyed, PoolError, PoolId, PoolOptions, PoolStats},
         report::reported_problems,
         request::{AllocOptions, BudgetPolicy, Dedicated, Request, ResourceKind},
         stats::{

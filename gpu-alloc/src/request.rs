@@ -6,7 +6,7 @@
 #[cfg(doc)]
 use crate::{Config, DeviceProperties, GpuAllocator};
 use {
-    crate::usage::UsageFlags,
+    crate::{pools::PoolId, usage::UsageFlags},
     gpu_alloc_types::{
         DedicatedResource, ExternalMemoryHandleTypes, FromMemoryRequirements, MemoryPriority,
         MemoryRequirements,
@@ -124,6 +124,10 @@ pub struct AllocOptions {
     /// The block's name, for leak reports, `stats` and the memory map
     /// ([`GpuAllocator::set_block_name`] names it with any string later).
     pub name: Option<&'static str>,
+    /// The pool the block is placed in ([`GpuAllocator::create_pool`]):
+    /// one of its memory objects, which the request's `memory_types` must
+    /// allow, whatever its usage says. `None`: the allocator's own pools.
+    pub pool: Option<PoolId>,
 }
 
 /// What a request may do with a heap's budget
@@ -189,6 +193,12 @@ impl AllocOptions {
         self
     }
 
+    /// Places the block in a pool.
+    pub fn pool(mut self, pool: PoolId) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+
     /// Whether the block must have a memory object of its own.
     pub(crate) fn own_object(&self) -> bool {
         self.dedicated == Some(Dedicated::Required) || !self.export.is_empty()
@@ -204,5 +214,6 @@ impl AllocOptions {
             || self.priority.is_some()
             || !self.export.is_empty()
             || self.name.is_some()
+            || self.pool.is_some()
     }
 }

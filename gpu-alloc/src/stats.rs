@@ -111,6 +111,10 @@ pub struct AllocatorStats {
     /// ([`GpuAllocator::set_block_name`](crate::GpuAllocator::set_block_name)).
     #[cfg_attr(feature = "serde", serde(default))]
     pub named_blocks: Vec<NamedBlock>,
+    /// Every user pool's statistics (destroyed pools that still hold blocks
+    /// too), in slot order.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub pools: Vec<crate::pools::PoolStats>,
 }
 
 /// A named live block, as [`AllocatorStats::named_blocks`] lists it.
@@ -165,6 +169,8 @@ pub enum ObjectKind {
     Dedicated,
     /// Owned by one imported block.
     Imported,
+    /// A memory object of a user pool (`MemoryObjectMap::pool` names it).
+    Pool,
 }
 
 /// A range inside a memory object, in a [`MemoryObjectMap`].
@@ -204,6 +210,10 @@ pub struct MemoryObjectMap {
     /// The named blocks in it, in offset order.
     #[cfg_attr(feature = "serde", serde(default))]
     pub named: Vec<NamedRange>,
+    /// For an object of a user pool: the pool's name, or `"pool N"` (its
+    /// slot) for a pool without one.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub pool: Option<String>,
 }
 
 /// Every memory object the allocator holds with its used and free ranges, from

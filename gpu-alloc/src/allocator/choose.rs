@@ -40,6 +40,8 @@ pub(super) struct Placed<M> {
     pub(super) ty: u32,
     /// Pool class of the memory object.
     pub(super) class: u8,
+    /// The user pool's slot (for `Strategy::Pool`, else 0).
+    pub(super) pool: u32,
     pub(super) size: u64,
     pub(super) strategy: Strategy,
     pub(super) placement: Placement,
@@ -112,6 +114,7 @@ where
         Some(Placed {
             ty: u32::from(ty),
             class: class as u8,
+            pool: 0,
             size,
             strategy,
             placement,
@@ -136,6 +139,7 @@ where
                 base: placed.object.base,
                 strategy: placed.strategy,
                 class: placed.class,
+                pool: placed.pool,
                 chunk: placed.placement.chunk,
                 handle: placed.placement.handle,
             },
@@ -150,6 +154,9 @@ where
         request: Request,
         options: &AllocOptions,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
+        if let Some(pool) = options.pool {
+            return self.alloc_pooled(device, request, options, pool);
+        }
         let result = self.alloc_in_eligible_types(device, request, options);
         if options.budget == BudgetPolicy::MayExceed
             && matches!(result, Err(TryAllocError::OutOfDeviceMemory))

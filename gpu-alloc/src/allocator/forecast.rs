@@ -71,6 +71,9 @@ where
         request: &Request,
         options: AllocOptions,
     ) -> Result<Forecast, TryAllocError> {
+        if let Some(pool) = options.pool {
+            return self.forecast_pooled(request, &options, pool);
+        }
         self.check_request(request)?;
         let result = self.forecast_walk(request, options, false);
         if options.budget == BudgetPolicy::MayExceed

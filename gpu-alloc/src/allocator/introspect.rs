@@ -4,12 +4,15 @@
 #![deny(unsafe_code)]
 
 use {
-    super::{memory_type::TypeState, GpuAllocator},
+    super::{
+        memory_type::{ChunkView, TypeState},
+        GpuAllocator,
+    },
     crate::stats::{
         fragmentation, AllocatorStats, HeapStats, MapRange, MemoryMap, MemoryObjectMap,
         MemoryTypeStats, ObjectKind,
     },
-    alloc::vec::Vec,
+    alloc::{string::ToString, vec::Vec},
     core::fmt::Debug,
 };
 #[cfg(any(test, debug_assertions, feature = "check-invariants"))]
@@ -49,7 +52,7 @@ where
             .iter()
             .enumerate()
             .map(|(index, state)| {
-                let stats = type_stats(index as u32, state);
+                let stats = type_stats(index as u32, state, &self.type_chunks(index));
                 if let Some(heap) = heaps.get_mut(state.info.heap as usize) {
                     heap.memory_objects += stats.memory_objects;
                     heap.used += stats.used;
@@ -73,6 +76,7 @@ where
             hints_dropped: self.hints_dropped,
             budget_refreshes: self.accounts.refreshes,
             named_blocks: self.names.largest(|ty| self.types[ty as usize].info.heap),
+            pools: self.pools.stats(),
             heaps,
             memory_types,
         }
@@ -92,7 +96,7 @@ where
         let mut dedicated = Vec::new();
         for (index, state) in self.types.iter().enumerate() {
             let (ty, heap) = (index as u32, state.info.heap);
-            for chunk in state.chunks() {
+            for chunk in self.type_chunks(index) {
                 key(chunk.key);
                 let mut ranges = Vec::new();
                 chunk.sub.for_each_range(&mut |offset, size, used| {
@@ -106,6 +110,10 @@ where
                     size: chunk.size,
                     ranges,
                     named: self.names.ranges_in(chunk.key),
+                    pool: chunk.pool.map(|slot| match self.pools.name(slot) {
+                        Some(name) => name.to_string(),
+                        None => alloc::format!("pool {slot}"),
+                    }),
                 });
             }
             for (&(size, imported), &count) in &state.dedicated {
@@ -130,7 +138,8 @@ where
     pub fn check_invariants(&self) {
         let mut chunk_bytes = alloc::vec![0u64; self.accounts.heaps.len()];
         let mut chunks = 0u32;
-        for state in &self.types {
+        self.pools.check_invariants(self.types.len());
+        for (ty, state) in self.types.iter().enumerate() {
             state.general.iter().for_each(Pool::check_invariants);
             state.transient.iter().for_each(Pool::check_invariants);
             for (slabs, pool) in state.slabs.iter().zip(&state.general) {
@@ -180,7 +189,7 @@ where
                     "kind pools used with granularity 1"
                 );
             }
-            for chunk in state.chunks() {
+            for chunk in self.type_chunks(ty) {
                 let (size, mapped) = (chunk.size, chunk.mapped);
                 chunk_bytes[state.info.heap as usize] += size;
                 chunks += 1;
@@ -202,7 +211,7 @@ where
         let mut dedicated_bytes = alloc::vec![0u64; self.accounts.heaps.len()];
         let mut dedicated_objects = 0u32;
         let mut blocks = 0u64;
-        for state in &self.types {
+        for (ty, state) in self.types.iter().enumerate() {
             for (&(size, _), &count) in &state.dedicated {
                 dedicated_bytes[state.info.heap as usize] += size * u64::from(count);
                 dedicated_objects += count;
@@ -213,7 +222,8 @@ where
                 .iter()
                 .map(|s| s.bytes() - s.block_bytes())
                 .sum();
-            let shared_used: u64 = state.chunks().map(|c| c.sub.used()).sum::<u64>() - slab_slack;
+            let chunks = self.type_chunks(ty);
+            let shared_used: u64 = chunks.iter().map(|c| c.sub.used()).sum::<u64>() - slab_slack;
             let dedicated_used: u64 = state
                 .dedicated
                 .iter()
@@ -227,7 +237,7 @@ where
             let dedicated_blocks: u64 = state.dedicated.values().map(|&n| u64::from(n)).sum();
             // Every used range of a memory object is a block, except slabs, which
             // hold their used slots.
-            let shared_blocks: u64 = state.chunks().map(|c| c.sub.live_ranges()).sum::<u64>()
+            let shared_blocks: u64 = chunks.iter().map(|c| c.sub.live_ranges()).sum::<u64>()
                 + state.slabs.iter().map(Slabs::used_slots).sum::<u64>()
                 - state
                     .slabs
@@ -274,8 +284,18 @@ where
     }
 }
 
-/// Statistics of memory type `index`.
-fn type_stats<M>(index: u32, state: &TypeState<M>) -> MemoryTypeStats {
+impl<M> GpuAllocator<M> {
+    /// The shared memory objects of memory type `ty`: its own pools', then
+    /// the user pools'.
+    fn type_chunks(&self, ty: usize) -> Vec<ChunkView<'_>> {
+        let mut chunks: Vec<ChunkView<'_>> = self.types[ty].chunks().collect();
+        chunks.extend(self.pools.chunks_of(ty as u32));
+        chunks
+    }
+}
+
+/// Statistics of memory type `index`, whose shared objects are `chunks`.
+fn type_stats<M>(index: u32, state: &TypeState<M>, chunks: &[ChunkView<'_>]) -> MemoryTypeStats {
     let dedicated_objects: u32 = state.dedicated.values().sum();
     let dedicated_bytes: u64 = state
         .dedicated
@@ -295,7 +315,7 @@ fn type_stats<M>(index: u32, state: &TypeState<M>) -> MemoryTypeStats {
         largest_free: 0,
         fragmentation: 0.0,
     };
-    for chunk in state.chunks() {
+    for chunk in chunks {
         stats.memory_objects += 1;
         stats.reserved += chunk.size;
         stats.free += chunk.size - chunk.sub.used();

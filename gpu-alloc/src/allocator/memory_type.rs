@@ -75,6 +75,8 @@ pub(crate) struct ChunkView<'a> {
         allow(dead_code)
     )]
     pub(crate) mapped: bool,
+    /// The user pool's slot, for an object of a user pool.
+    pub(crate) pool: Option<u32>,
 }
 
 impl<M> TypeState<M> {
@@ -147,6 +149,7 @@ impl<M> TypeState<M> {
                         sub: &chunk.sub,
                         key: chunk.memory.key(),
                         mapped: chunk.base.is_some(),
+                        pool: None,
                     })
                 })
         }

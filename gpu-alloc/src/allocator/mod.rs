@@ -25,6 +25,7 @@ mod introspect;
 mod memory_type;
 mod names;
 mod place;
+mod pools;
 mod release;
 mod shape;
 mod slabs;
@@ -42,6 +43,7 @@ use {
         block::MemoryBlock,
         config::{Config, Sizes},
         error::{AllocationError, TryAllocError},
+        pools::{PoolDestroyed, PoolError, PoolId, PoolOptions},
         report::report,
         request::{AllocOptions, Dedicated, ResourceKind},
         usage::{MemoryForUsage, UsageFlags},
@@ -95,6 +97,8 @@ pub struct GpuAllocator<M> {
     hints_dropped: u64,
     /// The named live blocks.
     names: names::Names,
+    /// The user pools.
+    pools: pools::UserPools<M>,
 }
 
 impl<M> GpuAllocator<M>
@@ -172,6 +176,7 @@ where
             unaccounted_blocks: 0,
             hints_dropped: 0,
             names: names::Names::default(),
+            pools: pools::UserPools::default(),
         }
     }
 
@@ -436,6 +441,77 @@ where
         self.import(memory, memory_type, props, offset, size)
     }
 
+    /// Creates a pool: memory objects of one memory type and one size, set
+    /// apart for the blocks that name it ([`AllocOptions::pool`]), placed by
+    /// one algorithm, between a minimum and a maximum number of objects
+    /// (the minimum made now). Its objects count against the same object
+    /// limit and heap budgets as the allocator's own.
+    ///
+    /// ```
+    /// use gpu_alloc::{AllocOptions, GpuAllocator, MemoryBlock, MemoryDevice, PoolOptions};
+    /// use gpu_alloc::{Request, UsageFlags};
+    ///
+    /// /// A pool of at most two 64 MiB objects for a level's geometry, and its
+    /// /// first block.
+    /// unsafe fn level_pool<M: std::fmt::Debug + 'static>(
+    ///     allocator: &mut GpuAllocator<M>,
+    ///     device: &impl MemoryDevice<M>,
+    ///     request: Request,
+    /// ) -> Result<MemoryBlock<M>, Box<dyn std::error::Error>> {
+    ///     let options = PoolOptions::new(64 << 20)
+    ///         .usage(UsageFlags::FAST_DEVICE_ACCESS)
+    ///         .max_objects(2)
+    ///         .name("level geometry");
+    ///     let pool = unsafe { allocator.create_pool(device, options) }?;
+    ///     let options = AllocOptions::new().pool(pool);
+    ///     Ok(unsafe { allocator.try_alloc_with_options(device, request, options) }?)
+    /// }
+    /// # fn main() {}
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// See [`PoolError`]: invalid options, or making the minimum objects
+    /// failed (then nothing of the pool is kept).
+    ///
+    /// # Safety
+    ///
+    /// As for [`alloc`](Self::alloc), and the [`export`](PoolOptions::export)
+    /// types are allowed for the pool's memory type.
+    pub unsafe fn create_pool(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        options: PoolOptions,
+    ) -> Result<PoolId, PoolError> {
+        // SAFETY: the caller's promise (`# Safety` above).
+        let device = unsafe { Device::new(device) };
+        self.create_pool_on(device, options)
+    }
+
+    /// Destroys a pool: it takes no more blocks, its empty memory objects
+    /// are freed now, and those that hold live blocks as the last of them is
+    /// returned (with [`dealloc`](Self::dealloc), as any block). Live blocks
+    /// are reported (a leak of the caller's, usually) and counted in the
+    /// result; nothing they use is freed.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::UnknownPool`] for a pool destroyed already or of another
+    /// allocator.
+    ///
+    /// # Safety
+    ///
+    /// `device` is the device this allocator is used with.
+    pub unsafe fn destroy_pool(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        pool: PoolId,
+    ) -> Result<PoolDestroyed, PoolError> {
+        // SAFETY: the caller's promise (`# Safety` above).
+        let device = unsafe { Device::new(device) };
+        self.destroy_pool_on(device, pool)
+    }
+
     /// Frees every shared memory object that holds no block.
     ///
     /// # Safety
@@ -444,6 +520,8 @@ where
     pub unsafe fn cleanup(&mut self, device: &impl MemoryDevice<M>) {
         // SAFETY: the caller's promise (`# Safety` above).
         let device = unsafe { Device::new(device) };
+        // The default pools' empty objects, and the user pools' above their
+        // minimum.
         self.release_empty(device, None);
         for state in &mut self.types {
             state

@@ -82,7 +82,9 @@ where
             Strategy::General | Strategy::Slab => {
                 self.count_block::<Tlsf>(target, strategy, placement)
             }
-            Strategy::Leased => unreachable!("only a thread arena places leased blocks"),
+            Strategy::Leased | Strategy::Pool => {
+                unreachable!("only thread arenas and user pools place these")
+            }
         };
         Ok(self.make_block(placed))
     }
@@ -105,6 +107,7 @@ where
         Placed {
             ty: target.ty,
             class: target.class,
+            pool: 0,
             size: target.size,
             strategy,
             placement,

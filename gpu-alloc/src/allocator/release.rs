@@ -51,6 +51,7 @@ where
             Flavor::Shared {
                 strategy,
                 class,
+                pool,
                 chunk,
                 handle,
                 ..
@@ -60,6 +61,10 @@ where
                     offset,
                     handle,
                 };
+                if strategy == Strategy::Pool {
+                    self.release_pooled(device, ty, size, pool, placement);
+                    return;
+                }
                 self.release_shared(device, ty, size, strategy, class, placement);
             }
         }
@@ -92,8 +97,8 @@ where
             // allocator's, so `try_dealloc` gives them back before this point
             // (checked in debug builds); an arm of their own with a panic cost
             // 2-3 instructions per free on the churn traces.
-            Strategy::General | Strategy::Leased => {
-                debug_assert_ne!(strategy, Strategy::Leased, "a leased block came back");
+            Strategy::General | Strategy::Leased | Strategy::Pool => {
+                debug_assert_eq!(strategy, Strategy::General, "a leased block came back");
                 let pool = &mut state.general[class];
                 let slabs = &mut state.slabs[class];
                 let accounts = &mut self.accounts;
@@ -160,7 +165,7 @@ where
                 freed |= free_empty_chunks(&mut self.accounts, device, pool, heap, |_, _| false);
             }
         }
-        freed
+        freed | self.release_pool_spares(device, heap)
     }
 }
 

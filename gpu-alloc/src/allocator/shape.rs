@@ -145,6 +145,20 @@ impl Rounding {
         self.cap
     }
 
+    /// The size and alignment mask of a block of a user pool: a general
+    /// block's size rounded as the general strategy's (`general`), a linear
+    /// or ring block's as the transient strategy's; `None` when rounding
+    /// overflows.
+    pub(crate) fn pooled(&self, size: u64, align_mask: u64, general: bool) -> Option<(u64, u64)> {
+        let mask = if general {
+            self.size_mask
+        } else {
+            self.align_bits
+        };
+        let rounded = size.checked_add(mask)? & !mask;
+        Some((rounded, align_mask | self.align_bits))
+    }
+
     /// The shape of a request of `size` bytes (non-zero) aligned to
     /// `align_mask + 1`, or `None` when it needs a dedicated memory object: its
     /// size, rounded to atoms, reaches the dedicated threshold, or rounded as

@@ -459,6 +459,48 @@ where
         unsafe { lock(&self.central).cleanup(device) };
     }
 
+    /// Creates a pool ([`GpuAllocator::create_pool`]); blocks of the pool
+    /// are made and freed under the central lock.
+    ///
+    /// # Errors
+    ///
+    /// As for [`GpuAllocator::create_pool`].
+    ///
+    /// # Safety
+    ///
+    /// As for [`GpuAllocator::create_pool`].
+    pub unsafe fn create_pool(
+        &self,
+        device: &impl MemoryDevice<M>,
+        options: crate::PoolOptions,
+    ) -> Result<crate::PoolId, crate::PoolError> {
+        // SAFETY: the caller's promise.
+        unsafe { lock(&self.central).create_pool(device, options) }
+    }
+
+    /// Destroys a pool ([`GpuAllocator::destroy_pool`]).
+    ///
+    /// # Errors
+    ///
+    /// As for [`GpuAllocator::destroy_pool`].
+    ///
+    /// # Safety
+    ///
+    /// As for [`GpuAllocator::destroy_pool`].
+    pub unsafe fn destroy_pool(
+        &self,
+        device: &impl MemoryDevice<M>,
+        pool: crate::PoolId,
+    ) -> Result<crate::PoolDestroyed, crate::PoolError> {
+        // SAFETY: the caller's promise.
+        unsafe { lock(&self.central).destroy_pool(device, pool) }
+    }
+
+    /// A pool's statistics ([`GpuAllocator::pool_stats`]).
+    pub fn pool_stats(&self, pool: crate::PoolId) -> Option<crate::PoolStats> {
+        lock(&self.central).pool_stats(pool)
+    }
+
     /// Largest size of one memory object (`max_memory_allocation_size`).
     pub fn max_allocation_size(&self) -> u64 {
         lock(&self.central).max_allocation_size()
@@ -783,6 +825,7 @@ where
                 base: object.base,
                 strategy: Strategy::Leased,
                 class: arena_index as u8,
+                pool: 0,
                 chunk: at.chunk(),
                 handle: at.handle,
             },

@@ -26,6 +26,9 @@ pub(crate) enum Strategy {
     /// [`SharedGpuAllocator`]: crate::SharedGpuAllocator
     #[cfg_attr(not(feature = "std"), allow(dead_code))]
     Leased,
+    /// A range of a memory object of a user pool (`allocator/pools.rs`),
+    /// placed by the pool's algorithm.
+    Pool,
 }
 
 mod linear;

@@ -60,6 +60,7 @@ fn colour(kind: ObjectKind) -> &'static str {
         ObjectKind::Transient => "#f28e2b",
         ObjectKind::Dedicated => "#59a14f",
         ObjectKind::Imported => "#b07aa1",
+        ObjectKind::Pool => "#76b7b2",
     }
 }
 
@@ -70,6 +71,7 @@ fn kind_name(kind: ObjectKind) -> &'static str {
         ObjectKind::Transient => "transient",
         ObjectKind::Dedicated => "dedicated",
         ObjectKind::Imported => "imported",
+        ObjectKind::Pool => "pool",
     }
 }
 
@@ -168,8 +170,9 @@ impl fmt::Display for Budget {
 /// One row to draw: a device memory object.
 struct Row<'a> {
     kind: ObjectKind,
-    /// What the row's label calls the object.
-    label: &'static str,
+    /// What the row's label calls the object (a pool's object: the pool's
+    /// name).
+    label: &'a str,
     size: u64,
     /// `None` for dedicated and imported objects (one live range).
     ranges: Option<&'a [MapRange]>,
@@ -370,7 +373,7 @@ impl Canvas {
             self.out,
             r#"<text x="{:.1}" y="{text_y:.1}" class="t">{} {}</text>"#,
             MARGIN + 16.0,
-            row.label,
+            Escaped(row.label),
             Bytes(row.size)
         )?;
         writeln!(
@@ -488,6 +491,7 @@ impl Canvas {
             ),
             (colour(ObjectKind::Dedicated), "dedicated"),
             (colour(ObjectKind::Imported), "imported"),
+            (colour(ObjectKind::Pool), "user pool (labelled by name)"),
             (FREE, "free"),
             (SLIVER, "free range &lt; 1 px"),
         ];
@@ -608,6 +612,7 @@ impl MemoryMap {
             .map(|o| Row {
                 kind: o.kind,
                 label: match (o.kind, o.resource) {
+                    (ObjectKind::Pool, _) => o.pool.as_deref().unwrap_or("pool"),
                     (ObjectKind::General, ResourceKind::Linear) => "buffers",
                     (ObjectKind::General, ResourceKind::Optimal) => "images",
                     (kind, _) => kind_name(kind),

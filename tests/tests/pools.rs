@@ -791,6 +791,20 @@ fn run_program(layout: &Layout, tight: bool, ops: &[Op], met: &mut Met) {
                         assert!(model.live && !exclude_type, "{at}: served");
                         assert_eq!(block.memory_type(), model.ty, "{at}: the pool's type");
                         assert_eq!(block.offset() & align_mask, 0, "{at}: aligned");
+                        // Pool blocks take any resource: each on granularity
+                        // pages of its own, and whole atoms of non-coherent
+                        // memory.
+                        let page = layout.buffer_image_granularity.max(1);
+                        assert_eq!(block.offset() % page, 0, "{at}: own pages");
+                        assert_eq!(block.size() % page, 0, "{at}: whole pages");
+                        let props = block.props();
+                        if props.contains(MemoryPropertyFlags::HOST_VISIBLE)
+                            && !props.contains(MemoryPropertyFlags::HOST_COHERENT)
+                        {
+                            let atom = layout.non_coherent_atom_size.max(1);
+                            assert_eq!(block.offset() % atom, 0, "{at}: whole atoms");
+                            assert_eq!(block.size() % atom, 0, "{at}: whole atoms");
+                        }
                         assert!(block.size() >= size, "{at}");
                         let object = h.device.object(block.memory().id()).expect("live");
                         assert_eq!(object.size, model.object_size, "{at}: a pool object");

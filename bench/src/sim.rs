@@ -350,6 +350,78 @@ impl<const MODE: Mode> BenchAlloc for OursSim<MODE> {
     }
 }
 
+/// This project's allocator with a ring pool for the frame-staging trace:
+/// every request goes to one pool of the ring algorithm (objects of
+/// [`RING_OBJECT`] bytes, as many as it needs) through
+/// `try_alloc_with_options`, as an engine puts its per-frame uploads in one.
+struct OursRing<const MODE: Mode> {
+    device: NullDevice,
+    alloc: gpu_alloc::GpuAllocator<NullMemory<MODE>>,
+    pool: gpu_alloc::PoolId,
+}
+
+/// Size of the ring pool's memory objects: about two frames of the staging
+/// trace (64 blocks of 256 B to 1 MiB, log-uniform: 8 MiB on average).
+const RING_OBJECT: u64 = 16 << 20;
+
+impl<const MODE: Mode> OursRing<MODE> {
+    fn new(mut alloc: gpu_alloc::GpuAllocator<NullMemory<MODE>>) -> Self {
+        let device = NullDevice::default();
+        let options = gpu_alloc::PoolOptions::new(RING_OBJECT)
+            .usage(gpu_alloc::UsageFlags::UPLOAD)
+            .algorithm(gpu_alloc::PoolAlgorithm::Ring)
+            .name("frame uploads");
+        // SAFETY: `device` is the device whose properties made the allocator.
+        let pool = unsafe { alloc.create_pool(&device, options) }.expect("a valid pool");
+        OursRing {
+            device,
+            alloc,
+            pool,
+        }
+    }
+}
+
+impl<const MODE: Mode> BenchAlloc for OursRing<MODE> {
+    type Block = gpu_alloc::MemoryBlock<NullMemory<MODE>>;
+
+    #[inline(never)]
+    fn alloc(&mut self, req: &Req) -> Option<Self::Block> {
+        let request = gpu_alloc::Request {
+            size: req.size,
+            align_mask: req.align - 1,
+            usage: usage_ours(req.usage),
+            memory_types: memory_types::<MODE>(req),
+        };
+        let options = gpu_alloc::AllocOptions::new().pool(self.pool);
+        // SAFETY: `device` is the device whose properties made the allocator.
+        unsafe {
+            self.alloc
+                .try_alloc_with_options(&self.device, request, options)
+        }
+        .ok()
+    }
+
+    #[inline(never)]
+    fn free(&mut self, block: Self::Block) {
+        // SAFETY: the block came from this allocator and device; nothing uses it.
+        unsafe { self.alloc.dealloc(&self.device, block) }
+    }
+
+    fn device(&self) -> DeviceCounters {
+        self.device.counters()
+    }
+
+    fn finish(&mut self) {
+        // SAFETY: the same device as every allocation.
+        unsafe {
+            self.alloc
+                .destroy_pool(&self.device, self.pool)
+                .expect("the row's pool");
+            self.alloc.cleanup(&self.device);
+        }
+    }
+}
+
 /// gpu-alloc 0.6.2 on the null device. In [`REAL_HINTS`] mode a request with a
 /// dedicated hint goes through `alloc_with_dedicated` (0.6.2 has no resource
 /// kind); every other request through plain `alloc`.
@@ -460,6 +532,7 @@ impl BenchAlloc for Harness {
 pub(crate) const OURS_SIM: &str = "gpu-alloc (ours) sim";
 pub(crate) const OLD_SIM: &str = "gpu-alloc 0.6.2 sim";
 pub(crate) const OFFSET: &str = "offset-allocator";
+pub(crate) const OURS_RING: &str = "gpu-alloc (ours) ring pool sim";
 pub(crate) const HARNESS: &str = "harness only (floor)";
 
 /// Runs `trace` on the row `$row` (`OursSim` or `Old062`) in the trace's
@@ -526,6 +599,18 @@ pub(crate) fn run_rows(trace: &Trace, limit: Duration) -> Vec<RunResult> {
         limit
     ));
 
+    if trace.name == "frame staging" {
+        // The staging trace is synthetic (any memory type).
+        let props = sim_props!(gpu_alloc_types, false);
+        let ext = gpu_alloc_types::ExtendedProperties::from_properties(&props, 1);
+        let alloc = gpu_alloc::GpuAllocator::with_extended_properties(
+            config_ours(trace.family),
+            props,
+            ext,
+        );
+        let mut row = OursRing::<SYNTHETIC>::new(alloc);
+        out.push(run(OURS_RING, &mut row, trace, limit));
+    }
     if trace.name.ends_with(" live small") {
         out.push(run(HARNESS, &mut Harness, trace, limit));
     }

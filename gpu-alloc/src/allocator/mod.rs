@@ -328,7 +328,10 @@ where
         options: AllocOptions,
     ) -> Result<MemoryBlock<M>, TryAllocError> {
         if options.beyond_kind() {
-            let mut result = self.alloc_full(device, request, &options);
+            let mut result = match options.pool {
+                Some(pool) => self.alloc_pooled(device, request, &options, pool),
+                None => self.alloc_full(device, request, &options),
+            };
             if let (Some(name), Ok(block)) = (options.name, &mut result) {
                 self.set_block_name(block, name);
             }

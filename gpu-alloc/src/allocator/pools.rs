@@ -117,12 +117,26 @@ impl<M> Objects<M> {
         with_pool!(self, pool => pool.iter().count() as u32)
     }
 
-    fn alloc(&mut self, size: u64, align_mask: u64) -> Option<Placement> {
-        with_pool!(self, pool => pool.alloc(size, align_mask))
-    }
-
-    fn object_ref(&mut self, slot: u32) -> ObjectRef<M> {
-        with_pool!(self, pool => pool.get_mut(slot).object_ref())
+    /// Places a block in the object that placed the last one if it has
+    /// room (for linear and ring pools, almost always: their blocks come and
+    /// go in order), else in the best one ([`Pool::alloc`]).
+    /// Returns where, and what the block keeps of the object.
+    #[inline(always)]
+    fn alloc(&mut self, size: u64, align_mask: u64) -> Option<(Placement, ObjectRef<M>)> {
+        fn place<M, S: SubAllocator>(
+            pool: &mut Pool<M, S>,
+            size: u64,
+            align_mask: u64,
+        ) -> Option<(Placement, ObjectRef<M>)> {
+            if !S::best_fit_objects() {
+                if let Some(found) = pool.alloc_recent(size, align_mask) {
+                    return Some(found);
+                }
+            }
+            let placement = pool.alloc(size, align_mask)?;
+            Some((placement, pool.get_mut(placement.chunk).object_ref()))
+        }
+        with_pool!(self, pool => place(pool, size, align_mask))
     }
 
     /// Adds an object and places `size` bytes at its start.
@@ -559,8 +573,9 @@ where
             })
     }
 
-    /// A block of `request` in the pool `id` (the full path sends every
-    /// request with a pool here).
+    /// A block of `request` in the pool `id` (every request with a pool
+    /// comes here).
+    #[inline(never)]
     pub(super) fn alloc_pooled(
         &mut self,
         device: Device<'_, M, impl MemoryDevice<M>>,
@@ -571,8 +586,8 @@ where
         let (ty, size, align_mask) = self.pooled_shape(&request, options, id)?;
         let index = id.index;
         let pool = self.pools.slots[index as usize].as_mut().expect("checked");
-        let placement = match pool.objects.alloc(size, align_mask) {
-            Some(placement) => placement,
+        let (placement, object) = match pool.objects.alloc(size, align_mask) {
+            Some(found) => found,
             None => {
                 let count = pool.objects.count();
                 if let Some(max_objects) = pool.options.max_objects {
@@ -596,7 +611,6 @@ where
         let pool = self.pools.slots[index as usize].as_mut().expect("live");
         pool.blocks += 1;
         pool.block_bytes += size;
-        let object = pool.objects.object_ref(placement.chunk);
         self.live_blocks += 1;
         let state = &mut self.types[ty as usize];
         state.add_block(size);

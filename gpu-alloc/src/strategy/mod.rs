@@ -29,8 +29,12 @@ pub(crate) enum Strategy {
 }
 
 mod linear;
+mod ring;
 mod tlsf;
 
+// Ring pools and the virtual allocator build rings; until then only tests do.
+#[allow(unused_imports)]
+pub(crate) use self::ring::Ring;
 pub(crate) use self::{linear::Linear, tlsf::Tlsf};
 
 /// Places ranges inside one memory object of `capacity` bytes.

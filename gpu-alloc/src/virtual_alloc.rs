@@ -170,6 +170,7 @@ pub enum VirtualAllocError {
 /// or that this one made before a [`reset`](VirtualAllocator::reset); nothing
 /// changed. The block is inside: free it where it belongs, or drop it.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 #[error("the virtual block at offset {} was not made by this allocator", .block.offset)]
 pub struct ForeignBlockError {
     /// The block passed to `free`.

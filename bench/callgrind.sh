@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Instructions per alloc+free pair of this project and of gpu-alloc 0.6.2 on each
 # `--quick` trace of the null device, counted by callgrind (repeatable whatever
-# else the machine does, unlike times). Needs valgrind.
+# else the machine does, unlike times), and on the VMA case of our virtual
+# allocator and of offset-allocator (columns `virtual` and `offset`, `-` on the
+# other traces). Needs valgrind.
 #
 #   bench/callgrind.sh [TRACE...]     (default: every trace)
 set -euo pipefail
@@ -18,7 +20,7 @@ out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 [ $# -gt 0 ] || set -- "churn small" "churn mixed" "frame staging" "level load" \
     "VMA case, free fwd" "VMA case, free rnd" "1000 live" "10000 live" "100000 live"
-printf '%-20s %8s %8s %6s\n' trace ours 0.6.2 ratio
+printf '%-20s %8s %8s %6s %8s %8s\n' trace ours 0.6.2 ratio virtual offset
 for trace in "$@"; do
     valgrind --tool=callgrind --callgrind-out-file="$out/cg" "$bin" --quick --no-vulkan \
         --only "$trace" >/dev/null 2>&1
@@ -28,10 +30,10 @@ for trace in "$@"; do
     # The rows are generic over whether hints are given (`OursSim<_>`); one
     # trace uses one of the two.
     callgrind_annotate --inclusive=yes "$out/cg" 2>/dev/null \
-        | grep -E "=> .*<gpu_alloc_bench::sim::(OursSim|Old062)(<_>)? as gpu_alloc_bench::BenchAlloc>::(alloc|free) \(" \
+        | grep -E "=> .*<gpu_alloc_bench::sim::(OursSim|Old062|Virtual|Offset)(<_>)? as gpu_alloc_bench::BenchAlloc>::(alloc|free) \(" \
         | python3 -c '
 import re, sys
-sides = {"OursSim": [0, 0], "Old062": [0, 0]}
+sides = {"OursSim": [0, 0], "Old062": [0, 0], "Virtual": [0, 0], "Offset": [0, 0]}
 for line in sys.stdin:
     m = re.match(r"\s*([\d,]+).*sim::(\w+)(?:<_>)? as gpu_alloc_bench::BenchAlloc>::(\w+) \(([\d,]+)x\)", line)
     if not m:
@@ -43,6 +45,8 @@ for line in sys.stdin:
         side[1] = max(side[1], calls)
 ours, old = sides["OursSim"], sides["Old062"]
 o, p = ours[0] / max(ours[1], 1), old[0] / max(old[1], 1)
-print(f"{sys.argv[1]:20s} {o:8.0f} {p:8.0f} {o / p:6.2f}")
+def per(side):
+    return "%8.0f" % (side[0] / side[1]) if side[1] else "%8s" % "-"
+print(f"{sys.argv[1]:20s} {o:8.0f} {p:8.0f} {o / p:6.2f} " + per(sides["Virtual"]) + " " + per(sides["Offset"]))
 ' "$trace"
 done

@@ -1,5 +1,6 @@
 //! The simulated rows: a null device shared by this project's allocator and
-//! gpu-alloc 0.6.2, and offset-allocator on the one-block trace.
+//! gpu-alloc 0.6.2, and offset-allocator and our virtual allocator on the
+//! one-block trace.
 
 use {
     crate::{
@@ -505,6 +506,34 @@ impl BenchAlloc for Offset {
     }
 }
 
+/// Our [`gpu_alloc::VirtualAllocator`] (general strategy: the TLSF of the
+/// general pools, with no device) over the same range as [`Offset`].
+struct Virtual(gpu_alloc::VirtualAllocator);
+
+impl BenchAlloc for Virtual {
+    type Block = gpu_alloc::VirtualBlock;
+
+    #[inline(never)]
+    fn alloc(&mut self, req: &Req) -> Option<Self::Block> {
+        self.0.alloc(req.size, req.align).ok()
+    }
+
+    #[inline(never)]
+    fn free(&mut self, block: Self::Block) {
+        self.0.free(block).expect("a block of this allocator");
+    }
+
+    fn device(&self) -> DeviceCounters {
+        // As for `Offset`: the range is made up front.
+        DeviceCounters {
+            allocations: 0,
+            frees: 0,
+            live_bytes: ONE_BLOCK,
+            peak_bytes: ONE_BLOCK,
+        }
+    }
+}
+
 /// No allocator: what the harness itself costs per op (slot bookkeeping, cache
 /// misses on the slot array), as a floor for the scaling plot. The block stands
 /// in for a `MemoryBlock`-sized handle.
@@ -533,6 +562,7 @@ pub(crate) const OURS_SIM: &str = "gpu-alloc (ours) sim";
 pub(crate) const OLD_SIM: &str = "gpu-alloc 0.6.2 sim";
 pub(crate) const OFFSET: &str = "offset-allocator";
 pub(crate) const OURS_RING: &str = "gpu-alloc (ours) ring pool sim";
+pub(crate) const VIRTUAL: &str = "virtual allocator";
 pub(crate) const HARNESS: &str = "harness only (floor)";
 
 /// Runs `trace` on the row `$row` (`OursSim` or `Old062`) in the trace's
@@ -617,6 +647,9 @@ pub(crate) fn run_rows(trace: &Trace, limit: Duration) -> Vec<RunResult> {
     if one_block {
         let mut offset = Offset(offset_allocator::Allocator::new(ONE_BLOCK as u32));
         out.push(run(OFFSET, &mut offset, trace, limit));
+        let heap = gpu_alloc::VirtualAllocator::new(ONE_BLOCK, gpu_alloc::VirtualStrategy::General)
+            .expect("a range of ONE_BLOCK bytes");
+        out.push(run(VIRTUAL, &mut Virtual(heap), trace, limit));
     }
     out
 }

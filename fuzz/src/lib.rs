@@ -1,3 +1,6 @@
+//! Fuzz drivers. [`virtual_ops`] is the `VirtualAllocator` target's; the rest
+//! of this file is the `alloc_ops` target's.
+//!
 //! Fuzz driver: decodes an operation program from arbitrary bytes and runs it
 //! against `GpuAllocator` on a simulated device through the shadow model that
 //! the property tests use too (`gpu_alloc_tests::shadow`), which checks every
@@ -26,6 +29,8 @@
 //! at the end.
 
 #![forbid(unsafe_code)]
+
+pub mod virtual_ops;
 
 use {
     gpu_alloc::{Dedicated, HeapBudget, Request, ResourceKind, UsageFlags},

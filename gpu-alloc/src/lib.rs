@@ -135,6 +135,30 @@
 //! [`GpuAllocator::new`] assumes (use [`GpuAllocator::with_extended_properties`]
 //! to pass the device's value).
 //!
+//! # Virtual allocator
+//!
+//! [`VirtualAllocator`] places ranges of `0..size` with no device and no memory
+//! behind them (sub-ranges of a buffer of yours, descriptor slots, file
+//! ranges), by the strategies the pools run inside their memory objects:
+//! [`VirtualStrategy::General`] (TLSF), [`VirtualStrategy::Linear`] (bump) and
+//! [`VirtualStrategy::Ring`] (in order, wrapping to offset 0, for per-frame
+//! data). Sizes and offsets are `u64`, alignments any power of two; it works in
+//! `no_std`, has no `unsafe` code, and its
+//! [`check_invariants`](VirtualAllocator::check_invariants) is there in every
+//! build.
+//!
+//! ```
+//! use gpu_alloc::{VirtualAllocator, VirtualStrategy};
+//!
+//! let mut uploads = VirtualAllocator::new(64 << 20, VirtualStrategy::Ring).unwrap();
+//! let frame: Vec<_> = (0..4).map(|_| uploads.alloc(3 << 20, 256).unwrap()).collect();
+//! // The frame's fence: its blocks go, oldest first.
+//! for block in frame {
+//!     uploads.free(block).unwrap();
+//! }
+//! assert!(uploads.is_empty());
+//! ```
+//!
 //! # Threads
 //!
 //! `GpuAllocator<M>` and `MemoryBlock<M>` are `Send` and `Sync` when `M` (the
@@ -215,6 +239,7 @@ mod strategy;
 #[cfg(feature = "svg")]
 mod svg;
 mod usage;
+mod virtual_alloc;
 
 pub use {
     self::{
@@ -230,6 +255,10 @@ pub use {
             NamedBlock, NamedRange, ObjectKind,
         },
         usage::UsageFlags,
+        virtual_alloc::{
+            ForeignBlockError, VirtualAllocError, VirtualAllocator, VirtualBlock, VirtualRange,
+            VirtualStats, VirtualStrategy, ZeroCapacityError,
+        },
     },
     gpu_alloc_types::*,
 };

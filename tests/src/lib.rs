@@ -23,7 +23,9 @@
 //! reading.
 //!
 //! [`shadow`] is the model of the allocator's contract that `properties/` and
-//! the fuzz driver (`fuzz/`) both check every step against.
+//! the fuzz driver (`fuzz/`) both check every step against; [`virtual_shadow`]
+//! is the same for `VirtualAllocator` (`virtual_alloc.rs` and the fuzz target
+//! `virtual_ops`).
 //!
 //! [`MemoryDevice`]: gpu_alloc_types::MemoryDevice
 
@@ -33,4 +35,5 @@ pub mod harness;
 pub mod kit;
 pub mod shadow;
 pub mod sim;
+pub mod virtual_shadow;
 pub mod vulkan_gate;

@@ -1,13 +1,24 @@
-//! Runs fuzz inputs without libFuzzer: `replay FILE_OR_DIR...` runs every file
-//! (a directory: every file in it) through [`gpu_alloc_fuzz::run`] and prints the
-//! operations run. A failing input panics with the broken rule.
+//! Runs fuzz inputs without libFuzzer: `replay [TARGET] FILE_OR_DIR...` runs
+//! every file (a directory: every file in it) through the driver of `TARGET`,
+//! `alloc_ops` ([`gpu_alloc_fuzz::run`], the default when the first argument is
+//! a path) or `virtual_ops` ([`gpu_alloc_fuzz::virtual_ops::run_virtual`]), and
+//! prints the operations run. A failing input panics with the broken rule.
 
 use std::path::{Path, PathBuf};
 
 fn main() {
+    let mut args: Vec<_> = std::env::args_os().skip(1).collect();
+    let run: fn(&[u8]) -> u64 = match args.first().and_then(|a| a.to_str()) {
+        Some("virtual_ops") => gpu_alloc_fuzz::virtual_ops::run_virtual,
+        Some("alloc_ops") => gpu_alloc_fuzz::run,
+        _ => {
+            args.insert(0, "alloc_ops".into());
+            gpu_alloc_fuzz::run
+        }
+    };
     let mut files: Vec<PathBuf> = Vec::new();
-    for arg in std::env::args_os().skip(1) {
-        let path = Path::new(&arg);
+    for arg in &args[1..] {
+        let path = Path::new(arg);
         if path.is_dir() {
             let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -25,7 +36,11 @@ fn main() {
     let mut ops = 0u64;
     for file in &files {
         let data = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        ops += gpu_alloc_fuzz::run(&data);
+        ops += run(&data);
     }
-    println!("{} inputs, {ops} operations, no rule broken", files.len());
+    println!(
+        "{}: {} inputs, {ops} operations, no rule broken",
+        args[0].to_string_lossy(),
+        files.len()
+    );
 }

@@ -100,7 +100,6 @@ impl SubAllocator for Linear {
         }
     }
 
-    #[cfg(any(test, debug_assertions, feature = "check-invariants"))]
     fn check_invariants(&self) {
         assert!(self.head <= self.capacity, "head past capacity");
         assert!(self.used <= self.head, "more bytes used than bumped");

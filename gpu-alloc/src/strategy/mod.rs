@@ -35,10 +35,11 @@ mod linear;
 mod ring;
 mod tlsf;
 
-// Ring pools and the virtual allocator build rings; until then only tests do.
-#[allow(unused_imports)]
-pub(crate) use self::ring::Ring;
-pub(crate) use self::{linear::Linear, tlsf::Tlsf};
+pub(crate) use self::{
+    linear::Linear,
+    ring::Ring,
+    tlsf::{Tlsf, KEEP_PADDING},
+};
 
 /// Places ranges inside one memory object of `capacity` bytes.
 pub(crate) trait SubAllocator: Debug {
@@ -107,7 +108,13 @@ pub(crate) trait SubAllocator: Debug {
     fn for_each_range(&self, f: &mut dyn FnMut(u64, u64, bool));
 
     /// Walks every internal structure and panics if an invariant does not hold.
-    #[cfg(any(test, debug_assertions, feature = "check-invariants"))]
+    ///
+    /// In every build, for [`VirtualAllocator::check_invariants`]; the GPU
+    /// allocator calls it only from its own `check_invariants` (debug builds
+    /// and the `check-invariants` feature), so its release builds never run
+    /// or link it.
+    ///
+    /// [`VirtualAllocator::check_invariants`]: crate::VirtualAllocator::check_invariants
     fn check_invariants(&self);
 }
 

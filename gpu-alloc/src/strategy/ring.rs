@@ -32,9 +32,6 @@ struct Entry {
     freed: bool,
 }
 
-// Used by ring pools and by the virtual allocator; until one of them is
-// merged, only the tests build one.
-#[cfg_attr(not(test), allow(dead_code))]
 #[derive(Debug)]
 pub(crate) struct Ring {
     /// Size of the memory object.
@@ -247,7 +244,6 @@ impl SubAllocator for Ring {
         }
     }
 
-    #[cfg(any(test, debug_assertions, feature = "check-invariants"))]
     fn check_invariants(&self) {
         let Some(front) = self.entries.front() else {
             assert_eq!(

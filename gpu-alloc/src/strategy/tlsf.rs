@@ -31,7 +31,7 @@ const NIL: u32 = u32::MAX;
 /// neighbour frees (`BENCHMARKS.md`, "Cheaper aligned placement": 8-16 fewer
 /// instructions per alloc+free on the churn and level traces, the same bytes on
 /// every trace; larger limits save more instructions and hold more memory).
-const KEEP_PADDING: u64 = 64;
+pub(crate) const KEEP_PADDING: u64 = 64;
 /// Free nodes examined when no class guarantees a fit.
 const NEAR_FIT_PROBES: usize = 8;
 
@@ -434,7 +434,6 @@ impl SubAllocator for Tlsf {
         }
     }
 
-    #[cfg(any(test, debug_assertions, feature = "check-invariants"))]
     fn check_invariants(&self) {
         let spare: alloc::collections::BTreeSet<u32> = self.spare.iter().copied().collect();
         assert_eq!(

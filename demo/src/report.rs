@@ -105,12 +105,8 @@ pub fn pool_table(outcome: &Outcome) -> String {
         "{:<20} {:<9} {:>7} {:>6} {:>10} {:>10} {:>6}",
         "pool", "algorithm", "objects", "peak", "reserved", "used", "blocks"
     );
-    let mut out = format!(
-        "{header}
-{}
-",
-        "-".repeat(header.len())
-    );
+    let mut out = format!("{header}\n{}\n", "-".repeat(header.len()));
+    let mut first_ring = true;
     for pool in &outcome.stats.pools {
         let name = pool.name.as_deref().unwrap_or("(unnamed)");
         let algorithm = match pool.algorithm {
@@ -127,12 +123,18 @@ pub fn pool_table(outcome: &Outcome) -> String {
                 "  {} textures evicted for room (least recently used), {} loads deferred",
                 c.texture_evictions, c.loads_deferred
             ),
-            Some(Role::Uploads) if outcome.threads > 1 => format!(
-                "  memory objects over the run: {} (the most of any thread's ring; {} of \
-                 staging went through the rings)",
-                c.pool_peaks[Role::Uploads as usize],
-                Bytes(c.staged_bytes),
-            ),
+            Some(Role::Uploads) if outcome.threads > 1 => {
+                if first_ring {
+                    format!(
+                        "  memory objects over the run: {} (the most of any thread's ring; {} \
+                         of staging went through the rings)",
+                        c.pool_peaks[Role::Uploads as usize],
+                        Bytes(c.staged_bytes),
+                    )
+                } else {
+                    String::new()
+                }
+            }
             Some(Role::Uploads) => format!(
                 "  memory objects over the run: {}, through which {} of staging went",
                 c.pool_peaks[Role::Uploads as usize],
@@ -140,6 +142,7 @@ pub fn pool_table(outcome: &Outcome) -> String {
             ),
             _ => String::new(),
         };
+        first_ring &= role != Some(Role::Uploads);
         out.push_str(&format!(
             "{name:<20} {algorithm:<9} {:>7} {peak:>6} {:>10} {:>10} {:>6}{note}
 ",
@@ -160,8 +163,7 @@ pub fn pool_table(outcome: &Outcome) -> String {
         .map(|(_, d)| d.objects_freed)
         .sum();
     out.push_str(&format!(
-        "pools destroyed after the run: {}, {live} live blocks, {freed} memory objects freed
-",
+        "pools destroyed after the run: {}, {live} live blocks, {freed} memory objects freed\n",
         outcome.pools_destroyed.len()
     ));
     out

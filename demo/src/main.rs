@@ -251,6 +251,8 @@ fn main() -> ExitCode {
     );
     println!("\nat the end of the last frame:\n");
     print!("{}", report::heap_table(&outcome.stats, &run.heap_kinds));
+    println!();
+    print!("{}", report::pool_table(outcome));
     print!("{}", report::named_blocks(&outcome.stats));
     let mut failures = outcome.failures.clone();
     if let Some(dir) = &args.report {

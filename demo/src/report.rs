@@ -1,8 +1,11 @@
 //! The per-heap table and the report files.
 
 use {
-    crate::workload::Outcome,
-    gpu_alloc::AllocatorStats,
+    crate::workload::{
+        pools::{Role, GEOMETRY, TEXTURES, UPLOADS},
+        Outcome,
+    },
+    gpu_alloc::{AllocatorStats, PoolAlgorithm},
     gpu_alloc_tests::kit::Bytes,
     std::{fs, path::Path},
 };
@@ -83,6 +86,89 @@ pub fn named_blocks(stats: &AllocatorStats) -> String {
     out
 }
 
+/// The pool a [`PoolStats`](gpu_alloc::PoolStats) name belongs to.
+fn role_of(name: &str) -> Option<Role> {
+    match name {
+        GEOMETRY => Some(Role::Geometry),
+        TEXTURES => Some(Role::Textures),
+        _ if name.starts_with(UPLOADS) => Some(Role::Uploads),
+        _ => None,
+    }
+}
+
+/// The user pools at the end of the last frame, one line each: objects (now,
+/// most allowed, most held over the run), bytes, blocks and what the pool
+/// did (evictions, the ring's one object); then what destroying them found.
+pub fn pool_table(outcome: &Outcome) -> String {
+    let c = &outcome.counters;
+    let header = format!(
+        "{:<20} {:<9} {:>7} {:>6} {:>10} {:>10} {:>6}",
+        "pool", "algorithm", "objects", "peak", "reserved", "used", "blocks"
+    );
+    let mut out = format!("{header}\n{}\n", "-".repeat(header.len()));
+    let mut first_ring = true;
+    for pool in &outcome.stats.pools {
+        let name = pool.name.as_deref().unwrap_or("(unnamed)");
+        let algorithm = match pool.algorithm {
+            PoolAlgorithm::General => "general",
+            PoolAlgorithm::Linear => "linear",
+            PoolAlgorithm::Ring => "ring",
+            _ => "other",
+        };
+        let max = pool.max_objects.map_or("-".to_owned(), |m| m.to_string());
+        let role = role_of(name);
+        let peak = role.map_or("-".to_owned(), |r| c.pool_peaks[r as usize].to_string());
+        let note = match role {
+            Some(Role::Textures) => format!(
+                "  {} textures evicted for room (least recently used), {} loads deferred",
+                c.texture_evictions, c.loads_deferred
+            ),
+            Some(Role::Uploads) if outcome.threads > 1 => {
+                if first_ring {
+                    format!(
+                        "  memory objects over the run: {} (the most of any thread's ring; {} \
+                         of staging went through the rings)",
+                        c.pool_peaks[Role::Uploads as usize],
+                        Bytes(c.staged_bytes),
+                    )
+                } else {
+                    String::new()
+                }
+            }
+            Some(Role::Uploads) => format!(
+                "  memory objects over the run: {}, through which {} of staging went",
+                c.pool_peaks[Role::Uploads as usize],
+                Bytes(c.staged_bytes),
+            ),
+            _ => String::new(),
+        };
+        first_ring &= role != Some(Role::Uploads);
+        out.push_str(&format!(
+            "{name:<20} {algorithm:<9} {:>7} {peak:>6} {:>10} {:>10} {:>6}{note}
+",
+            format!("{}/{max}", pool.memory_objects),
+            Bytes(pool.reserved).to_string(),
+            Bytes(pool.used).to_string(),
+            pool.blocks,
+        ));
+    }
+    let live: u64 = outcome
+        .pools_destroyed
+        .iter()
+        .map(|(_, d)| d.live_blocks)
+        .sum();
+    let freed: u32 = outcome
+        .pools_destroyed
+        .iter()
+        .map(|(_, d)| d.objects_freed)
+        .sum();
+    out.push_str(&format!(
+        "pools destroyed after the run: {}, {live} live blocks, {freed} memory objects freed\n",
+        outcome.pools_destroyed.len()
+    ));
+    out
+}
+
 /// Writes `memory-map.svg` and `stats.json` into `dir` (created if needed).
 pub fn write_files(
     dir: &Path,
@@ -120,6 +206,22 @@ pub fn write_files(
             "dedicated_with_priority": c.dedicated_with_priority,
             "peak_reserved": c.peak_reserved,
             "peak_memory_objects": c.peak_objects,
+        },
+        "pools": {
+            "texture_evictions": c.texture_evictions,
+            "loads_deferred": c.loads_deferred,
+            "staged_bytes": c.staged_bytes,
+            "peak_memory_objects": {
+                "level_geometry": c.pool_peaks[Role::Geometry as usize],
+                "streamed_textures": c.pool_peaks[Role::Textures as usize],
+                "frame_uploads": c.pool_peaks[Role::Uploads as usize],
+            },
+            "destroyed": outcome.pools_destroyed.iter().map(|(name, d)| serde_json::json!({
+                "name": name,
+                "objects_freed": d.objects_freed,
+                "objects_kept": d.objects_kept,
+                "live_blocks": d.live_blocks,
+            })).collect::<Vec<_>>(),
         },
         "stats": outcome.stats,
         // What memory-map.svg is drawn from: every memory object and its ranges.

@@ -17,13 +17,21 @@
 //!
 //! With `--threads N` ([`threads`]), N threads run it at once on one
 //! `SharedGpuAllocator`, each with a share of the assets.
+//!
+//! The level's meshes, the streamed textures and the staging buffers live in
+//! user pools ([`pools`]): a full textures pool makes the workload evict its
+//! least recently used textures, and the staging buffers of the frames in
+//! flight go round one memory object of a ring pool.
 
 use {
-    crate::gpu::{mip_extent, BufferCopy, BufferPurpose, Gpu, ImageCopy, Resource, Shape, TEXEL},
+    crate::gpu::{
+        mip_extent, BufferCopy, BufferPurpose, Gpu, ImageCopy, Requirements, Resource, Shape, TEXEL,
+    },
     gpu_alloc::{
         AllocOptions, AllocatorStats, Config, Dedicated, DeviceProperties, ExtendedProperties,
-        Forecast, GpuAllocator, MemoryBlock, MemoryDevice, MemoryMap, MemoryPriority, Request,
-        ResourceKind, SharedGpuAllocator, TryAllocError, UsageFlags,
+        Forecast, GpuAllocator, MemoryBlock, MemoryDevice, MemoryMap, MemoryPriority,
+        PoolDestroyed, PoolError, PoolId, PoolOptions, PoolStats, Request, ResourceKind,
+        SharedGpuAllocator, TryAllocError, UsageFlags,
     },
     gpu_alloc_tests::kit::{Bytes, Rng},
     std::{
@@ -35,8 +43,10 @@ use {
     },
 };
 
+pub mod pools;
 mod threads;
 
+use pools::{Role, SharePools};
 pub use threads::run_threaded;
 
 /// Frames a staging buffer stays alive after its frame (as with frames in
@@ -55,6 +65,14 @@ const LOAD_BATCH: usize = 16;
 /// threads of `--threads`).
 const STREAMED_MIN: usize = 24;
 const STREAMED_MAX: usize = 72;
+/// Streamed assets loaded per frame, and assets updated per frame, at most
+/// (0 to `LOADS_MAX` and 1 to `UPDATES_MAX`).
+const LOADS_MAX: u64 = 3;
+const UPDATES_MAX: u64 = 4;
+/// Streamed meshes have about `4 KiB << 0..=STREAMED_MESH_EXP` bytes,
+/// streamed textures sides of `64 << 0..=STREAMED_TEXTURE_EXP`.
+const STREAMED_MESH_EXP: u64 = 9;
+const STREAMED_TEXTURE_EXP: u64 = 4;
 /// The seed of the workload's random choices (of thread 0's with `--threads`).
 const SEED: u64 = 0x5eed;
 /// Memory objects made or freed between two budget readings the allocator
@@ -100,6 +118,14 @@ fn pick(count: u64, unit: u64, rng: &mut Rng) -> Vec<Range<u64>> {
         }
     }
     ranges
+}
+
+/// The most units [`pick`] covers of `count` units of `unit` bytes.
+fn pick_bound(count: u64, unit: u64) -> u64 {
+    if count * unit <= WHOLE {
+        return count;
+    }
+    count.min((2 + RANDOM_PAGES) * PAGE.div_ceil(unit))
 }
 
 /// Where a run of a plan starts in its asset, for messages.
@@ -211,6 +237,25 @@ impl Plan {
         }
     }
 
+    /// The most bytes of a plan for `shape`, whatever its seed: what a
+    /// staging or readback buffer of it holds at most.
+    fn max_bytes(shape: Shape) -> u64 {
+        match shape {
+            Shape::Buffer { size, .. } => pick_bound(size / TEXEL, TEXEL) * TEXEL,
+            Shape::Image {
+                width,
+                height,
+                mips,
+            } => (0..mips)
+                .map(|mip| {
+                    let (w, h) = mip_extent(width, height, mip);
+                    let row = u64::from(w) * TEXEL;
+                    pick_bound(u64::from(h), row) * row
+                })
+                .sum(),
+        }
+    }
+
     /// The staging buffer's bytes for the upload with `seed`.
     fn packed(&self, seed: u64) -> Vec<u8> {
         let mut bytes = vec![0; self.bytes as usize];
@@ -298,6 +343,32 @@ pub trait Allocator<M> {
     /// Bytes reserved and memory objects held, for the peaks: exact even while
     /// other threads allocate.
     fn reserved_and_objects(&self) -> (u64, u32);
+
+    /// [`GpuAllocator::create_pool`].
+    ///
+    /// # Safety
+    ///
+    /// `device` is the device the allocator was made for; `options` asks for
+    /// no export.
+    unsafe fn create_pool(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        options: PoolOptions,
+    ) -> Result<PoolId, PoolError>;
+
+    /// [`GpuAllocator::destroy_pool`].
+    ///
+    /// # Safety
+    ///
+    /// `device` is the device the allocator was made for.
+    unsafe fn destroy_pool(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        pool: PoolId,
+    ) -> Result<PoolDestroyed, PoolError>;
+
+    /// [`GpuAllocator::pool_stats`].
+    fn pool_stats(&self, pool: PoolId) -> Option<PoolStats>;
 }
 
 impl<M: Debug + 'static> Allocator<M> for GpuAllocator<M> {
@@ -339,6 +410,28 @@ impl<M: Debug + 'static> Allocator<M> for GpuAllocator<M> {
     fn reserved_and_objects(&self) -> (u64, u32) {
         let stats = self.stats();
         (stats.reserved, stats.memory_objects)
+    }
+
+    unsafe fn create_pool(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        options: PoolOptions,
+    ) -> Result<PoolId, PoolError> {
+        // SAFETY: the caller's promise.
+        unsafe { GpuAllocator::create_pool(self, device, options) }
+    }
+
+    unsafe fn destroy_pool(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        pool: PoolId,
+    ) -> Result<PoolDestroyed, PoolError> {
+        // SAFETY: the caller's promise.
+        unsafe { GpuAllocator::destroy_pool(self, device, pool) }
+    }
+
+    fn pool_stats(&self, pool: PoolId) -> Option<PoolStats> {
+        GpuAllocator::pool_stats(self, pool)
     }
 }
 
@@ -387,6 +480,28 @@ impl<M: Debug + 'static> Allocator<M> for &SharedGpuAllocator<M> {
         let reserved = (0..MAX_HEAPS).map(|heap| self.heap_usage(heap)).sum();
         (reserved, self.memory_objects())
     }
+
+    unsafe fn create_pool(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        options: PoolOptions,
+    ) -> Result<PoolId, PoolError> {
+        // SAFETY: the caller's promise.
+        unsafe { SharedGpuAllocator::create_pool(self, device, options) }
+    }
+
+    unsafe fn destroy_pool(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        pool: PoolId,
+    ) -> Result<PoolDestroyed, PoolError> {
+        // SAFETY: the caller's promise.
+        unsafe { SharedGpuAllocator::destroy_pool(self, device, pool) }
+    }
+
+    fn pool_stats(&self, pool: PoolId) -> Option<PoolStats> {
+        SharedGpuAllocator::pool_stats(self, pool)
+    }
 }
 
 /// Which part of the workload a thread runs: of the level's assets every
@@ -414,6 +529,11 @@ impl Share {
     fn seed(self) -> u64 {
         SEED ^ (self.index as u64) << 32
     }
+
+    /// The seed of the share's level (`level_shapes`).
+    fn level_seed(self) -> u64 {
+        !self.seed()
+    }
 }
 
 /// Where a thread of `--threads` sends the assets it evicts (to the next
@@ -433,7 +553,12 @@ struct Asset<G: Gpu> {
     /// The last submission that uploaded to it (no asset is uploaded twice in
     /// one submission).
     uploaded_in: u64,
+    /// The last submission that uploaded to it or read it back: once that
+    /// one is done (below `Workload::batch`), no command uses the asset.
+    used_in: u64,
     streamed: bool,
+    /// Its block is in the streamed textures' pool (evicted when it is full).
+    in_texture_pool: bool,
 }
 
 /// A readback to compare once its submission is done.
@@ -465,6 +590,16 @@ pub struct Counters {
     pub dedicated_for_resource: u64,
     /// Dedicated blocks given a priority (sent where the device takes one).
     pub dedicated_with_priority: u64,
+    /// Bytes of staging buffers made (all in the ring pools).
+    pub staged_bytes: u64,
+    /// Streamed textures freed to make room in their full pool.
+    pub texture_evictions: u64,
+    /// Streamed textures not loaded: their pool was full and no texture of
+    /// this thread could go (all used by the submission being recorded).
+    pub loads_deferred: u64,
+    /// The most memory objects each pool ([`Role`]) held, read after every
+    /// block made in it (with `--threads`, the most of any thread's ring).
+    pub pool_peaks: [u32; 3],
 }
 
 /// The result of a run.
@@ -475,6 +610,8 @@ pub struct Outcome {
     /// Statistics and map at the end of the last frame, before teardown.
     pub stats: AllocatorStats,
     pub map: MemoryMap,
+    /// What destroying each pool after the run found, by pool name.
+    pub pools_destroyed: Vec<(String, PoolDestroyed)>,
     /// Every failed check, in order.
     pub failures: Vec<String>,
     pub seconds: f64,
@@ -488,6 +625,8 @@ pub struct Workload<'g, G: Gpu, A = GpuAllocator<<G as Gpu>::Memory>> {
     share: Share,
     /// With `--threads`: the evicted assets' way to the next thread.
     hand_over: Option<HandOver<G>>,
+    /// The pools it allocates from.
+    pools: SharePools,
     /// Put before every failure: which thread, with `--threads`.
     label: String,
     assets: Vec<Asset<G>>,
@@ -503,8 +642,9 @@ pub struct Workload<'g, G: Gpu, A = GpuAllocator<<G as Gpu>::Memory>> {
 }
 
 impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
-    /// `share` of the workload on `gpu`, with `allocator`, made for its device.
-    pub fn new(gpu: &'g mut G, mut allocator: A, share: Share) -> Self {
+    /// `share` of the workload on `gpu`, with `allocator`, made for its
+    /// device, and `pools` of it.
+    pub fn new(gpu: &'g mut G, mut allocator: A, share: Share, pools: SharePools) -> Self {
         let budget_read = allocator.update_budget(gpu.memory_device());
         // The allocator keeps the budget fresh by itself as VMA does: a
         // reading every 30 memory objects made or freed.
@@ -515,6 +655,7 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
             rng: Rng::odd_state(share.seed()),
             share,
             hand_over: None,
+            pools,
             label: if share.count > 1 {
                 format!("thread {}: ", share.index)
             } else {
@@ -547,12 +688,16 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
         self.failures.push(what);
     }
 
-    /// Creates a resource and binds it to a new block.
+    /// Creates a resource and binds it to a new block: in the pool of `role`
+    /// if given (unless the driver requires a memory object of its own for
+    /// it). A streamed texture whose pool is full evicts the least recently
+    /// used ones until it fits, or is not loaded (`None`, no failure).
     fn create(
         &mut self,
         shape: Shape,
         usage: UsageFlags,
         name: Option<&'static str>,
+        role: Option<Role>,
     ) -> Option<Resource<G>> {
         let (mut handle, req) = match self.gpu.create(shape) {
             Ok(created) => created,
@@ -569,51 +714,52 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
         if let Some(name) = name {
             options = options.name(name);
         }
-        if req.requires_dedicated {
-            options = options.dedicated(Dedicated::Required);
-        } else if req.prefers_dedicated {
-            options = options.dedicated(Dedicated::Preferred);
-        }
-        if let Some(resource) = req.resource {
-            options = options.dedicated_resource(resource);
-        }
+        let role = role.filter(|_| !req.requires_dedicated);
         let request = Request {
             size: req.size,
             align_mask: req.align - 1,
             usage,
             memory_types: req.type_bits,
         };
-        // A priority reaches only memory objects of their own: the dry run
-        // says which blocks get one. Textures are sampled every frame; staging
-        // and readback buffers are touched once.
-        let own_object = self
-            .allocator
-            .forecast(&request, options)
-            .is_ok_and(|forecast| forecast.dedicated);
-        if own_object {
-            options = options.priority(match shape {
-                Shape::Image { .. } => MemoryPriority::HIGHEST,
-                Shape::Buffer {
-                    purpose: BufferPurpose::Mesh,
-                    ..
-                } => MemoryPriority::DEFAULT,
-                Shape::Buffer { .. } => MemoryPriority::LOWEST,
-            });
+        if let Some(role) = role {
+            // The pool is the application's choice: no hint for a memory
+            // object of its own.
+            options = options.pool(self.pools.id(role));
+        } else {
+            options = self.own_object_options(shape, &req, &request, options);
         }
-        // SAFETY: the memory device is the one the allocator was made for.
-        let block = unsafe {
-            self.allocator
-                .alloc(self.gpu.memory_device(), request, options)
-        };
-        let block = match block {
-            Ok(block) => block,
-            Err(err) => {
-                self.fail(format!("allocating {request:?} for {shape:?}: {err}"));
-                // SAFETY: never bound or used.
-                unsafe { self.gpu.destroy(handle) };
-                return None;
+        let block = loop {
+            // SAFETY: the memory device is the one the allocator was made for.
+            let block = unsafe {
+                self.allocator
+                    .alloc(self.gpu.memory_device(), request, options)
+            };
+            match block {
+                Ok(block) => break block,
+                Err(TryAllocError::PoolFull { .. })
+                    if role == Some(Role::Textures) && self.evict_for_room() => {}
+                Err(TryAllocError::PoolFull { .. }) if role == Some(Role::Textures) => {
+                    self.counters.loads_deferred += 1;
+                    // SAFETY: never bound or used.
+                    unsafe { self.gpu.destroy(handle) };
+                    return None;
+                }
+                Err(err) => {
+                    self.fail(format!("allocating {request:?} for {shape:?}: {err}"));
+                    // SAFETY: never bound or used.
+                    unsafe { self.gpu.destroy(handle) };
+                    return None;
+                }
             }
         };
+        if let Some(role) = role {
+            let objects = self
+                .allocator
+                .pool_stats(self.pools.id(role))
+                .map_or(0, |stats| stats.memory_objects);
+            let peak = &mut self.counters.pool_peaks[role as usize];
+            *peak = (*peak).max(objects);
+        }
         if block.is_dedicated() && req.resource.is_some() {
             self.counters.dedicated_for_resource += 1;
         }
@@ -629,6 +775,60 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
             block,
             shape,
         })
+    }
+
+    /// `options` for a block outside the pools: the driver's wish for a
+    /// memory object of its own, the resource's handle for one, and a
+    /// priority where the dry run says the block gets one.
+    fn own_object_options(
+        &self,
+        shape: Shape,
+        req: &Requirements,
+        request: &Request,
+        mut options: AllocOptions,
+    ) -> AllocOptions {
+        if req.requires_dedicated {
+            options = options.dedicated(Dedicated::Required);
+        } else if req.prefers_dedicated {
+            options = options.dedicated(Dedicated::Preferred);
+        }
+        if let Some(resource) = req.resource {
+            options = options.dedicated_resource(resource);
+        }
+        // A priority reaches only memory objects of their own: the dry run
+        // says which blocks get one. Textures are sampled every frame; staging
+        // and readback buffers are touched once.
+        let own_object = self
+            .allocator
+            .forecast(request, options)
+            .is_ok_and(|forecast| forecast.dedicated);
+        if own_object {
+            options = options.priority(match shape {
+                Shape::Image { .. } => MemoryPriority::HIGHEST,
+                Shape::Buffer {
+                    purpose: BufferPurpose::Mesh,
+                    ..
+                } => MemoryPriority::DEFAULT,
+                Shape::Buffer { .. } => MemoryPriority::LOWEST,
+            });
+        }
+        options
+    }
+
+    /// Frees the least recently used streamed texture of the textures' pool
+    /// that no recorded command uses (every submission before the one being
+    /// recorded is done: `submit` waits for each). `false` when there is none.
+    fn evict_for_room(&mut self) -> bool {
+        let lru = (0..self.assets.len())
+            .filter(|&i| self.assets[i].in_texture_pool && self.assets[i].used_in < self.batch)
+            .min_by_key(|&i| (self.assets[i].used_in, self.assets[i].id));
+        let Some(index) = lru else {
+            return false;
+        };
+        let asset = self.assets.swap_remove(index);
+        self.free(asset.resource);
+        self.counters.texture_evictions += 1;
+        true
     }
 
     /// Destroys a resource and frees its block.
@@ -683,6 +883,7 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
             staging_shape,
             UsageFlags::UPLOAD | UsageFlags::TRANSIENT,
             None,
+            Some(Role::Uploads),
         ) else {
             return;
         };
@@ -703,7 +904,9 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
         let asset = &mut self.assets[index];
         asset.seed = seed;
         asset.uploaded_in = self.batch;
+        asset.used_in = self.batch;
         self.counters.uploads += 1;
+        self.counters.staged_bytes += plan.bytes;
         self.in_flight.back_mut().expect("a frame").push(staging);
     }
 
@@ -721,9 +924,10 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
             size: plan.bytes,
             purpose: BufferPurpose::Readback,
         };
-        let Some(readback) = self.create(readback_shape, UsageFlags::DOWNLOAD, None) else {
+        let Some(readback) = self.create(readback_shape, UsageFlags::DOWNLOAD, None, None) else {
             return;
         };
+        self.assets[index].used_in = self.batch;
         let asset = &self.assets[index].resource;
         match &plan.copies {
             Copies::Buffer(copies) => {
@@ -787,78 +991,60 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
     }
 
     /// Adds an asset, records its upload and a readback of it (after a barrier,
-    /// which the caller records).
-    fn add_asset(&mut self, shape: Shape, streamed: bool) -> Option<usize> {
+    /// which the caller records). Returns its id, or `None` when it could not
+    /// be made (a failure) or its pool had no room (a deferred load).
+    fn add_asset(&mut self, shape: Shape, streamed: bool) -> Option<u64> {
         // Streamed textures carry their asset's name in leak reports, stats
         // and the memory map.
         let texture = streamed && matches!(shape, Shape::Image { .. });
         let name = texture.then_some("streamed texture");
-        let mut resource = self.create(shape, UsageFlags::FAST_DEVICE_ACCESS, name)?;
+        // The level's meshes and the streamed textures have pools of their
+        // own; the level's textures and the streamed meshes share the
+        // allocator's memory.
+        let role = match shape {
+            Shape::Buffer { .. } if !streamed => Some(Role::Geometry),
+            Shape::Image { .. } if streamed => Some(Role::Textures),
+            _ => None,
+        };
+        let mut resource = self.create(shape, UsageFlags::FAST_DEVICE_ACCESS, name, role)?;
         if texture {
             let name = format!("streamed texture {}", self.next_id);
             self.allocator.set_block_name(&mut resource.block, name);
         }
+        let id = self.next_id;
+        let in_texture_pool = role == Some(Role::Textures) && !resource.block.is_dedicated();
         self.assets.push(Asset {
             resource,
-            id: self.next_id,
+            id,
             seed: 0,
             uploaded_in: u64::MAX,
+            used_in: self.batch,
             streamed,
+            in_texture_pool,
         });
         self.next_id += 1;
-        let index = self.assets.len() - 1;
-        self.upload(index);
-        Some(index)
+        self.upload(self.assets.len() - 1);
+        Some(id)
     }
 
-    /// A random mesh of `4 KiB << 0..=max_exp` bytes or so.
-    fn random_mesh(&mut self, max_exp: u64) -> Shape {
-        let exp = 12 + self.rng.below_mod(max_exp + 1);
-        let size = ((1 << exp) + self.rng.below_mod(1 << exp)) & !15;
-        Shape::Buffer {
-            size,
-            purpose: BufferPurpose::Mesh,
-        }
-    }
-
-    /// A random texture with sides `64 << 0..=max_exp` (some half as high).
-    fn random_texture(&mut self, max_exp: u64) -> Shape {
-        let width = 64u32 << self.rng.below_mod(max_exp + 1);
-        let height = if self.rng.below_mod(4) == 0 {
-            width / 2
-        } else {
-            width
-        };
-        texture(width, height)
-    }
-
-    /// Records the frame's uploads, a barrier, then the readbacks of `check`.
-    fn record_checks(&mut self, check: &[usize]) {
+    /// Records the frame's uploads, a barrier, then the readbacks of the
+    /// assets `check` names by id.
+    fn record_checks(&mut self, check: &[u64]) {
         self.gpu.barrier();
-        for &index in check {
-            self.readback(index);
+        for &id in check {
+            match self.assets.iter().position(|asset| asset.id == id) {
+                Some(index) => self.readback(index),
+                None => self.fail(format!("asset {id} to check is gone")),
+            }
         }
     }
 
     /// The level load: meshes, textures and two huge textures, uploaded and
     /// checked in batches.
     pub fn load_level(&mut self) {
-        let Share { index, count } = self.share;
-        let mut shapes = Vec::new();
-        for _ in 0..96 {
-            shapes.push(self.random_mesh(10));
-        }
-        for _ in 0..64 {
-            shapes.push(self.random_texture(4));
-        }
-        for _ in 0..6 {
-            shapes.push(texture(2048, 2048));
-        }
-        shapes.push(texture(4096, 4096));
-        shapes.push(texture(4096, 2048));
-        let shapes: Vec<Shape> = shapes.into_iter().skip(index).step_by(count).collect();
+        let shapes = level_shapes(self.share);
         for chunk in shapes.chunks(LOAD_BATCH) {
-            let added: Vec<usize> = chunk
+            let added: Vec<u64> = chunk
                 .iter()
                 .filter_map(|&shape| self.add_asset(shape, false))
                 .collect();
@@ -892,21 +1078,22 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
             self.evict(asset.resource);
             self.counters.streamed_out += 1;
         }
-        // Load.
+        // Load (a texture may evict others from its pool: `check` names
+        // assets by id, which eviction does not move).
         let load = if streamed < self.share.streamed_max() {
-            self.rng.below_mod(4) as usize
+            self.rng.below_mod(LOADS_MAX + 1) as usize
         } else {
             0
         };
         let mut check = Vec::new();
         for _ in 0..load {
             let shape = if self.rng.below_mod(2) == 0 {
-                self.random_mesh(9)
+                random_mesh(&mut self.rng, STREAMED_MESH_EXP)
             } else {
-                self.random_texture(4)
+                random_texture(&mut self.rng, STREAMED_TEXTURE_EXP)
             };
-            if let Some(index) = self.add_asset(shape, true) {
-                check.push(index);
+            if let Some(id) = self.add_asset(shape, true) {
+                check.push(id);
                 self.counters.streamed_in += 1;
             }
         }
@@ -915,21 +1102,22 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
             // Only after failed allocations, already reported.
             0
         } else {
-            1 + self.rng.below_mod(4)
+            1 + self.rng.below_mod(UPDATES_MAX)
         };
         for _ in 0..updates {
             let index = self.rng.below_mod(self.assets.len() as u64) as usize;
             if self.assets[index].uploaded_in != self.batch {
                 self.upload(index);
-                check.push(index);
+                check.push(self.assets[index].id);
             }
         }
         // And read back two assets nobody touched this frame.
         let readbacks = if self.assets.is_empty() { 0 } else { 2 };
         for _ in 0..readbacks {
             let index = self.rng.below_mod(self.assets.len() as u64) as usize;
-            if self.assets[index].uploaded_in != self.batch && !check.contains(&index) {
-                check.push(index);
+            let id = self.assets[index].id;
+            if self.assets[index].uploaded_in != self.batch && !check.contains(&id) {
+                check.push(id);
             }
         }
         self.record_checks(&check);
@@ -990,6 +1178,9 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
             self.free(resource);
             self.counters.freed_by_other_thread += 1;
         }
+        for failure in pools::checks(&self.counters) {
+            self.fail(failure);
+        }
         (self.counters, self.failures)
     }
 }
@@ -1022,6 +1213,11 @@ impl<G: Gpu> Workload<'_, G> {
                 self.free(staging);
             }
         }
+        let all = pools::all(&[self.pools]);
+        let (pools_destroyed, failures) = pools::destroy(&*self.gpu, &mut self.allocator, &all);
+        for failure in failures.into_iter().chain(pools::checks(&self.counters)) {
+            self.fail(failure);
+        }
         // SAFETY: the allocator's device; every block was freed above.
         unsafe { self.allocator.cleanup(self.gpu.memory_device()) };
         self.allocator.check_invariants();
@@ -1041,7 +1237,31 @@ impl<G: Gpu> Workload<'_, G> {
             counters: self.counters.clone(),
             stats,
             map,
+            pools_destroyed,
             failures: std::mem::take(&mut self.failures),
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+impl Outcome {
+    /// The outcome of a run that could not start (its pools could not be
+    /// made): `why`, the device's checks, the allocator's `map`.
+    pub(super) fn not_started<G: Gpu>(
+        why: String,
+        gpu: &G,
+        map: MemoryMap,
+        started: Instant,
+    ) -> Outcome {
+        let mut failures = vec![why];
+        failures.extend(device_checks(gpu));
+        Outcome {
+            threads: 0,
+            counters: Counters::default(),
+            stats: map.stats.clone(),
+            map,
+            pools_destroyed: Vec::new(),
+            failures,
             seconds: started.elapsed().as_secs_f64(),
         }
     }
@@ -1094,6 +1314,51 @@ fn is_progress_frame(frame: u32, frames: u32) -> bool {
     frame % (frames / 10).max(1) == 0 || frame == frames
 }
 
+/// A random mesh of `4 KiB << 0..=max_exp` bytes or so.
+fn random_mesh(rng: &mut Rng, max_exp: u64) -> Shape {
+    let exp = 12 + rng.below_mod(max_exp + 1);
+    let size = ((1 << exp) + rng.below_mod(1 << exp)) & !15;
+    Shape::Buffer {
+        size,
+        purpose: BufferPurpose::Mesh,
+    }
+}
+
+/// A random texture with sides `64 << 0..=max_exp` (some half as high).
+fn random_texture(rng: &mut Rng, max_exp: u64) -> Shape {
+    let width = 64u32 << rng.below_mod(max_exp + 1);
+    let height = if rng.below_mod(4) == 0 {
+        width / 2
+    } else {
+        width
+    };
+    texture(width, height)
+}
+
+/// The level's assets of `share`: of 96 meshes, 64 textures, six large and
+/// two huge textures (drawn from the share's own generator, so the pools can
+/// be sized from them before the load), every `count`-th from the `index`-th.
+fn level_shapes(share: Share) -> Vec<Shape> {
+    let mut rng = Rng::odd_state(share.level_seed());
+    let mut shapes = Vec::new();
+    for _ in 0..96 {
+        shapes.push(random_mesh(&mut rng, 10));
+    }
+    for _ in 0..64 {
+        shapes.push(random_texture(&mut rng, 4));
+    }
+    for _ in 0..6 {
+        shapes.push(texture(2048, 2048));
+    }
+    shapes.push(texture(4096, 4096));
+    shapes.push(texture(4096, 2048));
+    shapes
+        .into_iter()
+        .skip(share.index)
+        .step_by(share.count)
+        .collect()
+}
+
 /// An RGBA8 texture with a full mip chain.
 fn texture(width: u32, height: u32) -> Shape {
     Shape::Image {
@@ -1112,8 +1377,13 @@ pub fn run<G: Gpu>(
     frames: u32,
 ) -> Outcome {
     let started = Instant::now();
-    let allocator = GpuAllocator::with_extended_properties(Config::i_am_prototyping(), props, ext);
-    let mut workload = Workload::new(gpu, allocator, Share::ALL);
+    let mut allocator =
+        GpuAllocator::with_extended_properties(Config::i_am_prototyping(), props, ext);
+    let pools = match pools::create(gpu, &mut allocator, 1) {
+        Ok(pools) => pools[0],
+        Err(why) => return Outcome::not_started(why, gpu, allocator.memory_map(), started),
+    };
+    let mut workload = Workload::new(gpu, allocator, Share::ALL, pools);
     workload.load_level();
     println!(
         "level loaded: {} meshes and textures in {:.2} s",

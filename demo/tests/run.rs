@@ -83,6 +83,21 @@ fn sim_run_passes_and_writes_report() {
         allocator.memory_objects as usize,
         "one row per memory object"
     );
+    // The pools: in the picture by name, in the report, destroyed clean.
+    for name in ["level geometry", "streamed textures", "frame uploads"] {
+        assert!(svg.contains(&format!("&quot;{name}&quot; · ")), "{name}");
+        assert!(
+            stdout.lines().any(|l| l.starts_with(name)),
+            "{name}: {stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("pools destroyed after the run: 3, 0 live blocks"),
+        "{stdout}"
+    );
+    let pools = &stats["pools"];
+    assert_eq!(pools["peak_memory_objects"]["frame_uploads"], 1, "{pools}");
+    assert_eq!(pools["destroyed"].as_array().map(Vec::len), Some(3));
 }
 
 /// `--threads 4` on the simulated device: one `SharedGpuAllocator`, every

@@ -167,17 +167,32 @@ impl fmt::Display for Budget {
     }
 }
 
+/// A user pool's name and a separator, `"level geometry" · `, escaped; nothing
+/// for an object of no pool.
+struct PoolName<'a>(Option<&'a str>);
+
+impl fmt::Display for PoolName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(name) => write!(f, "&quot;{}&quot; · ", Escaped(name)),
+            None => Ok(()),
+        }
+    }
+}
+
 /// One row to draw: a device memory object.
 struct Row<'a> {
     kind: ObjectKind,
-    /// What the row's label calls the object (a pool's object: the pool's
-    /// name).
-    label: &'a str,
+    /// What the row's label calls the object.
+    label: &'static str,
     size: u64,
     /// `None` for dedicated and imported objects (one live range).
     ranges: Option<&'a [MapRange]>,
     /// The named blocks in the object.
     named: &'a [NamedRange],
+    /// For an object of a user pool, the pool's name (written right of the
+    /// bar, before the object's figures).
+    pool: Option<&'a str>,
 }
 
 /// What a row's ranges add up to.
@@ -373,7 +388,7 @@ impl Canvas {
             self.out,
             r#"<text x="{:.1}" y="{text_y:.1}" class="t">{} {}</text>"#,
             MARGIN + 16.0,
-            Escaped(row.label),
+            row.label,
             Bytes(row.size)
         )?;
         writeln!(
@@ -443,18 +458,19 @@ impl Canvas {
         } else {
             "t"
         };
+        let pool = PoolName(row.pool);
         if row.ranges.is_some() && used == 0 {
             // Pools keep one empty object for reuse until `cleanup`.
             writeln!(
                 self.out,
-                r#"<text x="{INFO_X}" y="{text_y:.1}" class="w">empty (kept for reuse)</text>"#
+                r#"<text x="{INFO_X}" y="{text_y:.1}" class="w">{pool}empty (kept for reuse)</text>"#
             )
         } else if row.kind == ObjectKind::Transient {
             // Linear objects report one range up to the bump pointer: blocks
             // freed below it are not reusable until the object empties.
             writeln!(
                 self.out,
-                r#"<text x="{INFO_X}" y="{text_y:.1}" class="{class}">{:.0}% bumped · {} free past it</text>"#,
+                r#"<text x="{INFO_X}" y="{text_y:.1}" class="{class}">{pool}{:.0}% bumped · {} free past it</text>"#,
                 percent(used, row.size),
                 Bytes(free),
             )
@@ -462,7 +478,7 @@ impl Canvas {
             let free_ranges = tally.free_ranges;
             writeln!(
                 self.out,
-                r#"<text x="{INFO_X}" y="{text_y:.1}" class="{class}">{:.0}% used · {} free in {free_ranges} range{}{}</text>"#,
+                r#"<text x="{INFO_X}" y="{text_y:.1}" class="{class}">{pool}{:.0}% used · {} free in {free_ranges} range{}{}</text>"#,
                 percent(used, row.size),
                 Bytes(free),
                 if free_ranges == 1 { "" } else { "s" },
@@ -491,7 +507,7 @@ impl Canvas {
             ),
             (colour(ObjectKind::Dedicated), "dedicated"),
             (colour(ObjectKind::Imported), "imported"),
-            (colour(ObjectKind::Pool), "user pool (labelled by name)"),
+            (colour(ObjectKind::Pool), "user pool (named right of it)"),
             (FREE, "free"),
             (SLIVER, "free range &lt; 1 px"),
         ];
@@ -529,9 +545,9 @@ impl Canvas {
 impl MemoryMap {
     /// Renders the map as a standalone SVG document: one row per device memory
     /// object, grouped by heap and memory type, live ranges to scale and coloured
-    /// by strategy (general, transient, dedicated, imported), free space visible,
-    /// with a legend and per-heap and per-type totals (reserved, used, free,
-    /// fragmentation).
+    /// by strategy (general, transient, dedicated, imported, or a user pool's,
+    /// whose rows name the pool), free space visible, with a legend and
+    /// per-heap and per-type totals (reserved, used, free, fragmentation).
     ///
     /// Every row is drawn full width with its object's size as a label, so that
     /// fragmentation inside small objects is as visible as inside large ones.
@@ -612,7 +628,6 @@ impl MemoryMap {
             .map(|o| Row {
                 kind: o.kind,
                 label: match (o.kind, o.resource) {
-                    (ObjectKind::Pool, _) => o.pool.as_deref().unwrap_or("pool"),
                     (ObjectKind::General, ResourceKind::Linear) => "buffers",
                     (ObjectKind::General, ResourceKind::Optimal) => "images",
                     (kind, _) => kind_name(kind),
@@ -620,6 +635,7 @@ impl MemoryMap {
                 size: o.size,
                 ranges: Some(&o.ranges),
                 named: &o.named,
+                pool: o.pool.as_deref(),
             });
         let dedicated = self
             .dedicated
@@ -631,6 +647,7 @@ impl MemoryMap {
                 size,
                 ranges: None,
                 named: &[],
+                pool: None,
             });
         shared.chain(dedicated)
     }

@@ -182,3 +182,214 @@ fn threads_share_the_workload_on_the_simulated_device() {
     assert!(c.peak_reserved >= outcome.stats.reserved && outcome.stats.blocks > 0);
     assert_eq!(device.device().live_count(), 0);
 }
+
+/// `Plan::max_bytes` bounds every plan of a shape, whatever its seed, and is
+/// reached by the whole pieces of small shapes (the ring pools are sized
+/// from it).
+#[test]
+fn max_bytes_bounds_every_plan() {
+    let mut shapes = level_shapes(Share::ALL);
+    shapes.extend([
+        texture(1024, 512),
+        texture(64, 32),
+        Shape::Buffer {
+            size: WHOLE + 4,
+            purpose: BufferPurpose::Mesh,
+        },
+    ]);
+    for shape in shapes {
+        let max = Plan::max_bytes(shape);
+        for seed in 0..20 {
+            let bytes = Plan::new(shape, seed).bytes;
+            assert!(bytes <= max, "{shape:?} seed {seed}: {bytes} > {max}");
+        }
+    }
+    let small = Shape::Buffer {
+        size: WHOLE,
+        purpose: BufferPurpose::Mesh,
+    };
+    assert_eq!(Plan::max_bytes(small), Plan::new(small, 1).bytes);
+    assert_eq!(
+        Plan::max_bytes(texture(64, 64)),
+        Plan::new(texture(64, 64), 1).bytes
+    );
+}
+
+/// The pools' sizes hold what they must and the textures' pool holds less
+/// than the streamer keeps, on any number of threads.
+#[test]
+fn pool_sizes_follow_the_workload() {
+    for threads in [1, 2, 3, 4, 8, 64] {
+        let sizing = pools::Sizing::new(threads);
+        let (geometry, textures, uploads) = (sizing.geometry, sizing.textures, sizing.uploads);
+        let meshes: Vec<u64> = (0..threads)
+            .flat_map(|index| {
+                level_shapes(Share {
+                    index,
+                    count: threads,
+                })
+            })
+            .filter(|s| matches!(s, Shape::Buffer { .. }))
+            .map(pools::resource_bytes)
+            .collect();
+        let most = u64::from(geometry.max_objects.expect("a limit"));
+        assert!(meshes.iter().all(|&m| 4 * m <= geometry.object_size));
+        assert!(most * geometry.object_size / 2 >= meshes.iter().sum::<u64>());
+        assert_eq!(geometry.algorithm, gpu_alloc::PoolAlgorithm::General);
+
+        let room = u64::from(textures.max_objects.expect("a limit")) * textures.object_size;
+        assert!(
+            room < sizing.texture_working_set,
+            "{threads} threads: {room}"
+        );
+        let largest = pools::resource_bytes(texture(1024, 1024));
+        assert!(textures.object_size >= (LOADS_MAX + 1) * largest);
+
+        assert_eq!(uploads.algorithm, gpu_alloc::PoolAlgorithm::Ring);
+        assert_eq!((uploads.min_objects, uploads.max_objects), (1, Some(2)));
+        let staging = Plan::max_bytes(texture(4096, 4096));
+        assert!(uploads.object_size >= (FRAMES_IN_FLIGHT as u64 + 1) * staging);
+    }
+}
+
+/// A workload on the simulated device with its pools, for the eviction tests.
+fn sim_workload<R>(test: impl FnOnce(&mut Workload<'_, crate::sim::SimGpu>) -> R) -> R {
+    let layout = gpu_alloc_tests::sim::Layout::parse(
+        "nvidia-rtx3060ti-linux",
+        include_str!("../../../tests/devices/nvidia-rtx3060ti-linux.json"),
+    )
+    .expect("the layout");
+    let mut gpu = crate::sim::SimGpu::new(layout);
+    let (props, ext) = (
+        gpu.device().properties(),
+        gpu.device().extended_properties(),
+    );
+    let mut allocator =
+        GpuAllocator::with_extended_properties(Config::i_am_prototyping(), props, ext);
+    let pools = pools::create(&mut gpu, &mut allocator, 1).expect("the pools")[0];
+    let mut workload = Workload::new(&mut gpu, allocator, Share::ALL, pools);
+    let result = test(&mut workload);
+    let outcome = workload.finish(Instant::now());
+    assert_eq!(outcome.failures, Vec::<String>::new());
+    assert!(outcome
+        .pools_destroyed
+        .iter()
+        .all(|(_, d)| d.live_blocks == 0));
+    result
+}
+
+/// Ends the frame being recorded (its readbacks of `check` compared).
+fn next_frame(workload: &mut Workload<'_, crate::sim::SimGpu>, check: &[u64]) {
+    workload.record_checks(check);
+    workload.submit();
+    workload.end_frame();
+}
+
+/// The ids of the streamed textures alive, in id order.
+fn textures(workload: &Workload<'_, crate::sim::SimGpu>) -> Vec<u64> {
+    let mut ids: Vec<u64> = workload
+        .assets
+        .iter()
+        .filter(|a| a.in_texture_pool)
+        .map(|a| a.id)
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// A full textures pool gives up its least recently used texture (uploaded
+/// or read back longest ago), not the oldest one, and never one that the
+/// submission being recorded uses.
+#[test]
+fn a_full_texture_pool_evicts_the_least_recently_used() {
+    sim_workload(|workload| {
+        let big = texture(1024, 1024);
+        // One texture a frame until the pool turns one away.
+        let mut ids = Vec::new();
+        while workload.counters.texture_evictions == 0 {
+            let id = workload
+                .add_asset(big, true)
+                .expect("room, after evictions");
+            ids.push(id);
+            next_frame(workload, &[id]);
+            assert!(ids.len() < 64, "the pool never filled");
+        }
+        // The first went.
+        assert_eq!(textures(workload), ids[1..].to_vec());
+        // Read back the oldest one left: now the second oldest goes.
+        next_frame(workload, &[ids[1]]);
+        let id = workload.add_asset(big, true).expect("room");
+        next_frame(workload, &[id]);
+        assert_eq!(workload.counters.texture_evictions, 2);
+        let mut expected = ids[1..].to_vec();
+        expected.remove(1);
+        expected.push(id);
+        assert_eq!(textures(workload), expected);
+        assert_eq!(workload.counters.loads_deferred, 0);
+    });
+}
+
+/// Textures that the submission being recorded uses stay: with every texture
+/// of the pool loaded in this submission, a load that finds it full waits.
+#[test]
+fn a_load_waits_rather_than_evict_a_texture_in_use() {
+    sim_workload(|workload| {
+        let big = texture(1024, 1024);
+        let mut added = Vec::new();
+        while workload.counters.loads_deferred == 0 {
+            added.extend(workload.add_asset(big, true));
+            assert!(added.len() < 64, "the pool never filled");
+        }
+        assert_eq!(workload.counters.texture_evictions, 0);
+        assert_eq!(textures(workload), added);
+        next_frame(workload, &added);
+        // Once the submission is done, they can go.
+        let id = workload.add_asset(big, true).expect("room");
+        assert_eq!(workload.counters.texture_evictions, 1);
+        next_frame(workload, &[id]);
+    });
+}
+
+/// A run on the simulated device: the pools are made, the textures' pool
+/// evicts, the ring keeps its one memory object, and the pools go at the end
+/// with no block left; the memory map names the pools.
+#[test]
+fn a_run_uses_its_pools() {
+    let layout = gpu_alloc_tests::sim::Layout::parse(
+        "nvidia-rtx3060ti-linux",
+        include_str!("../../../tests/devices/nvidia-rtx3060ti-linux.json"),
+    )
+    .expect("the layout");
+    let mut gpu = crate::sim::SimGpu::new(layout);
+    let (props, ext) = (
+        gpu.device().properties(),
+        gpu.device().extended_properties(),
+    );
+    let outcome = run(&mut gpu, props, ext, 120);
+    assert_eq!(outcome.failures, Vec::<String>::new());
+    let c = &outcome.counters;
+    assert!(c.texture_evictions > 0, "{c:?}");
+    assert_eq!(c.pool_peaks[pools::Role::Uploads as usize], 1);
+    let names: Vec<_> = outcome.stats.pools.iter().map(|p| p.name.clone()).collect();
+    let expected = [pools::GEOMETRY, pools::TEXTURES, pools::UPLOADS];
+    assert_eq!(names, expected.map(|n| Some(n.to_owned())));
+    let geometry = &outcome.stats.pools[0];
+    assert_eq!(geometry.blocks, 96, "every level mesh in the geometry pool");
+    let destroyed: Vec<&str> = outcome
+        .pools_destroyed
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(destroyed, expected);
+    for name in expected {
+        assert!(
+            outcome
+                .map
+                .objects
+                .iter()
+                .any(|o| o.pool.as_deref() == Some(name)),
+            "no object of {name} in the map"
+        );
+    }
+    assert_eq!(gpu.device().live_count(), 0);
+}

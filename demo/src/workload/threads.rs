@@ -19,8 +19,8 @@
 
 use {
     super::{
-        device_checks, is_progress_frame, progress_line, Counters, HandOver, Outcome, Share,
-        Workload,
+        device_checks, is_progress_frame, pools, progress_line, Counters, HandOver, Outcome, Share,
+        SharePools, Workload,
     },
     crate::gpu::{Gpu, Resource},
     gpu_alloc::{
@@ -136,12 +136,13 @@ fn run_share<G: Gpu>(
     mut gpu: G,
     allocator: &SharedGpuAllocator<G::Memory>,
     share: Share,
+    pools: SharePools,
     hand_over: HandOver<G>,
     frames: u32,
     meeting: &Meeting,
 ) -> (Counters, Vec<String>) {
     let _break = BreakOnPanic(&meeting.rendezvous);
-    let mut workload = Workload::new(&mut gpu, allocator, share).with_hand_over(hand_over);
+    let mut workload = Workload::new(&mut gpu, allocator, share, pools).with_hand_over(hand_over);
     let snapshot = |workload: &Workload<'_, G, &SharedGpuAllocator<G::Memory>>| Snapshot {
         assets: workload.assets(),
         counters: workload.counters().clone(),
@@ -191,6 +192,11 @@ where
     let allocator =
         SharedGpuAllocator::with_extended_properties(Config::i_am_prototyping(), props, ext);
     let budget_read = allocator.update_budget(gpu.memory_device());
+    // The pools, made before the threads start and destroyed after they end.
+    let share_pools = match pools::create(gpu, &mut &allocator, threads) {
+        Ok(pools) => pools,
+        Err(why) => return Outcome::not_started(why, gpu, allocator.memory_map(), started),
+    };
     let meeting = Meeting {
         rendezvous: Rendezvous::new(threads + 1),
         board: Mutex::new(vec![Snapshot::default(); threads]),
@@ -206,8 +212,9 @@ where
         let handles: Vec<_> = workers
             .into_iter()
             .zip(senders.into_iter().zip(receivers))
+            .zip(share_pools.iter().copied())
             .enumerate()
-            .map(|(index, (worker, (to_next, from_previous)))| {
+            .map(|(index, ((worker, (to_next, from_previous)), pools))| {
                 let share = Share {
                     index,
                     count: threads,
@@ -220,7 +227,7 @@ where
                 thread::Builder::new()
                     .name(format!("demo thread {index}"))
                     .spawn_scoped(scope, move || {
-                        run_share(worker, allocator, share, hand_over, frames, meeting)
+                        run_share(worker, allocator, share, pools, hand_over, frames, meeting)
                     })
                     .expect("starting a thread")
             })
@@ -295,6 +302,12 @@ where
         counters.dedicated_for_resource += c.dedicated_for_resource;
         counters.dedicated_with_priority += c.dedicated_with_priority;
         counters.freed_by_other_thread += c.freed_by_other_thread;
+        counters.staged_bytes += c.staged_bytes;
+        counters.texture_evictions += c.texture_evictions;
+        counters.loads_deferred += c.loads_deferred;
+        for (peak, share_peak) in counters.pool_peaks.iter_mut().zip(c.pool_peaks) {
+            *peak = (*peak).max(share_peak);
+        }
         counters.peak_reserved = counters.peak_reserved.max(c.peak_reserved);
         counters.peak_objects = counters.peak_objects.max(c.peak_objects);
         failures.extend(share_failures);
@@ -304,6 +317,9 @@ where
 
     // Every thread has freed what it held.
     let (stats, map) = at_end.unwrap_or_else(|| (allocator.stats(), allocator.memory_map()));
+    let (pools_destroyed, pool_failures) =
+        pools::destroy(&*gpu, &mut &allocator, &pools::all(&share_pools));
+    failures.extend(pool_failures);
     // SAFETY: the allocator's device (every thread's `G` is of the same one);
     // every block was freed by the threads, which are done.
     unsafe { allocator.cleanup(gpu.memory_device()) };
@@ -322,6 +338,7 @@ where
         counters,
         stats,
         map,
+        pools_destroyed,
         failures,
         seconds: started.elapsed().as_secs_f64(),
     }

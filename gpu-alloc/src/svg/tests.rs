@@ -64,6 +64,7 @@ fn object(
         size: offset,
         ranges,
         named: Vec::new(),
+        pool: None,
     }
 }
 
@@ -124,6 +125,7 @@ fn sample() -> MemoryMap {
             hints_dropped: 0,
             budget_refreshes: 0,
             named_blocks: Vec::new(),
+            pools: Vec::new(),
         },
         objects,
         dedicated,
@@ -275,4 +277,34 @@ fn titles_are_escaped() {
     check_tags(&svg);
     assert!(svg.contains("R&amp;D &lt;GPU&gt; &quot;x&quot; &apos;y&apos; "));
     assert!(sample().to_svg().contains(">gpu-alloc memory map<"));
+}
+
+/// A user pool's objects are drawn in the pool colour and name their pool
+/// (escaped) right of the bar, whether used or empty.
+#[test]
+fn pool_rows_name_their_pool() {
+    let mut map = sample();
+    let mut used = object(1, 0, ObjectKind::Pool, &[(3 << 20, true), (1 << 20, false)]);
+    used.pool = Some("level <geometry> & co".into());
+    let mut empty = object(0, 1, ObjectKind::Pool, &[(2 << 20, false)]);
+    empty.pool = Some("frame uploads".into());
+    map.objects.extend([used, empty]);
+    let svg = map.to_svg();
+    check_tags(&svg);
+    assert_eq!(svg.matches(r#"<g class="row""#).count(), 7);
+    assert!(svg.contains(">pool 4.00 MiB<"), "{svg}");
+    assert!(
+        svg.contains(
+            ">&quot;level &lt;geometry&gt; &amp; co&quot; · 75% used · 1.00 MiB free in 1 range<"
+        ),
+        "{svg}"
+    );
+    assert!(
+        svg.contains(">&quot;frame uploads&quot; · empty (kept for reuse)<"),
+        "{svg}"
+    );
+    assert!(svg.contains(super::colour(ObjectKind::Pool)));
+    assert!(svg.contains("user pool"), "legend lacks the pool");
+    // Objects of no pool name none.
+    assert_eq!(svg.matches("&quot; · ").count(), 2);
 }

@@ -135,6 +135,23 @@
 //! [`GpuAllocator::new`] assumes (use [`GpuAllocator::with_extended_properties`]
 //! to pass the device's value).
 //!
+//! # Pools
+//!
+//! [`GpuAllocator::create_pool`] sets memory apart: objects of one memory type
+//! (chosen by usage, or given) and one size, between `min_objects` (made at
+//! once and kept) and `max_objects`, placed by [`PoolAlgorithm::General`],
+//! [`PoolAlgorithm::Linear`] or [`PoolAlgorithm::Ring`] (in order, wrapping
+//! around inside one object: per-frame uploads), with the pool's priority
+//! and export types sent with every object. Blocks go in with
+//! [`AllocOptions::pool`]; a full pool is [`TryAllocError::PoolFull`], never
+//! a spill into the allocator's other memory (evict, then retry). A pool's
+//! objects count against the same object limit and heap budgets as the
+//! rest, show in [`GpuAllocator::stats`] (and [`GpuAllocator::pool_stats`])
+//! and in the memory map under the pool's name; [`GpuAllocator::destroy_pool`]
+//! with live blocks reports them and frees their objects only as they come
+//! back. An emptied object goes back to the device unless the pool is at its
+//! minimum or holds no other empty object.
+//!
 //! # Virtual allocator
 //!
 //! [`VirtualAllocator`] places ranges of `0..size` with no device and no memory

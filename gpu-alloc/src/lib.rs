@@ -244,6 +244,7 @@ mod block;
 #[cfg(feature = "std")]
 mod concurrent;
 mod config;
+mod defrag;
 mod error;
 mod pool;
 mod pools;
@@ -263,6 +264,10 @@ pub use {
         allocator::{Forecast, GpuAllocator},
         block::MemoryBlock,
         config::Config,
+        defrag::{
+            DefragError, DefragMove, DefragOptions, DefragPass, DefragReport, DefragStats,
+            MoveOutcome,
+        },
         error::{AllocationError, MapError, TryAllocError},
         pools::{PoolAlgorithm, PoolDestroyed, PoolError, PoolId, PoolOptions, PoolStats},
         report::reported_problems,

@@ -180,7 +180,12 @@ impl<M, S: SubAllocator> Pool<M, S> {
     /// Places `size` bytes in the chunk at `slot`, if it holds them (an empty
     /// slot holds nothing).
     #[inline(always)]
-    fn alloc_in_slot(&mut self, slot: usize, size: u64, align_mask: u64) -> Option<Placement> {
+    pub(crate) fn alloc_in_slot(
+        &mut self,
+        slot: usize,
+        size: u64,
+        align_mask: u64,
+    ) -> Option<Placement> {
         let chunk = self.chunks[slot].as_mut()?;
         let (offset, handle) = chunk.sub.alloc(size, align_mask)?;
         let summary = chunk.sub.free_summary();

@@ -115,6 +115,13 @@ pub struct AllocatorStats {
     /// too), in slot order.
     #[cfg_attr(feature = "serde", serde(default))]
     pub pools: Vec<crate::pools::PoolStats>,
+    /// What defragmentation did: passes, blocks and bytes moved, memory
+    /// objects and bytes freed, in all and in the last pass.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub defrag: crate::defrag::DefragStats,
+    /// Live blocks the caller made movable.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub movable_blocks: u64,
 }
 
 /// A named live block, as [`AllocatorStats::named_blocks`] lists it.

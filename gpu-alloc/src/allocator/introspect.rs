@@ -77,6 +77,8 @@ where
             budget_refreshes: self.accounts.refreshes,
             named_blocks: self.names.largest(|ty| self.types[ty as usize].info.heap),
             pools: self.pools.stats(),
+            defrag: self.defrag,
+            movable_blocks: self.movables.len() as u64,
             heaps,
             memory_types,
         }
@@ -139,6 +141,10 @@ where
         let mut chunk_bytes = alloc::vec![0u64; self.accounts.heaps.len()];
         let mut chunks = 0u32;
         self.pools.check_invariants(self.types.len());
+        assert!(
+            self.movables.len() as u64 <= self.live_blocks,
+            "more movable blocks than live ones"
+        );
         for (ty, state) in self.types.iter().enumerate() {
             state.general.iter().for_each(Pool::check_invariants);
             state.transient.iter().for_each(Pool::check_invariants);

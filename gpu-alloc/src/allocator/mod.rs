@@ -19,6 +19,7 @@
 
 mod choose;
 mod dedicated;
+mod defrag;
 mod device;
 mod forecast;
 mod introspect;
@@ -99,6 +100,10 @@ pub struct GpuAllocator<M> {
     names: names::Names,
     /// The user pools.
     pools: pools::UserPools<M>,
+    /// The blocks defragmentation may move.
+    movables: defrag::Movables,
+    /// What the defragmentation passes did.
+    defrag: crate::defrag::DefragStats,
 }
 
 impl<M> GpuAllocator<M>
@@ -177,6 +182,8 @@ where
             hints_dropped: 0,
             names: names::Names::default(),
             pools: pools::UserPools::default(),
+            movables: defrag::Movables::default(),
+            defrag: crate::defrag::DefragStats::default(),
         }
     }
 
@@ -414,7 +421,9 @@ where
         // SAFETY: the caller's promise.
         unsafe { block.unmap(device) };
         if block.named {
-            self.names.forget(block.name_key());
+            let key = block.name_key();
+            self.names.forget(key);
+            self.movables.forget(key);
         }
     }
 
@@ -513,6 +522,33 @@ where
         // SAFETY: the caller's promise (`# Safety` above).
         let device = unsafe { Device::new(device) };
         self.destroy_pool_on(device, pool)
+    }
+
+    /// Ends a defragmentation pass ([`begin_defrag_pass`](Self::begin_defrag_pass)):
+    /// frees the old block of every move done (its name and movability go to
+    /// the new block), the new block of every other move, then the memory
+    /// objects the pass emptied (a user pool keeps its minimum). Returns what
+    /// the pass did, also added to [`stats`](Self::stats).
+    ///
+    /// # Errors
+    ///
+    /// The pass itself, when another allocator planned it (nothing happens).
+    ///
+    /// # Safety
+    ///
+    /// - `device` is the device this allocator is used with.
+    /// - The device no longer uses the old blocks of the moves done (their
+    ///   resources are bound to the new blocks and the copies are complete),
+    ///   nor the new blocks of the other moves.
+    #[allow(clippy::result_large_err)]
+    pub unsafe fn end_defrag_pass(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        pass: crate::DefragPass<M>,
+    ) -> Result<crate::DefragReport, crate::DefragPass<M>> {
+        // SAFETY: the caller's promise (`# Safety` above).
+        let device = unsafe { Device::new(device) };
+        self.end_defrag_pass_on(device, pass)
     }
 
     /// Frees every shared memory object that holds no block.

@@ -48,6 +48,17 @@ impl Names {
         self.table.remove(&key);
     }
 
+    /// Gives the name of the block at `old` to the block at `new` (a block
+    /// moved by defragmentation), if it had one.
+    pub(crate) fn rekey(&mut self, old: NameKey, new: NameKey) {
+        if let Some(mut named) = self.table.remove(&old) {
+            if let NameKey::Shared(_, offset) = new {
+                named.offset = offset;
+            }
+            self.table.insert(new, named);
+        }
+    }
+
     /// A tag no live dedicated block has.
     fn next_tag(&mut self) -> u32 {
         loop {

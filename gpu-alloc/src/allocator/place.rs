@@ -92,7 +92,7 @@ where
     /// Counts a block placed in a pool of strategy `S` (slab blocks count in
     /// their general pool).
     #[inline(always)]
-    fn count_block<S: PoolStrategy>(
+    pub(super) fn count_block<S: PoolStrategy>(
         &mut self,
         target: Target,
         strategy: Strategy,

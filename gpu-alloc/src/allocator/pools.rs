@@ -248,6 +248,45 @@ impl<M> UserPools<M> {
             .collect()
     }
 
+    /// The slot of the live pool `id`.
+    pub(crate) fn slot_of(&self, allocator: usize, id: PoolId) -> Option<u32> {
+        self.get(allocator, id).map(|_| id.index)
+    }
+
+    /// The slots of the live pools of the general algorithm.
+    pub(crate) fn general_slots(&self) -> Vec<u32> {
+        self.iter()
+            .filter(|(_, p)| !p.retired && matches!(p.objects, Objects::General(_)))
+            .map(|(slot, _)| slot)
+            .collect()
+    }
+
+    /// The memory type of the pool in `slot` (which holds one).
+    pub(crate) fn memory_type(&self, slot: u32) -> u32 {
+        self.slots[slot as usize].as_ref().map_or(0, |p| p.ty)
+    }
+
+    /// The algorithm of the pool in `slot`, if it holds one.
+    pub(crate) fn algorithm(&self, slot: u32) -> Option<PoolAlgorithm> {
+        Some(self.slots.get(slot as usize)?.as_ref()?.options.algorithm)
+    }
+
+    /// The objects of the general pool in `slot`.
+    pub(crate) fn general_mut(&mut self, slot: u32) -> Option<&mut Pool<M, Tlsf>> {
+        match &mut self.slots.get_mut(slot as usize)?.as_mut()?.objects {
+            Objects::General(pool) => Some(pool),
+            _ => None,
+        }
+    }
+
+    /// Whether the pool in `slot` holds more objects than its minimum (or is
+    /// retired).
+    pub(crate) fn above_minimum(&self, slot: u32) -> bool {
+        self.slots[slot as usize]
+            .as_ref()
+            .is_some_and(|p| p.retired || p.objects.count() > p.options.min_objects)
+    }
+
     /// The name of the pool in `slot`, if it has one.
     pub(crate) fn name(&self, slot: u32) -> Option<&'static str> {
         self.slots.get(slot as usize)?.as_ref()?.options.name
@@ -608,6 +647,19 @@ where
         self.hints_dropped += u64::from(options.dedicated == Some(Dedicated::Preferred))
             + u64::from(options.dedicated_resource.is_some())
             + u64::from(options.priority.is_some());
+        Ok(self.make_pool_block(index, ty, size, placement, object))
+    }
+
+    /// Counts a block of `size` bytes placed at `placement` in the pool in
+    /// slot `index` (of memory type `ty`), and makes it.
+    fn make_pool_block(
+        &mut self,
+        index: u32,
+        ty: u32,
+        size: u64,
+        placement: Placement,
+        object: ObjectRef<M>,
+    ) -> MemoryBlock<M> {
         let pool = self.pools.slots[index as usize].as_mut().expect("live");
         pool.blocks += 1;
         pool.block_bytes += size;
@@ -625,7 +677,22 @@ where
             props: state.info.props(),
             atom_mask: state.atom_mask,
         };
-        Ok(self.make_block(placed))
+        self.make_block(placed)
+    }
+
+    /// [`make_pool_block`](Self::make_pool_block) for a range the general
+    /// pool in slot `index` placed already (a block moved by
+    /// defragmentation).
+    pub(super) fn count_pool_block(
+        &mut self,
+        index: u32,
+        ty: u32,
+        size: u64,
+        placement: Placement,
+    ) -> MemoryBlock<M> {
+        let pool = self.pools.general_mut(index).expect("a general pool");
+        let object = pool.get_mut(placement.chunk).object_ref();
+        self.make_pool_block(index, ty, size, placement, object)
     }
 
     /// What [`alloc_pooled`](Self::alloc_pooled) would do now (for

@@ -145,6 +145,11 @@ impl Rounding {
         self.cap
     }
 
+    /// What every alignment in this class adds: atoms and granularity pages.
+    pub(crate) fn align_bits(&self) -> u64 {
+        self.align_bits
+    }
+
     /// The size and alignment mask of a block of a user pool: a general
     /// block's size rounded as the general strategy's (`general`), a linear
     /// or ring block's as the transient strategy's; `None` when rounding

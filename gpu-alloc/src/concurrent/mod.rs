@@ -496,6 +496,54 @@ where
         unsafe { lock(&self.central).destroy_pool(device, pool) }
     }
 
+    /// Lets defragmentation move `block` ([`GpuAllocator::set_movable`]).
+    /// Only blocks of the central allocator move (large blocks, pool
+    /// blocks): a block a thread arena placed is refused as
+    /// [`DefragError::ForeignBlock`](crate::DefragError::ForeignBlock).
+    ///
+    /// # Errors
+    ///
+    /// As for [`GpuAllocator::set_movable`].
+    pub fn set_movable(
+        &self,
+        block: &mut MemoryBlock<M>,
+        tag: u64,
+        align_mask: u64,
+    ) -> Result<(), crate::DefragError> {
+        lock(&self.central).set_movable(block, tag, align_mask)
+    }
+
+    /// Makes `block` immovable again ([`GpuAllocator::set_immovable`]).
+    pub fn set_immovable(&self, block: &MemoryBlock<M>) -> bool {
+        lock(&self.central).set_immovable(block)
+    }
+
+    /// Plans a defragmentation pass of the central allocator
+    /// ([`GpuAllocator::begin_defrag_pass`]). Other threads allocate and free
+    /// while the pass is out; a block freed meanwhile is handled.
+    pub fn begin_defrag_pass(&self, options: &crate::DefragOptions) -> crate::DefragPass<M> {
+        lock(&self.central).begin_defrag_pass(options)
+    }
+
+    /// Ends a defragmentation pass ([`GpuAllocator::end_defrag_pass`]).
+    ///
+    /// # Errors
+    ///
+    /// As for [`GpuAllocator::end_defrag_pass`].
+    ///
+    /// # Safety
+    ///
+    /// As for [`GpuAllocator::end_defrag_pass`].
+    #[allow(clippy::result_large_err)]
+    pub unsafe fn end_defrag_pass(
+        &self,
+        device: &impl MemoryDevice<M>,
+        pass: crate::DefragPass<M>,
+    ) -> Result<crate::DefragReport, crate::DefragPass<M>> {
+        // SAFETY: the caller's promise.
+        unsafe { lock(&self.central).end_defrag_pass(device, pass) }
+    }
+
     /// A pool's statistics ([`GpuAllocator::pool_stats`]).
     pub fn pool_stats(&self, pool: crate::PoolId) -> Option<crate::PoolStats> {
         lock(&self.central).pool_stats(pool)

@@ -1,0 +1,522 @@
+//! Incremental defragmentation: the caller says which blocks may move
+//! ([`GpuAllocator::set_movable`]), a pass plans moves that empty whole memory
+//! objects of general pools into the other objects of the same pool, the
+//! caller copies and rebinds, and the end of the pass frees the old blocks and
+//! the emptied objects.
+//!
+//! Planning, per general pool (the default pool of one memory type and pool
+//! class, or a user pool of the general algorithm):
+//! - an object is a *candidate* when every block in it is movable (an empty
+//!   object the retention policy keeps is one too: it is freed);
+//! - candidates are taken least used first; each one's blocks, largest first,
+//!   are placed in the pool's other objects, fullest first, by the general
+//!   strategy (so every rule of a fresh block holds: the same memory type,
+//!   size, alignment with atoms and granularity pages, and no new memory
+//!   object, so no budget is passed); an object that receives blocks is no
+//!   longer a candidate;
+//! - a candidate whose blocks do not all fit is left (its placements are
+//!   undone) and the next is tried; of one that fits, the pass moves what its
+//!   limits on moves and bytes allow (largest blocks first), and a candidate
+//!   cut short ends the pool's planning: the next pass goes on with it, the
+//!   least used object still.
+//!
+//! The new blocks are made at once, in the objects that stay; the old ones
+//! are freed only when the pass ends, for the moves the caller says are done.
+
+#![deny(unsafe_code)]
+
+use {
+    super::{device::Device, place::Target, release::free_chunk, shape::CLASSES, GpuAllocator},
+    crate::{
+        align::is_align_mask,
+        block::{Flavor, MemoryBlock, NameKey},
+        defrag::{
+            DefragError, DefragMove, DefragOptions, DefragPass, DefragReport, MoveOutcome,
+            SourceObject,
+        },
+        pool::{Placement, Pool},
+        pools::PoolAlgorithm,
+        strategy::{Strategy, SubAllocator, Tlsf},
+    },
+    alloc::{collections::BTreeMap, vec, vec::Vec},
+    core::fmt::Debug,
+    gpu_alloc_types::MemoryDevice,
+};
+
+/// A movable live block: the caller's tag and the alignment its resource
+/// needs.
+#[derive(Clone, Copy, Debug)]
+struct Movable {
+    tag: u64,
+    align_mask: u64,
+    size: u64,
+}
+
+/// The movable live blocks of one allocator, by memory object key and
+/// offset (a block's `NameKey::Shared`), so that one object's blocks are one
+/// range of the table.
+#[derive(Debug, Default)]
+pub(crate) struct Movables {
+    table: BTreeMap<(usize, u64), Movable>,
+}
+
+impl Movables {
+    /// Forgets a block that is being returned (on the cold path of blocks
+    /// with a name or a tag).
+    pub(crate) fn forget(&mut self, key: NameKey) {
+        if let NameKey::Shared(object, offset) = key {
+            self.table.remove(&(object, offset));
+        }
+    }
+
+    /// Movable blocks of the object `key`: `(offset, movable)`.
+    fn in_object(&self, key: usize) -> impl Iterator<Item = (u64, Movable)> + '_ {
+        self.table
+            .range((key, 0)..=(key, u64::MAX))
+            .map(|(&(_, offset), &movable)| (offset, movable))
+    }
+
+    /// Number of movable live blocks.
+    pub(crate) fn len(&self) -> usize {
+        self.table.len()
+    }
+}
+
+/// A move planned in one pool: the block at `offset` of `size` bytes in the
+/// source object, and where its new block goes.
+struct Planned {
+    source_key: usize,
+    offset: u64,
+    size: u64,
+    movable: Movable,
+    placement: Placement,
+}
+
+/// What is left of a pass's limits.
+struct Budget {
+    moves: u64,
+    bytes: u64,
+}
+
+/// Plans the moves of one general pool (see the module docs): `blocks[slot]`
+/// is the number of live blocks in the object at `slot` (slab slots counted
+/// one by one), `align_bits` what the pool adds to every alignment. The new
+/// blocks' ranges are taken in `pool`; returns the moves and the objects they
+/// empty, as `(slot, key)`.
+fn plan_pool<M, S: SubAllocator>(
+    pool: &mut Pool<M, S>,
+    blocks: &[u64],
+    movables: &Movables,
+    align_bits: u64,
+    budget: &mut Budget,
+) -> (Vec<Planned>, Vec<(u32, usize)>) {
+    let mut candidates = Vec::new();
+    for (slot, chunk) in pool.chunks.iter().enumerate() {
+        let Some(chunk) = chunk else { continue };
+        let key = chunk.memory.key();
+        let movable: Vec<(u64, Movable)> = movables.in_object(key).collect();
+        if movable.len() as u64 == blocks[slot] {
+            candidates.push((chunk.sub.used(), slot as u32, key, movable));
+        }
+    }
+    candidates.sort_by_key(|c| (c.0, c.1));
+    let mut planned = Vec::new();
+    let mut sources: Vec<(u32, usize)> = Vec::new();
+    let mut received = vec![false; pool.chunks.len()];
+    for (_, slot, key, movable) in candidates {
+        if received[slot as usize] {
+            continue;
+        }
+        if budget.moves == 0 {
+            break;
+        }
+        // Destinations: the objects that stay, fullest first.
+        let mut targets: Vec<(u64, u32)> = pool
+            .chunks
+            .iter()
+            .enumerate()
+            .filter_map(|(s, c)| Some((s as u32, c.as_ref()?)))
+            .filter(|&(s, _)| s != slot && !sources.iter().any(|&(src, _)| src == s))
+            .map(|(s, c)| (c.sub.used(), s))
+            .collect();
+        targets.sort_by(|a, b| b.cmp(a));
+        let mut order: Vec<usize> = (0..movable.len()).collect();
+        order.sort_by_key(|&i| core::cmp::Reverse(movable[i].1.size));
+        let mut placed: Vec<Planned> = Vec::new();
+        let mut fits = true;
+        for i in order {
+            let (offset, entry) = movable[i];
+            let size = entry.size;
+            let align_mask = entry.align_mask | align_bits;
+            let found = targets
+                .iter()
+                .find_map(|&(_, target)| pool.alloc_in_slot(target as usize, size, align_mask));
+            match found {
+                Some(placement) => placed.push(Planned {
+                    source_key: key,
+                    offset,
+                    size,
+                    movable: entry,
+                    placement,
+                }),
+                None => {
+                    fits = false;
+                    break;
+                }
+            }
+        }
+        if !fits {
+            for p in placed {
+                let Placement {
+                    chunk,
+                    offset,
+                    handle,
+                } = p.placement;
+                pool.free(chunk, offset, p.size, handle);
+            }
+            continue;
+        }
+        // Every block has a place: keep what the limits allow (the object
+        // empties over several passes), give the rest back.
+        let all = placed.len();
+        let mut kept = 0;
+        let mut bytes = 0;
+        while kept < all
+            && (kept as u64) < budget.moves
+            && bytes + placed[kept].size <= budget.bytes
+        {
+            bytes += placed[kept].size;
+            kept += 1;
+        }
+        for p in placed.drain(kept..) {
+            let Placement {
+                chunk,
+                offset,
+                handle,
+            } = p.placement;
+            pool.free(chunk, offset, p.size, handle);
+        }
+        for p in &placed {
+            received[p.placement.chunk as usize] = true;
+        }
+        budget.moves -= kept as u64;
+        budget.bytes -= bytes;
+        planned.extend(placed);
+        if kept < all {
+            break;
+        }
+        sources.push((slot, key));
+    }
+    (planned, sources)
+}
+
+impl<M> GpuAllocator<M>
+where
+    M: Debug + 'static,
+{
+    /// Lets defragmentation move `block` ([`begin_defrag_pass`](Self::begin_defrag_pass)),
+    /// under `tag` (the caller's name for its resource, which the moves
+    /// carry). `align_mask` is the alignment the resource needs (its
+    /// `Request::align_mask`): a new place keeps it. Until the block is freed
+    /// or [`set_immovable`](Self::set_immovable) is called, the caller
+    /// promises to answer every move of it (copy and rebind, or skip), and
+    /// keeps no pointer into its mapping.
+    ///
+    /// # Errors
+    ///
+    /// See [`DefragError`]: blocks of another allocator (or of a
+    /// `SharedGpuAllocator`'s thread arenas), dedicated and imported blocks,
+    /// mapped blocks, blocks of linear and ring objects never move.
+    pub fn set_movable(
+        &mut self,
+        block: &mut MemoryBlock<M>,
+        tag: u64,
+        align_mask: u64,
+    ) -> Result<(), DefragError> {
+        if block.allocator != self.id {
+            return Err(DefragError::ForeignBlock);
+        }
+        if !is_align_mask(align_mask) {
+            return Err(DefragError::InvalidAlignMask { align_mask });
+        }
+        if block.mapped {
+            return Err(DefragError::Mapped);
+        }
+        let Flavor::Shared {
+            memory,
+            strategy,
+            pool,
+            ..
+        } = &block.flavor
+        else {
+            return Err(DefragError::Dedicated);
+        };
+        let general = match strategy {
+            Strategy::General | Strategy::Slab => true,
+            Strategy::Pool => self.pools.algorithm(*pool) == Some(PoolAlgorithm::General),
+            Strategy::Transient | Strategy::Leased => false,
+        };
+        if !general {
+            return Err(DefragError::NotGeneral);
+        }
+        let key = (memory.key(), block.offset);
+        let size = block.size;
+        let movable = Movable {
+            tag,
+            align_mask,
+            size,
+        };
+        self.movables.table.insert(key, movable);
+        block.named = true;
+        Ok(())
+    }
+
+    /// Makes `block` immovable again. Returns whether it was movable.
+    pub fn set_immovable(&mut self, block: &MemoryBlock<M>) -> bool {
+        if block.allocator != self.id {
+            return false;
+        }
+        let NameKey::Shared(object, offset) = block.name_key() else {
+            return false;
+        };
+        self.movables.table.remove(&(object, offset)).is_some()
+    }
+}
+
+impl<M> GpuAllocator<M>
+where
+    M: Debug + 'static,
+{
+    /// Plans a pass of moves within `options` (see the module docs of
+    /// `allocator/defrag.rs`, and the crate docs): the new blocks are made
+    /// now, in memory objects the allocator holds (no device call), and
+    /// carried by the pass's moves. Answer every move, then end the pass with
+    /// [`end_defrag_pass`](Self::end_defrag_pass) once the copies are done.
+    /// An empty pass means nothing is left to do within `options`. Run one
+    /// pass at a time.
+    pub fn begin_defrag_pass(&mut self, options: &DefragOptions) -> DefragPass<M> {
+        let mut budget = Budget {
+            moves: u64::from(options.max_moves),
+            bytes: options.max_bytes,
+        };
+        let mut pass = DefragPass {
+            allocator: self.id,
+            moves: Vec::new(),
+            sources: Vec::new(),
+        };
+        if options.default_pools && options.pool.is_none() {
+            for ty in 0..self.types.len() as u32 {
+                if options.memory_types & (1 << ty) == 0 {
+                    continue;
+                }
+                for class in 0..CLASSES as u8 {
+                    self.plan_default(ty, class, &mut budget, &mut pass);
+                }
+            }
+        }
+        if options.user_pools {
+            for index in self.pools.general_slots() {
+                let ty = self.pools.memory_type(index);
+                let wanted = options
+                    .pool
+                    .map_or(true, |id| self.pools.slot_of(self.id, id) == Some(index));
+                if options.memory_types & (1 << ty) != 0 && wanted {
+                    self.plan_user_pool(index, ty, &mut budget, &mut pass);
+                }
+            }
+        }
+        pass
+    }
+
+    /// Plans the default general pool of `ty` and `class` into `pass`.
+    fn plan_default(&mut self, ty: u32, class: u8, budget: &mut Budget, pass: &mut DefragPass<M>) {
+        let state = &mut self.types[ty as usize];
+        let align_bits = state.rounding[usize::from(class)].align_bits();
+        let pool = &mut state.general[usize::from(class)];
+        let slabs = &state.slabs[usize::from(class)];
+        // A slab is one used range of its object but holds its used slots.
+        let mut blocks: Vec<i64> = pool
+            .chunks
+            .iter()
+            .map(|c| c.as_ref().map_or(0, |c| c.sub.live_ranges() as i64))
+            .collect();
+        slabs.for_each_slab(|chunk, used| blocks[chunk as usize] += i64::from(used) - 1);
+        let blocks: Vec<u64> = blocks.into_iter().map(|n| n.max(0) as u64).collect();
+        let (planned, sources) = plan_pool(pool, &blocks, &self.movables, align_bits, budget);
+        for p in planned {
+            let target = Target {
+                ty,
+                class,
+                size: p.size,
+                align_mask: p.movable.align_mask | align_bits,
+                slab: false,
+            };
+            let placed = self.count_block::<Tlsf>(target, Strategy::General, p.placement);
+            let block = self.make_block(placed);
+            pass.moves.push(self.planned_move(ty, p, block));
+        }
+        pass.sources
+            .extend(sources.into_iter().map(|(slot, key)| SourceObject {
+                pool: None,
+                ty,
+                class,
+                slot,
+                key,
+            }));
+    }
+
+    /// Plans the user pool in slot `index` (general algorithm, of memory type
+    /// `ty`) into `pass`.
+    fn plan_user_pool(
+        &mut self,
+        index: u32,
+        ty: u32,
+        budget: &mut Budget,
+        pass: &mut DefragPass<M>,
+    ) {
+        let align_bits = self.types[ty as usize].rounding[0].align_bits();
+        let Some(pool) = self.pools.general_mut(index) else {
+            return;
+        };
+        let blocks: Vec<u64> = pool
+            .chunks
+            .iter()
+            .map(|c| c.as_ref().map_or(0, |c| c.sub.live_ranges()))
+            .collect();
+        let (planned, sources) = plan_pool(pool, &blocks, &self.movables, align_bits, budget);
+        for p in planned {
+            let block = self.count_pool_block(index, ty, p.size, p.placement);
+            pass.moves.push(self.planned_move(ty, p, block));
+        }
+        pass.sources
+            .extend(sources.into_iter().map(|(slot, key)| SourceObject {
+                pool: Some(index),
+                ty,
+                class: 0,
+                slot,
+                key,
+            }));
+    }
+
+    /// The move for a planned block and its new `block`, which becomes
+    /// movable with the old one's tag.
+    fn planned_move(&mut self, ty: u32, p: Planned, mut block: MemoryBlock<M>) -> DefragMove<M> {
+        if let NameKey::Shared(object, offset) = block.name_key() {
+            self.movables.table.insert((object, offset), p.movable);
+            block.named = true;
+        }
+        DefragMove {
+            tag: p.movable.tag,
+            memory_type: ty,
+            size: p.size,
+            source: NameKey::Shared(p.source_key, p.offset),
+            source_offset: p.offset,
+            destination_key: block.name_key(),
+            destination: Some(block),
+            old: None,
+            outcome: MoveOutcome::Pending,
+        }
+    }
+
+    /// [`end_defrag_pass`](Self::end_defrag_pass) on a device taken already.
+    #[allow(clippy::result_large_err)]
+    pub(super) fn end_defrag_pass_on(
+        &mut self,
+        device: Device<'_, M, impl MemoryDevice<M>>,
+        pass: DefragPass<M>,
+    ) -> Result<DefragReport, DefragPass<M>> {
+        if pass.allocator != self.id {
+            return Err(pass);
+        }
+        let held: Vec<Option<u64>> = pass.sources.iter().map(|s| self.source_size(s)).collect();
+        let mut report = DefragReport::default();
+        for mv in pass.moves {
+            let returned = match mv.outcome {
+                MoveOutcome::Done => {
+                    report.moved += 1;
+                    report.bytes_moved += mv.size;
+                    self.names.rekey(mv.source, mv.destination_key);
+                    mv.old
+                }
+                MoveOutcome::Destroyed => {
+                    report.destroyed += 1;
+                    mv.destination
+                }
+                MoveOutcome::Skip | MoveOutcome::Pending => {
+                    report.skipped += 1;
+                    mv.destination
+                }
+            };
+            if let Some(block) = returned {
+                self.release_moved(device, block);
+            }
+        }
+        for (source, size) in pass.sources.iter().zip(held) {
+            let Some(size) = size else { continue };
+            self.free_source(device, source);
+            if self.source_size(source).is_none() {
+                report.objects_freed += 1;
+                report.bytes_freed += size;
+            }
+        }
+        self.defrag.passes += 1;
+        self.defrag.total.add(&report);
+        self.defrag.last = report;
+        Ok(report)
+    }
+
+    /// Takes back an old or new block of a move: never mapped (`done` refuses
+    /// a mapped old block; a new one was never the caller's to map).
+    fn release_moved(
+        &mut self,
+        device: Device<'_, M, impl MemoryDevice<M>>,
+        block: MemoryBlock<M>,
+    ) {
+        debug_assert!(block.allocator == self.id && !block.mapped);
+        if block.named {
+            let key = block.name_key();
+            self.names.forget(key);
+            self.movables.forget(key);
+        }
+        self.release(device, block);
+    }
+
+    /// The size of a pass's source object, if the allocator still holds it.
+    fn source_size(&mut self, source: &SourceObject) -> Option<u64> {
+        fn size<M, S: SubAllocator>(pool: &Pool<M, S>, source: &SourceObject) -> Option<u64> {
+            let chunk = pool.chunks.get(source.slot as usize)?.as_ref()?;
+            (chunk.memory.key() == source.key).then_some(chunk.size)
+        }
+        match source.pool {
+            None => size(
+                &self.types[source.ty as usize].general[usize::from(source.class)],
+                source,
+            ),
+            Some(index) => size(self.pools.general_mut(index)?, source),
+        }
+    }
+
+    /// Frees a pass's source object if it emptied (its empty slabs first).
+    fn free_source(&mut self, device: Device<'_, M, impl MemoryDevice<M>>, source: &SourceObject) {
+        let heap = self.types[source.ty as usize].info.heap;
+        match source.pool {
+            None => {
+                let state = &mut self.types[source.ty as usize];
+                let class = usize::from(source.class);
+                let (pool, slabs) = (&mut state.general[class], &mut state.slabs[class]);
+                for range in slabs.take_empty_in(source.slot) {
+                    pool.free(range.chunk, range.offset, range.size, range.handle);
+                }
+                free_chunk(&mut self.accounts, device, pool, heap, source.slot);
+            }
+            Some(index) => {
+                if !self.pools.above_minimum(index) {
+                    return;
+                }
+                if let Some(pool) = self.pools.general_mut(index) {
+                    free_chunk(&mut self.accounts, device, pool, heap, source.slot);
+                }
+            }
+        }
+    }
+}

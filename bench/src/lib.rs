@@ -272,6 +272,12 @@ fn parse_args(mut parser: lexopt::Parser) -> Result<Command<report::Options>, le
     Ok(Command::Run(opts))
 }
 
+/// The defragmentation benchmark (`defrag` binary): passes on the churn
+/// traces, `--quick` for the short ones.
+pub fn defrag_main(quick: bool) -> i32 {
+    sim::defrag::main(quick)
+}
+
 /// Runs the benchmark with the command-line arguments of the `traces` binary
 /// (without the program name) and returns the process exit code: 0, 1 when a
 /// requirements fixture cannot be read or a file could not be written, 2 for a

@@ -707,3 +707,5 @@ mod tests {
         assert_eq!(sim_host_visible(false), 0b1111);
     }
 }
+
+pub(crate) mod defrag;

@@ -54,9 +54,8 @@ pub(crate) enum Flavor<M> {
         strategy: Strategy,
         /// Pool class (see `ResourceKind`) of the memory object.
         class: u8,
-        /// The user pool's slot, for [`Strategy::Pool`] (else unused).
-        pool: u32,
-        /// Slot of the memory object in its pool.
+        /// Slot of the memory object in its pool (for [`Strategy::Pool`], the
+        /// user pool's slot too: see `allocator/pools.rs`).
         chunk: u32,
         /// The sub-allocator's handle of the block.
         handle: u32,

@@ -82,7 +82,7 @@ pub struct PoolOptions {
     /// Memory objects made when the pool is created and kept while it lives.
     pub min_objects: u32,
     /// Most memory objects the pool may have (`None`: as many as the device
-    /// allows). A full pool fails with [`TryAllocError::PoolFull`]; it never
+    /// allows, and at most 65,536). A full pool fails with [`TryAllocError::PoolFull`]; it never
     /// spills into the allocator's other memory.
     pub max_objects: Option<u32>,
     /// How blocks are placed in the objects.
@@ -275,4 +275,7 @@ pub enum PoolError {
     /// The pool was destroyed already, or belongs to another allocator.
     #[error("the pool was destroyed or belongs to another allocator")]
     UnknownPool,
+    /// The allocator has 65,536 pools already.
+    #[error("too many pools: at most 65536 at once")]
+    TooManyPools,
 }

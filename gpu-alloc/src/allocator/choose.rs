@@ -40,8 +40,6 @@ pub(super) struct Placed<M> {
     pub(super) ty: u32,
     /// Pool class of the memory object.
     pub(super) class: u8,
-    /// The user pool's slot (for `Strategy::Pool`, else 0).
-    pub(super) pool: u32,
     pub(super) size: u64,
     pub(super) strategy: Strategy,
     pub(super) placement: Placement,
@@ -114,7 +112,6 @@ where
         Some(Placed {
             ty: u32::from(ty),
             class: class as u8,
-            pool: 0,
             size,
             strategy,
             placement,
@@ -139,7 +136,6 @@ where
                 base: placed.object.base,
                 strategy: placed.strategy,
                 class: placed.class,
-                pool: placed.pool,
                 chunk: placed.placement.chunk,
                 handle: placed.placement.handle,
             },

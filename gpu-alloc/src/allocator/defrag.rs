@@ -26,7 +26,10 @@
 #![deny(unsafe_code)]
 
 use {
-    super::{device::Device, place::Target, release::free_chunk, shape::CLASSES, GpuAllocator},
+    super::{
+        device::Device, place::Target, pools::PoolChunk, release::free_chunk, shape::CLASSES,
+        GpuAllocator,
+    },
     crate::{
         align::is_align_mask,
         block::{Flavor, MemoryBlock, NameKey},
@@ -245,7 +248,7 @@ where
         let Flavor::Shared {
             memory,
             strategy,
-            pool,
+            chunk,
             ..
         } = &block.flavor
         else {
@@ -253,7 +256,10 @@ where
         };
         let general = match strategy {
             Strategy::General | Strategy::Slab => true,
-            Strategy::Pool => self.pools.algorithm(*pool) == Some(PoolAlgorithm::General),
+            Strategy::Pool => {
+                let (pool, _) = PoolChunk::decode(*chunk);
+                self.pools.algorithm(pool) == Some(PoolAlgorithm::General)
+            }
             Strategy::Transient | Strategy::Leased => false,
         };
         if !general {

@@ -107,7 +107,6 @@ where
         Placed {
             ty: target.ty,
             class: target.class,
-            pool: 0,
             size: target.size,
             strategy,
             placement,

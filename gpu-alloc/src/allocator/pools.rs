@@ -41,6 +41,32 @@ use {
     gpu_alloc_types::{AllocateInfo, AllocationFlags, MemoryDevice, MemoryPropertyFlags},
 };
 
+/// How a user pool's block names its object: the pool's slot in the high 16
+/// bits of `Flavor::Shared::chunk`, the object's slot in its pool in the low
+/// 16 (so that the blocks of the default pools, which use the field for the
+/// object's slot alone, carry nothing more). Hence at most [`MAX_POOLS`]
+/// pools and [`MAX_POOL_OBJECTS`] objects per pool.
+pub(crate) struct PoolChunk;
+
+/// Most pools an allocator has at once.
+pub(crate) const MAX_POOLS: u32 = 1 << 16;
+
+/// Most memory objects one pool has at once.
+pub(crate) const MAX_POOL_OBJECTS: u32 = 1 << 16;
+
+impl PoolChunk {
+    #[inline(always)]
+    pub(crate) fn encode(pool: u32, chunk: u32) -> u32 {
+        debug_assert!(pool < MAX_POOLS && chunk < MAX_POOL_OBJECTS);
+        pool << 16 | chunk
+    }
+
+    #[inline(always)]
+    pub(crate) fn decode(chunk: u32) -> (u32, u32) {
+        (chunk >> 16, chunk & 0xffff)
+    }
+}
+
 /// The pools of one allocator, by slot.
 #[derive(Debug)]
 pub(crate) struct UserPools<M> {
@@ -342,6 +368,15 @@ impl<M> UserPools<M> {
 }
 
 impl<M> UserPool<M> {
+    /// The most objects the pool may have: its maximum, within
+    /// [`MAX_POOL_OBJECTS`].
+    fn max_objects(&self) -> u32 {
+        self.options
+            .max_objects
+            .unwrap_or(MAX_POOL_OBJECTS)
+            .min(MAX_POOL_OBJECTS)
+    }
+
     fn stats(&self) -> PoolStats {
         let views = self.objects.views(0);
         let reserved: u64 = views.iter().map(|v| v.size).sum();
@@ -423,6 +458,13 @@ where
             } else {
                 priority_dropped = true;
             }
+        }
+        if self.pools.free.is_empty() && self.pools.slots.len() as u32 >= MAX_POOLS {
+            return Err(PoolError::TooManyPools);
+        }
+        if options.min_objects > MAX_POOL_OBJECTS {
+            let (min, max) = (options.min_objects, MAX_POOL_OBJECTS);
+            return Err(PoolError::InvalidObjectCounts { min, max });
         }
         let pool = UserPool {
             serial: self.pools.next_serial,
@@ -628,11 +670,9 @@ where
         let (placement, object) = match pool.objects.alloc(size, align_mask) {
             Some(found) => found,
             None => {
-                let count = pool.objects.count();
-                if let Some(max_objects) = pool.options.max_objects {
-                    if count >= max_objects {
-                        return Err(TryAllocError::PoolFull { max_objects });
-                    }
+                let max_objects = pool.max_objects();
+                if pool.objects.count() >= max_objects {
+                    return Err(TryAllocError::PoolFull { max_objects });
                 }
                 let priority_dropped = pool.priority_dropped;
                 self.new_pool_object(device, index)?;
@@ -669,10 +709,14 @@ where
         let placed = Placed {
             ty,
             class: 0,
-            pool: index,
             size,
             strategy: Strategy::Pool,
-            placement,
+            // The block's flavor has one field for the pool's slot and the
+            // object's.
+            placement: Placement {
+                chunk: PoolChunk::encode(index, placement.chunk),
+                ..placement
+            },
             object,
             props: state.info.props(),
             atom_mask: state.atom_mask,
@@ -708,10 +752,9 @@ where
         let new_object = if pool.objects.can_place(size, align_mask) {
             None
         } else {
-            if let Some(max_objects) = pool.options.max_objects {
-                if pool.objects.count() >= max_objects {
-                    return Err(TryAllocError::PoolFull { max_objects });
-                }
+            let max_objects = pool.max_objects();
+            if pool.objects.count() >= max_objects {
+                return Err(TryAllocError::PoolFull { max_objects });
             }
             if self.accounts.remaining == 0 {
                 return Err(TryAllocError::TooManyObjects);
@@ -728,18 +771,18 @@ where
         })
     }
 
-    /// Takes back a block of `size` bytes of the pool in slot `index` (of
-    /// memory type `ty`), and frees its object if the pool no longer keeps it.
+    /// Takes back a block of `size` bytes of a user pool (its memory type
+    /// counted it out already) at `placement`, whose `chunk` is a
+    /// [`PoolChunk`], and frees its object if the pool no longer keeps it.
     #[inline(never)]
     pub(super) fn release_pooled(
         &mut self,
         device: Device<'_, M, impl MemoryDevice<M>>,
-        ty: u32,
         size: u64,
-        index: u32,
         placement: Placement,
     ) {
-        self.types[ty as usize].remove_block(size);
+        let (index, chunk) = PoolChunk::decode(placement.chunk);
+        let placement = Placement { chunk, ..placement };
         let pool = self.pools.slots[index as usize]
             .as_mut()
             .expect("a pool block names a pool that is gone");

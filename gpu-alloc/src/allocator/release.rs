@@ -51,7 +51,6 @@ where
             Flavor::Shared {
                 strategy,
                 class,
-                pool,
                 chunk,
                 handle,
                 ..
@@ -61,10 +60,6 @@ where
                     offset,
                     handle,
                 };
-                if strategy == Strategy::Pool {
-                    self.release_pooled(device, ty, size, pool, placement);
-                    return;
-                }
                 self.release_shared(device, ty, size, strategy, class, placement);
             }
         }
@@ -97,8 +92,8 @@ where
             // allocator's, so `try_dealloc` gives them back before this point
             // (checked in debug builds); an arm of their own with a panic cost
             // 2-3 instructions per free on the churn traces.
-            Strategy::General | Strategy::Leased | Strategy::Pool => {
-                debug_assert_eq!(strategy, Strategy::General, "a leased block came back");
+            Strategy::General | Strategy::Leased => {
+                debug_assert_ne!(strategy, Strategy::Leased, "a leased block came back");
                 let pool = &mut state.general[class];
                 let slabs = &mut state.slabs[class];
                 let accounts = &mut self.accounts;
@@ -135,6 +130,9 @@ where
                     sweep_general(accounts, device, pool, slabs, heap);
                 }
             }
+            // A user pool's block: `chunk` holds the pool's slot and the
+            // object's (see `pools::PoolChunk`).
+            Strategy::Pool => self.release_pooled(device, size, placement),
         }
     }
 

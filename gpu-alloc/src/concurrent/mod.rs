@@ -873,7 +873,6 @@ where
                 base: object.base,
                 strategy: Strategy::Leased,
                 class: arena_index as u8,
-                pool: 0,
                 chunk: at.chunk(),
                 handle: at.handle,
             },

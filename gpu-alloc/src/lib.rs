@@ -152,6 +152,24 @@
 //! back. An emptied object goes back to the device unless the pool is at its
 //! minimum or holds no other empty object.
 //!
+//! # Defragmentation
+//!
+//! A non-moving allocator cannot give back what churn scatters; defragmentation
+//! moves blocks the caller allows to move, so that whole memory objects empty
+//! out. Make a block movable with [`GpuAllocator::set_movable`] (a tag that
+//! finds its resource, and the alignment the resource needs); dedicated,
+//! imported, mapped, linear and ring blocks never move. A pass
+//! ([`GpuAllocator::begin_defrag_pass`], bounded by [`DefragOptions`]: moves,
+//! bytes, memory types, pools) plans moves that empty the least used objects of
+//! each general pool into its fuller ones and makes the new blocks; the caller
+//! copies each block (on the GPU, or on the host), binds its resource to the
+//! new block and answers [`DefragMove::done`] (handing the old block over),
+//! [`DefragMove::skip`] or [`DefragMove::destroyed`]; then
+//! [`GpuAllocator::end_defrag_pass`] frees the old blocks, the unused new
+//! ones and the emptied objects. New blocks keep every rule of a fresh
+//! allocation (memory type, alignment, atoms, granularity pages) and never
+//! need a new memory object. `stats().defrag` adds up what the passes did.
+//!
 //! # Virtual allocator
 //!
 //! [`VirtualAllocator`] places ranges of `0..size` with no device and no memory

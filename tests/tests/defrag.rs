@@ -10,11 +10,12 @@
 
 use {
     gpu_alloc::{
-        Config, DefragOptions, DefragPass, MemoryBlock, MemoryPropertyFlags, Request, UsageFlags,
+        Config, DefragOptions, DefragPass, MemoryBlock, MemoryPropertyFlags, PoolOptions, Request,
+        SharedGpuAllocator, UsageFlags,
     },
     gpu_alloc_tests::{
         harness::Harness,
-        sim::{Layout, SimMemory},
+        sim::{Layout, SimDevice, SimMemory},
     },
     proptest::{
         prelude::*,
@@ -510,4 +511,274 @@ fn a_full_defragmentation_gives_a_churned_heaps_holes_back() {
         h.cleanup();
         assert_eq!(h.device.live_count(), 0);
     }
+}
+
+/// A request for `size` bytes of device-local memory of any type.
+fn device_request(layout: &Layout, size: u64) -> Request {
+    Request {
+        size,
+        align_mask: 255,
+        usage: UsageFlags::FAST_DEVICE_ACCESS,
+        memory_types: u32::MAX >> (32 - layout.memory_types.len() as u32),
+    }
+}
+
+/// Fills `count` blocks of `size` bytes, all movable, and frees three in
+/// four: objects scattered with holes. Returns the kept ones.
+fn scattered(
+    h: &mut Harness,
+    count: u64,
+    size: u64,
+    options: gpu_alloc::AllocOptions,
+) -> Vec<Live> {
+    let layout = h.device.layout().clone();
+    let mut live = Vec::new();
+    for tag in 1..=count {
+        let mut block = h
+            .try_alloc_with_options(device_request(&layout, size), options)
+            .expect("room");
+        h.allocator
+            .set_movable(&mut block, tag, 255)
+            .expect("general");
+        let entry = Live {
+            block,
+            tag,
+            align_mask: 255,
+            movable: true,
+        };
+        write(h, &entry);
+        live.push(entry);
+    }
+    // After every block is made, so that the holes stay holes.
+    let (kept, gone): (Vec<Live>, Vec<Live>) = live.into_iter().partition(|l| l.tag % 4 == 0);
+    for entry in gone {
+        h.dealloc(entry.block);
+    }
+    kept
+}
+
+#[test]
+fn a_move_is_answered_once_with_its_own_block_and_a_pass_ends_on_its_allocator() {
+    let layout = Layout::named("nvidia-h200");
+    let mut h = Harness::new(layout.clone(), small_objects());
+    let mut other = Harness::new(layout.clone(), small_objects());
+    let mut live = scattered(&mut h, 64, 48 * KIB, gpu_alloc::AllocOptions::new());
+    // What may not move.
+    let mut mapped = h
+        .try_alloc(
+            Request {
+                usage: UsageFlags::UPLOAD,
+                ..device_request(&layout, 4 * KIB)
+            },
+            None,
+        )
+        .expect("room");
+    h.map(&mut mapped, 0, 16).expect("host-visible");
+    assert_eq!(
+        h.allocator.set_movable(&mut mapped, 999, 0),
+        Err(gpu_alloc::DefragError::Mapped)
+    );
+    let mut foreign = other
+        .try_alloc(device_request(&layout, 4 * KIB), None)
+        .expect("room");
+    assert_eq!(
+        h.allocator.set_movable(&mut foreign, 998, 0),
+        Err(gpu_alloc::DefragError::ForeignBlock)
+    );
+    assert_eq!(
+        h.allocator.set_movable(&mut live[0].block, 1, 5),
+        Err(gpu_alloc::DefragError::InvalidAlignMask { align_mask: 5 })
+    );
+    let mut pass = h.allocator.begin_defrag_pass(&DefragOptions::new());
+    assert!(pass.moves().len() >= 2, "the scattered objects empty");
+    // Another block than the move's comes back refused.
+    let (first, second) = (pass.moves()[0].tag(), pass.moves()[1].tag());
+    let wrong = live.iter().position(|l| l.tag == second).expect("live");
+    let wrong = live.swap_remove(wrong);
+    let wrong = pass.moves_mut()[0]
+        .done(wrong.block)
+        .expect_err("not its block");
+    live.push(Live {
+        block: wrong,
+        tag: second,
+        align_mask: 255,
+        movable: true,
+    });
+    // Its own block is taken once; a second answer changes nothing.
+    let own = live.iter().position(|l| l.tag == first).expect("live");
+    let mut own = live.swap_remove(own);
+    let new = pass.moves()[0].destination().expect("pending");
+    let bytes = h
+        .device
+        .device_read(own.block.memory(), own.block.offset(), own.block.size());
+    h.device.device_write(new.memory(), new.offset(), &bytes);
+    own.block = pass.moves_mut()[0].done(own.block).expect("its block");
+    live.push(own);
+    pass.moves_mut()[0].skip();
+    assert_eq!(pass.moves()[0].outcome(), gpu_alloc::MoveOutcome::Done);
+    // A pass ends only on its allocator.
+    // SAFETY: `other`'s device; nothing is freed.
+    let pass = unsafe { other.allocator.end_defrag_pass(&other.device, pass) }
+        .expect_err("another allocator's pass");
+    let rest = pass.moves().len() as u64 - 1;
+    end(&mut h, pass, (1, rest, 0), "end");
+    for entry in &live {
+        check(&h, entry, "after");
+    }
+    for entry in live {
+        h.dealloc(entry.block);
+    }
+    h.unmap(&mut mapped);
+    h.dealloc(mapped);
+    other.dealloc(foreign);
+    h.cleanup();
+    assert_eq!(h.device.live_count(), 0);
+}
+
+#[test]
+fn a_user_pool_is_defragmented_by_itself() {
+    let layout = Layout::named("amd-rx6600-radv");
+    let mut h = Harness::new(layout, small_objects());
+    // SAFETY: the harness's device.
+    let pool = unsafe {
+        h.allocator
+            .create_pool(&h.device, PoolOptions::new(512 * KIB).name("streamed"))
+    }
+    .expect("valid");
+    let mut in_pool = scattered(
+        &mut h,
+        160,
+        40 * KIB,
+        gpu_alloc::AllocOptions::new().pool(pool),
+    );
+    let mut default = scattered(&mut h, 160, 40 * KIB, gpu_alloc::AllocOptions::new());
+    let pool_objects = h.allocator.pool_stats(pool).expect("live").memory_objects;
+    let all_objects = h.allocator.memory_objects();
+    let mut pass = h
+        .allocator
+        .begin_defrag_pass(&DefragOptions::new().only_pool(pool));
+    assert!(!pass.is_empty(), "the pool's scattered objects empty");
+    let answers = answer(&mut h, &mut in_pool, &mut pass, || 1.0, (0.0, 0.0), "pool");
+    end(&mut h, pass, answers, "pool");
+    let after = h.allocator.pool_stats(pool).expect("live").memory_objects;
+    assert!(
+        after < pool_objects,
+        "{pool_objects} -> {after} pool objects"
+    );
+    assert_eq!(
+        h.allocator.memory_objects(),
+        all_objects - (pool_objects - after),
+        "only the pool's objects went"
+    );
+    for entry in in_pool.iter().chain(&default) {
+        check(&h, entry, "pool");
+        let object = h.device.object(entry.block.memory().id()).expect("live");
+        let in_a_pool = in_pool
+            .iter()
+            .any(|l| l.tag == entry.tag && std::ptr::eq(l, entry));
+        if in_a_pool {
+            assert_eq!(object.size, 512 * KIB, "a pool block stays in the pool");
+        }
+    }
+    for entry in in_pool.drain(..).chain(default.drain(..)) {
+        h.dealloc(entry.block);
+    }
+    // SAFETY: the harness's device.
+    unsafe { h.allocator.destroy_pool(&h.device, pool) }.expect("live");
+    h.cleanup();
+    assert_eq!(h.device.live_count(), 0);
+}
+
+/// A `SharedGpuAllocator`'s pass while other threads allocate and free, and
+/// a source block freed during the pass.
+#[test]
+fn a_shared_allocators_pass_runs_beside_other_threads() {
+    let layout = Layout::named("nvidia-h200");
+    let device = SimDevice::new(layout.clone());
+    let shared = SharedGpuAllocator::with_extended_properties(
+        small_objects(),
+        device.properties(),
+        device.extended_properties(),
+    );
+    // The central allocator's blocks move (a thread arena's do not): a
+    // pool's are the central allocator's.
+    // SAFETY: `device` made the allocator's properties.
+    let pool = unsafe { shared.create_pool(&device, PoolOptions::new(4 << 20)) }.expect("valid");
+    let options = gpu_alloc::AllocOptions::new().pool(pool);
+    let mut live = Vec::new();
+    for tag in 1..=96u64 {
+        // SAFETY: the allocator's device.
+        let mut block = unsafe {
+            shared.try_alloc_with_options(&device, device_request(&layout, 160 * KIB), options)
+        }
+        .expect("room");
+        shared
+            .set_movable(&mut block, tag, 255)
+            .expect("a pool block");
+        device.device_write(block.memory(), block.offset(), &pattern(tag, 4 * KIB));
+        live.push((tag, block));
+    }
+    let (kept, gone): (Vec<_>, Vec<_>) = live.into_iter().partition(|(tag, _)| tag % 4 == 0);
+    for (_, block) in gone {
+        // SAFETY: as above; nothing uses the block.
+        unsafe { shared.dealloc(&device, block) };
+    }
+    let mut live = kept;
+    let mut pass = shared.begin_defrag_pass(&DefragOptions::new());
+    assert!(pass.moves().len() >= 2);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for thread in 0..3u64 {
+            let (shared, device, stop, layout) = (&shared, &device, &stop, &layout);
+            scope.spawn(move || {
+                let mut round = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) || round < 50 {
+                    let size = 4 * KIB * (1 + (thread + round) % 8);
+                    // SAFETY: the allocator's device.
+                    let block = unsafe { shared.try_alloc(device, device_request(layout, size)) }
+                        .expect("room");
+                    // SAFETY: as above.
+                    unsafe { shared.dealloc(device, block) };
+                    round += 1;
+                }
+            });
+        }
+        // The first move's resource is destroyed meanwhile; the others are
+        // copied and done.
+        for (i, mv) in pass.moves_mut().iter_mut().enumerate() {
+            let at = live
+                .iter()
+                .position(|(tag, _)| *tag == mv.tag())
+                .expect("live");
+            let (tag, old) = live.swap_remove(at);
+            if i == 0 {
+                // SAFETY: as above.
+                unsafe { shared.dealloc(&device, old) };
+                mv.destroyed();
+                continue;
+            }
+            let new = mv.destination().expect("pending");
+            let bytes = device.device_read(old.memory(), old.offset(), old.size());
+            device.device_write(new.memory(), new.offset(), &bytes);
+            let new = mv.done(old).expect("its block");
+            live.push((tag, new));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    // SAFETY: the allocator's device; the copies are complete.
+    let report = unsafe { shared.end_defrag_pass(&device, pass) }.expect("its pass");
+    assert_eq!(report.destroyed, 1);
+    assert!(report.moved >= 1);
+    shared.check_invariants();
+    for (tag, block) in live {
+        let read = device.device_read(block.memory(), block.offset(), 4 * KIB);
+        assert!(read == pattern(tag, 4 * KIB), "block {tag} kept its bytes");
+        // SAFETY: as above.
+        unsafe { shared.dealloc(&device, block) };
+    }
+    // SAFETY: as above.
+    unsafe { shared.destroy_pool(&device, pool) }.expect("live");
+    // SAFETY: as above.
+    unsafe { shared.cleanup(&device) };
+    assert_eq!(device.live_count(), 0);
 }

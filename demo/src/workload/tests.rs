@@ -171,7 +171,7 @@ fn threads_share_the_workload_on_the_simulated_device() {
     );
     let frames = 30;
     let workers = (0..3).map(|_| device.worker()).collect();
-    let outcome = run_threaded(&mut device.worker(), workers, props, ext, frames);
+    let outcome = run_threaded(&mut device.worker(), workers, props, ext, frames, false);
     assert_eq!(outcome.failures, Vec::<String>::new());
     assert_eq!(outcome.threads, 3);
     let c = &outcome.counters;
@@ -365,7 +365,7 @@ fn a_run_uses_its_pools() {
         gpu.device().properties(),
         gpu.device().extended_properties(),
     );
-    let outcome = run(&mut gpu, props, ext, 120);
+    let outcome = run(&mut gpu, props, ext, 120, false);
     assert_eq!(outcome.failures, Vec::<String>::new());
     let c = &outcome.counters;
     assert!(c.texture_evictions > 0, "{c:?}");

@@ -128,6 +128,8 @@ struct Meeting<M> {
     /// set by the coordinator before it lets them out to answer, taken back
     /// once they are all back.
     pass: Mutex<Option<DefragPass<M>>>,
+    /// `--defrag`: the threads make their assets movable.
+    defrag: bool,
 }
 
 impl<M: std::fmt::Debug + 'static> Meeting<M> {
@@ -172,13 +174,12 @@ fn run_share<G: Gpu>(
     pools: SharePools,
     hand_over: HandOver<G>,
     frames: u32,
-    defrag: bool,
     meeting: &Meeting<G::Memory>,
 ) -> (Counters, Vec<String>) {
     let _break = BreakOnPanic(&meeting.rendezvous);
     let mut workload = Workload::new(&mut gpu, allocator, share, pools)
         .with_hand_over(hand_over)
-        .with_defrag(defrag);
+        .with_defrag(meeting.defrag);
     workload.load_level();
     let mut go_on = meeting.attend(share.index, &mut workload);
     for frame in 1..=frames {
@@ -234,6 +235,7 @@ where
         rendezvous: Rendezvous::new(threads + 1),
         board: Mutex::new(vec![Snapshot::default(); threads]),
         pass: Mutex::new(None),
+        defrag,
     };
     // Thread i sends to thread i + 1 and receives from thread i - 1.
     let (mut senders, receivers): (Vec<mpsc::Sender<Resource<G>>>, Vec<_>) =
@@ -265,9 +267,7 @@ where
                 thread::Builder::new()
                     .name(format!("demo thread {index}"))
                     .spawn_scoped(scope, move || {
-                        run_share(
-                            worker, allocator, share, pools, hand_over, frames, defrag, meeting,
-                        )
+                        run_share(worker, allocator, share, pools, hand_over, frames, meeting)
                     })
                     .expect("starting a thread")
             })

@@ -18,7 +18,7 @@ pub const MAX_THREADS: u32 = 64;
 
 /// `gpu-alloc-demo --help`.
 pub const USAGE: &str = "\
-usage: gpu-alloc-demo [--backend ash|erupt|gfx|sim] [--layout FILE.json] [--frames N] [--threads N] [--report DIR] [--validate]
+usage: gpu-alloc-demo [--backend ash|erupt|gfx|sim] [--layout FILE.json] [--frames N] [--threads N] [--report DIR] [--validate] [--defrag]
 
   --backend   ash (default: the first Vulkan device; without a Vulkan driver the
               demo says so and runs on the simulated device), erupt or gfx (the
@@ -35,6 +35,12 @@ usage: gpu-alloc-demo [--backend ash|erupt|gfx|sim] [--layout FILE.json] [--fram
   --report    directory to write memory-map.svg and stats.json into
   --validate  (ash) turn on the Khronos validation layer; any warning or error
               it reports fails the run (gfx: set VK_INSTANCE_LAYERS instead)
+  --defrag    make the assets' blocks movable and run defragmentation passes
+              (at most 64 moves and 64 MiB each) after every progress line
+              and, after the last frame, until nothing is left to move: GPU
+              copies to new resources, checked by reading the moved assets
+              back; the report shows memory before and after (and --report
+              writes memory-map-before-defrag.svg and -after-defrag.svg)
   -h, --help  print this";
 
 /// The device the workload runs on.
@@ -59,6 +65,8 @@ pub struct Args {
     pub report: Option<PathBuf>,
     /// Khronos validation layer on (ash), its warnings and errors failing the run.
     pub validate: bool,
+    /// Defragmentation passes during and after the run.
+    pub defrag: bool,
 }
 
 /// This process's command line; exits where it asks for the usage or is bad.
@@ -76,6 +84,7 @@ pub fn parse(mut parser: lexopt::Parser) -> Result<Command<Args>, lexopt::Error>
         threads: 1,
         report: None,
         validate: false,
+        defrag: false,
     };
     while let Some(arg) = parser.next()? {
         match arg {
@@ -110,6 +119,7 @@ pub fn parse(mut parser: lexopt::Parser) -> Result<Command<Args>, lexopt::Error>
             }
             Long("report") => args.report = Some(value(&mut parser)?.into()),
             Long("validate") => args.validate = true,
+            Long("defrag") => args.defrag = true,
             Short('h') | Long("help") => return Ok(Command::Help),
             _ => return Err(arg.unexpected()),
         }
@@ -160,6 +170,7 @@ mod tests {
                 threads: 1,
                 report: None,
                 validate: false,
+                defrag: false,
             }
         );
         assert_eq!(
@@ -171,7 +182,8 @@ mod tests {
                 "4",
                 "--report",
                 "out",
-                "--validate"
+                "--validate",
+                "--defrag"
             ]),
             Args {
                 backend: Some(Backend::Ash),
@@ -180,6 +192,7 @@ mod tests {
                 threads: 4,
                 report: Some("out".into()),
                 validate: true,
+                defrag: true,
             }
         );
         for (name, backend) in [

@@ -3,7 +3,9 @@
 //! allocator's blocks, and real copies on a queue.
 
 use {
-    crate::gpu::{BufferCopy, BufferPurpose, Gpu, ImageCopy, Requirements, Resource, Shape},
+    crate::gpu::{
+        whole_image, BufferCopy, BufferPurpose, Gpu, ImageCopy, Requirements, Resource, Shape,
+    },
     ash::vk,
     gpu_alloc::{AllocationSupport, HeapBudget, MemoryBlock, MemoryDevice},
     gpu_alloc_ash::{query_properties, AshBudgetDevice, AshProperties, Properties2},
@@ -791,6 +793,91 @@ impl<'a> Gpu for AshGpu<'a> {
                 &image_regions(regions),
             )
         };
+    }
+
+    fn copy_whole(
+        &mut self,
+        src: &Resource<Self>,
+        dst: &Handle,
+        _dst_block: &MemoryBlock<vk::DeviceMemory>,
+    ) {
+        match (src.shape, dst) {
+            (Shape::Buffer { size, .. }, Handle::Buffer(buffer)) => {
+                let cmd = self.cmd();
+                let region = vk::BufferCopy {
+                    src_offset: 0,
+                    dst_offset: 0,
+                    size,
+                };
+                // SAFETY: a command buffer being recorded; both buffers are live,
+                // bound and `size` bytes long.
+                unsafe {
+                    self.device()
+                        .cmd_copy_buffer(cmd, Self::buffer(src), *buffer, &[region])
+                };
+            }
+            (
+                Shape::Image {
+                    width,
+                    height,
+                    mips,
+                },
+                Handle::Image(image),
+            ) => {
+                let image = *image;
+                // The new image holds nothing yet.
+                self.transition(
+                    image,
+                    vk::ImageLayout::UNDEFINED,
+                    vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                    vk::AccessFlags::TRANSFER_WRITE,
+                );
+                let regions: Vec<vk::ImageCopy> = whole_image(width, height, mips)
+                    .iter()
+                    .map(|r| {
+                        let layers = vk::ImageSubresourceLayers {
+                            aspect_mask: vk::ImageAspectFlags::COLOR,
+                            mip_level: r.mip,
+                            base_array_layer: 0,
+                            layer_count: 1,
+                        };
+                        vk::ImageCopy {
+                            src_subresource: layers,
+                            src_offset: vk::Offset3D::default(),
+                            dst_subresource: layers,
+                            dst_offset: vk::Offset3D::default(),
+                            extent: vk::Extent3D {
+                                width: r.width,
+                                height: r.height,
+                                depth: 1,
+                            },
+                        }
+                    })
+                    .collect();
+                let cmd = self.cmd();
+                // SAFETY: a command buffer being recorded; both images are live,
+                // bound and of the same create info; the source was uploaded (so
+                // it is in TRANSFER_SRC_OPTIMAL), the new one was just moved to
+                // TRANSFER_DST_OPTIMAL; the regions are whole mip levels.
+                unsafe {
+                    self.device().cmd_copy_image(
+                        cmd,
+                        Self::image(src),
+                        vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+                        image,
+                        vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                        &regions,
+                    )
+                };
+                self.transition(
+                    image,
+                    vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                    vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+                    vk::AccessFlags::TRANSFER_READ,
+                );
+            }
+            _ => panic!("a copy between a buffer and an image"),
+        }
     }
 
     fn barrier(&mut self) {

@@ -5,7 +5,9 @@
 use {
     crate::{
         ash::OpenError,
-        gpu::{BufferCopy, BufferPurpose, Gpu, ImageCopy, Requirements, Resource, Shape},
+        gpu::{
+            whole_image, BufferCopy, BufferPurpose, Gpu, ImageCopy, Requirements, Resource, Shape,
+        },
     },
     erupt::{vk, DeviceLoader, EntryLoader, InstanceLoader},
     gpu_alloc::MemoryBlock,
@@ -515,6 +517,83 @@ impl Gpu for EruptGpu<'_> {
                 &image_regions(regions),
             )
         };
+    }
+
+    fn copy_whole(
+        &mut self,
+        src: &Resource<Self>,
+        dst: &Handle,
+        _dst_block: &MemoryBlock<vk::DeviceMemory>,
+    ) {
+        match (src.shape, dst) {
+            (Shape::Buffer { size, .. }, Handle::Buffer(buffer)) => {
+                let cmd = self.cmd();
+                let region = [vk::BufferCopyBuilder::new().size(size)];
+                // SAFETY: a command buffer being recorded; both buffers are live,
+                // bound and `size` bytes long.
+                unsafe {
+                    self.device()
+                        .cmd_copy_buffer(cmd, Self::buffer(src), *buffer, &region)
+                };
+            }
+            (
+                Shape::Image {
+                    width,
+                    height,
+                    mips,
+                },
+                Handle::Image(image),
+            ) => {
+                let image = *image;
+                // The new image holds nothing yet.
+                self.transition(
+                    image,
+                    vk::ImageLayout::UNDEFINED,
+                    vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                    vk::AccessFlags::TRANSFER_WRITE,
+                );
+                let regions: Vec<_> = whole_image(width, height, mips)
+                    .iter()
+                    .map(|r| {
+                        let layers = vk::ImageSubresourceLayersBuilder::new()
+                            .aspect_mask(vk::ImageAspectFlags::COLOR)
+                            .mip_level(r.mip)
+                            .layer_count(1)
+                            .build();
+                        vk::ImageCopyBuilder::new()
+                            .src_subresource(layers)
+                            .dst_subresource(layers)
+                            .extent(vk::Extent3D {
+                                width: r.width,
+                                height: r.height,
+                                depth: 1,
+                            })
+                    })
+                    .collect();
+                let cmd = self.cmd();
+                // SAFETY: a command buffer being recorded; both images are live,
+                // bound and of the same create info; the source was uploaded (so
+                // it is in TRANSFER_SRC_OPTIMAL), the new one was just moved to
+                // TRANSFER_DST_OPTIMAL; the regions are whole mip levels.
+                unsafe {
+                    self.device().cmd_copy_image(
+                        cmd,
+                        Self::image(src),
+                        vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+                        image,
+                        vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                        &regions,
+                    )
+                };
+                self.transition(
+                    image,
+                    vk::ImageLayout::TRANSFER_DST_OPTIMAL,
+                    vk::ImageLayout::TRANSFER_SRC_OPTIMAL,
+                    vk::AccessFlags::TRANSFER_READ,
+                );
+            }
+            _ => panic!("a copy between a buffer and an image"),
+        }
     }
 
     fn barrier(&mut self) {

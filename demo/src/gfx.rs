@@ -4,7 +4,9 @@
 use {
     crate::{
         ash::OpenError,
-        gpu::{BufferCopy, BufferPurpose, Gpu, ImageCopy, Requirements, Resource, Shape},
+        gpu::{
+            whole_image, BufferCopy, BufferPurpose, Gpu, ImageCopy, Requirements, Resource, Shape,
+        },
     },
     gfx_backend_vulkan as back,
     gpu_alloc::MemoryBlock,
@@ -446,6 +448,90 @@ impl Gpu for GfxGpu {
                 image_regions(regions),
             )
         };
+    }
+
+    fn copy_whole(
+        &mut self,
+        src: &Resource<Self>,
+        dst: &Handle,
+        _dst_block: &MemoryBlock<Self::Memory>,
+    ) {
+        match (src.shape, dst) {
+            (Shape::Buffer { size, .. }, Handle::Buffer(target)) => {
+                let cmd = self.cmd();
+                let region = command::BufferCopy {
+                    src: 0,
+                    dst: 0,
+                    size,
+                };
+                // SAFETY: a command buffer being recorded; both buffers are live,
+                // bound and `size` bytes long.
+                unsafe { cmd.copy_buffer(buffer(src), target, iter::once(region)) };
+            }
+            (
+                Shape::Image {
+                    width,
+                    height,
+                    mips,
+                },
+                Handle::Image(target),
+            ) => {
+                // The new image holds nothing yet.
+                self.transition(
+                    target,
+                    (image::Access::TRANSFER_WRITE, image::Layout::Undefined),
+                    (
+                        image::Access::TRANSFER_WRITE,
+                        image::Layout::TransferDstOptimal,
+                    ),
+                );
+                let regions = whole_image(width, height, mips);
+                let regions = regions.iter().map(|r| {
+                    let layers = image::SubresourceLayers {
+                        aspects: format::Aspects::COLOR,
+                        level: r.mip as image::Level,
+                        layers: 0..1,
+                    };
+                    command::ImageCopy {
+                        src_subresource: layers.clone(),
+                        src_offset: image::Offset::ZERO,
+                        dst_subresource: layers,
+                        dst_offset: image::Offset::ZERO,
+                        extent: image::Extent {
+                            width: r.width,
+                            height: r.height,
+                            depth: 1,
+                        },
+                    }
+                });
+                let cmd = self.cmd();
+                // SAFETY: a command buffer being recorded; both images are live,
+                // bound and of the same create info; the source was uploaded (so
+                // it is in TransferSrcOptimal), the new one was just moved to
+                // TransferDstOptimal; the regions are whole mip levels.
+                unsafe {
+                    cmd.copy_image(
+                        image(src),
+                        image::Layout::TransferSrcOptimal,
+                        target,
+                        image::Layout::TransferDstOptimal,
+                        regions,
+                    )
+                };
+                self.transition(
+                    target,
+                    (
+                        image::Access::TRANSFER_WRITE,
+                        image::Layout::TransferDstOptimal,
+                    ),
+                    (
+                        image::Access::TRANSFER_READ,
+                        image::Layout::TransferSrcOptimal,
+                    ),
+                );
+            }
+            _ => panic!("a copy between a buffer and an image"),
+        }
     }
 
     fn barrier(&mut self) {

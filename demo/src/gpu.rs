@@ -15,6 +15,28 @@ pub fn mip_extent(width: u32, height: u32, mip: u32) -> (u32, u32) {
     ((width >> mip).max(1), (height >> mip).max(1))
 }
 
+/// Every mip level of a `width` x `height` image with `mips` levels, whole,
+/// as regions (their `buffer_offset`s packed tightly, for a buffer that would
+/// hold them): what an image-to-image copy of all of it copies.
+pub fn whole_image(width: u32, height: u32, mips: u32) -> Vec<ImageCopy> {
+    let mut packed = 0;
+    (0..mips)
+        .map(|mip| {
+            let (w, h) = mip_extent(width, height, mip);
+            let region = ImageCopy {
+                buffer_offset: packed,
+                mip,
+                x: 0,
+                y: 0,
+                width: w,
+                height: h,
+            };
+            packed += u64::from(w) * u64::from(h) * TEXEL;
+            region
+        })
+        .collect()
+}
+
 /// A copy of `len` bytes from byte `src` of one buffer to byte `dst` of another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BufferCopy {
@@ -77,6 +99,9 @@ pub struct Resource<G: Gpu + ?Sized> {
     pub handle: G::Handle,
     pub block: MemoryBlock<G::Memory>,
     pub shape: Shape,
+    /// The alignment its memory requirements ask (a new block for it keeps
+    /// it, when defragmentation moves it).
+    pub align: u64,
 }
 
 /// A device the workload runs on.
@@ -138,6 +163,19 @@ pub trait Gpu {
         src: &Resource<Self>,
         dst: &Resource<Self>,
         regions: &[ImageCopy],
+    );
+
+    /// Records a copy of all of `src` into `dst`, a new resource of the same
+    /// shape bound to `dst_block` (defragmentation): a buffer's bytes, or
+    /// every texel of every mip level of an image, which is then ready to be
+    /// copied from as after [`copy_buffer_to_image`](Gpu::copy_buffer_to_image).
+    /// Record a [`barrier`](Gpu::barrier) before it (after the writes to
+    /// `src`) and after it (before the next uses of `dst`).
+    fn copy_whole(
+        &mut self,
+        src: &Resource<Self>,
+        dst: &Self::Handle,
+        dst_block: &MemoryBlock<Self::Memory>,
     );
 
     /// Records an execution and memory dependency between the copies before and

@@ -3,11 +3,12 @@
 //! per-heap table and, with `--report DIR`, `memory-map.svg` and `stats.json`.
 //!
 //! ```text
-//! gpu-alloc-demo [--backend ash|erupt|gfx|sim] [--layout FILE.json] [--frames N] [--threads N] [--report DIR] [--validate]
+//! gpu-alloc-demo [--backend ash|erupt|gfx|sim] [--layout FILE.json] [--frames N] [--threads N] [--report DIR] [--validate] [--defrag]
 //! ```
 //!
 //! With `--threads N` above 1, N threads run the workload at once through one
-//! `SharedGpuAllocator` (`workload/threads.rs`).
+//! `SharedGpuAllocator` (`workload/threads.rs`). With `--defrag`, the assets
+//! are movable and defragmentation passes move them (`workload/defrag.rs`).
 //!
 //! Exit status: 0 when every check passed, 1 when one failed, 2 for bad
 //! arguments or a backend that cannot start.
@@ -75,31 +76,43 @@ fn heap_kinds(ext: &ExtendedProperties<'_>) -> Vec<String> {
         .collect()
 }
 
+/// What the workload runs: frames, threads, defragmentation.
+#[derive(Clone, Copy)]
+struct Options {
+    frames: u32,
+    threads: u32,
+    defrag: bool,
+}
+
 /// Runs the workload on one thread, or on `threads` threads with a `Gpu` each
 /// from `make` (and one more for this thread).
 fn run_workload<G>(
-    threads: u32,
+    options: Options,
     mut make: impl FnMut() -> Result<G, String>,
     props: DeviceProperties<'_>,
     ext: ExtendedProperties<'_>,
-    frames: u32,
 ) -> Result<Outcome, String>
 where
     G: Gpu + Send,
     G::Handle: Send,
     G::Memory: Send + Sync,
 {
+    let Options {
+        frames,
+        threads,
+        defrag,
+    } = options;
     let mut gpu = make()?;
     if threads <= 1 {
-        return Ok(workload::run(&mut gpu, props, ext, frames));
+        return Ok(workload::run(&mut gpu, props, ext, frames, defrag));
     }
     let workers = (0..threads).map(|_| make()).collect::<Result<_, _>>()?;
     Ok(workload::run_threaded(
-        &mut gpu, workers, props, ext, frames,
+        &mut gpu, workers, props, ext, frames, defrag,
     ))
 }
 
-fn run_sim(layout_path: Option<&Path>, frames: u32, threads: u32) -> Result<Run, String> {
+fn run_sim(layout_path: Option<&Path>, options: Options) -> Result<Run, String> {
     let layout = match layout_path {
         Some(path) => Layout::load(path),
         // Built in, so that the binary runs anywhere.
@@ -115,7 +128,7 @@ fn run_sim(layout_path: Option<&Path>, frames: u32, threads: u32) -> Result<Run,
     let props = gpu.device().properties();
     let ext = gpu.device().extended_properties();
     let heap_kinds = heap_kinds(&ext);
-    let outcome = run_workload(threads, || Ok(gpu.worker()), props, ext, frames)?;
+    let outcome = run_workload(options, || Ok(gpu.worker()), props, ext)?;
     Ok(Run {
         backend: "sim",
         device,
@@ -125,13 +138,13 @@ fn run_sim(layout_path: Option<&Path>, frames: u32, threads: u32) -> Result<Run,
     })
 }
 
-fn run_ash(vulkan: &ash::Ash, frames: u32, threads: u32) -> Result<Run, String> {
+fn run_ash(vulkan: &ash::Ash, options: Options) -> Result<Run, String> {
     let device = format!("{} (Vulkan through ash)", vulkan.name);
     println!("device: {device}");
     let props = vulkan.properties.device_properties();
     let ext = vulkan.properties.extended.clone();
     let heap_kinds = heap_kinds(&ext);
-    let outcome = run_workload(threads, || vulkan.gpu(), props, ext, frames)?;
+    let outcome = run_workload(options, || vulkan.gpu(), props, ext)?;
     Ok(Run {
         backend: "ash",
         device,
@@ -141,13 +154,13 @@ fn run_ash(vulkan: &ash::Ash, frames: u32, threads: u32) -> Result<Run, String> 
     })
 }
 
-fn run_erupt(vulkan: &erupt::Erupt, frames: u32, threads: u32) -> Result<Run, String> {
+fn run_erupt(vulkan: &erupt::Erupt, options: Options) -> Result<Run, String> {
     let device = format!("{} (Vulkan through erupt)", vulkan.name);
     println!("device: {device}");
     let props = vulkan.properties.device_properties();
     let ext = vulkan.properties.extended.clone();
     let heap_kinds = heap_kinds(&ext);
-    let outcome = run_workload(threads, || vulkan.gpu(), props, ext, frames)?;
+    let outcome = run_workload(options, || vulkan.gpu(), props, ext)?;
     Ok(Run {
         backend: "erupt",
         device,
@@ -158,13 +171,13 @@ fn run_erupt(vulkan: &erupt::Erupt, frames: u32, threads: u32) -> Result<Run, St
 }
 
 /// On one thread only (`--threads` above 1 is refused with gfx).
-fn run_gfx(mut gpu: gfx::GfxGpu, frames: u32) -> Result<Run, String> {
+fn run_gfx(mut gpu: gfx::GfxGpu, options: Options) -> Result<Run, String> {
     let device = format!("{} (Vulkan through gfx-hal)", gpu.name);
     println!("device: {device}");
     let props = gpu.properties.device_properties();
     let ext = gpu.properties.extended.clone();
     let heap_kinds = heap_kinds(&ext);
-    let outcome = workload::run(&mut gpu, props, ext, frames);
+    let outcome = workload::run(&mut gpu, props, ext, options.frames, options.defrag);
     Ok(Run {
         backend: "gfx",
         device,
@@ -177,29 +190,33 @@ fn run_gfx(mut gpu: gfx::GfxGpu, frames: u32) -> Result<Run, String> {
 fn main() -> ExitCode {
     let args = args::from_env();
     let layout = args.layout.as_deref();
-    let threads = args.threads;
+    let options = Options {
+        frames: args.frames,
+        threads: args.threads,
+        defrag: args.defrag,
+    };
     let run = match args.backend {
-        Some(Backend::Sim) => run_sim(layout, args.frames, threads),
+        Some(Backend::Sim) => run_sim(layout, options),
         Some(Backend::Gfx) => match gfx::GfxGpu::open() {
-            Ok(gpu) => run_gfx(gpu, args.frames),
+            Ok(gpu) => run_gfx(gpu, options),
             Err(err) => Err(err.to_string()),
         },
         Some(Backend::Erupt) => match erupt::Erupt::open() {
-            Ok(vulkan) => run_erupt(&vulkan, args.frames, threads),
+            Ok(vulkan) => run_erupt(&vulkan, options),
             Err(err) => Err(err.to_string()),
         },
         Some(Backend::Ash) => match ash::Ash::open(args.validate) {
-            Ok(vulkan) => run_ash(&vulkan, args.frames, threads),
+            Ok(vulkan) => run_ash(&vulkan, options),
             Err(err) => Err(err.to_string()),
         },
         None => match ash::Ash::open(args.validate) {
-            Ok(vulkan) => run_ash(&vulkan, args.frames, threads),
+            Ok(vulkan) => run_ash(&vulkan, options),
             Err(ash::OpenError::NoDriver(why)) => {
                 println!(
                     "no Vulkan driver found ({why}): running on the simulated device \
                      (tests/devices/{DEFAULT_LAYOUT})"
                 );
-                run_sim(layout, args.frames, threads)
+                run_sim(layout, options)
             }
             Err(ash::OpenError::Failed(why)) => Err(format!("Vulkan: {why}")),
         },
@@ -249,19 +266,28 @@ fn main() -> ExitCode {
         outcome.stats.budget_refreshes,
         outcome.stats.hints_dropped,
     );
-    println!("\nat the end of the last frame:\n");
+    if outcome.defrag.is_some() {
+        println!("\nat the end of the last frame, after the last defragmentation pass:\n");
+    } else {
+        println!("\nat the end of the last frame:\n");
+    }
     print!("{}", report::heap_table(&outcome.stats, &run.heap_kinds));
     println!();
     print!("{}", report::pool_table(outcome));
     print!("{}", report::named_blocks(&outcome.stats));
+    if let Some(summary) = &outcome.defrag {
+        print!(
+            "{}",
+            workload::defrag::report(summary, &outcome.stats, c, outcome.threads)
+        );
+    }
     let mut failures = outcome.failures.clone();
     if let Some(dir) = &args.report {
         match report::write_files(dir, run.backend, &run.device, outcome) {
-            Ok(()) => println!(
-                "\nwrote {} and {}",
-                dir.join("memory-map.svg").display(),
-                dir.join("stats.json").display()
-            ),
+            Ok(written) => {
+                let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+                println!("\nwrote {}", names.join(", "));
+            }
             Err(why) => failures.push(why),
         }
     }

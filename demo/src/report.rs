@@ -7,7 +7,10 @@ use {
     },
     gpu_alloc::{AllocatorStats, PoolAlgorithm},
     gpu_alloc_tests::kit::Bytes,
-    std::{fs, path::Path},
+    std::{
+        fs,
+        path::{Path, PathBuf},
+    },
 };
 
 /// The per-heap table: objects, reserved, used, free, budget, fragmentation.
@@ -169,21 +172,39 @@ pub fn pool_table(outcome: &Outcome) -> String {
     out
 }
 
-/// Writes `memory-map.svg` and `stats.json` into `dir` (created if needed).
+/// Writes `memory-map.svg` and `stats.json` into `dir` (created if needed)
+/// and, with `--defrag`, `memory-map-before-defrag.svg` (at the end of the
+/// last frame) and `memory-map-after-defrag.svg` (after the last pass, the
+/// same map as `memory-map.svg`). Returns the files written.
 pub fn write_files(
     dir: &Path,
     backend: &str,
     device: &str,
     outcome: &Outcome,
-) -> Result<(), String> {
+) -> Result<Vec<PathBuf>, String> {
     fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let svg = dir.join("memory-map.svg");
-    let title = format!(
-        "gpu-alloc memory map: {device}, after {} frames of the demo",
-        outcome.counters.frames
-    );
-    fs::write(&svg, outcome.map.to_svg_with_title(&title))
-        .map_err(|e| format!("writing {}: {e}", svg.display()))?;
+    let frames = outcome.counters.frames;
+    let title = format!("gpu-alloc memory map: {device}, after {frames} frames of the demo");
+    let mut svgs = vec![("memory-map.svg", title, &outcome.map)];
+    if let Some(summary) = &outcome.defrag {
+        svgs.push((
+            "memory-map-before-defrag.svg",
+            format!("gpu-alloc memory map: {device}, after {frames} frames, before the last defragmentation passes"),
+            &summary.end_map,
+        ));
+        svgs.push((
+            "memory-map-after-defrag.svg",
+            format!("gpu-alloc memory map: {device}, after {frames} frames and the last defragmentation passes"),
+            &outcome.map,
+        ));
+    }
+    let mut written = Vec::new();
+    for (name, title, map) in svgs {
+        let svg = dir.join(name);
+        fs::write(&svg, map.to_svg_with_title(&title))
+            .map_err(|e| format!("writing {}: {e}", svg.display()))?;
+        written.push(svg);
+    }
     let c = &outcome.counters;
     let json = serde_json::json!({
         "backend": backend,
@@ -223,6 +244,18 @@ pub fn write_files(
                 "live_blocks": d.live_blocks,
             })).collect::<Vec<_>>(),
         },
+        "defrag": outcome.defrag.as_ref().map(|summary| serde_json::json!({
+            "answers": {
+                "movable": c.answers.movable,
+                "immovable": c.answers.immovable,
+                "done": c.answers.done,
+                "skipped": c.answers.skipped,
+                "destroyed": c.answers.destroyed,
+            },
+            "first_pass_after_frame": summary.first.0,
+            "before_first_pass": summary.first.1,
+            "end_of_last_frame": summary.end,
+        })),
         "stats": outcome.stats,
         // What memory-map.svg is drawn from: every memory object and its ranges.
         "memory_map": outcome.map,
@@ -230,5 +263,6 @@ pub fn write_files(
     let path = dir.join("stats.json");
     let text = serde_json::to_string_pretty(&json).map_err(|e| format!("stats.json: {e}"))?;
     fs::write(&path, text + "\n").map_err(|e| format!("writing {}: {e}", path.display()))?;
-    Ok(())
+    written.push(path);
+    Ok(written)
 }

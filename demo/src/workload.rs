@@ -22,16 +22,19 @@
 //! user pools ([`pools`]): a full textures pool makes the workload evict its
 //! least recently used textures, and the staging buffers of the frames in
 //! flight go round one memory object of a ring pool.
+//!
+//! With `--defrag` ([`defrag`]), the assets' blocks are movable and
+//! defragmentation passes move them between frames.
 
 use {
     crate::gpu::{
         mip_extent, BufferCopy, BufferPurpose, Gpu, ImageCopy, Requirements, Resource, Shape, TEXEL,
     },
     gpu_alloc::{
-        AllocOptions, AllocatorStats, Config, Dedicated, DeviceProperties, ExtendedProperties,
-        Forecast, GpuAllocator, MemoryBlock, MemoryDevice, MemoryMap, MemoryPriority,
-        PoolDestroyed, PoolError, PoolId, PoolOptions, PoolStats, Request, ResourceKind,
-        SharedGpuAllocator, TryAllocError, UsageFlags,
+        AllocOptions, AllocatorStats, Config, Dedicated, DefragError, DefragOptions, DefragPass,
+        DefragReport, DeviceProperties, ExtendedProperties, Forecast, GpuAllocator, MemoryBlock,
+        MemoryDevice, MemoryMap, MemoryPriority, PoolDestroyed, PoolError, PoolId, PoolOptions,
+        PoolStats, Request, ResourceKind, SharedGpuAllocator, TryAllocError, UsageFlags,
     },
     gpu_alloc_tests::kit::{Bytes, Rng},
     std::{
@@ -43,6 +46,7 @@ use {
     },
 };
 
+pub mod defrag;
 pub mod pools;
 mod threads;
 
@@ -369,6 +373,30 @@ pub trait Allocator<M> {
 
     /// [`GpuAllocator::pool_stats`].
     fn pool_stats(&self, pool: PoolId) -> Option<PoolStats>;
+
+    /// [`GpuAllocator::set_movable`].
+    fn set_movable(
+        &mut self,
+        block: &mut MemoryBlock<M>,
+        tag: u64,
+        align_mask: u64,
+    ) -> Result<(), DefragError>;
+
+    /// [`GpuAllocator::begin_defrag_pass`].
+    fn begin_defrag_pass(&mut self, options: &DefragOptions) -> DefragPass<M>;
+
+    /// [`GpuAllocator::end_defrag_pass`].
+    ///
+    /// # Safety
+    ///
+    /// `device` is the device the allocator was made for; the device no longer
+    /// uses the old blocks of the moves done nor the new blocks of the others.
+    #[allow(clippy::result_large_err)]
+    unsafe fn end_defrag_pass(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        pass: DefragPass<M>,
+    ) -> Result<DefragReport, DefragPass<M>>;
 }
 
 impl<M: Debug + 'static> Allocator<M> for GpuAllocator<M> {
@@ -432,6 +460,28 @@ impl<M: Debug + 'static> Allocator<M> for GpuAllocator<M> {
 
     fn pool_stats(&self, pool: PoolId) -> Option<PoolStats> {
         GpuAllocator::pool_stats(self, pool)
+    }
+
+    fn set_movable(
+        &mut self,
+        block: &mut MemoryBlock<M>,
+        tag: u64,
+        align_mask: u64,
+    ) -> Result<(), DefragError> {
+        GpuAllocator::set_movable(self, block, tag, align_mask)
+    }
+
+    fn begin_defrag_pass(&mut self, options: &DefragOptions) -> DefragPass<M> {
+        GpuAllocator::begin_defrag_pass(self, options)
+    }
+
+    unsafe fn end_defrag_pass(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        pass: DefragPass<M>,
+    ) -> Result<DefragReport, DefragPass<M>> {
+        // SAFETY: the caller's promise.
+        unsafe { GpuAllocator::end_defrag_pass(self, device, pass) }
     }
 }
 
@@ -502,6 +552,28 @@ impl<M: Debug + 'static> Allocator<M> for &SharedGpuAllocator<M> {
     fn pool_stats(&self, pool: PoolId) -> Option<PoolStats> {
         SharedGpuAllocator::pool_stats(self, pool)
     }
+
+    fn set_movable(
+        &mut self,
+        block: &mut MemoryBlock<M>,
+        tag: u64,
+        align_mask: u64,
+    ) -> Result<(), DefragError> {
+        SharedGpuAllocator::set_movable(self, block, tag, align_mask)
+    }
+
+    fn begin_defrag_pass(&mut self, options: &DefragOptions) -> DefragPass<M> {
+        SharedGpuAllocator::begin_defrag_pass(self, options)
+    }
+
+    unsafe fn end_defrag_pass(
+        &mut self,
+        device: &impl MemoryDevice<M>,
+        pass: DefragPass<M>,
+    ) -> Result<DefragReport, DefragPass<M>> {
+        // SAFETY: the caller's promise.
+        unsafe { SharedGpuAllocator::end_defrag_pass(self, device, pass) }
+    }
 }
 
 /// Which part of the workload a thread runs: of the level's assets every
@@ -559,6 +631,8 @@ struct Asset<G: Gpu> {
     streamed: bool,
     /// Its block is in the streamed textures' pool (evicted when it is full).
     in_texture_pool: bool,
+    /// Its block is movable (`--defrag`).
+    movable: bool,
 }
 
 /// A readback to compare once its submission is done.
@@ -600,6 +674,8 @@ pub struct Counters {
     /// The most memory objects each pool ([`Role`]) held, read after every
     /// block made in it (with `--threads`, the most of any thread's ring).
     pub pool_peaks: [u32; 3],
+    /// Blocks made movable and moves answered (`--defrag`).
+    pub answers: defrag::Answers,
 }
 
 /// The result of a run.
@@ -615,6 +691,9 @@ pub struct Outcome {
     /// Every failed check, in order.
     pub failures: Vec<String>,
     pub seconds: f64,
+    /// With `--defrag`: the memory before and after the passes (`stats` and
+    /// `map` are after the last pass).
+    pub defrag: Option<defrag::Summary>,
 }
 
 /// The workload's state: the whole workload, or one thread's share of it.
@@ -639,6 +718,11 @@ pub struct Workload<'g, G: Gpu, A = GpuAllocator<<G as Gpu>::Memory>> {
     batch: u64,
     counters: Counters,
     failures: Vec<String>,
+    /// `--defrag`: assets are made movable.
+    defrag: bool,
+    /// The defragmentation pass begun at the start of this frame (one
+    /// thread), answered after the frame's evictions.
+    pass: Option<DefragPass<G::Memory>>,
 }
 
 impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
@@ -671,7 +755,15 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
                 ..Counters::default()
             },
             failures: Vec::new(),
+            defrag: false,
+            pass: None,
         }
+    }
+
+    /// Makes the assets movable (`--defrag`).
+    pub fn with_defrag(mut self, defrag: bool) -> Self {
+        self.defrag = defrag;
+        self
     }
 
     /// Sends evicted assets to the next thread (`--threads`).
@@ -774,6 +866,7 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
             handle,
             block,
             shape,
+            align: req.align,
         })
     }
 
@@ -833,6 +926,7 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
 
     /// Destroys a resource and frees its block.
     fn free(&mut self, resource: Resource<G>) {
+        self.destroying(&resource);
         // SAFETY: every submission that used it has completed (callers free only
         // after `submit_and_wait`; another thread's assets come after its
         // `submit_and_wait`); the handle is of this device, which every thread's
@@ -1012,6 +1106,7 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
             self.allocator.set_block_name(&mut resource.block, name);
         }
         let id = self.next_id;
+        let movable = self.defrag && self.make_movable(&mut resource, id);
         let in_texture_pool = role == Some(Role::Textures) && !resource.block.is_dedicated();
         self.assets.push(Asset {
             resource,
@@ -1021,6 +1116,7 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
             used_in: self.batch,
             streamed,
             in_texture_pool,
+            movable,
         });
         self.next_id += 1;
         self.upload(self.assets.len() - 1);
@@ -1056,9 +1152,14 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
         self.sample();
     }
 
-    /// One frame: evictions, streamed loads, updates, readbacks.
-    pub fn frame(&mut self) {
+    /// One frame: evictions, streamed loads, updates, readbacks. With
+    /// `defrag_pass`, a defragmentation pass begins before the evictions and
+    /// its moves are made after them (one thread, `--defrag`).
+    pub fn frame(&mut self, defrag_pass: bool) {
         self.free_handed_over();
+        if defrag_pass {
+            self.begin_pass();
+        }
         let streamed = self.assets.iter().filter(|a| a.streamed).count();
         // Evict.
         let evict = if streamed > self.share.streamed_min() {
@@ -1077,6 +1178,9 @@ impl<'g, G: Gpu, A: Allocator<G::Memory>> Workload<'g, G, A> {
             let asset = self.assets.swap_remove(index);
             self.evict(asset.resource);
             self.counters.streamed_out += 1;
+        }
+        if defrag_pass {
+            self.end_pass();
         }
         // Load (a texture may evict others from its pool: `check` names
         // assets by id, which eviction does not move).
@@ -1205,6 +1309,13 @@ impl<G: Gpu> Workload<'_, G> {
         self.allocator.check_invariants();
         let stats = self.allocator.stats();
         let map = self.allocator.memory_map();
+        let movable = self.assets.iter().filter(|a| a.movable).count() as u64;
+        if self.defrag && stats.movable_blocks != movable {
+            self.fail(format!(
+                "the allocator counts {} movable blocks, the workload {movable} movable assets",
+                stats.movable_blocks
+            ));
+        }
         for asset in std::mem::take(&mut self.assets) {
             self.free(asset.resource);
         }
@@ -1240,6 +1351,7 @@ impl<G: Gpu> Workload<'_, G> {
             pools_destroyed,
             failures: std::mem::take(&mut self.failures),
             seconds: started.elapsed().as_secs_f64(),
+            defrag: None,
         }
     }
 }
@@ -1263,6 +1375,7 @@ impl Outcome {
             pools_destroyed: Vec::new(),
             failures,
             seconds: started.elapsed().as_secs_f64(),
+            defrag: None,
         }
     }
 }
@@ -1369,12 +1482,13 @@ fn texture(width: u32, height: u32) -> Shape {
 }
 
 /// Runs the whole workload: level load, `frames` frames with progress lines,
-/// teardown.
+/// teardown; with `defrag`, defragmentation passes (see [`defrag`]).
 pub fn run<G: Gpu>(
     gpu: &mut G,
     props: DeviceProperties<'_>,
     ext: ExtendedProperties<'_>,
     frames: u32,
+    defrag: bool,
 ) -> Outcome {
     let started = Instant::now();
     let mut allocator =
@@ -1383,7 +1497,7 @@ pub fn run<G: Gpu>(
         Ok(pools) => pools[0],
         Err(why) => return Outcome::not_started(why, gpu, allocator.memory_map(), started),
     };
-    let mut workload = Workload::new(gpu, allocator, Share::ALL, pools);
+    let mut workload = Workload::new(gpu, allocator, Share::ALL, pools).with_defrag(defrag);
     workload.load_level();
     println!(
         "level loaded: {} meshes and textures in {:.2} s",
@@ -1391,13 +1505,45 @@ pub fn run<G: Gpu>(
         started.elapsed().as_secs_f64()
     );
     workload.progress(frames);
+    let mut first = None;
     for frame in 1..=frames {
-        workload.frame();
+        // A pass at the start of the frame after each progress line.
+        let pass = defrag && is_progress_frame(frame - 1, frames);
+        if pass && first.is_none() {
+            first = Some((frame - 1, workload.allocator.stats()));
+        }
+        workload.frame(pass);
+        if pass {
+            workload.allocator.check_invariants();
+        }
         if is_progress_frame(frame, frames) {
             workload.progress(frames);
         }
     }
-    workload.finish(started)
+    if !defrag {
+        return workload.finish(started);
+    }
+    let end = workload.allocator.stats();
+    let end_map = workload.allocator.memory_map();
+    // Then passes until one moves and frees nothing.
+    for _ in 0..defrag::FINAL_PASSES {
+        workload.begin_pass();
+        let report = workload.end_pass();
+        workload.allocator.check_invariants();
+        if !report.is_some_and(|r| r.moved > 0 || r.objects_freed > 0) {
+            break;
+        }
+    }
+    let mut outcome = workload.finish(started);
+    let summary = defrag::Summary {
+        first: first.unwrap_or_else(|| (frames, end.clone())),
+        end,
+        end_map,
+    };
+    let failures = defrag::checks(&outcome.counters.answers, &outcome.stats);
+    outcome.failures.extend(failures);
+    outcome.defrag = Some(summary);
+    outcome
 }
 
 #[cfg(test)]

@@ -13,18 +13,23 @@
 //! This thread (the coordinator) meets the others after the level load and at
 //! every progress frame, while they wait: it prints the progress line, checks
 //! the allocator's invariants (which wants no other thread at work) and, at
-//! the last meeting, keeps the statistics and memory map of the report. After
+//! the last meeting, keeps the statistics and memory map of the report. With
+//! `--defrag` it also begins a defragmentation pass at each meeting (passes
+//! until one moves nothing at the last), lets the threads out to answer the
+//! moves of their own assets, and ends the pass once they are back
+//! ([`super::defrag`]). After
 //! the threads are done it cleans up and makes the same end checks as a run on
 //! one thread.
 
 use {
     super::{
-        device_checks, is_progress_frame, pools, progress_line, Counters, HandOver, Outcome, Share,
-        SharePools, Workload,
+        defrag, device_checks, is_progress_frame, pools, progress_line, Counters, HandOver,
+        Outcome, Share, SharePools, Workload,
     },
     crate::gpu::{Gpu, Resource},
     gpu_alloc::{
-        AllocatorStats, Config, DeviceProperties, ExtendedProperties, MemoryMap, SharedGpuAllocator,
+        AllocatorStats, Config, DefragPass, DeviceProperties, ExtendedProperties, MemoryMap,
+        SharedGpuAllocator,
     },
     std::{
         any::Any,
@@ -115,19 +120,49 @@ struct Snapshot {
 }
 
 /// The threads' meetings with the coordinator.
-struct Meeting {
+struct Meeting<M> {
     rendezvous: Rendezvous,
     /// Each thread's last snapshot.
     board: Mutex<Vec<Snapshot>>,
+    /// The defragmentation pass whose moves the threads answer (`--defrag`):
+    /// set by the coordinator before it lets them out to answer, taken back
+    /// once they are all back.
+    pass: Mutex<Option<DefragPass<M>>>,
+    /// `--defrag`: the threads make their assets movable.
+    defrag: bool,
 }
 
-impl Meeting {
+impl<M: std::fmt::Debug + 'static> Meeting<M> {
     /// A thread's side of a meeting: its snapshot, then waits while the
-    /// coordinator works. `false`: a thread panicked, stop.
-    fn attend(&self, index: usize, snapshot: Snapshot) -> bool {
-        lock(&self.board)[index] = snapshot;
-        // Once to let the coordinator in, once to be let out.
-        self.rendezvous.wait() && self.rendezvous.wait()
+    /// coordinator works, answering the moves of the passes it begins.
+    /// `false`: a thread panicked, stop.
+    fn attend<G: Gpu<Memory = M>>(
+        &self,
+        index: usize,
+        workload: &mut Workload<'_, G, &SharedGpuAllocator<M>>,
+    ) -> bool {
+        lock(&self.board)[index] = Snapshot {
+            assets: workload.assets(),
+            counters: workload.counters().clone(),
+        };
+        // Once to let the coordinator in; then once for each pass to answer
+        // (with the pass set) and once to be back; or once to be let out
+        // (no pass set).
+        if !self.rendezvous.wait() {
+            return false;
+        }
+        loop {
+            if !self.rendezvous.wait() {
+                return false;
+            }
+            match lock(&self.pass).as_mut() {
+                Some(pass) => workload.answer_moves(pass),
+                None => return true,
+            }
+            if !self.rendezvous.wait() {
+                return false;
+            }
+        }
     }
 }
 
@@ -139,23 +174,21 @@ fn run_share<G: Gpu>(
     pools: SharePools,
     hand_over: HandOver<G>,
     frames: u32,
-    meeting: &Meeting,
+    meeting: &Meeting<G::Memory>,
 ) -> (Counters, Vec<String>) {
     let _break = BreakOnPanic(&meeting.rendezvous);
-    let mut workload = Workload::new(&mut gpu, allocator, share, pools).with_hand_over(hand_over);
-    let snapshot = |workload: &Workload<'_, G, &SharedGpuAllocator<G::Memory>>| Snapshot {
-        assets: workload.assets(),
-        counters: workload.counters().clone(),
-    };
+    let mut workload = Workload::new(&mut gpu, allocator, share, pools)
+        .with_hand_over(hand_over)
+        .with_defrag(meeting.defrag);
     workload.load_level();
-    let mut go_on = meeting.attend(share.index, snapshot(&workload));
+    let mut go_on = meeting.attend(share.index, &mut workload);
     for frame in 1..=frames {
         if !go_on {
             break;
         }
-        workload.frame();
+        workload.frame(false);
         if is_progress_frame(frame, frames) {
-            go_on = meeting.attend(share.index, snapshot(&workload));
+            go_on = meeting.attend(share.index, &mut workload);
         }
     }
     workload.finish_share()
@@ -174,13 +207,14 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
 
 /// Runs the whole workload on `workers.len()` threads, one `Gpu` each, with one
 /// [`SharedGpuAllocator`]; `gpu` is this thread's, for the budget and the end
-/// checks.
+/// checks; with `defrag`, defragmentation passes at the meetings.
 pub fn run_threaded<G>(
     gpu: &mut G,
     workers: Vec<G>,
     props: DeviceProperties<'_>,
     ext: ExtendedProperties<'_>,
     frames: u32,
+    defrag: bool,
 ) -> Outcome
 where
     G: Gpu + Send,
@@ -200,6 +234,8 @@ where
     let meeting = Meeting {
         rendezvous: Rendezvous::new(threads + 1),
         board: Mutex::new(vec![Snapshot::default(); threads]),
+        pass: Mutex::new(None),
+        defrag,
     };
     // Thread i sends to thread i + 1 and receives from thread i - 1.
     let (mut senders, receivers): (Vec<mpsc::Sender<Resource<G>>>, Vec<_>) =
@@ -207,6 +243,10 @@ where
     senders.rotate_left(1);
     let mut peak = (0, 0);
     let mut at_end: Option<(AllocatorStats, MemoryMap)> = None;
+    // `--defrag`: the statistics before the first pass, and after the last.
+    let mut first: Option<(u32, AllocatorStats)> = None;
+    let mut after: Option<(AllocatorStats, MemoryMap)> = None;
+    let mut failures = Vec::new();
     let results = thread::scope(|scope| {
         let _break = BreakOnPanic(&meeting.rendezvous);
         let handles: Vec<_> = workers
@@ -263,7 +303,33 @@ where
             }
             println!("{}", progress_line(done, frames, &stats, assets, &counters));
             if done == frames {
-                at_end = Some((stats, allocator.memory_map()));
+                at_end = Some((stats.clone(), allocator.memory_map()));
+            }
+            if defrag {
+                first.get_or_insert((done, stats));
+                let passes = if done == frames {
+                    defrag::FINAL_PASSES
+                } else {
+                    1
+                };
+                for _ in 0..passes {
+                    let Some(report) = coordinate_pass(gpu, &allocator, &meeting, done) else {
+                        break;
+                    };
+                    let report = match report {
+                        Ok(report) => report,
+                        Err(why) => {
+                            failures.push(why);
+                            break;
+                        }
+                    };
+                    if report.moved == 0 && report.objects_freed == 0 {
+                        break;
+                    }
+                }
+                if done == frames {
+                    after = Some((allocator.stats(), allocator.memory_map()));
+                }
             }
             if !meeting.rendezvous.wait() {
                 break;
@@ -280,7 +346,6 @@ where
         budget_read,
         ..Counters::default()
     };
-    let mut failures = Vec::new();
     for (index, result) in results.into_iter().enumerate() {
         let (c, share_failures) = match result {
             Ok(result) => result,
@@ -305,6 +370,7 @@ where
         counters.staged_bytes += c.staged_bytes;
         counters.texture_evictions += c.texture_evictions;
         counters.loads_deferred += c.loads_deferred;
+        counters.answers.add(&c.answers);
         for (peak, share_peak) in counters.pool_peaks.iter_mut().zip(c.pool_peaks) {
             *peak = (*peak).max(share_peak);
         }
@@ -316,7 +382,19 @@ where
     counters.peak_objects = counters.peak_objects.max(peak.1);
 
     // Every thread has freed what it held.
-    let (stats, map) = at_end.unwrap_or_else(|| (allocator.stats(), allocator.memory_map()));
+    let (end, end_map) = at_end.unwrap_or_else(|| (allocator.stats(), allocator.memory_map()));
+    let (stats, map, summary) = match after {
+        Some((stats, map)) => {
+            failures.extend(defrag::checks(&counters.answers, &stats));
+            let summary = defrag::Summary {
+                first: first.unwrap_or_else(|| (frames, end.clone())),
+                end,
+                end_map,
+            };
+            (stats, map, Some(summary))
+        }
+        None => (end, end_map, None),
+    };
     let (pools_destroyed, pool_failures) =
         pools::destroy(&*gpu, &mut &allocator, &pools::all(&share_pools));
     failures.extend(pool_failures);
@@ -341,5 +419,42 @@ where
         pools_destroyed,
         failures,
         seconds: started.elapsed().as_secs_f64(),
+        defrag: summary,
     }
+}
+
+/// One pass at a meeting (the threads waiting): begins it, lets the threads
+/// answer their moves, and ends it once they are back; prints what it did.
+/// `None`: it planned nothing, or a thread panicked; `Err`: it could not be
+/// ended.
+fn coordinate_pass<G: Gpu>(
+    gpu: &G,
+    allocator: &SharedGpuAllocator<G::Memory>,
+    meeting: &Meeting<G::Memory>,
+    frame: u32,
+) -> Option<Result<gpu_alloc::DefragReport, String>> {
+    let before = allocator.stats().reserved;
+    let pass = allocator.begin_defrag_pass(&defrag::options());
+    let planned = !pass.is_empty();
+    *lock(&meeting.pass) = Some(pass);
+    // Out to answer, and back.
+    let answered = planned && meeting.rendezvous.wait() && meeting.rendezvous.wait();
+    let pass = lock(&meeting.pass).take().expect("the pass set above");
+    // SAFETY: the allocator's device (every thread's `G` is of the same
+    // one); each thread waited for the copies of its moves done and
+    // destroyed their old resources; the new blocks of the other moves hold
+    // no resource.
+    let ended = unsafe { allocator.end_defrag_pass(gpu.memory_device(), pass) };
+    allocator.check_invariants();
+    if !answered {
+        return None;
+    }
+    Some(match ended {
+        Ok(report) => {
+            let after = allocator.stats().reserved;
+            println!("{}", defrag::pass_line(frame, &report, (before, after)));
+            Ok(report)
+        }
+        Err(_) => Err("the shared allocator did not end its own pass".to_owned()),
+    })
 }

@@ -456,6 +456,22 @@ fn pools_share_the_object_limit_and_heap_budgets_with_the_default_pools() {
             "{name}: a third object would pass the budget"
         );
         assert_eq!(h.allocator.heap_usage(heap), 2 * MIB, "{name}");
+        // Past the budget when the request says it may, one object of the
+        // pool's size; the forecast agrees.
+        let past = AllocOptions::new()
+            .pool(pool)
+            .budget(gpu_alloc::BudgetPolicy::MayExceed);
+        let request = request(256 * KIB, 255, UsageFlags::empty(), types);
+        let forecast = h
+            .allocator
+            .forecast(&request, past)
+            .expect("past the budget");
+        assert_eq!(forecast.new_object, Some(MIB), "{name}");
+        let beyond = h
+            .try_alloc_with_options(request, past)
+            .expect("past the budget");
+        assert_eq!(h.allocator.heap_usage(heap), 3 * MIB, "{name}");
+        h.dealloc(beyond);
         for block in blocks {
             h.dealloc(block);
         }

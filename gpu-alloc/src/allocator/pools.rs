@@ -30,7 +30,7 @@ use {
         pool::{Chunk, Placement, Pool},
         pools::{PoolAlgorithm, PoolDestroyed, PoolError, PoolId, PoolOptions, PoolStats},
         report::report,
-        request::{AllocOptions, Dedicated},
+        request::{AllocOptions, BudgetPolicy, Dedicated},
         shared::{ObjectRef, SharedMemory},
         stats::{fragmentation, ObjectKind},
         strategy::{Linear, Ring, Strategy, SubAllocator, Tlsf},
@@ -675,7 +675,17 @@ where
                     return Err(TryAllocError::PoolFull { max_objects });
                 }
                 let priority_dropped = pool.priority_dropped;
-                self.new_pool_object(device, index)?;
+                let mut made = self.new_pool_object(device, index);
+                if options.budget == BudgetPolicy::MayExceed
+                    && made == Err(TryAllocError::OutOfDeviceMemory)
+                {
+                    // Past the budget, up to the heap's size (the pool's
+                    // objects keep their size).
+                    self.accounts.may_exceed = true;
+                    made = self.new_pool_object(device, index);
+                    self.accounts.may_exceed = false;
+                }
+                made?;
                 self.hints_dropped += u64::from(priority_dropped);
                 let pool = self.pools.slots[index as usize].as_mut().expect("live");
                 pool.objects
@@ -759,7 +769,11 @@ where
             if self.accounts.remaining == 0 {
                 return Err(TryAllocError::TooManyObjects);
             }
-            if !self.accounts.heaps[pool.heap as usize].fits(pool.object_size, false) {
+            let heap = &self.accounts.heaps[pool.heap as usize];
+            let may_exceed = options.budget == BudgetPolicy::MayExceed;
+            if !heap.fits(pool.object_size, false)
+                && !(may_exceed && heap.fits(pool.object_size, true))
+            {
                 return Err(TryAllocError::OutOfDeviceMemory);
             }
             Some(pool.object_size)

@@ -126,6 +126,8 @@ fn sample() -> MemoryMap {
             budget_refreshes: 0,
             named_blocks: Vec::new(),
             pools: Vec::new(),
+            defrag: Default::default(),
+            movable_blocks: 0,
         },
         objects,
         dedicated,

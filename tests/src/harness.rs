@@ -343,3 +343,33 @@ pub fn best_type(layout: &Layout, request: &Request, allowed: u32) -> Option<u32
         .into_iter()
         .min_by_key(|&index| rank(request.usage, index, &infos[index as usize]))
 }
+
+/// A proptest runner for the random programs of `label` (a test and its
+/// matrix cell): a fixed seed per label (FNV-1a of it), changed by
+/// `GPU_ALLOC_TEST_SEED`, and `PROPTEST_CASES` cases or `default_cases`, so
+/// that runs are reproducible and failures are not persisted to files.
+pub fn seeded_runner(label: &str, default_cases: u32) -> proptest::test_runner::TestRunner {
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default_cases);
+    let extra: u64 = std::env::var("GPU_ALLOC_TEST_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut hash = 0xcbf2_9ce4_8422_2325u64 ^ extra;
+    for byte in label.bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let mut seed = [0u8; 32];
+    for (i, chunk) in seed.chunks_mut(8).enumerate() {
+        chunk.copy_from_slice(&hash.rotate_left(i as u32 * 16).to_le_bytes());
+    }
+    let config = Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed))
+}

@@ -14,13 +14,10 @@ use {
         SharedGpuAllocator, UsageFlags,
     },
     gpu_alloc_tests::{
-        harness::Harness,
+        harness::{seeded_runner, Harness},
         sim::{Layout, SimDevice, SimMemory},
     },
-    proptest::{
-        prelude::*,
-        test_runner::{Config as RunnerConfig, RngAlgorithm, TestRng, TestRunner},
-    },
+    proptest::prelude::*,
 };
 
 const KIB: u64 = 1024;
@@ -353,29 +350,12 @@ fn run_program(layout: &Layout, ops: &[Op], seed: u64, met: &mut Met) {
     assert_eq!(h.device.live_count(), 0, "{name}: everything freed");
 }
 
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10)
-}
-
 #[test]
 fn random_programs_of_churn_and_passes_keep_every_block_and_rule() {
     let mut total = Met::default();
     for layout in Layout::all() {
         let label = format!("defrag/{}", layout.name);
-        let config = RunnerConfig {
-            cases: cases(),
-            failure_persistence: None,
-            ..RunnerConfig::default()
-        };
-        let mut seed = [0u8; 32];
-        for (i, byte) in label.bytes().enumerate() {
-            seed[i % 32] ^= byte;
-        }
-        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed);
-        let mut runner = TestRunner::new_with_rng(config, rng);
+        let mut runner = seeded_runner(&label, 10);
         let met = std::cell::RefCell::new(Met::default());
         let programs = (prop::collection::vec(op_strategy(), 30..160), any::<u64>());
         runner

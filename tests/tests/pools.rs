@@ -15,14 +15,11 @@ use {
         SharedGpuAllocator, TryAllocError, UsageFlags,
     },
     gpu_alloc_tests::{
-        harness::Harness,
+        harness::{seeded_runner, Harness},
         sim::{Layout, SimDevice, SimMemory},
     },
     gpu_alloc_types::{AllocationSupport, MemoryPropertyFlags},
-    proptest::{
-        prelude::*,
-        test_runner::{Config as RunnerConfig, RngAlgorithm, TestRng, TestRunner},
-    },
+    proptest::prelude::*,
 };
 
 const KIB: u64 = 1024;
@@ -980,14 +977,6 @@ fn run_program(layout: &Layout, tight: bool, ops: &[Op], met: &mut Met) {
     met.served += served;
 }
 
-/// Cases per layout (`PROPTEST_CASES` changes it).
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(12)
-}
-
 fn run_programs(tight: bool) {
     let mut total = Met::default();
     for layout in Layout::all() {
@@ -996,17 +985,7 @@ fn run_programs(tight: bool) {
             layout.name,
             if tight { "tight" } else { "clean" }
         );
-        let config = RunnerConfig {
-            cases: cases(),
-            failure_persistence: None,
-            ..RunnerConfig::default()
-        };
-        let mut seed = [0u8; 32];
-        for (i, byte) in label.bytes().enumerate() {
-            seed[i % 32] ^= byte;
-        }
-        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed);
-        let mut runner = TestRunner::new_with_rng(config, rng);
+        let mut runner = seeded_runner(&label, 12);
         let met = std::cell::RefCell::new(Met::default());
         let programs = prop::collection::vec(op_strategy(), 20..120);
         runner

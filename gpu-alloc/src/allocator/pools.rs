@@ -771,9 +771,9 @@ where
             }
             let heap = &self.accounts.heaps[pool.heap as usize];
             let may_exceed = options.budget == BudgetPolicy::MayExceed;
-            if !heap.fits(pool.object_size, false)
-                && !(may_exceed && heap.fits(pool.object_size, true))
-            {
+            // Within the budget, or past it up to the heap's size.
+            let fits = heap.fits(pool.object_size, may_exceed);
+            if !fits {
                 return Err(TryAllocError::OutOfDeviceMemory);
             }
             Some(pool.object_size)

@@ -31,6 +31,12 @@ pub struct DefragOptions {
     pub user_pools: bool,
     /// Only this user pool (and not the default pools), if given.
     pub pool: Option<PoolId>,
+    /// Whether a pass that can empty no memory object of a pool compacts it
+    /// instead: moves blocks into fuller objects, or lower in their own, so
+    /// that the free space gathers into whole objects (which later passes
+    /// free) and few ranges. On by default; off, passes only empty objects
+    /// whose blocks all fit elsewhere as the pool stands.
+    pub compact: bool,
 }
 
 impl Default for DefragOptions {
@@ -42,6 +48,7 @@ impl Default for DefragOptions {
             default_pools: true,
             user_pools: true,
             pool: None,
+            compact: true,
         }
     }
 }
@@ -81,6 +88,12 @@ impl DefragOptions {
     /// Whether the default pools are defragmented.
     pub fn default_pools(mut self, default_pools: bool) -> Self {
         self.default_pools = default_pools;
+        self
+    }
+
+    /// Whether a pass may compact (see [`compact`](Self::compact)).
+    pub fn compact(mut self, compact: bool) -> Self {
+        self.compact = compact;
         self
     }
 
@@ -216,6 +229,9 @@ pub struct DefragPass<M> {
     /// The memory objects the pass empties: which pool, and the object's slot
     /// and key.
     pub(crate) sources: Vec<SourceObject>,
+    /// The default pools (memory type, pool class) whose slabs the pass
+    /// consolidates: their emptied slabs go back at its end.
+    pub(crate) slab_pools: Vec<(u32, u8)>,
 }
 
 /// A memory object a pass empties.

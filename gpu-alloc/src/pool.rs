@@ -199,6 +199,27 @@ impl<M, S: SubAllocator> Pool<M, S> {
         })
     }
 
+    /// Places `size` bytes in the chunk at `slot` at the lowest offset that
+    /// holds them, only below `below` (defragmentation's compaction).
+    pub(crate) fn alloc_lowest_in_slot(
+        &mut self,
+        slot: usize,
+        size: u64,
+        align_mask: u64,
+        below: u64,
+    ) -> Option<Placement> {
+        let chunk = self.chunks[slot].as_mut()?;
+        let (offset, handle) = chunk.sub.alloc_lowest(size, align_mask, below)?;
+        let summary = chunk.sub.free_summary();
+        self.set_summary(slot, summary);
+        self.note_alloc(size);
+        Some(Placement {
+            chunk: slot as u32,
+            offset,
+            handle,
+        })
+    }
+
     /// Tries the chunks, newest first, whose summary is at least `min` and below
     /// `below`.
     #[inline(always)]

@@ -153,6 +153,23 @@ pub(crate) struct SlabRange {
     pub(crate) handle: u32,
 }
 
+/// A live slab as defragmentation sees it ([`Slabs::live_slabs`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LiveSlab {
+    /// Its index, for [`Slabs::alloc_in`].
+    pub(crate) index: u32,
+    pub(crate) class: u8,
+    /// Slot of its memory object in the pool, and its offset there.
+    pub(crate) chunk: u32,
+    pub(crate) offset: u64,
+    /// Slot size in bytes.
+    pub(crate) slot: u64,
+    /// Bit `i` is set iff slot `i` holds a block.
+    pub(crate) used: u64,
+    /// Free slots.
+    pub(crate) free: u32,
+}
+
 /// What freeing a block in a slab did.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum SlabFree {
@@ -251,6 +268,23 @@ impl<P: Copy> Slabs<P> {
         if index == NIL {
             return None;
         }
+        Some(self.take_slot(index, size))
+    }
+
+    /// Places a block of `size` bytes in a free slot of the slab at `index`
+    /// (one [`live_slabs`](Self::live_slabs) named), if it has one:
+    /// defragmentation's consolidation of a class's slabs.
+    pub(crate) fn alloc_in(&mut self, index: u32, size: u64) -> Option<Placement> {
+        let slab = self.slabs.get(index as usize)?;
+        if !slab.live || slab.free == 0 {
+            return None;
+        }
+        Some(self.take_slot(index, size).0)
+    }
+
+    /// Takes the lowest free slot of the live slab at `index`, which has one.
+    #[inline(always)]
+    fn take_slot(&mut self, index: u32, size: u64) -> (Placement, P) {
         let slab = &mut self.slabs[index as usize];
         if slab.free == slab.all {
             // An empty slab takes a block again.
@@ -271,7 +305,24 @@ impl<P: Copy> Slabs<P> {
             self.unlink(index);
         }
         self.block_bytes += size;
-        Some(found)
+        found
+    }
+
+    /// Every live slab, for defragmentation's planning.
+    pub(crate) fn live_slabs(&self) -> impl Iterator<Item = LiveSlab> + '_ {
+        self.slabs
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.live)
+            .map(|(index, s)| LiveSlab {
+                index: index as u32,
+                class: s.class,
+                chunk: s.range.chunk,
+                offset: s.range.offset,
+                slot: s.slot,
+                used: s.all & !s.free,
+                free: s.free.count_ones(),
+            })
     }
 
     /// Adds a slab of `slots` slots of `slot` bytes for `class` in `range`, with

@@ -116,7 +116,8 @@ fn answer(
         for other in live.iter() {
             assert!(!overlap(new, &other.block), "{at}: overlaps a live block");
         }
-        assert_ne!(new.memory().id(), old.memory().id(), "{at}: another object");
+        // (A move may stay in its object, compacted or out of a slab: the
+        // overlap check above holds the old block too.)
         let roll = draw();
         if roll < destroy {
             let gone = live.swap_remove(index);
@@ -394,10 +395,18 @@ fn density(h: &Harness, live: &[Live]) -> f64 {
 /// objects the holes spread over go back.
 #[test]
 fn a_full_defragmentation_gives_a_churned_heaps_holes_back() {
-    for layout in Layout::all() {
-        let name = layout.name.clone();
+    const BLOCKS: u64 = 3000;
+    let configs = [
+        ("8 MiB objects", Config::i_am_prototyping()),
+        ("1 MiB objects", small_objects()),
+    ];
+    for (layout, (objects, config)) in Layout::all()
+        .into_iter()
+        .flat_map(|layout| configs.map(|c| (layout.clone(), c)))
+    {
+        let name = format!("{} ({objects})", layout.name);
         let types = u32::MAX >> (32 - layout.memory_types.len() as u32);
-        let mut h = Harness::new(layout, Config::i_am_prototyping());
+        let mut h = Harness::new(layout, config);
         let mut live: Vec<Live> = Vec::new();
         let mut rng = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move || {
@@ -406,7 +415,7 @@ fn a_full_defragmentation_gives_a_churned_heaps_holes_back() {
             rng ^= rng << 17;
             rng
         };
-        for tag in 1..=3000u64 {
+        for tag in 1..=BLOCKS {
             let size = 4 * KIB + next() % (60 * KIB);
             let request = Request {
                 size,
@@ -469,21 +478,30 @@ fn a_full_defragmentation_gives_a_churned_heaps_holes_back() {
             stats.defrag.total.objects_freed,
         );
         assert!(after < before, "{name}: defragmentation freed nothing");
-        // What the blocks allow: 5% over the live bytes, plus one partly
-        // used memory object (the pool's last).
+        // What the blocks allow: the live bytes and 5%, beside the free room
+        // of one memory object (the pool's last, partly used: whole objects
+        // are what the device gives).
         let live_bytes: u64 = live.iter().map(|l| l.block.size()).sum();
-        let largest = h
-            .allocator
-            .memory_map()
+        let map = h.allocator.memory_map();
+        let last_room = map
             .objects
             .iter()
-            .map(|o| o.size)
+            .map(|o| {
+                o.ranges
+                    .iter()
+                    .filter(|r| !r.used)
+                    .map(|r| r.size)
+                    .sum::<u64>()
+            })
             .max()
             .unwrap_or(0);
         let device: u64 = stats.heaps.iter().map(|heap| heap.reserved).sum();
+        let packed = (device - last_room) as f64 / live_bytes as f64;
+        println!("{name}: beside the last object's room, device/live {packed:.3}");
         assert!(
-            device as f64 <= 1.05 * live_bytes as f64 + largest as f64,
-            "{name}: {device} device bytes for {live_bytes} live bytes ({after:.3})"
+            packed <= 1.05,
+            "{name}: {device} device bytes, {last_room} free in the last object, for \
+             {live_bytes} live bytes ({packed:.3})"
         );
         for gone in live.drain(..) {
             h.dealloc(gone.block);

@@ -39,6 +39,7 @@ use {
         },
         pool::{Placement, Pool},
         pools::PoolAlgorithm,
+        slab::{LiveSlab, Slabs},
         strategy::{Strategy, SubAllocator, Tlsf},
     },
     alloc::{collections::BTreeMap, vec, vec::Vec},
@@ -93,20 +94,40 @@ struct Planned {
     size: u64,
     movable: Movable,
     placement: Placement,
+    /// Whether `placement` is a slot of a slab (else a range of its own).
+    slab: bool,
 }
 
-/// What is left of a pass's limits.
+/// What is left of a pass's limits, and whether it may compact.
 struct Budget {
     moves: u64,
     bytes: u64,
+    compact: bool,
 }
 
 /// Plans the moves of one general pool (see the module docs): `blocks[slot]`
 /// is the number of live blocks in the object at `slot` (slab slots counted
 /// one by one), `align_bits` what the pool adds to every alignment. The new
 /// blocks' ranges are taken in `pool`; returns the moves and the objects they
-/// empty, as `(slot, key)`.
+/// empty, as `(slot, key)`. When no object can be emptied, and the options
+/// allow it, the pass compacts instead.
 fn plan_pool<M, S: SubAllocator>(
+    pool: &mut Pool<M, S>,
+    blocks: &[u64],
+    movables: &Movables,
+    align_bits: u64,
+    budget: &mut Budget,
+) -> (Vec<Planned>, Vec<(u32, usize)>) {
+    let (planned, sources) = empty_objects(pool, blocks, movables, align_bits, budget);
+    if planned.is_empty() && sources.is_empty() && budget.compact {
+        return compact_pool(pool, blocks, movables, align_bits, budget);
+    }
+    (planned, sources)
+}
+
+/// The candidates' part of [`plan_pool`]: whole objects emptied into the
+/// others.
+fn empty_objects<M, S: SubAllocator>(
     pool: &mut Pool<M, S>,
     blocks: &[u64],
     movables: &Movables,
@@ -161,6 +182,7 @@ fn plan_pool<M, S: SubAllocator>(
                     size,
                     movable: entry,
                     placement,
+                    slab: false,
                 }),
                 None => {
                     fits = false;
@@ -211,6 +233,230 @@ fn plan_pool<M, S: SubAllocator>(
         sources.push((slot, key));
     }
     (planned, sources)
+}
+
+/// The compaction part of [`plan_pool`], for a pool whose free space is
+/// spread in holes that no candidate's blocks fit: with the objects ranked
+/// fullest first, every move takes a block to a place earlier in that order,
+/// into a fuller object (any range that holds it) or, failing that, lower in
+/// its own (the lowest range that holds it). The least used objects are
+/// taken first, their blocks from the highest offset down, so blocks gather
+/// in the fuller objects and at low offsets, and free space at the top of
+/// objects and in whole objects. Each move makes the pool's used bytes more
+/// uneven across objects or lowers a block, so passes of compaction end.
+/// An object all of whose blocks leave, and that receives none, is freed.
+fn compact_pool<M, S: SubAllocator>(
+    pool: &mut Pool<M, S>,
+    blocks: &[u64],
+    movables: &Movables,
+    align_bits: u64,
+    budget: &mut Budget,
+) -> (Vec<Planned>, Vec<(u32, usize)>) {
+    let order = fullest_first(pool);
+    let mut planned = Vec::new();
+    let mut sources = Vec::new();
+    let mut received = vec![false; pool.chunks.len()];
+    'objects: for rank in (0..order.len()).rev() {
+        let (_, slot, key) = order[rank];
+        let movable: Vec<(u64, Movable)> = movables.in_object(key).collect();
+        let mut left = 0;
+        for &(offset, entry) in movable.iter().rev() {
+            if budget.moves == 0 {
+                break 'objects;
+            }
+            if entry.size > budget.bytes {
+                continue;
+            }
+            let align_mask = entry.align_mask | align_bits;
+            let found = order[..rank]
+                .iter()
+                .find_map(|&(_, target, _)| {
+                    pool.alloc_in_slot(target as usize, entry.size, align_mask)
+                })
+                .or_else(|| {
+                    pool.alloc_lowest_in_slot(slot as usize, entry.size, align_mask, offset)
+                });
+            let Some(placement) = found else { continue };
+            received[placement.chunk as usize] = true;
+            budget.moves -= 1;
+            budget.bytes -= entry.size;
+            left += 1;
+            planned.push(Planned {
+                source_key: key,
+                offset,
+                size: entry.size,
+                movable: entry,
+                placement,
+                slab: false,
+            });
+        }
+        if left == blocks[slot as usize] && !received[slot as usize] {
+            sources.push((slot, key));
+        }
+    }
+    (planned, sources)
+}
+
+/// The objects of `pool` as `(used bytes, slot, key)`, fullest first (the
+/// lower slot first among equals): the order compaction moves blocks along.
+fn fullest_first<M, S: SubAllocator>(pool: &Pool<M, S>) -> Vec<(u64, u32, usize)> {
+    let mut order: Vec<(u64, u32, usize)> = pool
+        .chunks
+        .iter()
+        .enumerate()
+        .filter_map(|(slot, c)| {
+            let c = c.as_ref()?;
+            Some((c.sub.used(), slot as u32, c.memory.key()))
+        })
+        .collect();
+    order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    order
+}
+
+/// The last step of a pass in a default general pool, when nothing else
+/// moves: a slab at most half used whose blocks all fit in ranges of their
+/// own (in any object, fullest first) gives them up, so that its whole range
+/// goes back (consolidation leaves one such slab per class; across the
+/// classes their free slots can hold more than the blocks' 5%), and the
+/// compaction of later passes fills it. Blocks never move into slabs here,
+/// so this ends.
+fn dissolve_sparse_slabs<M, P: Copy>(
+    slabs: &Slabs<P>,
+    pool: &mut Pool<M, Tlsf>,
+    movables: &Movables,
+    align_bits: u64,
+    budget: &mut Budget,
+) -> Vec<Planned> {
+    let order = fullest_first(pool);
+    let mut rank = vec![0; pool.chunks.len()];
+    for (i, &(_, slot, _)) in order.iter().enumerate() {
+        rank[slot as usize] = i;
+    }
+    let mut sparse: Vec<LiveSlab> = slabs
+        .live_slabs()
+        .filter(|s| s.used != 0 && s.used.count_ones() <= s.free)
+        .collect();
+    // The least used objects' slabs first.
+    sparse.sort_by_key(|s| (core::cmp::Reverse(rank[s.chunk as usize]), s.index));
+    let mut planned = Vec::new();
+    'slabs: for slab in sparse {
+        let (_, _, key) = order[rank[slab.chunk as usize]];
+        let count = u64::from(slab.used.count_ones());
+        let bytes = count * slab.slot;
+        if budget.moves < count || budget.bytes < bytes {
+            break;
+        }
+        let mut placed: Vec<Planned> = Vec::new();
+        let mut used = slab.used;
+        while used != 0 {
+            let offset = slab.offset + u64::from(used.trailing_zeros()) * slab.slot;
+            used &= used - 1;
+            let found = movables.table.get(&(key, offset)).and_then(|&movable| {
+                let align_mask = movable.align_mask | align_bits;
+                order
+                    .iter()
+                    .find_map(|&(_, target, _)| {
+                        pool.alloc_in_slot(target as usize, movable.size, align_mask)
+                    })
+                    .map(|placement| (movable, placement))
+            });
+            let Some((movable, placement)) = found else {
+                for p in placed {
+                    let Placement {
+                        chunk,
+                        offset,
+                        handle,
+                    } = p.placement;
+                    pool.free(chunk, offset, p.size, handle);
+                }
+                continue 'slabs;
+            };
+            placed.push(Planned {
+                source_key: key,
+                offset,
+                size: movable.size,
+                movable,
+                placement,
+                slab: false,
+            });
+        }
+        budget.moves -= count;
+        budget.bytes -= placed.iter().map(|p| p.size).sum::<u64>();
+        planned.extend(placed);
+    }
+    planned
+}
+
+/// Consolidates the slabs of a default general pool, the step of a pass
+/// before [`compact_pool`]: in each slab class, the blocks of the least used
+/// slabs move to free slots of the fullest ones (of the same class, so of the
+/// same slot size and alignment), so that the emptied slabs go back to their
+/// objects as whole ranges. A slab with a block that may not move stays.
+fn consolidate_slabs<M, P: Copy>(
+    slabs: &mut Slabs<P>,
+    pool: &Pool<M, Tlsf>,
+    movables: &Movables,
+    align_bits: u64,
+    budget: &mut Budget,
+) -> Vec<Planned> {
+    let mut live: Vec<LiveSlab> = slabs.live_slabs().filter(|s| s.used != 0).collect();
+    live.sort_by_key(|s| (s.class, core::cmp::Reverse(s.used.count_ones()), s.index));
+    let mut planned = Vec::new();
+    for class in live.chunk_by(|a, b| a.class == b.class) {
+        let mut free: Vec<u32> = class.iter().map(|s| s.free).collect();
+        // Targets from the front (fullest first), sources from the back.
+        let mut target = 0;
+        'sources: for end in (1..class.len()).rev() {
+            let source = class[end];
+            let Some(key) = pool.chunks[source.chunk as usize]
+                .as_ref()
+                .map(|c| c.memory.key())
+            else {
+                continue;
+            };
+            let mut blocks = Vec::new();
+            let mut used = source.used;
+            while used != 0 {
+                let offset = source.offset + u64::from(used.trailing_zeros()) * source.slot;
+                used &= used - 1;
+                match movables.table.get(&(key, offset)) {
+                    Some(&movable) => blocks.push((offset, movable)),
+                    None => continue 'sources,
+                }
+            }
+            let room: u64 = free[target.min(end)..end]
+                .iter()
+                .map(|&n| u64::from(n))
+                .sum();
+            if room < blocks.len() as u64 {
+                continue;
+            }
+            for (offset, movable) in blocks {
+                if budget.moves == 0 || movable.size > budget.bytes {
+                    return planned;
+                }
+                while free[target] == 0 {
+                    target += 1;
+                }
+                let placement = slabs
+                    .alloc_in(class[target].index, movable.size)
+                    .expect("a slab with a free slot");
+                debug_assert_eq!(placement.offset & (movable.align_mask | align_bits), 0);
+                free[target] -= 1;
+                budget.moves -= 1;
+                budget.bytes -= movable.size;
+                planned.push(Planned {
+                    source_key: key,
+                    offset,
+                    size: movable.size,
+                    movable,
+                    placement,
+                    slab: true,
+                });
+            }
+        }
+    }
+    planned
 }
 
 impl<M> GpuAllocator<M>
@@ -304,11 +550,13 @@ where
         let mut budget = Budget {
             moves: u64::from(options.max_moves),
             bytes: options.max_bytes,
+            compact: options.compact,
         };
         let mut pass = DefragPass {
             allocator: self.id,
             moves: Vec::new(),
             sources: Vec::new(),
+            slab_pools: Vec::new(),
         };
         if options.default_pools && options.pool.is_none() {
             for ty in 0..self.types.len() as u32 {
@@ -348,7 +596,22 @@ where
             .collect();
         slabs.for_each_slab(|chunk, used| blocks[chunk as usize] += i64::from(used) - 1);
         let blocks: Vec<u64> = blocks.into_iter().map(|n| n.max(0) as u64).collect();
-        let (planned, sources) = plan_pool(pool, &blocks, &self.movables, align_bits, budget);
+        let (mut planned, mut sources) =
+            empty_objects(pool, &blocks, &self.movables, align_bits, budget);
+        if planned.is_empty() && sources.is_empty() && budget.compact {
+            let slabs = &mut state.slabs[usize::from(class)];
+            planned = consolidate_slabs(slabs, pool, &self.movables, align_bits, budget);
+            if planned.is_empty() {
+                (planned, sources) =
+                    compact_pool(pool, &blocks, &self.movables, align_bits, budget);
+            }
+            if planned.is_empty() && sources.is_empty() {
+                planned = dissolve_sparse_slabs(slabs, pool, &self.movables, align_bits, budget);
+            }
+            if !planned.is_empty() {
+                pass.slab_pools.push((ty, class));
+            }
+        }
         for p in planned {
             let target = Target {
                 ty,
@@ -357,7 +620,12 @@ where
                 align_mask: p.movable.align_mask | align_bits,
                 slab: false,
             };
-            let placed = self.count_block::<Tlsf>(target, Strategy::General, p.placement);
+            let strategy = if p.slab {
+                Strategy::Slab
+            } else {
+                Strategy::General
+            };
+            let placed = self.count_block::<Tlsf>(target, strategy, p.placement);
             let block = self.make_block(placed);
             pass.moves.push(self.planned_move(ty, p, block));
         }
@@ -456,6 +724,11 @@ where
             if let Some(block) = returned {
                 self.release_moved(device, block);
             }
+        }
+        // Slabs emptied by consolidation go back to their objects as free
+        // ranges (an object left empty goes at the next pass).
+        for &(ty, class) in &pass.slab_pools {
+            self.give_empty_slabs_back(ty, class);
         }
         for (source, size) in pass.sources.iter().zip(held) {
             let Some(size) = size else { continue };

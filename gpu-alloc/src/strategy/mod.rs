@@ -70,6 +70,15 @@ pub(crate) trait SubAllocator: Debug {
     /// no such range is free.
     fn alloc(&mut self, size: u64, align_mask: u64) -> Option<(u64, u32)>;
 
+    /// Like [`alloc`](SubAllocator::alloc), but in the free range of lowest
+    /// offset that holds the block, and only at an offset below `below`:
+    /// defragmentation's compaction, which moves a block down in its own
+    /// object. Strategies that place in order (linear, ring) find nothing.
+    fn alloc_lowest(&mut self, size: u64, align_mask: u64, below: u64) -> Option<(u64, u32)> {
+        let _ = (size, align_mask, below);
+        None
+    }
+
     /// Whether [`alloc`](SubAllocator::alloc) would find a range now (it
     /// decides exactly alike, without marking anything).
     fn can_alloc(&self, size: u64, align_mask: u64) -> bool;

@@ -280,6 +280,42 @@ impl Tlsf {
     }
 }
 
+impl Tlsf {
+    /// Places `size` bytes at `align_mask` in the free node at `index`, taken
+    /// off its free list already and known to hold them: the padding in front
+    /// (unless kept in the block's node) and the tail become free nodes of
+    /// their own. Returns the block's offset and handle.
+    #[inline(always)]
+    fn carve(&mut self, mut index: u32, size: u64, align_mask: u64) -> (u64, u32) {
+        let (offset, node_size) = {
+            let node = &self.nodes[index as usize];
+            (node.offset, node.size)
+        };
+        let aligned = align_up(offset, align_mask).expect("the node holds the block");
+        let mut remaining = node_size;
+        // The bytes the block's node keeps: the block and any padding kept in front.
+        let mut kept = size;
+        let padding = aligned - offset;
+        if padding <= KEEP_PADDING {
+            self.padding += padding;
+            kept += padding;
+        } else {
+            // The padding in front stays free as a node of its own.
+            let block = self.split(index, padding);
+            self.lists.push(&mut self.nodes, index);
+            remaining -= padding;
+            index = block;
+        }
+        if remaining > kept {
+            let rest = self.split(index, kept);
+            self.lists.push(&mut self.nodes, rest);
+        }
+        self.used += size;
+        self.live += 1;
+        (aligned, index)
+    }
+}
+
 impl SubAllocator for Tlsf {
     /// General blocks are long-lived resources: a general pool gives back what
     /// its blocks no longer use after a few hundred blocks went (the streaming
@@ -327,33 +363,32 @@ impl SubAllocator for Tlsf {
     #[inline(always)]
     fn alloc(&mut self, size: u64, align_mask: u64) -> Option<(u64, u32)> {
         debug_assert!(size > 0);
-        let mut index = self.take_fitting(size, align_mask)?;
-        let (offset, node_size) = {
+        let index = self.take_fitting(size, align_mask)?;
+        Some(self.carve(index, size, align_mask))
+    }
+
+    /// Walks the physical list from offset 0 (O(ranges): planning only).
+    fn alloc_lowest(&mut self, size: u64, align_mask: u64, below: u64) -> Option<(u64, u32)> {
+        debug_assert!(size > 0);
+        let mut index = self.first()?;
+        loop {
             let node = &self.nodes[index as usize];
-            (node.offset, node.size)
-        };
-        let aligned = align_up(offset, align_mask).expect("checked by take_fitting");
-        let mut remaining = node_size;
-        // The bytes the block's node keeps: the block and any padding kept in front.
-        let mut kept = size;
-        let padding = aligned - offset;
-        if padding <= KEEP_PADDING {
-            self.padding += padding;
-            kept += padding;
-        } else {
-            // The padding in front stays free as a node of its own.
-            let block = self.split(index, padding);
-            self.lists.push(&mut self.nodes, index);
-            remaining -= padding;
-            index = block;
+            let aligned = align_up(node.offset, align_mask)?;
+            if aligned >= below {
+                return None;
+            }
+            let fits = aligned
+                .checked_add(size)
+                .is_some_and(|end| end <= node.offset + node.size);
+            if node.free && fits {
+                self.lists.remove(&mut self.nodes, index);
+                return Some(self.carve(index, size, align_mask));
+            }
+            if node.next_phys == NIL {
+                return None;
+            }
+            index = node.next_phys;
         }
-        if remaining > kept {
-            let rest = self.split(index, kept);
-            self.lists.push(&mut self.nodes, rest);
-        }
-        self.used += size;
-        self.live += 1;
-        Some((aligned, index))
     }
 
     #[inline(always)]

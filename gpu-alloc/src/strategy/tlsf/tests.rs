@@ -66,6 +66,32 @@ fn map_walks_every_block() {
     );
 }
 
+#[test]
+fn alloc_lowest_takes_the_first_range_that_holds_the_block() {
+    let mut tlsf = Tlsf::new(4096);
+    let blocks: Vec<(u64, u32)> = (0..8).map(|_| tlsf.alloc(512, 0).unwrap()).collect();
+    // Holes at 512 (512 bytes) and at 2048 (1 KiB).
+    for i in [1, 4, 5] {
+        tlsf.free(blocks[i].0, 512, blocks[i].1);
+    }
+    // A 256-byte block goes to the lowest hole, not the best fit.
+    let (low, hl) = tlsf.alloc_lowest(256, 255, u64::MAX).unwrap();
+    assert_eq!(low, 512);
+    tlsf.check_invariants();
+    // 768 bytes: only the second hole holds them; not below 2048.
+    assert!(tlsf.alloc_lowest(768, 0, 2048).is_none());
+    let (high, hh) = tlsf.alloc_lowest(768, 0, 2049).unwrap();
+    assert_eq!(high, 2048);
+    // Aligned to 1 KiB: the rest of the first hole (768..1024) is too small.
+    assert!(tlsf.alloc_lowest(256, 1023, u64::MAX).is_none());
+    assert_eq!(tlsf.used(), 5 * 512 + 256 + 768);
+    for (o, s, h) in [(low, 256, hl), (high, 768, hh)] {
+        tlsf.free(o, s, h);
+        tlsf.check_invariants();
+    }
+    assert_eq!(tlsf.largest_free(), 1024);
+}
+
 proptest! {
     /// TLSF is a good fit: it may miss a gap only when the gap is within one size
     /// class of the request plus its alignment, or is alignment padding of up

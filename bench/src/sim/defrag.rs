@@ -5,7 +5,10 @@
 //! the device bytes over the live bytes at the end of the churn (before the
 //! trace frees the rest),
 //! the bytes moved per byte freed, and the CPU time of planning (the
-//! `begin_defrag_pass` calls, timed one by one).
+//! `begin_defrag_pass` calls, timed one by one); then, at the end of the
+//! churn, a full defragmentation (passes until one moves nothing) and the
+//! device bytes over the live bytes after it. Rows with passes run with
+//! compaction (`DefragOptions::compact`, the default) and without.
 
 use {
     super::{
@@ -27,6 +30,7 @@ const MOVES_PER_PASS: u32 = 256;
 struct Row {
     trace: String,
     every: Option<usize>,
+    compact: bool,
     passes: u64,
     peak_ratio: f64,
     final_ratio: f64,
@@ -34,21 +38,48 @@ struct Row {
     bytes_freed: u64,
     objects_freed: u64,
     planning: Vec<Duration>,
+    /// Device bytes over live bytes after a full defragmentation at the end
+    /// of the churn, and its passes.
+    full_ratio: f64,
+    full_passes: u64,
 }
 
-fn run_one(trace: &Trace, every: Option<usize>) -> Row {
+type Slots = Vec<Option<(MemoryBlock<NullMemory<SYNTHETIC>>, u64)>>;
+
+/// Runs one pass with every move done; returns its report.
+fn pass(
+    alloc: &mut GpuAllocator<NullMemory<SYNTHETIC>>,
+    device: &NullDevice,
+    slots: &mut Slots,
+    options: &DefragOptions,
+    planning: &mut Vec<Duration>,
+) -> gpu_alloc::DefragReport {
+    let start = Instant::now();
+    let mut pass = alloc.begin_defrag_pass(options);
+    planning.push(start.elapsed());
+    for mv in pass.moves_mut() {
+        let slot = mv.tag() as usize;
+        let (old, size) = slots[slot].take().expect("a live movable block");
+        let new = mv.done(old).expect("the move's own block");
+        slots[slot] = Some((new, size));
+    }
+    // SAFETY: the allocator's device; the null device copies nothing.
+    unsafe { alloc.end_defrag_pass(device, pass) }.expect("this allocator's")
+}
+
+fn run_one(trace: &Trace, every: Option<usize>, compact: bool) -> Row {
     let device = NullDevice::default();
     let props = sim_props!(gpu_alloc_types, false);
     let ext = gpu_alloc_types::ExtendedProperties::from_properties(&props, 1);
     let mut alloc: GpuAllocator<NullMemory<SYNTHETIC>> =
         GpuAllocator::with_extended_properties(config_ours(trace.family), props, ext);
-    let mut slots: Vec<Option<(MemoryBlock<NullMemory<SYNTHETIC>>, u64)>> =
-        (0..trace.slots).map(|_| None).collect();
+    let mut slots: Slots = (0..trace.slots).map(|_| None).collect();
     let (mut live, mut peak_live) = (0u64, 0u64);
     let (mut final_device, mut final_live) = (None, 0u64);
     let mut row = Row {
         trace: trace.name.clone(),
         every,
+        compact,
         passes: 0,
         peak_ratio: 0.0,
         final_ratio: 0.0,
@@ -56,7 +87,12 @@ fn run_one(trace: &Trace, every: Option<usize>) -> Row {
         bytes_freed: 0,
         objects_freed: 0,
         planning: Vec::new(),
+        full_ratio: f64::NAN,
+        full_passes: 0,
     };
+    let options = DefragOptions::new()
+        .max_moves(MOVES_PER_PASS)
+        .compact(compact);
     for (step, op) in trace.ops.iter().enumerate() {
         match *op {
             Op::Alloc(slot, req) => {
@@ -88,22 +124,23 @@ fn run_one(trace: &Trace, every: Option<usize>) -> Row {
                 // what a long-running program holds.
                 final_device = Some(device.counters().live_bytes);
                 final_live = live;
+                // Then a full defragmentation, with compaction: what the
+                // churn's live blocks need when they are packed.
+                let full = DefragOptions::new().max_moves(MOVES_PER_PASS);
+                let mut unused = Vec::new();
+                loop {
+                    let report = pass(&mut alloc, &device, &mut slots, &full, &mut unused);
+                    if report.moved == 0 && report.objects_freed == 0 {
+                        break;
+                    }
+                    row.full_passes += 1;
+                }
+                row.full_ratio = device.counters().live_bytes as f64 / live as f64;
             }
             Op::WarmupEnd | Op::ChurnStart => {}
         }
         if every.is_some_and(|n| (step + 1) % n == 0) {
-            let options = DefragOptions::new().max_moves(MOVES_PER_PASS);
-            let start = Instant::now();
-            let mut pass = alloc.begin_defrag_pass(&options);
-            row.planning.push(start.elapsed());
-            for mv in pass.moves_mut() {
-                let slot = mv.tag() as usize;
-                let (old, size) = slots[slot].take().expect("a live movable block");
-                let new = mv.done(old).expect("the move's own block");
-                slots[slot] = Some((new, size));
-            }
-            // SAFETY: the allocator's device; the null device copies nothing.
-            let report = unsafe { alloc.end_defrag_pass(&device, pass) }.expect("this allocator's");
+            let report = pass(&mut alloc, &device, &mut slots, &options, &mut row.planning);
             row.passes += 1;
             row.bytes_moved += report.bytes_moved;
             row.bytes_freed += report.bytes_freed;
@@ -137,13 +174,21 @@ pub(crate) fn main(quick: bool) -> i32 {
         .filter(|t| t.name.starts_with("churn") || t.name.starts_with("level"))
         .collect();
     println!(
-        "| trace | pass every | passes | peak device/live | final device/live | MiB moved | \
-         MiB freed | moved per byte freed | objects freed | planning ms (all) | µs per pass (median) |"
+        "| trace | pass every | compact | passes | peak device/live | final device/live | \
+         MiB moved | MiB freed | moved per byte freed | objects freed | planning ms (all) | \
+         µs per pass (median) | after full defrag | its passes |"
     );
-    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    println!("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     for trace in &churn {
-        for every in [None, Some(10_000), Some(1_000)] {
-            let row = run_one(trace, every);
+        let runs = [
+            (None, true),
+            (Some(10_000), true),
+            (Some(10_000), false),
+            (Some(1_000), true),
+            (Some(1_000), false),
+        ];
+        for (every, compact) in runs {
+            let row = run_one(trace, every, compact);
             let mut planning = row.planning.clone();
             planning.sort();
             let median = planning
@@ -157,24 +202,35 @@ pub(crate) fn main(quick: bool) -> i32 {
             } else {
                 format!("{:.2}", row.bytes_moved as f64 / row.bytes_freed as f64)
             };
-            let final_ratio = if row.final_ratio.is_finite() {
-                format!("{:.2}", row.final_ratio)
-            } else {
-                "-".to_string()
+            let ratio = |r: f64| {
+                if r.is_finite() {
+                    format!("{r:.2}")
+                } else {
+                    "-".to_string()
+                }
             };
             println!(
-                "| {} | {} | {} | {:.2} | {} | {:.1} | {:.1} | {} | {} | {:.1} | {:.0} |",
+                "| {} | {} | {} | {} | {:.2} | {} | {:.1} | {:.1} | {} | {} | {:.1} | {:.0} | {} | {} |",
                 row.trace,
                 row.every.map_or("never".to_string(), |n| n.to_string()),
+                if row.every.is_none() {
+                    "-"
+                } else if row.compact {
+                    "on"
+                } else {
+                    "off"
+                },
                 row.passes,
                 row.peak_ratio,
-                final_ratio,
+                ratio(row.final_ratio),
                 mib(row.bytes_moved),
                 mib(row.bytes_freed),
                 per_freed,
                 row.objects_freed,
                 total.as_secs_f64() * 1e3,
                 median.as_secs_f64() * 1e6,
+                ratio(row.full_ratio),
+                row.full_passes,
             );
         }
     }

@@ -18,7 +18,15 @@
 //!   undone) and the next is tried; of one that fits, the pass moves what its
 //!   limits on moves and bytes allow (largest blocks first), and a candidate
 //!   cut short ends the pool's planning: the next pass goes on with it, the
-//!   least used object still.
+//!   least used object still;
+//! - when no candidate fits (the free space is in holes the candidates'
+//!   blocks do not fit), the pass compacts, if its options allow, each step
+//!   only when the one before moves nothing: the slabs of each class are
+//!   consolidated (default pools), blocks move into fuller objects or lower
+//!   in their own, and slabs at most half used give their blocks up
+//!   (default pools). Moves never go from a general range into a slab, and
+//!   each makes the pool's used bytes more uneven or lowers a block, so
+//!   passes over a pool that nothing else touches end.
 //!
 //! The new blocks are made at once, in the objects that stay; the old ones
 //! are freed only when the pass ends, for the moves the caller says are done.
@@ -702,7 +710,10 @@ where
         if pass.allocator != self.id {
             return Err(pass);
         }
-        let held: Vec<Option<u64>> = pass.sources.iter().map(|s| self.source_size(s)).collect();
+        // What the pass frees, in every way: its emptied objects, and objects
+        // and slabs its old blocks leave empty (compaction's).
+        let objects = self.accounts.objects;
+        let reserved = self.reserved_bytes();
         let mut report = DefragReport::default();
         for mv in pass.moves {
             let returned = match mv.outcome {
@@ -730,14 +741,13 @@ where
         for &(ty, class) in &pass.slab_pools {
             self.give_empty_slabs_back(ty, class);
         }
-        for (source, size) in pass.sources.iter().zip(held) {
-            let Some(size) = size else { continue };
-            self.free_source(device, source);
-            if self.source_size(source).is_none() {
-                report.objects_freed += 1;
-                report.bytes_freed += size;
+        for source in &pass.sources {
+            if self.source_size(source).is_some() {
+                self.free_source(device, source);
             }
         }
+        report.objects_freed = u64::from(objects - self.accounts.objects);
+        report.bytes_freed = reserved - self.reserved_bytes();
         self.defrag.passes += 1;
         self.defrag.total.add(&report);
         self.defrag.last = report;
@@ -758,6 +768,11 @@ where
             self.movables.forget(key);
         }
         self.release(device, block);
+    }
+
+    /// Bytes of every memory object the allocator holds.
+    fn reserved_bytes(&self) -> u64 {
+        self.accounts.heaps.iter().map(|heap| heap.used).sum()
     }
 
     /// The size of a pass's source object, if the allocator still holds it.

@@ -208,6 +208,10 @@ impl<M, S: SubAllocator> Pool<M, S> {
         align_mask: u64,
         below: u64,
     ) -> Option<Placement> {
+        // No free range of the size's class or above: nothing to walk.
+        if self.summaries[slot] <= size_class(size) {
+            return None;
+        }
         let chunk = self.chunks[slot].as_mut()?;
         let (offset, handle) = chunk.sub.alloc_lowest(size, align_mask, below)?;
         let summary = chunk.sub.free_summary();

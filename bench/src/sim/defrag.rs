@@ -42,6 +42,31 @@ struct Row {
     /// of the churn, and its passes.
     full_ratio: f64,
     full_passes: u64,
+    /// The same beside the free room of each pool's emptiest object.
+    packed_ratio: f64,
+}
+
+/// The free bytes of each pool's emptiest memory object, added up: what a
+/// pool holds beyond its blocks even when they are packed (objects come
+/// whole), for the "beside the last objects" column.
+fn last_rooms(alloc: &GpuAllocator<NullMemory<SYNTHETIC>>) -> u64 {
+    let mut rooms: std::collections::BTreeMap<_, u64> = std::collections::BTreeMap::new();
+    for object in &alloc.memory_map().objects {
+        let free = object
+            .ranges
+            .iter()
+            .filter(|r| !r.used)
+            .map(|r| r.size)
+            .sum::<u64>();
+        let pool = (
+            object.memory_type,
+            format!("{:?}/{:?}", object.kind, object.resource),
+            object.pool.clone(),
+        );
+        let room = rooms.entry(pool).or_default();
+        *room = (*room).max(free);
+    }
+    rooms.values().sum()
 }
 
 type Slots = Vec<Option<(MemoryBlock<NullMemory<SYNTHETIC>>, u64)>>;
@@ -89,6 +114,7 @@ fn run_one(trace: &Trace, every: Option<usize>, compact: bool) -> Row {
         planning: Vec::new(),
         full_ratio: f64::NAN,
         full_passes: 0,
+        packed_ratio: f64::NAN,
     };
     let options = DefragOptions::new()
         .max_moves(MOVES_PER_PASS)
@@ -136,6 +162,8 @@ fn run_one(trace: &Trace, every: Option<usize>, compact: bool) -> Row {
                     row.full_passes += 1;
                 }
                 row.full_ratio = device.counters().live_bytes as f64 / live as f64;
+                row.packed_ratio =
+                    (device.counters().live_bytes - last_rooms(&alloc)) as f64 / live as f64;
             }
             Op::WarmupEnd | Op::ChurnStart => {}
         }
@@ -176,9 +204,10 @@ pub(crate) fn main(quick: bool) -> i32 {
     println!(
         "| trace | pass every | compact | passes | peak device/live | final device/live | \
          MiB moved | MiB freed | moved per byte freed | objects freed | planning ms (all) | \
-         µs per pass (median) | after full defrag | its passes |"
+         µs per pass (median) | after full defrag | beside each pool's last object | \
+         its passes |"
     );
-    println!("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    println!("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     for trace in &churn {
         let runs = [
             (None, true),
@@ -210,7 +239,7 @@ pub(crate) fn main(quick: bool) -> i32 {
                 }
             };
             println!(
-                "| {} | {} | {} | {} | {:.2} | {} | {:.1} | {:.1} | {} | {} | {:.1} | {:.0} | {} | {} |",
+                "| {} | {} | {} | {} | {:.2} | {} | {:.1} | {:.1} | {} | {} | {:.1} | {:.0} | {} | {} | {} |",
                 row.trace,
                 row.every.map_or("never".to_string(), |n| n.to_string()),
                 if row.every.is_none() {
@@ -230,6 +259,7 @@ pub(crate) fn main(quick: bool) -> i32 {
                 total.as_secs_f64() * 1e3,
                 median.as_secs_f64() * 1e6,
                 ratio(row.full_ratio),
+                ratio(row.packed_ratio),
                 row.full_passes,
             );
         }

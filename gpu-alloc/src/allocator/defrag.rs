@@ -280,6 +280,14 @@ fn compact_pool<M, S: SubAllocator>(
                 .iter()
                 .find_map(|&(_, target, _)| {
                     pool.alloc_in_slot(target as usize, entry.size, align_mask)
+                        .or_else(|| {
+                            pool.alloc_lowest_in_slot(
+                                target as usize,
+                                entry.size,
+                                align_mask,
+                                u64::MAX,
+                            )
+                        })
                 })
                 .or_else(|| {
                     pool.alloc_lowest_in_slot(slot as usize, entry.size, align_mask, offset)

@@ -263,7 +263,8 @@ impl<M> DefragPass<M> {
         self.moves.is_empty() && self.sources.is_empty()
     }
 
-    /// Memory objects the pass empties if every move is done.
+    /// Memory objects the pass empties if every move is done (its end may
+    /// free more: objects and slabs that compaction's moves leave empty).
     pub fn objects_to_free(&self) -> usize {
         self.sources.len()
     }

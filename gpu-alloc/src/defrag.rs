@@ -31,11 +31,14 @@ pub struct DefragOptions {
     pub user_pools: bool,
     /// Only this user pool (and not the default pools), if given.
     pub pool: Option<PoolId>,
-    /// Whether a pass that can empty no memory object of a pool compacts it
-    /// instead: moves blocks into fuller objects, or lower in their own, so
-    /// that the free space gathers into whole objects (which later passes
-    /// free) and few ranges. On by default; off, passes only empty objects
-    /// whose blocks all fit elsewhere as the pool stands.
+    /// Whether a pass compacts the pools where it can empty no memory object,
+    /// with what is left of its limits once every pool's whole objects are
+    /// planned: the blocks of the least used slabs of a slab class go to
+    /// free slots of the fullest, blocks move into fuller objects or lower in
+    /// their own, and slabs at most half used give their blocks up, so that
+    /// the free space gathers into whole objects (freed when the pass ends,
+    /// or by a later pass) and few ranges. On by default; off, passes only
+    /// empty objects whose blocks all fit elsewhere as the pool stands.
     pub compact: bool,
 }
 
@@ -229,9 +232,10 @@ pub struct DefragPass<M> {
     /// The memory objects the pass empties: which pool, and the object's slot
     /// and key.
     pub(crate) sources: Vec<SourceObject>,
-    /// The default pools (memory type, pool class) whose slabs the pass
-    /// consolidates: their emptied slabs go back at its end.
-    pub(crate) slab_pools: Vec<(u32, u8)>,
+    /// The objects (memory type, pool class, slot) of default pools that
+    /// compaction moves blocks out of: their emptied slabs go back at the
+    /// end of the pass, and the objects if that empties them.
+    pub(crate) slab_objects: Vec<(u32, u8, u32)>,
 }
 
 /// A memory object a pass empties.
@@ -270,7 +274,10 @@ impl<M> DefragPass<M> {
     }
 }
 
-/// What one pass did ([`GpuAllocator::end_defrag_pass`]).
+/// What one pass did ([`GpuAllocator::end_defrag_pass`]). `objects_freed`
+/// and `bytes_freed` count every memory object the end of the pass freed:
+/// those its moves emptied, and any that the releases of its blocks freed
+/// under the retention policy.
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -161,15 +161,16 @@
 //! imported, mapped, linear and ring blocks never move. A pass
 //! ([`GpuAllocator::begin_defrag_pass`], bounded by [`DefragOptions`]: moves,
 //! bytes, memory types, pools) plans moves that empty the least used objects of
-//! each general pool into its fuller ones; when none can be emptied, it
-//! compacts instead (blocks of sparse slabs into fuller slabs, blocks into
-//! fuller objects or lower in their own), so that the free space gathers into
-//! whole objects and few ranges. It makes the new blocks at once; the caller
+//! each general pool into its fuller ones; in pools where none can be
+//! emptied, it compacts instead (`DefragOptions::compact`: blocks of sparse
+//! slabs into fuller slabs, blocks into fuller objects or lower in their own,
+//! half-empty slabs dissolved), so that the free space gathers into whole
+//! objects and few ranges. It makes the new blocks at once; the caller
 //! copies each block (on the GPU, or on the host), binds its resource to the
 //! new block and answers [`DefragMove::done`] (handing the old block over),
 //! [`DefragMove::skip`] or [`DefragMove::destroyed`]; then
 //! [`GpuAllocator::end_defrag_pass`] frees the old blocks, the unused new
-//! ones and the emptied objects. New blocks keep every rule of a fresh
+//! ones and the emptied slabs and objects. New blocks keep every rule of a fresh
 //! allocation (memory type, alignment, atoms, granularity pages) and never
 //! need a new memory object. `stats().defrag` adds up what the passes did.
 //!

@@ -19,14 +19,22 @@
 //!   limits on moves and bytes allow (largest blocks first), and a candidate
 //!   cut short ends the pool's planning: the next pass goes on with it, the
 //!   least used object still;
-//! - when no candidate fits (the free space is in holes the candidates'
-//!   blocks do not fit), the pass compacts, if its options allow, each step
-//!   only when the one before moves nothing: the slabs of each class are
-//!   consolidated (default pools), blocks move into fuller objects or lower
-//!   in their own, and slabs at most half used give their blocks up
-//!   (default pools). Moves never go from a general range into a slab, and
-//!   each makes the pool's used bytes more uneven or lowers a block, so
-//!   passes over a pool that nothing else touches end.
+//! - every pool's candidates are planned first (round one); then, if the
+//!   options allow, the pools where no candidate fits (the free space is in
+//!   holes the candidates' blocks do not fit) compact with what is left of
+//!   the limits (round two), each step only when the one before moves
+//!   nothing: the slabs of each class are consolidated (default pools),
+//!   blocks move into fuller objects or lower in their own, and slabs at most
+//!   half used give their blocks up (default pools).
+//!
+//! Why passes over a pool that nothing else touches end (every move done):
+//! no step makes a slab or moves a block from a general range into a slab,
+//! so the slabs only get fewer and their blocks no more; consolidation makes
+//! the slabs of a class more uneven without changing an object's used bytes;
+//! a general block moved into a fuller object makes the objects' used bytes
+//! more uneven (their sum of squares grows; ties go by slot), and one moved
+//! lower in its own object lowers its offset. Each of these only goes one
+//! way, in that order of precedence.
 //!
 //! The new blocks are made at once, in the objects that stay; the old ones
 //! are freed only when the pass ends, for the moves the caller says are done.
@@ -47,7 +55,7 @@ use {
         },
         pool::{Placement, Pool},
         pools::PoolAlgorithm,
-        slab::{LiveSlab, Slabs},
+        slab::{slab_align_mask, LiveSlab, Slabs},
         strategy::{Strategy, SubAllocator, Tlsf},
     },
     alloc::{collections::BTreeMap, vec, vec::Vec},
@@ -98,6 +106,8 @@ impl Movables {
 /// source object, and where its new block goes.
 struct Planned {
     source_key: usize,
+    /// The source object's slot in its pool.
+    source_slot: u32,
     offset: u64,
     size: u64,
     movable: Movable,
@@ -106,35 +116,26 @@ struct Planned {
     slab: bool,
 }
 
-/// What is left of a pass's limits, and whether it may compact.
+/// What is left of a pass's limits.
 struct Budget {
     moves: u64,
     bytes: u64,
-    compact: bool,
 }
 
-/// Plans the moves of one general pool (see the module docs): `blocks[slot]`
-/// is the number of live blocks in the object at `slot` (slab slots counted
-/// one by one), `align_bits` what the pool adds to every alignment. The new
-/// blocks' ranges are taken in `pool`; returns the moves and the objects they
-/// empty, as `(slot, key)`. When no object can be emptied, and the options
-/// allow it, the pass compacts instead.
-fn plan_pool<M, S: SubAllocator>(
-    pool: &mut Pool<M, S>,
-    blocks: &[u64],
-    movables: &Movables,
-    align_bits: u64,
-    budget: &mut Budget,
-) -> (Vec<Planned>, Vec<(u32, usize)>) {
-    let (planned, sources) = empty_objects(pool, blocks, movables, align_bits, budget);
-    if planned.is_empty() && sources.is_empty() && budget.compact {
-        return compact_pool(pool, blocks, movables, align_bits, budget);
-    }
-    (planned, sources)
+/// Which round of a pass plans a pool (see the module docs).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Round {
+    /// Whole objects emptied into the others.
+    Empty,
+    /// Compaction, for the pools the first round planned nothing in.
+    Compact,
 }
 
-/// The candidates' part of [`plan_pool`]: whole objects emptied into the
-/// others.
+/// The first round in one general pool: `blocks[slot]` is the number of live
+/// blocks in the object at `slot` (slab slots counted one by one),
+/// `align_bits` what the pool adds to every alignment. The new blocks'
+/// ranges are taken in `pool`; returns the moves and the objects they empty,
+/// as `(slot, key)`.
 fn empty_objects<M, S: SubAllocator>(
     pool: &mut Pool<M, S>,
     blocks: &[u64],
@@ -186,6 +187,7 @@ fn empty_objects<M, S: SubAllocator>(
             match found {
                 Some(placement) => placed.push(Planned {
                     source_key: key,
+                    source_slot: slot,
                     offset,
                     size,
                     movable: entry,
@@ -250,9 +252,12 @@ fn empty_objects<M, S: SubAllocator>(
 /// its own (the lowest range that holds it). The least used objects are
 /// taken first, their blocks from the highest offset down, so blocks gather
 /// in the fuller objects and at low offsets, and free space at the top of
-/// objects and in whole objects. Each move makes the pool's used bytes more
-/// uneven across objects or lowers a block, so passes of compaction end.
-/// An object all of whose blocks leave, and that receives none, is freed.
+/// objects and in whole objects (the module docs say why passes end). An
+/// object all of whose blocks leave, and that receives none, is freed.
+/// Blocks in slabs move too (their slots stay free until the slab empties or
+/// the slab steps take it): leaving them to the slab steps held more memory
+/// after a full defragmentation (churn small 1.14 against 1.06 device bytes
+/// per live byte, `BENCHMARKS.md`) and moved more per byte freed.
 fn compact_pool<M, S: SubAllocator>(
     pool: &mut Pool<M, S>,
     blocks: &[u64],
@@ -299,6 +304,7 @@ fn compact_pool<M, S: SubAllocator>(
             left += 1;
             planned.push(Planned {
                 source_key: key,
+                source_slot: slot,
                 offset,
                 size: entry.size,
                 movable: entry,
@@ -334,8 +340,9 @@ fn fullest_first<M, S: SubAllocator>(pool: &Pool<M, S>) -> Vec<(u64, u32, usize)
 /// own (in any object, fullest first) gives them up, so that its whole range
 /// goes back (consolidation leaves one such slab per class; across the
 /// classes their free slots can hold more than the blocks' 5%), and the
-/// compaction of later passes fills it. Blocks never move into slabs here,
-/// so this ends.
+/// compaction of later passes fills it. No block moves into a slab here, so
+/// every slab dissolved is one fewer for good (the module docs say why passes
+/// end).
 fn dissolve_sparse_slabs<M, P: Copy>(
     slabs: &Slabs<P>,
     pool: &mut Pool<M, Tlsf>,
@@ -389,6 +396,7 @@ fn dissolve_sparse_slabs<M, P: Copy>(
             };
             placed.push(Planned {
                 source_key: key,
+                source_slot: slab.chunk,
                 offset,
                 size: movable.size,
                 movable,
@@ -415,8 +423,17 @@ fn consolidate_slabs<M, P: Copy>(
     align_bits: u64,
     budget: &mut Budget,
 ) -> Vec<Planned> {
+    // Fullest slabs first, in the fullest objects among equals: blocks go
+    // where compaction would take them.
+    let mut rank = vec![0; pool.chunks.len()];
+    for (i, &(_, slot, _)) in fullest_first(pool).iter().enumerate() {
+        rank[slot as usize] = i;
+    }
     let mut live: Vec<LiveSlab> = slabs.live_slabs().filter(|s| s.used != 0).collect();
-    live.sort_by_key(|s| (s.class, core::cmp::Reverse(s.used.count_ones()), s.index));
+    live.sort_by_key(|s| {
+        let used = core::cmp::Reverse(s.used.count_ones());
+        (s.class, used, rank[s.chunk as usize], s.index)
+    });
     let mut planned = Vec::new();
     for class in live.chunk_by(|a, b| a.class == b.class) {
         let mut free: Vec<u32> = class.iter().map(|s| s.free).collect();
@@ -436,8 +453,15 @@ fn consolidate_slabs<M, P: Copy>(
                 let offset = source.offset + u64::from(used.trailing_zeros()) * source.slot;
                 used &= used - 1;
                 match movables.table.get(&(key, offset)) {
-                    Some(&movable) => blocks.push((offset, movable)),
-                    None => continue 'sources,
+                    // Every slot of the class is aligned to its slot size's
+                    // lowest power of two: a block that needs more stays.
+                    Some(&movable)
+                        if (movable.align_mask | align_bits) & !slab_align_mask(source.slot)
+                            == 0 =>
+                    {
+                        blocks.push((offset, movable))
+                    }
+                    _ => continue 'sources,
                 }
             }
             let room: u64 = free[target.min(end)..end]
@@ -457,12 +481,12 @@ fn consolidate_slabs<M, P: Copy>(
                 let placement = slabs
                     .alloc_in(class[target].index, movable.size)
                     .expect("a slab with a free slot");
-                debug_assert_eq!(placement.offset & (movable.align_mask | align_bits), 0);
                 free[target] -= 1;
                 budget.moves -= 1;
                 budget.bytes -= movable.size;
                 planned.push(Planned {
                     source_key: key,
+                    source_slot: source.chunk,
                     offset,
                     size: movable.size,
                     movable,
@@ -566,44 +590,71 @@ where
         let mut budget = Budget {
             moves: u64::from(options.max_moves),
             bytes: options.max_bytes,
-            compact: options.compact,
         };
         let mut pass = DefragPass {
             allocator: self.id,
             moves: Vec::new(),
             sources: Vec::new(),
-            slab_pools: Vec::new(),
+            slab_objects: Vec::new(),
         };
-        if options.default_pools && options.pool.is_none() {
-            for ty in 0..self.types.len() as u32 {
-                if options.memory_types & (1 << ty) == 0 {
-                    continue;
+        // Every pool's whole objects first, then compaction in the pools
+        // where none can be emptied, with what is left of the limits.
+        let mut idle = Vec::new();
+        for round in [Round::Empty, Round::Compact] {
+            if round == Round::Compact && !options.compact {
+                break;
+            }
+            let mut pool = 0;
+            let mut plan = |planned: &mut dyn FnMut() -> bool| {
+                let this = pool;
+                pool += 1;
+                match round {
+                    Round::Empty => idle.push(!planned()),
+                    Round::Compact if idle[this] => {
+                        planned();
+                    }
+                    Round::Compact => {}
                 }
-                for class in 0..CLASSES as u8 {
-                    self.plan_default(ty, class, &mut budget, &mut pass);
+            };
+            if options.default_pools && options.pool.is_none() {
+                for ty in 0..self.types.len() as u32 {
+                    if options.memory_types & (1 << ty) == 0 {
+                        continue;
+                    }
+                    for class in 0..CLASSES as u8 {
+                        plan(&mut || self.plan_default(ty, class, &mut budget, &mut pass, round));
+                    }
                 }
             }
-        }
-        if options.user_pools {
-            for index in self.pools.general_slots() {
-                let ty = self.pools.memory_type(index);
-                let wanted = options
-                    .pool
-                    .map_or(true, |id| self.pools.slot_of(self.id, id) == Some(index));
-                if options.memory_types & (1 << ty) != 0 && wanted {
-                    self.plan_user_pool(index, ty, &mut budget, &mut pass);
+            if options.user_pools {
+                for index in self.pools.general_slots() {
+                    let ty = self.pools.memory_type(index);
+                    let wanted = options
+                        .pool
+                        .map_or(true, |id| self.pools.slot_of(self.id, id) == Some(index));
+                    if options.memory_types & (1 << ty) != 0 && wanted {
+                        plan(&mut || self.plan_user_pool(index, ty, &mut budget, &mut pass, round));
+                    }
                 }
             }
         }
         pass
     }
 
-    /// Plans the default general pool of `ty` and `class` into `pass`.
-    fn plan_default(&mut self, ty: u32, class: u8, budget: &mut Budget, pass: &mut DefragPass<M>) {
+    /// Plans the default general pool of `ty` and `class` into `pass`, in
+    /// `round`. Returns whether it planned anything.
+    fn plan_default(
+        &mut self,
+        ty: u32,
+        class: u8,
+        budget: &mut Budget,
+        pass: &mut DefragPass<M>,
+        round: Round,
+    ) -> bool {
         let state = &mut self.types[ty as usize];
         let align_bits = state.rounding[usize::from(class)].align_bits();
         let pool = &mut state.general[usize::from(class)];
-        let slabs = &state.slabs[usize::from(class)];
+        let slabs = &mut state.slabs[usize::from(class)];
         // A slab is one used range of its object but holds its used slots.
         let mut blocks: Vec<i64> = pool
             .chunks
@@ -612,22 +663,25 @@ where
             .collect();
         slabs.for_each_slab(|chunk, used| blocks[chunk as usize] += i64::from(used) - 1);
         let blocks: Vec<u64> = blocks.into_iter().map(|n| n.max(0) as u64).collect();
-        let (mut planned, mut sources) =
-            empty_objects(pool, &blocks, &self.movables, align_bits, budget);
-        if planned.is_empty() && sources.is_empty() && budget.compact {
-            let slabs = &mut state.slabs[usize::from(class)];
-            planned = consolidate_slabs(slabs, pool, &self.movables, align_bits, budget);
-            if planned.is_empty() {
-                (planned, sources) =
-                    compact_pool(pool, &blocks, &self.movables, align_bits, budget);
+        let movables = &self.movables;
+        let (planned, sources) = match round {
+            Round::Empty => empty_objects(pool, &blocks, movables, align_bits, budget),
+            Round::Compact => {
+                let mut planned = consolidate_slabs(slabs, pool, movables, align_bits, budget);
+                let mut sources = Vec::new();
+                if planned.is_empty() {
+                    (planned, sources) = compact_pool(pool, &blocks, movables, align_bits, budget);
+                }
+                if planned.is_empty() && sources.is_empty() {
+                    planned = dissolve_sparse_slabs(slabs, pool, movables, align_bits, budget);
+                }
+                // The slabs these moves empty go back when the pass ends.
+                let touched = planned.iter().map(|p| (ty, class, p.source_slot));
+                pass.slab_objects.extend(touched);
+                (planned, sources)
             }
-            if planned.is_empty() && sources.is_empty() {
-                planned = dissolve_sparse_slabs(slabs, pool, &self.movables, align_bits, budget);
-            }
-            if !planned.is_empty() {
-                pass.slab_pools.push((ty, class));
-            }
-        }
+        };
+        let any = !planned.is_empty() || !sources.is_empty();
         for p in planned {
             let target = Target {
                 ty,
@@ -653,6 +707,7 @@ where
                 slot,
                 key,
             }));
+        any
     }
 
     /// Plans the user pool in slot `index` (general algorithm, of memory type
@@ -663,17 +718,23 @@ where
         ty: u32,
         budget: &mut Budget,
         pass: &mut DefragPass<M>,
-    ) {
+        round: Round,
+    ) -> bool {
         let align_bits = self.types[ty as usize].rounding[0].align_bits();
         let Some(pool) = self.pools.general_mut(index) else {
-            return;
+            return false;
         };
         let blocks: Vec<u64> = pool
             .chunks
             .iter()
             .map(|c| c.as_ref().map_or(0, |c| c.sub.live_ranges()))
             .collect();
-        let (planned, sources) = plan_pool(pool, &blocks, &self.movables, align_bits, budget);
+        let movables = &self.movables;
+        let (planned, sources) = match round {
+            Round::Empty => empty_objects(pool, &blocks, movables, align_bits, budget),
+            Round::Compact => compact_pool(pool, &blocks, movables, align_bits, budget),
+        };
+        let any = !planned.is_empty() || !sources.is_empty();
         for p in planned {
             let block = self.count_pool_block(index, ty, p.size, p.placement);
             pass.moves.push(self.planned_move(ty, p, block));
@@ -686,6 +747,7 @@ where
                 slot,
                 key,
             }));
+        any
     }
 
     /// The move for a planned block and its new `block`, which becomes
@@ -744,10 +806,22 @@ where
                 self.release_moved(device, block);
             }
         }
-        // Slabs emptied by consolidation go back to their objects as free
-        // ranges (an object left empty goes at the next pass).
-        for &(ty, class) in &pass.slab_pools {
-            self.give_empty_slabs_back(ty, class);
+        // The slabs compaction emptied go back to their objects as free
+        // ranges, and an object that leaves empty goes too.
+        let mut touched = pass.slab_objects;
+        touched.sort_unstable();
+        touched.dedup();
+        for (ty, class, slot) in touched {
+            let state = &mut self.types[ty as usize];
+            let heap = state.info.heap;
+            let (pool, slabs) = (
+                &mut state.general[usize::from(class)],
+                &mut state.slabs[usize::from(class)],
+            );
+            for range in slabs.take_empty_in(slot) {
+                pool.free(range.chunk, range.offset, range.size, range.handle);
+            }
+            free_chunk(&mut self.accounts, device, pool, heap, slot);
         }
         for source in &pass.sources {
             if self.source_size(source).is_some() {

@@ -527,8 +527,10 @@ where
     /// Ends a defragmentation pass ([`begin_defrag_pass`](Self::begin_defrag_pass)):
     /// frees the old block of every move done (its name and movability go to
     /// the new block), the new block of every other move, then the memory
-    /// objects the pass emptied (a user pool keeps its minimum). Returns what
-    /// the pass did, also added to [`stats`](Self::stats).
+    /// objects the pass emptied (a user pool keeps its minimum), and gives
+    /// back the slabs its compaction emptied (with their objects, if that
+    /// empties them). Returns what the pass did, also added to
+    /// [`stats`](Self::stats).
     ///
     /// # Errors
     ///

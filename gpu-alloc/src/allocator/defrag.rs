@@ -122,6 +122,18 @@ struct Budget {
     bytes: u64,
 }
 
+/// Gives the ranges of planned moves that will not be made back to `pool`.
+fn undo<M, S: SubAllocator>(pool: &mut Pool<M, S>, planned: impl IntoIterator<Item = Planned>) {
+    for p in planned {
+        let Placement {
+            chunk,
+            offset,
+            handle,
+        } = p.placement;
+        pool.free(chunk, offset, p.size, handle);
+    }
+}
+
 /// Which round of a pass plans a pool (see the module docs).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Round {
@@ -201,14 +213,7 @@ fn empty_objects<M, S: SubAllocator>(
             }
         }
         if !fits {
-            for p in placed {
-                let Placement {
-                    chunk,
-                    offset,
-                    handle,
-                } = p.placement;
-                pool.free(chunk, offset, p.size, handle);
-            }
+            undo(pool, placed);
             continue;
         }
         // Every block has a place: keep what the limits allow (the object
@@ -223,14 +228,7 @@ fn empty_objects<M, S: SubAllocator>(
             bytes += placed[kept].size;
             kept += 1;
         }
-        for p in placed.drain(kept..) {
-            let Placement {
-                chunk,
-                offset,
-                handle,
-            } = p.placement;
-            pool.free(chunk, offset, p.size, handle);
-        }
+        undo(pool, placed.drain(kept..));
         for p in &placed {
             received[p.placement.chunk as usize] = true;
         }
@@ -384,14 +382,7 @@ fn dissolve_sparse_slabs<M, P: Copy>(
                     .map(|placement| (movable, placement))
             });
             let Some((movable, placement)) = found else {
-                for p in placed {
-                    let Placement {
-                        chunk,
-                        offset,
-                        handle,
-                    } = p.placement;
-                    pool.free(chunk, offset, p.size, handle);
-                }
+                undo(pool, placed);
                 continue 'slabs;
             };
             placed.push(Planned {

@@ -187,16 +187,29 @@ impl<M, S: SubAllocator> Pool<M, S> {
         align_mask: u64,
     ) -> Option<Placement> {
         let chunk = self.chunks[slot].as_mut()?;
-        let (offset, handle) = chunk.sub.alloc(size, align_mask)?;
+        let found = chunk.sub.alloc(size, align_mask)?;
         let summary = chunk.sub.free_summary();
+        self.recent = slot as u32;
+        Some(self.placed(slot, size, summary, found))
+    }
+
+    /// Counts the `size` bytes the chunk at `slot` placed at `(offset,
+    /// handle)`, which left it with free `summary`, and says where.
+    #[inline(always)]
+    fn placed(
+        &mut self,
+        slot: usize,
+        size: u64,
+        summary: u32,
+        (offset, handle): (u64, u32),
+    ) -> Placement {
         self.set_summary(slot, summary);
         self.note_alloc(size);
-        self.recent = slot as u32;
-        Some(Placement {
+        Placement {
             chunk: slot as u32,
             offset,
             handle,
-        })
+        }
     }
 
     /// Places `size` bytes in the chunk at `slot` at the lowest offset that
@@ -213,15 +226,9 @@ impl<M, S: SubAllocator> Pool<M, S> {
             return None;
         }
         let chunk = self.chunks[slot].as_mut()?;
-        let (offset, handle) = chunk.sub.alloc_lowest(size, align_mask, below)?;
+        let found = chunk.sub.alloc_lowest(size, align_mask, below)?;
         let summary = chunk.sub.free_summary();
-        self.set_summary(slot, summary);
-        self.note_alloc(size);
-        Some(Placement {
-            chunk: slot as u32,
-            offset,
-            handle,
-        })
+        Some(self.placed(slot, size, summary, found))
     }
 
     /// Tries the chunks, newest first, whose summary is at least `min` and below

@@ -170,6 +170,19 @@ pub(crate) struct LiveSlab {
     pub(crate) free: u32,
 }
 
+impl LiveSlab {
+    /// Offsets in its memory object of the blocks it holds, lowest first.
+    pub(crate) fn block_offsets(&self) -> impl Iterator<Item = u64> {
+        let (offset, slot) = (self.offset, self.slot);
+        let mut used = self.used;
+        core::iter::from_fn(move || {
+            let bit = used.trailing_zeros();
+            used &= used.checked_sub(1)?;
+            Some(offset + u64::from(bit) * slot)
+        })
+    }
+}
+
 /// What freeing a block in a slab did.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum SlabFree {

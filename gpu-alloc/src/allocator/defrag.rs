@@ -134,6 +134,14 @@ fn undo<M, S: SubAllocator>(pool: &mut Pool<M, S>, planned: impl IntoIterator<It
     }
 }
 
+/// A general pool a pass plans: the default pool of a memory type and pool
+/// class, or a user pool's slot and memory type.
+#[derive(Clone, Copy)]
+enum GeneralPool {
+    Default(u32, u8),
+    User(u32, u32),
+}
+
 /// Which round of a pass plans a pool (see the module docs).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Round {
@@ -243,7 +251,7 @@ fn empty_objects<M, S: SubAllocator>(
     (planned, sources)
 }
 
-/// The compaction part of [`plan_pool`], for a pool whose free space is
+/// The second round in one general pool, for a pool whose free space is
 /// spread in holes that no candidate's blocks fit: with the objects ranked
 /// fullest first, every move takes a block to a place earlier in that order,
 /// into a fuller object (any range that holds it) or, failing that, lower in
@@ -333,6 +341,15 @@ fn fullest_first<M, S: SubAllocator>(pool: &Pool<M, S>) -> Vec<(u64, u32, usize)
     order
 }
 
+/// Each object's place in `order` ([`fullest_first`]), by its slot.
+fn ranks(order: &[(u64, u32, usize)], slots: usize) -> Vec<usize> {
+    let mut rank = vec![0; slots];
+    for (i, &(_, slot, _)) in order.iter().enumerate() {
+        rank[slot as usize] = i;
+    }
+    rank
+}
+
 /// The last step of a pass in a default general pool, when nothing else
 /// moves: a slab at most half used whose blocks all fit in ranges of their
 /// own (in any object, fullest first) gives them up, so that its whole range
@@ -349,10 +366,7 @@ fn dissolve_sparse_slabs<M, P: Copy>(
     budget: &mut Budget,
 ) -> Vec<Planned> {
     let order = fullest_first(pool);
-    let mut rank = vec![0; pool.chunks.len()];
-    for (i, &(_, slot, _)) in order.iter().enumerate() {
-        rank[slot as usize] = i;
-    }
+    let rank = ranks(&order, pool.chunks.len());
     let mut sparse: Vec<LiveSlab> = slabs
         .live_slabs()
         .filter(|s| s.used != 0 && s.used.count_ones() <= s.free)
@@ -368,10 +382,7 @@ fn dissolve_sparse_slabs<M, P: Copy>(
             break;
         }
         let mut placed: Vec<Planned> = Vec::new();
-        let mut used = slab.used;
-        while used != 0 {
-            let offset = slab.offset + u64::from(used.trailing_zeros()) * slab.slot;
-            used &= used - 1;
+        for offset in slab.block_offsets() {
             let found = movables.table.get(&(key, offset)).and_then(|&movable| {
                 let align_mask = movable.align_mask | align_bits;
                 order
@@ -416,10 +427,7 @@ fn consolidate_slabs<M, P: Copy>(
 ) -> Vec<Planned> {
     // Fullest slabs first, in the fullest objects among equals: blocks go
     // where compaction would take them.
-    let mut rank = vec![0; pool.chunks.len()];
-    for (i, &(_, slot, _)) in fullest_first(pool).iter().enumerate() {
-        rank[slot as usize] = i;
-    }
+    let rank = ranks(&fullest_first(pool), pool.chunks.len());
     let mut live: Vec<LiveSlab> = slabs.live_slabs().filter(|s| s.used != 0).collect();
     live.sort_by_key(|s| {
         let used = core::cmp::Reverse(s.used.count_ones());
@@ -439,10 +447,7 @@ fn consolidate_slabs<M, P: Copy>(
                 continue;
             };
             let mut blocks = Vec::new();
-            let mut used = source.used;
-            while used != 0 {
-                let offset = source.offset + u64::from(used.trailing_zeros()) * source.slot;
-                used &= used - 1;
+            for offset in source.block_offsets() {
                 match movables.table.get(&(key, offset)) {
                     // Every slot of the class is aligned to its slot size's
                     // lowest power of two: a block that needs more stays.
@@ -590,46 +595,50 @@ where
         };
         // Every pool's whole objects first, then compaction in the pools
         // where none can be emptied, with what is left of the limits.
-        let mut idle = Vec::new();
-        for round in [Round::Empty, Round::Compact] {
-            if round == Round::Compact && !options.compact {
-                break;
-            }
-            let mut pool = 0;
-            let mut plan = |planned: &mut dyn FnMut() -> bool| {
-                let this = pool;
-                pool += 1;
-                match round {
-                    Round::Empty => idle.push(!planned()),
-                    Round::Compact if idle[this] => {
-                        planned();
-                    }
-                    Round::Compact => {}
-                }
-            };
-            if options.default_pools && options.pool.is_none() {
-                for ty in 0..self.types.len() as u32 {
-                    if options.memory_types & (1 << ty) == 0 {
-                        continue;
-                    }
-                    for class in 0..CLASSES as u8 {
-                        plan(&mut || self.plan_default(ty, class, &mut budget, &mut pass, round));
-                    }
-                }
-            }
-            if options.user_pools {
-                for index in self.pools.general_slots() {
-                    let ty = self.pools.memory_type(index);
-                    let wanted = options
-                        .pool
-                        .map_or(true, |id| self.pools.slot_of(self.id, id) == Some(index));
-                    if options.memory_types & (1 << ty) != 0 && wanted {
-                        plan(&mut || self.plan_user_pool(index, ty, &mut budget, &mut pass, round));
-                    }
+        let mut general = Vec::new();
+        if options.default_pools && options.pool.is_none() {
+            for ty in 0..self.types.len() as u32 {
+                if options.memory_types & (1 << ty) != 0 {
+                    general.extend((0..CLASSES as u8).map(|class| GeneralPool::Default(ty, class)));
                 }
             }
         }
+        if options.user_pools {
+            for index in self.pools.general_slots() {
+                let ty = self.pools.memory_type(index);
+                let wanted = options
+                    .pool
+                    .map_or(true, |id| self.pools.slot_of(self.id, id) == Some(index));
+                if options.memory_types & (1 << ty) != 0 && wanted {
+                    general.push(GeneralPool::User(index, ty));
+                }
+            }
+        }
+        let idle: Vec<bool> = general
+            .iter()
+            .map(|&pool| !self.plan(pool, &mut budget, &mut pass, Round::Empty))
+            .collect();
+        if options.compact {
+            for (&pool, _) in general.iter().zip(idle).filter(|&(_, idle)| idle) {
+                self.plan(pool, &mut budget, &mut pass, Round::Compact);
+            }
+        }
         pass
+    }
+
+    /// Plans `pool` into `pass`, in `round`. Returns whether it planned
+    /// anything.
+    fn plan(
+        &mut self,
+        pool: GeneralPool,
+        budget: &mut Budget,
+        pass: &mut DefragPass<M>,
+        round: Round,
+    ) -> bool {
+        match pool {
+            GeneralPool::Default(ty, class) => self.plan_default(ty, class, budget, pass, round),
+            GeneralPool::User(index, ty) => self.plan_user_pool(index, ty, budget, pass, round),
+        }
     }
 
     /// Plans the default general pool of `ty` and `class` into `pass`, in
@@ -803,19 +812,10 @@ where
         touched.sort_unstable();
         touched.dedup();
         for (ty, class, slot) in touched {
-            let state = &mut self.types[ty as usize];
-            let heap = state.info.heap;
-            let (pool, slabs) = (
-                &mut state.general[usize::from(class)],
-                &mut state.slabs[usize::from(class)],
-            );
-            for range in slabs.take_empty_in(slot) {
-                pool.free(range.chunk, range.offset, range.size, range.handle);
-            }
-            free_chunk(&mut self.accounts, device, pool, heap, slot);
+            self.free_default_object(device, ty, class, slot);
         }
         for source in &pass.sources {
-            if self.source_size(source).is_some() {
+            if self.holds_source(source) {
                 self.free_source(device, source);
             }
         }
@@ -848,34 +848,52 @@ where
         self.accounts.heaps.iter().map(|heap| heap.used).sum()
     }
 
-    /// The size of a pass's source object, if the allocator still holds it.
-    fn source_size(&mut self, source: &SourceObject) -> Option<u64> {
-        fn size<M, S: SubAllocator>(pool: &Pool<M, S>, source: &SourceObject) -> Option<u64> {
-            let chunk = pool.chunks.get(source.slot as usize)?.as_ref()?;
-            (chunk.memory.key() == source.key).then_some(chunk.size)
+    /// Whether the allocator still holds a pass's source object.
+    fn holds_source(&mut self, source: &SourceObject) -> bool {
+        fn holds<M, S: SubAllocator>(pool: &Pool<M, S>, source: &SourceObject) -> bool {
+            let chunk = pool
+                .chunks
+                .get(source.slot as usize)
+                .and_then(Option::as_ref);
+            chunk.is_some_and(|chunk| chunk.memory.key() == source.key)
         }
         match source.pool {
-            None => size(
+            None => holds(
                 &self.types[source.ty as usize].general[usize::from(source.class)],
                 source,
             ),
-            Some(index) => size(self.pools.general_mut(index)?, source),
+            Some(index) => self
+                .pools
+                .general_mut(index)
+                .is_some_and(|pool| holds(pool, source)),
         }
+    }
+
+    /// Gives the empty slabs of the object at `slot` of the default general
+    /// pool of `ty` and `class` back to it, then frees the object if that
+    /// left it empty.
+    fn free_default_object(
+        &mut self,
+        device: Device<'_, M, impl MemoryDevice<M>>,
+        ty: u32,
+        class: u8,
+        slot: u32,
+    ) {
+        let state = &mut self.types[ty as usize];
+        let heap = state.info.heap;
+        let class = usize::from(class);
+        let (pool, slabs) = (&mut state.general[class], &mut state.slabs[class]);
+        for range in slabs.take_empty_in(slot) {
+            pool.free(range.chunk, range.offset, range.size, range.handle);
+        }
+        free_chunk(&mut self.accounts, device, pool, heap, slot);
     }
 
     /// Frees a pass's source object if it emptied (its empty slabs first).
     fn free_source(&mut self, device: Device<'_, M, impl MemoryDevice<M>>, source: &SourceObject) {
         let heap = self.types[source.ty as usize].info.heap;
         match source.pool {
-            None => {
-                let state = &mut self.types[source.ty as usize];
-                let class = usize::from(source.class);
-                let (pool, slabs) = (&mut state.general[class], &mut state.slabs[class]);
-                for range in slabs.take_empty_in(source.slot) {
-                    pool.free(range.chunk, range.offset, range.size, range.handle);
-                }
-                free_chunk(&mut self.accounts, device, pool, heap, source.slot);
-            }
+            None => self.free_default_object(device, source.ty, source.class, source.slot),
             Some(index) => {
                 if !self.pools.above_minimum(index) {
                     return;

@@ -53,6 +53,15 @@ struct Node {
     sl: u8,
 }
 
+impl Node {
+    /// Whether the range holds `size` bytes aligned to `align_mask + 1`.
+    fn holds(&self, size: u64, align_mask: u64) -> bool {
+        align_up(self.offset, align_mask)
+            .and_then(|aligned| aligned.checked_add(size))
+            .is_some_and(|end| end <= self.offset + self.size)
+    }
+}
+
 /// The class of a range of `size` bytes, as `(fl, sl)`: the class whose ranges
 /// are all at least `size` rounded down to a class boundary ([`size_class`]).
 #[inline(always)]
@@ -268,19 +277,14 @@ impl Tlsf {
                 break;
             }
             let node = &self.nodes[index as usize];
-            let fits = align_up(node.offset, align_mask)
-                .and_then(|aligned| aligned.checked_add(size))
-                .is_some_and(|end| end <= node.offset + node.size);
-            if fits {
+            if node.holds(size, align_mask) {
                 return Some(index);
             }
             index = node.next_free;
         }
         None
     }
-}
 
-impl Tlsf {
     /// Places `size` bytes at `align_mask` in the free node at `index`, taken
     /// off its free list already and known to hold them: the padding in front
     /// (unless kept in the block's node) and the tail become free nodes of
@@ -373,14 +377,10 @@ impl SubAllocator for Tlsf {
         let mut index = self.first()?;
         loop {
             let node = &self.nodes[index as usize];
-            let aligned = align_up(node.offset, align_mask)?;
-            if aligned >= below {
+            if align_up(node.offset, align_mask)? >= below {
                 return None;
             }
-            let fits = aligned
-                .checked_add(size)
-                .is_some_and(|end| end <= node.offset + node.size);
-            if node.free && fits {
+            if node.free && node.holds(size, align_mask) {
                 self.lists.remove(&mut self.nodes, index);
                 return Some(self.carve(index, size, align_mask));
             }
